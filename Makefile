@@ -1,0 +1,46 @@
+# y8m: `make run` (demo) and `make test` do all the set-up themselves.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+Y8M_HOME ?= $(CURDIR)/var
+DEMO := $(Y8M_HOME)/datasets/demo
+export Y8M_HOME
+
+.PHONY: venv run test bench lint format clean
+
+# The venv is rebuilt when requirements.txt or pyproject.toml change.
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(DEMO)/synthetic.json: | venv
+	$(VENV)/bin/y8m data synth $(DEMO) --preset demo --seed 0
+
+run: venv $(DEMO)/synthetic.json
+	@$(VENV)/bin/y8m data splits $(DEMO) --level frame | grep -v '^      '
+	@echo
+	@echo "Demo dataset ready at $(DEMO)."
+	@echo "Next (coming with the model zoo, trainer, workers and dashboard issues):"
+	@echo "  training, the worker and the Streamlit dashboard start here."
+
+test: venv
+	$(PY) -m pytest -q
+
+bench: venv
+	$(PY) bench/bench_reader.py
+	$(PY) bench/bench_gap.py
+	$(PY) bench/bench_synthetic.py
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

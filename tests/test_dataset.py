@@ -1,0 +1,184 @@
+"""The dataset, collate and to_device: what the model sees, sharding, shuffling and damage handling."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tfrecord import example_pb2 as pb
+from torch.utils.data import DataLoader
+
+from tests.conftest import TF_WRITTEN
+from y8m_models.data.dataset import YT8MDataset, collate, sample_frames, to_device
+from y8m_models.data.errors import Y8MDataError
+from y8m_models.data.tfrecord import TFRecordFile
+from y8m_models.data.writer import RecordWriter
+
+
+def official_frame_input(payload: bytes, max_frames: int = 300) -> tuple[np.ndarray, int]:
+    """What the official starter-code reader computes, re-derived with the protobuf runtime: each
+    feature decoded, truncated to max_frames, dequantized in float32, zero-padded; concatenated."""
+    seq = pb.SequenceExample.FromString(payload)
+    parts = []
+    for name in ("rgb", "audio"):
+        frames = [np.frombuffer(f.bytes_list.value[0], np.uint8) for f in seq.feature_lists.feature_list[name].feature]
+        size = 1024 if name == "rgb" else 128
+        q = np.stack(frames[:max_frames]) if frames else np.zeros((0, size), np.uint8)
+        x = q.astype(np.float32) * np.float32(4 / 255) + np.float32(4 / 512 - 2)
+        parts.append(np.concatenate([x, np.zeros((max_frames - len(x), size), np.float32)]))
+    n_rgb = len(seq.feature_lists.feature_list["rgb"].feature)
+    return np.concatenate(parts, axis=1), min(n_rgb, max_frames)
+
+
+def test_model_input_equals_official_reader(manifest: dict) -> None:
+    path = TF_WRITTEN / "frame" / "train0000.tfrecord"
+    batch = to_device(collate(list(YT8MDataset([path], "frame", 3862))))
+    payloads = [bytes(p) for _, p in TFRecordFile(path).payloads()]
+    assert batch["features"].dtype == torch.float32 and batch["features"].shape == (10, 300, 1152)
+    for k, payload in enumerate(payloads):
+        expected, n = official_frame_input(payload)
+        np.testing.assert_array_equal(batch["features"][k].numpy(), expected)  # bit-exact, not allclose
+        assert int(batch["num_frames"][k]) == n
+    videos = manifest["files"]["train0000.tfrecord"]["videos"]
+    assert batch["num_frames"].tolist() == [min(v["num_frames"], 300) for v in videos]
+    labels = np.load(TF_WRITTEN / "labels.npy")
+    np.testing.assert_array_equal(batch["labels"].numpy(), labels)
+    assert batch["video_ids"] == (TF_WRITTEN / "ids.txt").read_text().split()
+    # Padding is +0.0 (not -0.0): bytes identical to np.zeros.
+    assert not torch.signbit(batch["features"][5]).any()
+
+
+def test_video_level_batch(manifest: dict) -> None:
+    ds = YT8MDataset([TF_WRITTEN / "gzip" / "video" / "train0000.tfrecord.gz"], "video", 3862)
+    batch = to_device(collate(list(ds)))
+    assert batch["features"].shape == (10, 1152) and "num_frames" not in batch
+    sums = [v["mean_rgb_sum"] for v in manifest["files"]["train0000.tfrecord"]["videos"]]
+    np.testing.assert_allclose(batch["features"][:, :1024].double().sum(1).numpy(), sums, atol=1e-9)
+
+
+def test_audio_shorter_than_rgb_is_padded_on_its_own(tmp_path: Path) -> None:
+    # The official reader pads each feature to max_frames separately; num_frames comes from rgb.
+    path = tmp_path / "train00.tfrecord"
+    with RecordWriter(path, "frame") as w:
+        w.write("v", [0], (np.full((5, 1024), 200, np.uint8), np.full((3, 128), 100, np.uint8)))
+    batch = to_device(collate(list(YT8MDataset([path], "frame", 2))))
+    x = batch["features"][0]
+    assert int(batch["num_frames"][0]) == 5
+    assert (x[:5, :1024] != 0).all() and (x[5:] == 0).all()
+    assert (x[:3, 1024:] != 0).all() and (x[3:, 1024:] == 0).all()
+
+
+def _synthetic_files(tmp_path: Path, files: int = 3, per_file: int = 25, frames: int = 4) -> list[Path]:
+    paths = []
+    for f in range(files):
+        path = tmp_path / f"train{f:02d}.tfrecord"
+        with RecordWriter(path, "frame") as w:
+            for k in range(per_file):
+                n = 1 + (k % frames)
+                w.write(f"f{f}v{k}", [k % 5], (np.full((n, 1024), k, np.uint8), np.full((n, 128), f, np.uint8)))
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_two_dataloader_workers_read_every_record_exactly_once(tmp_path: Path, shuffle: bool) -> None:
+    paths = _synthetic_files(tmp_path)
+    ds = YT8MDataset(paths, "frame", 5, shuffle=shuffle, seed=3, shuffle_buffer=8)
+    loader = DataLoader(ds, batch_size=7, num_workers=2, collate_fn=collate)
+    seen = Counter(v for batch in loader for v in batch["video_ids"])
+    assert seen == Counter(f"f{f}v{k}" for f in range(3) for k in range(25))
+
+
+def test_ranks_times_workers_partition_the_records(tmp_path: Path) -> None:
+    paths = _synthetic_files(tmp_path, files=4, per_file=13)
+    seen: Counter = Counter()
+    for rank in range(3):
+        ds = YT8MDataset(paths, "frame", 5, shuffle=True, seed=1, rank=rank, world_size=3)
+        for batch in DataLoader(ds, batch_size=5, num_workers=2, collate_fn=collate):
+            seen.update(batch["video_ids"])
+    assert len(seen) == 52 and set(seen.values()) == {1}
+    # Shard ranges are contiguous and cover all records without overlap.
+    ds = YT8MDataset(paths, "frame", 5)
+    sizes = [sum(b - a for _, a, b in ds.shard_ranges(s, 6)) for s in range(6)]
+    assert sum(sizes) == 52 and max(sizes) - min(sizes) <= 1
+
+
+def test_shuffle_is_seeded_and_changes_with_epoch(tmp_path: Path) -> None:
+    paths = _synthetic_files(tmp_path)
+
+    def order(seed: int, epoch: int) -> list[str]:
+        ds = YT8MDataset(paths, "frame", 5, shuffle=True, seed=seed, shuffle_buffer=16)
+        ds.set_epoch(epoch)
+        return [it["video_id"] for it in ds]
+
+    assert order(0, 0) == order(0, 0)
+    assert order(0, 0) != order(0, 1) and order(0, 0) != order(1, 0)
+    assert sorted(order(0, 1)) == sorted(order(1, 0))
+    plain = [it["video_id"] for it in YT8MDataset(paths, "frame", 5)]
+    assert plain == [f"f{f}v{k}" for f in range(3) for k in range(25)]
+
+
+def test_frame_subsampling_keeps_sorted_valid_frames(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    keep = sample_frames(120, 0.5, rng)
+    assert (np.diff(keep) > 0).all() and keep.max() < 120
+    assert 40 < len(keep) < 80  # about half of the 120 valid frames
+    path = tmp_path / "train00.tfrecord"
+    rgb = np.repeat(np.arange(200, dtype=np.uint8)[:, None], 1024, axis=1)
+    with RecordWriter(path, "frame") as w:
+        w.write("v", [0], (rgb, np.zeros((200, 128), np.uint8)))
+    item = next(iter(YT8MDataset([path], "frame", 1, frame_sample_fraction=0.5, seed=4)))
+    n = item["num_frames"]
+    kept = item["frames_q"][:n, 0]
+    assert 70 < n < 130 and (np.diff(kept.astype(int)) > 0).all()  # original frames, in time order
+    assert (item["frames_q"][n:] == 0).all()
+
+
+def test_framing_damage_stops_before_reading_unless_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    corrupt = TF_WRITTEN / "corrupt"
+    with pytest.raises(Y8MDataError, match=r"truncated_payload.tfrecord: record 3 at byte 14274"):
+        YT8MDataset([TF_WRITTEN / "frame" / "train0000.tfrecord", corrupt / "truncated_payload.tfrecord"],
+                     "frame", 3862)
+    files = sorted(corrupt.glob("*.tfrecord"))
+    with pytest.raises(Y8MDataError):
+        YT8MDataset(files, "frame", 3862)
+    ds = YT8MDataset(files, "frame", 3862, skip_corrupt=True)
+    with caplog.at_level(logging.WARNING):
+        items = list(ds)
+    # bad_content: 1 of 3 ok; bad_data_crc: 5 of 6 (framing intact); bad_length_crc 2, truncated_* 3 each.
+    assert len(items) == 1 + 5 + 2 + 3 + 3
+    reasons = sorted(s.reason.split(" (")[0] for s in ds.skipped)
+    assert len(ds.skipped) == 3 and "payload CRC mismatch" in reasons
+    assert "skipped 6 damaged record(s)" in caplog.text and "bad_length_crc.tfrecord: record 2" in caplog.text
+
+
+def test_damaged_payload_raises_during_iteration() -> None:
+    ds = YT8MDataset([TF_WRITTEN / "corrupt" / "bad_data_crc.tfrecord"], "frame", 3862)
+    with pytest.raises(Y8MDataError, match=r"bad_data_crc.tfrecord: record 2 at byte 8346: payload CRC"):
+        list(ds)
+    ds = YT8MDataset([TF_WRITTEN / "corrupt" / "bad_content.tfrecord"], "frame", 3862)
+    with pytest.raises(Y8MDataError, match=r"bad_content.tfrecord: record 1 at byte \d+: .*1000 bytes"):
+        list(ds)
+
+
+def test_label_out_of_range_names_the_record(tmp_path: Path) -> None:
+    path = tmp_path / "train00.tfrecord"
+    with RecordWriter(path, "video") as w:
+        w.write("ok", [1], (np.zeros(1024), np.zeros(128)))
+        w.write("bad", [7], (np.zeros(1024), np.zeros(128)))
+    with pytest.raises(Y8MDataError, match=r"train00.tfrecord: record 1 at byte \d+: video 'bad': label id 7"):
+        list(YT8MDataset([path], "video", 5))
+
+
+def test_bad_arguments_are_rejected(tmp_path: Path) -> None:
+    paths = _synthetic_files(tmp_path, files=1, per_file=1)
+    with pytest.raises(ValueError, match="level must be"):
+        YT8MDataset(paths, "frames", 5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="rank 2 is outside world_size 2"):
+        YT8MDataset(paths, "frame", 5, rank=2, world_size=2)
+    with pytest.raises(ValueError, match="frame_sample_fraction"):
+        YT8MDataset(paths, "frame", 5, frame_sample_fraction=0.0)

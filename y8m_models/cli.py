@@ -1,0 +1,157 @@
+"""``y8m``: the command line. Each command is a thin wrapper over a library call.
+
+Errors in user input (a damaged record, a missing file, a bad option) print one line naming what is
+wrong and exit with status 2; a data check that finds damage exits with status 1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="y8m: YouTube-8M video classification in PyTorch.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Read, verify, split and generate YouTube-8M data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+@data_app.command("dump")
+def data_dump(
+    glob: Annotated[list[str], typer.Argument(help="TFRecord files or globs (quote globs), then OUT.npz")],
+    num_classes: Annotated[int | None, typer.Option("--num-classes", help="default: vocabulary.csv")] = None,
+) -> None:
+    """Write ids, labels, num_frames and features exactly as the loader feeds models to OUT.npz."""
+    import numpy as np
+
+    from y8m_models.data.check import dump_arrays, expand_globs, resolve_num_classes
+    from y8m_models.data.errors import Y8MDataError
+
+    if len(glob) < 2 or not glob[-1].endswith(".npz"):
+        raise _fail("usage: y8m data dump GLOB [GLOB ...] OUT.npz")
+    out = Path(glob[-1])
+    try:
+        files = expand_globs(glob[:-1])
+        classes = resolve_num_classes(files, num_classes)
+        if classes is None:
+            raise ValueError("cannot tell the number of classes: pass --num-classes (4716 for the 2017 "
+                             "release, 3862 for 2018+) or put vocabulary.csv beside the data")
+        arrays = dump_arrays(files, classes)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(out, **arrays)
+    except (Y8MDataError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"wrote {len(arrays['ids'])} videos, features {tuple(arrays['features'].shape)} to {out}")
+
+
+@data_app.command("check")
+def data_check(
+    glob: Annotated[list[str], typer.Argument(help="TFRecord files or globs (quote globs)")],
+    num_classes: Annotated[int | None, typer.Option("--num-classes", help="default: vocabulary.csv")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Read and verify every record (CRCs, structure, label range); exit 1 on any damage."""
+    from y8m_models.data.check import check_files, expand_globs, resolve_num_classes
+
+    try:
+        files = expand_globs(glob)
+        report = check_files(files, resolve_num_classes(files, num_classes))
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    summary = report.to_dict()
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+    else:
+        typer.echo(f"{summary['files']} files ({summary['frame_files']} frame level, {summary['video_files']} "
+                   f"video level), {summary['records']} intact records, {summary['frames']} frames")
+        if summary["num_classes"] is None:
+            typer.echo("label ids not checked against a class count (no vocabulary.csv; pass --num-classes)")
+        for line in summary["damaged"]:
+            typer.echo(f"DAMAGED {line}", err=True)
+        typer.echo("ok" if summary["ok"] else f"{len(summary['damaged'])} damaged")
+    if not summary["ok"]:
+        raise typer.Exit(1)
+
+
+@data_app.command("splits")
+def data_splits(
+    directory: Annotated[Path, typer.Argument(help="dataset directory (with frame/ and video/)")],
+    level: Annotated[str, typer.Option(help="frame, video or both")] = "both",
+    glob: Annotated[list[str] | None, typer.Option(help="override a part's glob: PART=GLOB")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Print the files and record counts of the five parts (paper Table 1)."""
+    from y8m_models.data.splits import split_files
+    from y8m_models.data.tfrecord import build_index
+
+    levels = ["frame", "video"] if level == "both" else [level]
+    if any(lv not in ("frame", "video") for lv in levels):
+        raise _fail(f"--level must be frame, video or both, not {level!r}")
+    try:
+        globs = dict(g.split("=", 1) for g in glob or [])
+    except ValueError:
+        raise _fail("--glob takes PART=GLOB, e.g. --glob 'train1=train*.tfrecord'") from None
+    result: dict = {}
+    try:
+        for lv in levels:
+            parts = split_files(directory, lv, globs)  # type: ignore[arg-type]
+            result[lv] = {part: [{"file": str(p), "records": len(build_index(p))} for p in files]
+                          for part, files in parts.items()}
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(result, indent=1))
+        return
+    for lv, parts in result.items():
+        typer.echo(f"[{lv}]")
+        for part, files in parts.items():
+            typer.echo(f"  {part:<10} {len(files):>5} files {sum(f['records'] for f in files):>9} records")
+            for f in files:
+                typer.echo(f"      {f['file']}  {f['records']}")
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Argument(help="output directory")],
+    preset: Annotated[str, typer.Option(help="tiny (tests) or demo")] = "tiny",
+    videos: Annotated[int | None, typer.Option(help="override the preset's number of videos")] = None,
+    classes: Annotated[int | None, typer.Option(help="override the preset's number of classes")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Generate a synthetic YouTube-8M dataset (frame + video TFRecords, vocabulary.csv, ground truth)."""
+    from y8m_models.data.synthetic import generate
+
+    try:
+        summary = generate(out, preset=preset, videos=videos, classes=classes, seed=seed)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(str(summary))
+
+
+@app.command("metrics")
+def metrics(
+    predictions: Annotated[Path, typer.Option(help="scores, .npy float [N, C]")],
+    labels: Annotated[Path, typer.Option(help="ground truth, .npy 0/1 [N, C]")],
+    top_k: Annotated[int, typer.Option(help="k of GAP@k")] = 20,
+) -> None:
+    """Print GAP@k, Hit@1, PERR, mAP and the tie report as JSON."""
+    import numpy as np
+
+    from y8m_models.metrics import evaluate
+
+    try:
+        p = np.load(predictions, mmap_mode="r")
+        y = np.load(labels, mmap_mode="r")
+        if p.shape != y.shape or p.ndim != 2:
+            raise ValueError(f"predictions {p.shape} and labels {y.shape} must both be [N, C]")
+        result = evaluate(p, y, top_k=top_k)
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(json.dumps(result.to_dict(), indent=1))

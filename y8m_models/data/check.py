@@ -1,0 +1,136 @@
+"""Whole-file verification (``y8m data check``) and array dumps (``y8m data dump``)."""
+
+from __future__ import annotations
+
+import glob as globlib
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from y8m_models.data.dataset import (
+    MAX_FRAMES,
+    Skipped,
+    YT8MDataset,
+    collate,
+    detect_level,
+    read_record,
+    to_device,
+)
+from y8m_models.data.errors import Y8MDataError
+from y8m_models.data.records import SPECS
+from y8m_models.data.tfrecord import TFRecordFile
+from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
+
+
+def expand_globs(patterns: Iterable[str]) -> list[Path]:
+    """Files matched by each pattern (a plain path counts as a pattern), sorted, without repeats."""
+    files: dict[Path, None] = {}
+    for pattern in patterns:
+        matched = sorted(globlib.glob(pattern)) or ([pattern] if Path(pattern).is_file() else [])
+        if not matched:
+            raise ValueError(f"no file matches {pattern!r}")
+        files.update((Path(m), None) for m in matched if Path(m).is_file())
+    return list(files)
+
+
+def resolve_num_classes(files: Sequence[Path], explicit: int | None) -> int | None:
+    """``explicit`` if given, else the size of the vocabulary.csv beside (or above) the first file."""
+    if explicit is not None:
+        if explicit <= 0:
+            raise ValueError(f"--num-classes must be positive, not {explicit}")
+        return explicit
+    vocab = find_vocabulary(files[0].parent)
+    return read_vocabulary(vocab).num_classes if vocab else None
+
+
+@dataclass
+class FileReport:
+    path: str
+    level: str | None = None
+    records: int = 0
+    frames: int = 0  # frame level: frames in all records (before truncation)
+    damage: list[Skipped] = field(default_factory=list)
+
+
+@dataclass
+class CheckReport:
+    files: list[FileReport]
+    num_classes: int | None
+
+    @property
+    def damaged(self) -> list[Skipped]:
+        return [d for f in self.files for d in f.damage]
+
+    def to_dict(self) -> dict:
+        return {
+            "files": len(self.files),
+            "records": sum(f.records for f in self.files),
+            "frame_files": sum(f.level == "frame" for f in self.files),
+            "video_files": sum(f.level == "video" for f in self.files),
+            "frames": sum(f.frames for f in self.files),
+            "num_classes": self.num_classes,
+            "damaged": [str(d) for d in self.damaged],
+            "ok": not self.damaged,
+        }
+
+
+def check_file(path: Path, num_classes: int | None) -> FileReport:
+    """Read and verify every record of one file, collecting all damage instead of stopping at the first."""
+    report = FileReport(str(path))
+    try:
+        file = TFRecordFile(path, None)
+        report.level = detect_level(path) if len(file) else None
+    except Y8MDataError as exc:
+        report.damage.append(Skipped(exc.path, exc.record, exc.offset, exc.reason))
+        return report
+    for i in range(len(file)):
+        try:
+            record = read_record(file, i, report.level, SPECS[report.level], num_classes)
+        except Y8MDataError as exc:
+            report.damage.append(Skipped(exc.path, exc.record, exc.offset, exc.reason))
+            continue
+        report.records += 1
+        if report.level == "frame":
+            report.frames += len(record.features[0])
+    if file.index.damage:
+        d = file.index.damage
+        report.damage.append(Skipped(str(path), d.record, d.offset, d.reason))
+    return report
+
+
+def check_files(files: Sequence[Path], num_classes: int | None) -> CheckReport:
+    return CheckReport([check_file(p, num_classes) for p in files], num_classes)
+
+
+def dump_arrays(files: Sequence[Path], num_classes: int, max_frames: int = MAX_FRAMES,
+                batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Every record as the loader feeds models: ids, uint8 labels [N, C], num_frames [N] (0 at video
+    level, which has no frames) and float32 features ([N, max_frames, D] dequantized and zero-padded,
+    or [N, D] at video level)."""
+    levels = {detect_level(p) for p in files}
+    if len(levels) != 1:
+        raise ValueError("the files mix frame-level and video-level records; dump one level at a time")
+    level = levels.pop()
+    dataset = YT8MDataset(files, level, num_classes, max_frames=max_frames)
+    n, dim = dataset.num_records, dataset.spec.dim
+    out = {"ids": np.empty(n, dtype=object), "labels": np.zeros((n, num_classes), np.uint8),
+           "num_frames": np.zeros(n, np.int64),
+           "features": np.zeros((n, max_frames, dim) if level == "frame" else (n, dim), np.float32)}
+    row, items = 0, []
+    for item in itertools.chain(dataset, [None]):
+        if item is not None:
+            items.append(item)
+        if items and (item is None or len(items) == batch_size):
+            batch = to_device(collate(items))
+            k = len(items)
+            out["ids"][row:row + k] = batch["video_ids"]
+            out["labels"][row:row + k] = batch["labels"].numpy().astype(np.uint8)
+            out["features"][row:row + k] = batch["features"].numpy()
+            if level == "frame":
+                out["num_frames"][row:row + k] = batch["num_frames"].numpy()
+            row, items = row + k, []
+    out["ids"] = out["ids"].astype(str)
+    return out

@@ -1,0 +1,255 @@
+"""Reading YouTube-8M files into the batch dict every model consumes.
+
+Flow: ``YT8MDataset`` (iterable over files, sharded by record ranges) -> ``collate`` (CPU batch, frame
+features still uint8 codes: 4x less to move between processes and to the GPU) -> ``to_device`` (dequantize
+and zero the padding on the target device). Models consume the output of ``to_device``:
+
+==============  ===========================  ===============================================
+key             shape, dtype                 meaning
+==============  ===========================  ===============================================
+video_ids       list[str] [B]
+labels          float32 [B, C]               multi-hot ground truth
+features        float32 [B, T, D] / [B, D]   frame level: dequantized, zero after num_frames
+num_frames      int64 [B]                    frame level only: valid frames (<= max_frames)
+==============  ===========================  ===============================================
+
+Sharding: every (rank, DataLoader worker) pair is one shard; the records of all files, in file order
+(shuffled per epoch when ``shuffle``), are cut into contiguous ranges, one per shard, so each record is
+read exactly once per epoch and a shard mostly reads whole files sequentially.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from y8m_models.data.errors import Y8MDataError
+from y8m_models.data.records import (
+    DECODERS,
+    DEQUANT_BIAS,
+    DEQUANT_SCALE,
+    SPECS,
+    FeatureSpec,
+    Level,
+    MalformedRecord,
+    Record,
+)
+from y8m_models.data.tfrecord import TFRecordFile
+
+log = logging.getLogger(__name__)
+MAX_FRAMES = 300
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A damaged record (or the unreachable rest of a file) passed over with ``skip_corrupt``."""
+
+    path: str
+    record: int | None
+    offset: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        return str(Y8MDataError(self.path, self.reason, self.record, self.offset))
+
+
+def read_record(file: TFRecordFile, i: int, level: Level, spec: FeatureSpec, num_classes: int | None) -> Record:
+    """Verify and decode record ``i`` of ``file``; any damage raises :class:`Y8MDataError`."""
+    payload = file.payload(i)
+    try:
+        return DECODERS[level](payload, spec, num_classes)
+    except MalformedRecord as exc:
+        raise Y8MDataError(file.path, str(exc), i, file.offset(i)) from None
+
+
+def detect_level(path: str | Path) -> Level:
+    """Frame level if the first record is a SequenceExample (it has feature lists), else video level."""
+    file = TFRecordFile(path)
+    if len(file) == 0:
+        raise (file.index.damage.error(path) if file.index.damage else Y8MDataError(path, "no records"))
+    try:
+        DECODERS["frame"](file.payload(0), SPECS["frame"], None)
+        return "frame"
+    except MalformedRecord:
+        return "video"
+
+
+def sample_frames(num_frames: int, fraction: float, rng: np.random.Generator,
+                  max_frames: int = MAX_FRAMES) -> np.ndarray:
+    """Frame indices kept by random frame subsampling (config #11), as the authors' code draws them:
+    a random ``fraction`` of the ``max_frames`` slots, sorted, restricted to the valid frames."""
+    keep = np.sort(rng.permutation(max_frames)[: int(max_frames * fraction)])
+    return keep[keep < num_frames]
+
+
+class YT8MDataset(IterableDataset):
+    """Frame- or video-level YouTube-8M records from a list of TFRecord files (plain or gzip).
+
+    Yields one dict per video (see :func:`collate`). All files are indexed at construction; damage that
+    breaks a file's framing raises here, before any training, unless ``skip_corrupt``.
+    """
+
+    def __init__(self, files: Sequence[str | Path], level: Level, num_classes: int, *,
+                 spec: FeatureSpec | None = None, max_frames: int = MAX_FRAMES, shuffle: bool = False,
+                 seed: int = 0, shuffle_buffer: int = 1024, frame_sample_fraction: float | None = None,
+                 skip_corrupt: bool = False, rank: int = 0, world_size: int = 1):
+        if level not in SPECS:
+            raise ValueError(f"level must be 'frame' or 'video', not {level!r}")
+        if not files:
+            raise ValueError("no input files")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world_size {world_size}")
+        if frame_sample_fraction is not None and not 0 < frame_sample_fraction <= 1:
+            raise ValueError(f"frame_sample_fraction must be in (0, 1], not {frame_sample_fraction}")
+        self.level, self.num_classes = level, num_classes
+        self.spec = spec or SPECS[level]
+        self.max_frames, self.shuffle, self.seed, self.shuffle_buffer = max_frames, shuffle, seed, shuffle_buffer
+        self.frame_sample_fraction = frame_sample_fraction
+        self.skip_corrupt, self.rank, self.world_size = skip_corrupt, rank, world_size
+        self.epoch = 0
+        self.files = [TFRecordFile(p) for p in files]
+        self.framing_damage = [Skipped(str(f.path), f.index.damage.record, f.index.damage.offset,
+                                       f.index.damage.reason) for f in self.files if f.index.damage]
+        if self.framing_damage and not skip_corrupt:
+            raise Y8MDataError(self.framing_damage[0].path, self.framing_damage[0].reason,
+                               self.framing_damage[0].record, self.framing_damage[0].offset)
+        self.skipped: list[Skipped] = []  # filled while iterating in this process
+
+    @property
+    def num_records(self) -> int:
+        """Intact records over all files (damaged payloads found while reading are not subtracted)."""
+        return sum(len(f) for f in self.files)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reseed file order and shuffle buffer; call before iterating each epoch."""
+        self.epoch = epoch
+
+    # -------------------------------------------------------------------------------------- sharding
+
+    def _shard(self) -> tuple[int, int]:
+        info = get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info else (1, 0)
+        return self.rank * workers + worker, self.world_size * workers
+
+    def _file_order(self) -> np.ndarray:
+        order = np.arange(len(self.files))
+        if self.shuffle:  # the same permutation in every shard: it only depends on (seed, epoch)
+            np.random.default_rng([self.seed, self.epoch]).shuffle(order)
+        return order
+
+    def shard_ranges(self, shard: int, num_shards: int) -> list[tuple[int, int, int]]:
+        """(file position in ``files``, first record, stop record) read by one shard."""
+        order = self._file_order()
+        counts = np.array([len(self.files[i]) for i in order], np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        total = int(starts[-1])
+        lo, hi = total * shard // num_shards, total * (shard + 1) // num_shards
+        ranges = []
+        for k, file_pos in enumerate(order):
+            a, b = max(lo, starts[k]), min(hi, starts[k + 1])
+            if a < b:
+                ranges.append((int(file_pos), int(a - starts[k]), int(b - starts[k])))
+        return ranges
+
+    # -------------------------------------------------------------------------------------- iteration
+
+    def _records(self, shard: int, num_shards: int) -> Iterator[Record]:
+        for file_pos, start, stop in self.shard_ranges(shard, num_shards):
+            file = self.files[file_pos]
+            for i in range(start, stop):
+                try:
+                    yield read_record(file, i, self.level, self.spec, self.num_classes)
+                except Y8MDataError as exc:
+                    if not self.skip_corrupt:
+                        raise
+                    self.skipped.append(Skipped(exc.path, exc.record, exc.offset, exc.reason))
+            file.close()
+
+    def __iter__(self) -> Iterator[dict]:
+        shard, num_shards = self._shard()
+        rng = np.random.default_rng([self.seed, self.epoch, shard, 1])
+        items = (self._item(r, rng) for r in self._records(shard, num_shards))
+        yield from (_shuffled(items, self.shuffle_buffer, rng) if self.shuffle else items)
+        self._report(shard)
+
+    def _report(self, shard: int) -> None:
+        damage = self.skipped + (self.framing_damage if shard == 0 else [])
+        if damage:
+            log.warning("skipped %d damaged record(s) or file tail(s):\n  %s", len(damage),
+                        "\n  ".join(map(str, damage)))
+
+    def _item(self, record: Record, rng: np.random.Generator) -> dict:
+        labels = np.zeros(self.num_classes, np.uint8)
+        labels[record.labels] = 1
+        if self.level == "video":
+            return {"video_id": record.video_id, "labels": labels, "features": np.concatenate(record.features)}
+        keep = None
+        if self.frame_sample_fraction is not None:
+            keep = sample_frames(len(record.features[0]), self.frame_sample_fraction, rng, self.max_frames)
+        codes = np.zeros((self.max_frames, self.spec.dim), np.uint8)
+        lengths = np.zeros(len(self.spec.sizes), np.int64)
+        col = 0
+        for k, frames in enumerate(record.features):
+            frames = frames[: self.max_frames]  # the official reader keeps the FIRST max_frames frames
+            if keep is not None:
+                frames = frames[keep[keep < len(frames)]]
+            lengths[k] = len(frames)
+            codes[: len(frames), col: col + frames.shape[1]] = frames
+            col += frames.shape[1]
+        return {"video_id": record.video_id, "labels": labels, "frames_q": codes,
+                "num_frames": int(lengths[0]), "feature_frames": lengths}
+
+
+def _shuffled(items: Iterator[dict], size: int, rng: np.random.Generator) -> Iterator[dict]:
+    """Seeded shuffle buffer: keep ``size`` items, emit a random one as each new one arrives."""
+    buffer: list[dict] = []
+    for item in items:
+        if len(buffer) < size:
+            buffer.append(item)
+            continue
+        j = int(rng.integers(size))
+        yield buffer[j]
+        buffer[j] = item
+    rng.shuffle(buffer)
+    yield from buffer
+
+
+def collate(items: Sequence[dict]) -> dict:
+    """Stack dataset items into a CPU batch (frame features stay uint8 codes; see :func:`to_device`)."""
+    batch: dict = {"video_ids": [it["video_id"] for it in items],
+                   "labels": torch.from_numpy(np.stack([it["labels"] for it in items]))}
+    if "frames_q" in items[0]:
+        batch["frames_q"] = torch.from_numpy(np.stack([it["frames_q"] for it in items]))
+        batch["num_frames"] = torch.tensor([it["num_frames"] for it in items], dtype=torch.int64)
+        batch["feature_frames"] = torch.from_numpy(np.stack([it["feature_frames"] for it in items]))
+    else:
+        batch["features"] = torch.from_numpy(np.stack([it["features"] for it in items]))
+    return batch
+
+
+def to_device(batch: dict, device: torch.device | str = "cpu", spec: FeatureSpec | None = None) -> dict:
+    """The model input: move a collated batch, dequantize frame codes exactly as the official reader
+    (float32 ``q * (4/255) + (4/512 - 2)``) and zero every feature's padding after its own length."""
+    out = {"video_ids": batch["video_ids"],
+           "labels": batch["labels"].to(device, non_blocking=True).float()}
+    if "frames_q" not in batch:
+        out["features"] = batch["features"].to(device, non_blocking=True)
+        return out
+    codes = batch["frames_q"].to(device, non_blocking=True)
+    x = codes.to(torch.float32).mul_(float(DEQUANT_SCALE)).add_(float(DEQUANT_BIAS))
+    lengths = batch["feature_frames"].to(device, non_blocking=True)
+    t = torch.arange(codes.shape[1], device=device)
+    sizes = (spec or SPECS["frame"]).sizes
+    if sum(sizes) != codes.shape[2]:
+        raise ValueError(f"feature sizes {sizes} do not add up to the batch's {codes.shape[2]} columns")
+    valid = torch.cat([(t[None, :] < lengths[:, k, None])[:, :, None].expand(-1, -1, size)
+                       for k, size in enumerate(sizes)], dim=2)
+    out["features"] = torch.where(valid, x, torch.zeros((), device=device))
+    out["num_frames"] = batch["num_frames"].to(device, non_blocking=True)
+    return out

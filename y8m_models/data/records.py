@@ -1,0 +1,314 @@
+"""YouTube-8M records straight from protobuf wire bytes to numpy, without a protobuf object per frame.
+
+Video-level records are ``tf.train.Example``; frame-level records are ``tf.train.SequenceExample`` whose
+feature lists ``rgb`` / ``audio`` hold one fixed-size bytes value per frame. The wire layout used here::
+
+    Example          { Features features = 1; }
+    SequenceExample  { Features context = 1; FeatureLists feature_lists = 2; }
+    Features         { map<string, Feature> feature = 1; }        (entry: key = 1, value = 2)
+    FeatureLists     { map<string, FeatureList> feature_list = 1; }
+    FeatureList      { repeated Feature feature = 1; }
+    Feature          { oneof { BytesList = 1; FloatList = 2; Int64List = 3; } }
+    BytesList / FloatList / Int64List { repeated value = 1; }   (floats and int64s usually packed)
+
+A frame list written by any protobuf serializer repeats the same 9-byte prefix before every frame's bytes,
+so the frames are a strided numpy view of the record: the prefix of every frame is checked at once, and
+only if that check fails is the list walked frame by frame (to accept unusual encodings, or to name the
+frame that has the wrong size). Field order and unknown fields are handled as protobuf does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Level = Literal["frame", "video"]
+ID_KEYS = (b"id", b"video_id")  # 2018+ files use `id`, 2017 files `video_id`
+LABELS_KEY = b"labels"
+
+# Dequantization as the official reader (float32 throughout): x = q * (4/255) + (4/512 - 2).
+DEQUANT_SCALE = np.float32(4.0 / 255.0)
+DEQUANT_BIAS = np.float32(4.0 / 512.0 - 2.0)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which features a record carries, and their sizes, in model-input order."""
+
+    level: Level
+    names: tuple[str, ...]
+    sizes: tuple[int, ...]
+
+    @property
+    def dim(self) -> int:
+        return sum(self.sizes)
+
+
+FRAME_SPEC = FeatureSpec("frame", ("rgb", "audio"), (1024, 128))
+VIDEO_SPEC = FeatureSpec("video", ("mean_rgb", "mean_audio"), (1024, 128))
+SPECS: dict[str, FeatureSpec] = {"frame": FRAME_SPEC, "video": VIDEO_SPEC}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One decoded video. ``features[i]`` is uint8 codes [T_i, size_i] (frame) or float32 [size_i] (video);
+    frame features are zero-copy views into the file buffer."""
+
+    video_id: str
+    labels: np.ndarray  # int64 [n_labels]
+    features: tuple[np.ndarray, ...]
+
+
+class MalformedRecord(ValueError):
+    """A payload whose CRC is fine but whose content is not a valid record; the reader adds file and index."""
+
+
+def dequantize(codes: np.ndarray) -> np.ndarray:
+    """uint8 codes -> float32, bit-identical to the official reader."""
+    return codes.astype(np.float32) * DEQUANT_SCALE + DEQUANT_BIAS
+
+
+def quantize(x: np.ndarray) -> np.ndarray:
+    """float -> uint8 codes as the official feature extractor: clip to [-2, 2], scale, round to nearest."""
+    return np.rint((np.clip(x, -2.0, 2.0) + 2.0) * (255.0 / 4.0)).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------- wire level
+
+def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    b = buf[pos]
+    if b < 0x80:
+        return b, pos + 1
+    value, shift = b & 0x7F, 7
+    while True:
+        pos += 1
+        b = buf[pos]
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos + 1
+        shift += 7
+        if shift > 63:
+            raise MalformedRecord("varint longer than 10 bytes")
+
+
+def _fields(buf: memoryview, start: int, end: int):
+    """Yield (field number, wire type, a, b): a value span [a, b) for length-delimited and fixed-size
+    fields, (value, None) for varints."""
+    pos = start
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        wire = key & 7
+        if wire == 2:
+            n, pos = _varint(buf, pos)
+            if pos + n > end:
+                raise MalformedRecord("a length-delimited field runs past its message")
+            yield key >> 3, wire, pos, pos + n
+            pos += n
+        elif wire == 0:
+            value, pos = _varint(buf, pos)
+            yield key >> 3, wire, value, None
+        elif wire in (1, 5):
+            width = 8 if wire == 1 else 4
+            yield key >> 3, wire, pos, pos + width
+            pos += width
+        else:
+            raise MalformedRecord(f"unsupported protobuf wire type {wire}")
+    if pos != end:
+        raise MalformedRecord("a field runs past its message")
+
+
+def _map(buf: memoryview, start: int, end: int) -> dict[bytes, tuple[int, int]]:
+    """A ``map<string, message>`` field's entries: key -> value span (last entry wins, as in protobuf)."""
+    entries: dict[bytes, tuple[int, int]] = {}
+    for field, wire, a, b in _fields(buf, start, end):
+        if field != 1 or wire != 2:
+            continue
+        key, span = b"", (b, b)
+        for f, w, x, y in _fields(buf, a, b):
+            if f == 1 and w == 2:
+                key = bytes(buf[x:y])
+            elif f == 2 and w == 2:
+                span = (x, y)
+        entries[key] = span
+    return entries
+
+
+def _submessage(buf: memoryview, start: int, end: int, number: int) -> tuple[int, int] | None:
+    """Span of the last occurrence of length-delimited field ``number`` (None if absent)."""
+    span = None
+    for field, wire, a, b in _fields(buf, start, end):
+        if field == number and wire == 2:
+            span = (a, b)
+    return span
+
+
+_KIND_NAMES = {1: "bytes", 2: "float", 3: "int64"}
+
+
+def _list_of(buf: memoryview, span: tuple[int, int], kind: int, name: str) -> tuple[int, int]:
+    """The BytesList/FloatList/Int64List span inside a Feature, checking the Feature's kind."""
+    found = None
+    for field, wire, a, b in _fields(buf, *span):
+        if wire == 2 and field in _KIND_NAMES:
+            if field != kind:
+                raise MalformedRecord(f"feature '{name}' is a {_KIND_NAMES[field]} list, "
+                                      f"expected a {_KIND_NAMES[kind]} list")
+            found = (a, b)
+    return found if found is not None else (span[1], span[1])  # an empty Feature is an empty list
+
+
+def _bytes_values(buf: memoryview, span: tuple[int, int], name: str) -> list[tuple[int, int]]:
+    return [(a, b) for f, w, a, b in _fields(buf, *_list_of(buf, span, 1, name)) if f == 1 and w == 2]
+
+
+def _int64_values(buf: memoryview, span: tuple[int, int], name: str) -> list[int]:
+    values: list[int] = []
+    for field, wire, a, b in _fields(buf, *_list_of(buf, span, 3, name)):
+        if field != 1:
+            continue
+        if wire == 2:  # packed
+            pos = a
+            while pos < b:
+                v, pos = _varint(buf, pos)
+                values.append(v)
+        elif wire == 0:
+            values.append(a)
+    # int64 is two's complement in a 64-bit varint
+    return [v - (1 << 64) if v >= 1 << 63 else v for v in values]
+
+
+def _float_values(buf: memoryview, span: tuple[int, int], name: str) -> np.ndarray:
+    chunks: list[np.ndarray] = []
+    for field, wire, a, b in _fields(buf, *_list_of(buf, span, 2, name)):
+        if field != 1:
+            continue
+        if wire == 2:
+            if (b - a) % 4:
+                raise MalformedRecord(f"feature '{name}': packed floats of {b - a} bytes")
+            chunks.append(np.frombuffer(buf[a:b], "<f4"))
+        elif wire == 5:
+            chunks.append(np.frombuffer(buf[a:b], "<f4"))
+    if not chunks:
+        return np.zeros(0, np.float32)
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+
+def _varint_bytes(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _frame_prefix(size: int) -> bytes:
+    """The bytes a serializer writes before each ``size``-byte frame in a FeatureList."""
+    bytes_list = 1 + len(_varint_bytes(size)) + size
+    feature = 1 + len(_varint_bytes(bytes_list)) + bytes_list
+    return b"\x0a" + _varint_bytes(feature) + b"\x0a" + _varint_bytes(bytes_list) + b"\x0a" + _varint_bytes(size)
+
+
+_PREFIXES: dict[int, np.ndarray] = {}
+
+
+def _frames(buf: memoryview, u8: np.ndarray, span: tuple[int, int], name: str, size: int) -> np.ndarray:
+    """uint8 [T, size] view of a frame feature list."""
+    start, end = span
+    prefix = _PREFIXES.get(size)
+    if prefix is None:
+        prefix = _PREFIXES[size] = np.frombuffer(_frame_prefix(size), np.uint8)
+    stride = len(prefix) + size
+    if (end - start) % stride == 0:
+        rows = u8[start:end].reshape(-1, stride)
+        if (rows[:, : len(prefix)] == prefix).all():
+            return rows[:, len(prefix):]
+    # Slow path: walk every Feature (unusual encoding, or a frame of the wrong size to report).
+    frames = []
+    for t, (field, wire, a, b) in enumerate(_fields(buf, start, end)):
+        if field != 1 or wire != 2:
+            continue
+        values = _bytes_values(buf, (a, b), name)
+        if len(values) != 1:
+            raise MalformedRecord(f"feature list '{name}' frame {t} has {len(values)} bytes values, expected 1")
+        x, y = values[0]
+        if y - x != size:
+            raise MalformedRecord(f"feature list '{name}' frame {t} has {y - x} bytes, expected {size}")
+        frames.append(u8[x:y])
+    return np.stack(frames) if frames else np.zeros((0, size), np.uint8)
+
+
+# -------------------------------------------------------------------------------------------- record level
+
+def _context(buf: memoryview, entries: dict[bytes, tuple[int, int]], num_classes: int | None) -> tuple[str, np.ndarray]:
+    for key in ID_KEYS:
+        if key in entries:
+            values = _bytes_values(buf, entries[key], key.decode())
+            if len(values) != 1:
+                raise MalformedRecord(f"feature '{key.decode()}' has {len(values)} values, expected 1")
+            a, b = values[0]
+            try:
+                video_id = bytes(buf[a:b]).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise MalformedRecord(f"feature '{key.decode()}' is not UTF-8") from exc
+            break
+    else:
+        raise MalformedRecord("missing video id: neither 'id' nor 'video_id' is present")
+    labels = np.asarray(_int64_values(buf, entries[LABELS_KEY], "labels") if LABELS_KEY in entries else [], np.int64)
+    if labels.size:
+        bad = labels[(labels < 0) | ((labels >= num_classes) if num_classes is not None else False)]
+        if bad.size:
+            limit = f" (num_classes is {num_classes})" if num_classes is not None else ""
+            raise MalformedRecord(f"video '{video_id}': label id {int(bad[0])} out of range{limit}")
+    return video_id, labels
+
+
+def decode_video(payload: memoryview | bytes, spec: FeatureSpec = VIDEO_SPEC,
+                 num_classes: int | None = None) -> Record:
+    """Decode a video-level ``tf.train.Example`` (features float32, not quantized)."""
+    buf = memoryview(payload)
+    try:
+        span = _submessage(buf, 0, len(buf), 1)
+        entries = _map(buf, *span) if span else {}
+        video_id, labels = _context(buf, entries, num_classes)
+        features = []
+        for name, size in zip(spec.names, spec.sizes, strict=True):
+            if name.encode() not in entries:
+                raise MalformedRecord(f"video '{video_id}': missing feature '{name}'")
+            values = _float_values(buf, entries[name.encode()], name)
+            if values.size != size:
+                raise MalformedRecord(f"video '{video_id}': feature '{name}' has {values.size} floats, "
+                                      f"expected {size}")
+            features.append(values)
+    except IndexError as exc:
+        raise MalformedRecord("record ends inside a field") from exc
+    return Record(video_id, labels, tuple(features))
+
+
+def decode_frame(payload: memoryview | bytes, spec: FeatureSpec = FRAME_SPEC,
+                 num_classes: int | None = None) -> Record:
+    """Decode a frame-level ``tf.train.SequenceExample`` (features as uint8 codes, all frames)."""
+    buf = memoryview(payload)
+    u8 = np.frombuffer(buf, np.uint8)
+    try:
+        context = lists = None
+        for field, wire, a, b in _fields(buf, 0, len(buf)):
+            if wire == 2 and field == 1:
+                context = (a, b)
+            elif wire == 2 and field == 2:
+                lists = (a, b)
+        video_id, labels = _context(buf, _map(buf, *context) if context else {}, num_classes)
+        feature_lists = _map(buf, *lists) if lists else {}
+        features = []
+        for name, size in zip(spec.names, spec.sizes, strict=True):
+            if name.encode() not in feature_lists:
+                raise MalformedRecord(f"video '{video_id}': missing feature list '{name}'")
+            features.append(_frames(buf, u8, feature_lists[name.encode()], name, size))
+    except IndexError as exc:
+        raise MalformedRecord("record ends inside a field") from exc
+    return Record(video_id, labels, tuple(features))
+
+
+DECODERS = {"frame": decode_frame, "video": decode_video}
