@@ -131,11 +131,12 @@ def test_frame_subsampling_keeps_sorted_valid_frames(tmp_path: Path) -> None:
     rgb = np.repeat(np.arange(200, dtype=np.uint8)[:, None], 1024, axis=1)
     with RecordWriter(path, "frame") as w:
         w.write("v", [0], (rgb, np.zeros((200, 128), np.uint8)))
-    item = next(iter(YT8MDataset([path], "frame", 1, frame_sample_fraction=0.5, seed=4)))
-    n = item["num_frames"]
-    kept = item["frames_q"][:n, 0]
+    batch = collate(list(YT8MDataset([path], "frame", 1, frame_sample_fraction=0.5, seed=4)))
+    n = int(batch["num_frames"][0])
+    kept = batch["frames_q"][0, :n, 0].numpy()
     assert 70 < n < 130 and (np.diff(kept.astype(int)) > 0).all()  # original frames, in time order
-    assert (item["frames_q"][n:] == 0).all()
+    assert (batch["frames_q"][0, n:] == 0).all()
+    assert batch["feature_frames"][0].tolist() == [n, n]
 
 
 def test_framing_damage_stops_before_reading_unless_skipped(caplog: pytest.LogCaptureFixture) -> None:

@@ -162,6 +162,7 @@ class YT8MDataset(IterableDataset):
     def _records(self, shard: int, num_shards: int) -> Iterator[Record]:
         for file_pos, start, stop in self.shard_ranges(shard, num_shards):
             file = self.files[file_pos]
+            file.prefetch(start, stop)
             for i in range(start, stop):
                 try:
                     yield read_record(file, i, self.level, self.spec, self.num_classes)
@@ -185,25 +186,17 @@ class YT8MDataset(IterableDataset):
                         "\n  ".join(map(str, damage)))
 
     def _item(self, record: Record, rng: np.random.Generator) -> dict:
+        """One video for :func:`collate`: frame features stay (zero-copy) views, truncated to the FIRST
+        ``max_frames`` frames as the official reader does; collate pads them into the batch array."""
         labels = np.zeros(self.num_classes, np.uint8)
         labels[record.labels] = 1
         if self.level == "video":
             return {"video_id": record.video_id, "labels": labels, "features": np.concatenate(record.features)}
-        keep = None
+        frames = tuple(f[: self.max_frames] for f in record.features)
         if self.frame_sample_fraction is not None:
-            keep = sample_frames(len(record.features[0]), self.frame_sample_fraction, rng, self.max_frames)
-        codes = np.zeros((self.max_frames, self.spec.dim), np.uint8)
-        lengths = np.zeros(len(self.spec.sizes), np.int64)
-        col = 0
-        for k, frames in enumerate(record.features):
-            frames = frames[: self.max_frames]  # the official reader keeps the FIRST max_frames frames
-            if keep is not None:
-                frames = frames[keep[keep < len(frames)]]
-            lengths[k] = len(frames)
-            codes[: len(frames), col: col + frames.shape[1]] = frames
-            col += frames.shape[1]
-        return {"video_id": record.video_id, "labels": labels, "frames_q": codes,
-                "num_frames": int(lengths[0]), "feature_frames": lengths}
+            keep = sample_frames(len(frames[0]), self.frame_sample_fraction, rng, self.max_frames)
+            frames = tuple(f[keep[keep < len(f)]] for f in frames)
+        return {"video_id": record.video_id, "labels": labels, "frames": frames, "max_frames": self.max_frames}
 
 
 def _shuffled(items: Iterator[dict], size: int, rng: np.random.Generator) -> Iterator[dict]:
@@ -220,17 +213,56 @@ def _shuffled(items: Iterator[dict], size: int, rng: np.random.Generator) -> Ite
     yield from buffer
 
 
+def _batch_uint8(shape: tuple[int, ...]) -> torch.Tensor:
+    """An uninitialised uint8 batch tensor (collate writes every byte). Inside a DataLoader worker it lives
+    in shared memory, so the batch reaches the main process without the copy DataLoader would make."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=torch.uint8)
+    # The same private call torch's default_collate uses to build batches in shared memory.
+    storage = torch.empty(0, dtype=torch.uint8)._typed_storage()._new_shared(int(np.prod(shape)))
+    return torch.empty(0, dtype=torch.uint8).set_(storage).view(shape)
+
+
 def collate(items: Sequence[dict]) -> dict:
-    """Stack dataset items into a CPU batch (frame features stay uint8 codes; see :func:`to_device`)."""
+    """Stack dataset items into a CPU batch. Frame features become uint8 codes ``frames_q`` [B, T, D]
+    padded with code 0 (zeroed after dequantizing, see :func:`to_device`) plus ``num_frames`` [B] and
+    ``feature_frames`` [B, F], each feature's own length (the official reader pads each separately)."""
     batch: dict = {"video_ids": [it["video_id"] for it in items],
                    "labels": torch.from_numpy(np.stack([it["labels"] for it in items]))}
-    if "frames_q" in items[0]:
-        batch["frames_q"] = torch.from_numpy(np.stack([it["frames_q"] for it in items]))
-        batch["num_frames"] = torch.tensor([it["num_frames"] for it in items], dtype=torch.int64)
-        batch["feature_frames"] = torch.from_numpy(np.stack([it["feature_frames"] for it in items]))
-    else:
+    if "frames" not in items[0]:
         batch["features"] = torch.from_numpy(np.stack([it["features"] for it in items]))
+        return batch
+    sizes = [f.shape[1] for f in items[0]["frames"]]
+    codes_t = _batch_uint8((len(items), items[0]["max_frames"], sum(sizes)))
+    codes = codes_t.numpy()
+    lengths = np.zeros((len(items), len(sizes)), np.int64)
+    for b, item in enumerate(items):
+        col = 0
+        for k, frames in enumerate(item["frames"]):
+            n, width = frames.shape
+            codes[b, :n, col: col + width] = frames
+            codes[b, n:, col: col + width] = 0  # only the padding is zeroed: no full-batch memset
+            lengths[b, k] = n
+            col += width
+    batch["frames_q"] = codes_t
+    batch["num_frames"] = torch.from_numpy(lengths[:, 0].copy())
+    batch["feature_frames"] = torch.from_numpy(lengths)
     return batch
+
+
+def _zero_padding(x_BTD: torch.Tensor, lengths_BF: torch.Tensor, sizes: Sequence[int], per_row: bool) -> None:
+    """Set each feature's frames from its own length on to +0.0 (as np.zeros), in place. On the CPU one
+    contiguous fill per video and feature is ~5x faster than a broadcast mask, which suits accelerators."""
+    starts = np.cumsum([0, *sizes])
+    if per_row:
+        for b, row in enumerate(lengths_BF.tolist()):
+            for k, n in enumerate(row):
+                x_BTD[b, n:, starts[k]: starts[k + 1]] = 0.0
+        return
+    t = torch.arange(x_BTD.shape[1], device=x_BTD.device)
+    for k in range(len(sizes)):
+        padding_BT1 = (t[None, :] >= lengths_BF[:, k, None])[:, :, None]
+        x_BTD[:, :, starts[k]: starts[k + 1]].masked_fill_(padding_BT1, 0.0)
 
 
 def to_device(batch: dict, device: torch.device | str = "cpu", spec: FeatureSpec | None = None) -> dict:
@@ -242,14 +274,11 @@ def to_device(batch: dict, device: torch.device | str = "cpu", spec: FeatureSpec
         out["features"] = batch["features"].to(device, non_blocking=True)
         return out
     codes = batch["frames_q"].to(device, non_blocking=True)
-    x = codes.to(torch.float32).mul_(float(DEQUANT_SCALE)).add_(float(DEQUANT_BIAS))
-    lengths = batch["feature_frames"].to(device, non_blocking=True)
-    t = torch.arange(codes.shape[1], device=device)
     sizes = (spec or SPECS["frame"]).sizes
     if sum(sizes) != codes.shape[2]:
         raise ValueError(f"feature sizes {sizes} do not add up to the batch's {codes.shape[2]} columns")
-    valid = torch.cat([(t[None, :] < lengths[:, k, None])[:, :, None].expand(-1, -1, size)
-                       for k, size in enumerate(sizes)], dim=2)
-    out["features"] = torch.where(valid, x, torch.zeros((), device=device))
+    x = codes.to(torch.float32).mul_(float(DEQUANT_SCALE)).add_(float(DEQUANT_BIAS))
+    _zero_padding(x, batch["feature_frames"].to(device, non_blocking=True), sizes, per_row=x.device.type == "cpu")
+    out["features"] = x
     out["num_frames"] = batch["num_frames"].to(device, non_blocking=True)
     return out

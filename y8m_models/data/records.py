@@ -120,7 +120,35 @@ def _fields(buf: memoryview, start: int, end: int):
 
 
 def _map(buf: memoryview, start: int, end: int) -> dict[bytes, tuple[int, int]]:
-    """A ``map<string, message>`` field's entries: key -> value span (last entry wins, as in protobuf)."""
+    """A ``map<string, message>`` field's entries: key -> value span (last entry wins, as in protobuf).
+
+    Fast path for the layout every serializer writes (entry = key field 1, then value field 2); anything
+    else (unknown fields, other order) takes the general walk."""
+    entries: dict[bytes, tuple[int, int]] = {}
+    pos = start
+    while pos < end:
+        if buf[pos] != 0x0A:
+            return _map_general(buf, start, end)
+        n, pos = _varint(buf, pos + 1)
+        stop = pos + n
+        if stop > end or pos == stop or buf[pos] != 0x0A:
+            return _map_general(buf, start, end)
+        key_len, key_start = _varint(buf, pos + 1)
+        key_stop = key_start + key_len
+        if key_stop == stop:  # an entry without a value: the empty message
+            entries[bytes(buf[key_start:key_stop])] = (stop, stop)
+        elif key_stop < stop and buf[key_stop] == 0x12:
+            value_len, value_start = _varint(buf, key_stop + 1)
+            if value_start + value_len != stop:
+                return _map_general(buf, start, end)
+            entries[bytes(buf[key_start:key_stop])] = (value_start, stop)
+        else:
+            return _map_general(buf, start, end)
+        pos = stop
+    return entries
+
+
+def _map_general(buf: memoryview, start: int, end: int) -> dict[bytes, tuple[int, int]]:
     entries: dict[bytes, tuple[int, int]] = {}
     for field, wire, a, b in _fields(buf, start, end):
         if field != 1 or wire != 2:

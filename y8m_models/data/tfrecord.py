@@ -17,6 +17,7 @@ payload is read.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import mmap
@@ -37,6 +38,7 @@ FOOTER_BYTES = 4  # uint32 masked CRC of the payload
 GZIP_MAGIC = b"\x1f\x8b"
 _CRC_MASK_DELTA = 0xA282EAD8
 _INDEX_FORMAT = 1  # bump when the cached index layout changes
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)  # Linux >= 5.14; the constant arrived in Python 3.12
 
 
 def masked_crc32c(data: bytes | memoryview) -> int:
@@ -237,6 +239,17 @@ class TFRecordFile:
         # Drop the reference rather than mmap.close(): decoded records may still hold zero-copy views;
         # the mapping is released when the last of them goes.
         self._buf = None
+
+    def prefetch(self, start: int, stop: int) -> None:
+        """Map records ``start..stop`` into memory in one call (MADV_POPULATE_READ) instead of one page
+        fault per 4 KB while reading; a hint only, ignored where the kernel lacks it."""
+        buf = self._buffer()
+        if not isinstance(buf, mmap.mmap) or start >= stop:
+            return
+        begin = int(self.index.offsets[start]) // mmap.PAGESIZE * mmap.PAGESIZE
+        end = int(self.index.offsets[stop - 1] + self.index.lengths[stop - 1]) + HEADER_BYTES + FOOTER_BYTES
+        with contextlib.suppress(OSError):  # EINVAL on kernels before 5.14
+            buf.madvise(_MADV_POPULATE_READ, begin, end - begin)
 
     def offset(self, i: int) -> int:
         return int(self.index.offsets[i])
