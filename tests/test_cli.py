@@ -1,0 +1,117 @@
+"""The public `y8m` commands: data dump / check / splits and metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import TF_WRITTEN
+from tests.test_dataset import official_frame_input
+from y8m_models.cli import app
+from y8m_models.data.tfrecord import TFRecordFile
+from y8m_models.data.writer import RecordWriter
+
+runner = CliRunner()
+
+
+def test_dump_frame_level_equals_official_reader(tmp_path: Path, manifest: dict) -> None:
+    out = tmp_path / "frames.npz"
+    result = runner.invoke(app, ["data", "dump", str(TF_WRITTEN / "frame" / "*.tfrecord"), str(out),
+                                 "--num-classes", "3862"])
+    assert result.exit_code == 0, result.output
+    z = np.load(out)
+    assert z["ids"].tolist() == (TF_WRITTEN / "ids.txt").read_text().split()
+    assert z["labels"].dtype == np.uint8 and z["labels"].shape == (10, 3862)
+    np.testing.assert_array_equal(z["labels"], np.load(TF_WRITTEN / "labels.npy"))
+    videos = manifest["files"]["train0000.tfrecord"]["videos"]
+    assert z["num_frames"].tolist() == [min(v["num_frames"], 300) for v in videos]
+    assert z["features"].dtype == np.float32 and z["features"].shape == (10, 300, 1152)
+    for k, (_, payload) in enumerate(TFRecordFile(TF_WRITTEN / "frame" / "train0000.tfrecord").payloads()):
+        np.testing.assert_array_equal(z["features"][k], official_frame_input(bytes(payload))[0])
+
+
+def test_dump_video_level_from_gzip(tmp_path: Path, manifest: dict) -> None:
+    out = tmp_path / "video.npz"
+    result = runner.invoke(app, ["data", "dump", str(TF_WRITTEN / "gzip" / "video" / "train0000.tfrecord.gz"),
+                                 str(out), "--num-classes", "3862"])
+    assert result.exit_code == 0, result.output
+    z = np.load(out)
+    assert z["features"].shape == (10, 1152)
+    sums = [v["mean_audio_sum"] for v in manifest["files"]["train0000.tfrecord"]["videos"]]
+    np.testing.assert_allclose(z["features"][:, 1024:].astype(np.float64).sum(1), sums, atol=1e-5)
+
+
+def test_dump_needs_a_class_count_and_reports_damage(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["data", "dump", str(TF_WRITTEN / "frame" / "train0000.tfrecord"),
+                                 str(tmp_path / "x.npz")])
+    assert result.exit_code == 2 and "pass --num-classes" in result.output
+    result = runner.invoke(app, ["data", "dump", str(TF_WRITTEN / "corrupt" / "bad_data_crc.tfrecord"),
+                                 str(tmp_path / "x.npz"), "--num-classes", "3862"])
+    assert result.exit_code == 2
+    assert "bad_data_crc.tfrecord: record 2 at byte 8346: payload CRC mismatch" in result.output
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_check_clean_and_damaged_files() -> None:
+    ok = runner.invoke(app, ["data", "check", str(TF_WRITTEN / "frame" / "*.tfrecord"),
+                             str(TF_WRITTEN / "gzip" / "video" / "*.gz"), "--num-classes", "3862", "--json"])
+    assert ok.exit_code == 0, ok.output
+    summary = json.loads(ok.output)
+    assert (summary["records"], summary["frame_files"], summary["video_files"], summary["ok"]) == (20, 1, 1, True)
+    assert summary["frames"] == sum([1, 317, 300, 300, 300, 0, 238, 4, 175, 300])
+    bad = runner.invoke(app, ["data", "check", str(TF_WRITTEN / "corrupt" / "*.tfrecord"), "--num-classes", "3862"])
+    assert bad.exit_code == 1
+    for name in ("bad_content", "bad_data_crc", "bad_length_crc", "truncated_header", "truncated_payload"):
+        assert f"{name}.tfrecord: record" in bad.output
+    assert "6 damaged" in bad.output
+    missing = runner.invoke(app, ["data", "check", "/nonexistent/*.tfrecord"])
+    assert missing.exit_code == 2 and "no file matches '/nonexistent/*.tfrecord'" in missing.output
+
+
+def test_check_reads_the_class_count_from_vocabulary(tmp_path: Path) -> None:
+    (tmp_path / "vocabulary.csv").write_text("Index,Name\n0,a\n1,b\n")
+    with RecordWriter(tmp_path / "video" / "train00.tfrecord", "video") as w:
+        w.write("fine", [1], (np.zeros(1024), np.zeros(128)))
+        w.write("broken", [2], (np.zeros(1024), np.zeros(128)))
+    result = runner.invoke(app, ["data", "check", str(tmp_path / "video" / "train00.tfrecord")])
+    assert result.exit_code == 1
+    assert "record 1" in result.output and "label id 2 out of range (num_classes is 2)" in result.output
+
+
+def test_splits_prints_files_and_record_counts(tmp_path: Path) -> None:
+    for name, n in (("train00", 3), ("train01", 2), ("validatea0", 1), ("validateb0", 1), ("validate00", 2),
+                    ("test00", 1)):
+        with RecordWriter(tmp_path / "video" / f"{name}.tfrecord", "video") as w:
+            for k in range(n):
+                w.write(f"{name}-{k}", [], (np.zeros(1024), np.zeros(128)))
+    result = runner.invoke(app, ["data", "splits", str(tmp_path), "--level", "video", "--json"])
+    assert result.exit_code == 0, result.output
+    parts = json.loads(result.output)["video"]
+    assert {p: sum(f["records"] for f in files) for p, files in parts.items()} == {
+        "train1": 5, "validate1": 1, "train2": 1, "validate2": 2, "test": 1}
+    text = runner.invoke(app, ["data", "splits", str(tmp_path), "--level", "video"])
+    assert "train1" in text.output and "2 files" in text.output
+    bad = runner.invoke(app, ["data", "splits", str(tmp_path), "--level", "audio"])
+    assert bad.exit_code == 2 and "--level must be frame, video or both" in bad.output
+
+
+def test_metrics_command(tmp_path: Path) -> None:
+    predictions = np.array([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]], np.float32)
+    labels = np.array([[1, 0, 0], [0, 0, 1]], np.uint8)
+    np.save(tmp_path / "p.npy", predictions)
+    np.save(tmp_path / "l.npy", labels)
+    result = runner.invoke(app, ["metrics", "--predictions", str(tmp_path / "p.npy"),
+                                 "--labels", str(tmp_path / "l.npy"), "--top-k", "2"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    # Pooled top-2 pairs: 0.9(+) 0.8(-) 0.5(-) 0.3(+): GAP = (1/1 + 2/4) / 2 = 0.75
+    assert out["gap"] == pytest.approx(0.75) and out["hit_at_1"] == 0.5 and out["n_positives"] == 2
+    assert set(out) >= {"gap", "hit_at_1", "perr", "map", "n_videos", "n_positives", "ties"}
+    np.save(tmp_path / "short.npy", labels[:1])
+    bad = runner.invoke(app, ["metrics", "--predictions", str(tmp_path / "p.npy"),
+                              "--labels", str(tmp_path / "short.npy")])
+    assert bad.exit_code == 2 and "must both be [N, C]" in bad.output
