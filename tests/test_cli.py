@@ -115,3 +115,20 @@ def test_metrics_command(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["metrics", "--predictions", str(tmp_path / "p.npy"),
                               "--labels", str(tmp_path / "short.npy")])
     assert bad.exit_code == 2 and "must both be [N, C]" in bad.output
+
+
+def test_synth_then_splits_and_check(tmp_path: Path) -> None:
+    out = tmp_path / "synth"
+    result = runner.invoke(app, ["data", "synth", str(out), "--preset", "tiny", "--videos", "60", "--classes", "12",
+                                 "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 60 videos" in result.output and "12 classes" in result.output
+    parts = json.loads(runner.invoke(app, ["data", "splits", str(out), "--json"]).output)
+    for level in ("frame", "video"):
+        assert sum(f["records"] for files in parts[level].values() for f in files) == 60
+        assert all(parts[level][p] for p in ("train1", "validate1", "train2", "validate2", "test"))
+    check = runner.invoke(app, ["data", "check", str(out / "frame" / "*"), str(out / "video" / "*"), "--json"])
+    assert check.exit_code == 0, check.output
+    assert json.loads(check.output)["num_classes"] == 12  # from the generated vocabulary.csv
+    bad = runner.invoke(app, ["data", "synth", str(tmp_path / "bad"), "--preset", "huge"])
+    assert bad.exit_code == 2 and "huge" in bad.output

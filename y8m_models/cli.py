@@ -132,7 +132,9 @@ def data_synth(
         summary = generate(out, preset=preset, videos=videos, classes=classes, seed=seed)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    typer.echo(str(summary))
+    parts = ", ".join(f"{part} {n}" for part, n in summary.videos.items())
+    typer.echo(f"wrote {sum(summary.videos.values())} videos ({parts}), {summary.classes} classes, "
+               f"{summary.frames} frames to {summary.out} in {summary.seconds:.1f} s")
 
 
 @app.command("metrics")

@@ -284,13 +284,12 @@ def _context(buf: memoryview, entries: dict[bytes, tuple[int, int]], num_classes
             break
     else:
         raise MalformedRecord("missing video id: neither 'id' nor 'video_id' is present")
-    labels = np.asarray(_int64_values(buf, entries[LABELS_KEY], "labels") if LABELS_KEY in entries else [], np.int64)
-    if labels.size:
-        bad = labels[(labels < 0) | ((labels >= num_classes) if num_classes is not None else False)]
-        if bad.size:
+    labels = _int64_values(buf, entries[LABELS_KEY], "labels") if LABELS_KEY in entries else []
+    for label in labels:  # a handful per video: plain Python beats numpy here
+        if label < 0 or (num_classes is not None and label >= num_classes):
             limit = f" (num_classes is {num_classes})" if num_classes is not None else ""
-            raise MalformedRecord(f"video '{video_id}': label id {int(bad[0])} out of range{limit}")
-    return video_id, labels
+            raise MalformedRecord(f"video '{video_id}': label id {label} out of range{limit}")
+    return video_id, np.array(labels, np.int64)
 
 
 def decode_video(payload: memoryview | bytes, spec: FeatureSpec = VIDEO_SPEC,
