@@ -14,6 +14,12 @@ TF_WRITTEN = SHARED / "fixtures" / "tf_written"
 TF_WRITTEN_2017 = SHARED / "fixtures" / "tf_written_2017"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if not (TF_WRITTEN / "manifest.json").exists():
+        raise pytest.UsageError(f"TensorFlow-written fixtures not found at {TF_WRITTEN}: "
+                                "set Y8M_SHARED to the shared/ folder")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_index_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     # Keep the record-index cache out of the working tree.
@@ -21,8 +27,6 @@ def _private_index_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 def load_manifest(folder: Path) -> dict:
-    if not (folder / "manifest.json").exists():
-        pytest.fail(f"fixtures not found at {folder} (set Y8M_SHARED to the shared/ folder)")
     return json.loads((folder / "manifest.json").read_text())
 
 
