@@ -306,3 +306,28 @@ def test_bad_arguments_are_named(tmp_path: Path) -> None:
     (tmp_path / "occupied" / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="occupied"):
         generate(tmp_path / "occupied", "tiny")
+    assert (tmp_path / "occupied" / "notes.txt").read_text() == "mine"
+
+
+def test_regenerating_replaces_an_earlier_dataset_and_survives_interruption(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "ds"
+    generate(out, "tiny", videos=120, classes=12, seed=0)
+
+    # A run killed half-way leaves the complete earlier dataset untouched ...
+    import y8m_models.data.synthetic as synthetic
+
+    def crash(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    before = _files_bytes(out)
+    monkeypatch.setattr(synthetic, "_save_npz", crash)
+    with pytest.raises(KeyboardInterrupt):
+        generate(out, "tiny", videos=60, classes=12, seed=1)
+    monkeypatch.undo()
+    assert _files_bytes(out) == before
+    # ... and the next run replaces it, with no file of the earlier layout left behind.
+    summary = generate(out, "tiny", videos=60, classes=12, seed=1)
+    names = {p.name for p in (out / "frame").iterdir()}
+    assert names == {n for files in summary.files.values() for n in files}
+    assert not (tmp_path / ".ds.partial").exists()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -321,17 +322,31 @@ def _config(preset: str, videos: int | None, classes: int | None, seed: int, id_
     return SynthConfig(preset, int(seed), videos, classes, knobs or base.knobs, dict(base.files), id_key)
 
 
-def _prepare(out: Path) -> None:
-    """Refuse to mix with foreign files; clear the files of an earlier synthetic dataset in ``out``."""
+def _check_target(out: Path) -> None:
+    """Refuse to mix with foreign files: ``out`` must be absent, empty or an earlier synthetic dataset."""
+    if out.exists() and not (out / "synthetic.json").exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty and holds no synthetic.json; choose an empty directory")
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move a finished dataset from ``staging`` into ``out``, replacing an earlier synthetic dataset's files;
+    synthetic.json goes last, so its presence means the dataset is complete."""
+    _check_target(out)
     meta = out / "synthetic.json"
-    if meta.exists():
-        old = json.loads(meta.read_text())
-        for entry in old.get("files", []):
+    if meta.exists():  # the earlier dataset's own files, which may be named differently
+        earlier = json.loads(meta.read_text()).get("files", [])
+        meta.unlink()
+        for entry in earlier:
             for level in ("frame", "video"):
                 (out / level / entry["name"]).unlink(missing_ok=True)
-    elif out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} is not empty and holds no synthetic.json; choose an empty directory")
-    out.mkdir(parents=True, exist_ok=True)
+    for level in ("frame", "video"):
+        (out / level).mkdir(parents=True, exist_ok=True)
+        for path in sorted((staging / level).iterdir()):
+            path.replace(out / level / path.name)
+        (staging / level).rmdir()
+    for name in ("vocabulary.csv", "ground_truth.npz", "synthetic.json"):
+        (staging / name).replace(out / name)
+    staging.rmdir()
 
 
 def _write_file(out: Path, f: _File, config: SynthConfig, world: World, plans: list[VideoPlan],
@@ -365,11 +380,15 @@ def generate(out: Path, preset: str = "tiny", videos: int | None = None, classes
     files = _layout(config)
     plans = [plan_video(world, i) for i in range(config.videos)]
     public, counts = _public_ids(world, plans, files)
-    _prepare(out)
-    frames = sum(_write_file(out, f, config, world, plans, public) for f in files)
+    _check_target(out)
+    # Written aside first: an interrupted run leaves no half dataset that looks complete.
+    staging = out.parent / f".{out.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    frames = sum(_write_file(staging, f, config, world, plans, public) for f in files)
 
     entries = _label_entries(world, public, counts, _label_names(config.seed, world.classes))
-    (out / "vocabulary.csv").write_text(_vocabulary_csv(entries, config.seed), encoding="utf-8")
+    (staging / "vocabulary.csv").write_text(_vocabulary_csv(entries, config.seed), encoding="utf-8")
     meta = {
         "generator": "y8m_models.data.synthetic", "version": VERSION, "preset": config.preset,
         "seed": config.seed, "videos": config.videos, "classes": config.classes, "id_key": config.id_key,
@@ -380,8 +399,9 @@ def generate(out: Path, preset: str = "tiny", videos: int | None = None, classes
         "kinds": {k: [e["index"] for e in entries if e["kind"] == k] for k in KINDS},
         "labels": entries,
     }
-    (out / "synthetic.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    _save_npz(out / "ground_truth.npz", _ground_truth(config, plans, public, files))
+    (staging / "synthetic.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    _save_npz(staging / "ground_truth.npz", _ground_truth(config, plans, public, files))
+    _publish(staging, out)
     return SynthSummary(out, {p: meta["parts"][p]["files"] for p in PARTS},
                         {p: meta["parts"][p]["videos"] for p in PARTS}, world.classes, frames,
                         time.perf_counter() - start)
