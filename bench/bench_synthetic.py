@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from y8m_models import metrics
 from y8m_models.data.records import decode_frame, decode_video, dequantize, quantize
 from y8m_models.data.synthetic import KINDS, generate, load_config
 from y8m_models.data.synthetic_world import plan_video, render_video
@@ -37,17 +38,8 @@ MAX_FRAMES = 300
 
 
 def gap_at_k(scores: np.ndarray, labels: np.ndarray, k: int = 20) -> float:
-    """Exact GAP@k: each video's top k pairs pooled and sorted; P = all positives of the set."""
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    s = np.take_along_axis(scores, top, 1).ravel()
-    hit = np.take_along_axis(labels, top, 1).ravel().astype(np.float64)
-    order = np.argsort(-s, kind="stable")
-    hit = hit[order]
-    positives = labels.sum()
-    if positives == 0:
-        return 0.0
-    precision = np.cumsum(hit) / np.arange(1, len(hit) + 1)
-    return float((precision * hit).sum() / positives)
+    """GAP@k as the competition scores it (y8m_models.metrics)."""
+    return metrics.evaluate(scores, labels, top_k=k).gap
 
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -84,20 +84,19 @@ def check_file(path: Path, num_classes: int | None) -> FileReport:
         file = TFRecordFile(path, None)
         report.level = detect_level(path) if len(file) else None
     except Y8MDataError as exc:
-        report.damage.append(Skipped(exc.path, exc.record, exc.offset, exc.reason))
+        report.damage.append(Skipped.from_error(exc))
         return report
     for i in range(len(file)):
         try:
             record = read_record(file, i, report.level, SPECS[report.level], num_classes)
         except Y8MDataError as exc:
-            report.damage.append(Skipped(exc.path, exc.record, exc.offset, exc.reason))
+            report.damage.append(Skipped.from_error(exc))
             continue
         report.records += 1
         if report.level == "frame":
             report.frames += len(record.features[0])
     if file.index.damage:
-        d = file.index.damage
-        report.damage.append(Skipped(str(path), d.record, d.offset, d.reason))
+        report.damage.append(Skipped.from_error(file.index.damage.error(path)))
     return report
 
 

@@ -39,6 +39,7 @@ from y8m_models.data.records import (
     Level,
     MalformedRecord,
     Record,
+    record_level,
 )
 from y8m_models.data.tfrecord import TFRecordFile
 
@@ -54,6 +55,10 @@ class Skipped:
     record: int | None
     offset: int | None
     reason: str
+
+    @classmethod
+    def from_error(cls, exc: Y8MDataError) -> Skipped:
+        return cls(exc.path, exc.record, exc.offset, exc.reason)
 
     def __str__(self) -> str:
         return str(Y8MDataError(self.path, self.reason, self.record, self.offset))
@@ -74,10 +79,9 @@ def detect_level(path: str | Path) -> Level:
     if len(file) == 0:
         raise (file.index.damage.error(path) if file.index.damage else Y8MDataError(path, "no records"))
     try:
-        DECODERS["frame"](file.payload(0), SPECS["frame"], None)
-        return "frame"
-    except MalformedRecord:
-        return "video"
+        return record_level(file.payload(0))
+    except MalformedRecord as exc:
+        raise Y8MDataError(path, str(exc), 0, 0) from None
 
 
 def sample_frames(num_frames: int, fraction: float, rng: np.random.Generator,
@@ -114,11 +118,10 @@ class YT8MDataset(IterableDataset):
         self.skip_corrupt, self.rank, self.world_size = skip_corrupt, rank, world_size
         self.epoch = 0
         self.files = [TFRecordFile(p) for p in files]
-        self.framing_damage = [Skipped(str(f.path), f.index.damage.record, f.index.damage.offset,
-                                       f.index.damage.reason) for f in self.files if f.index.damage]
-        if self.framing_damage and not skip_corrupt:
-            raise Y8MDataError(self.framing_damage[0].path, self.framing_damage[0].reason,
-                               self.framing_damage[0].record, self.framing_damage[0].offset)
+        errors = [f.index.damage.error(f.path) for f in self.files if f.index.damage]
+        if errors and not skip_corrupt:
+            raise errors[0]
+        self.framing_damage = [Skipped.from_error(e) for e in errors]
         self.skipped: list[Skipped] = []  # filled while iterating in this process
 
     @property
@@ -169,7 +172,7 @@ class YT8MDataset(IterableDataset):
                 except Y8MDataError as exc:
                     if not self.skip_corrupt:
                         raise
-                    self.skipped.append(Skipped(exc.path, exc.record, exc.offset, exc.reason))
+                    self.skipped.append(Skipped.from_error(exc))
             file.close()
 
     def __iter__(self) -> Iterator[dict]:

@@ -338,4 +338,13 @@ def decode_frame(payload: memoryview | bytes, spec: FeatureSpec = FRAME_SPEC,
     return Record(video_id, labels, tuple(features))
 
 
+def record_level(payload: memoryview | bytes) -> Level:
+    """``frame`` for a SequenceExample (it has feature lists, field 2), else ``video``."""
+    buf = memoryview(payload)
+    try:
+        return "frame" if any(f == 2 and w == 2 for f, w, _, _ in _fields(buf, 0, len(buf))) else "video"
+    except IndexError as exc:
+        raise MalformedRecord("record ends inside a field") from exc
+
+
 DECODERS = {"frame": decode_frame, "video": decode_video}
