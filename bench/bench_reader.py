@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from y8m_models.data.dataset import YT8MDataset, collate, to_device
+from y8m_models.data.dataset import YT8MDataset, to_device
 from y8m_models.data.records import dequantize
 from y8m_models.data.tfrecord import build_index
 from y8m_models.data.writer import RecordWriter
@@ -86,29 +86,17 @@ def ours(paths: list[Path], workers: int = 0, to_float: bool = False, batch_size
     if workers:
         key = (tuple(paths), workers, batch_size)
         if key not in _LOADERS:
-            _LOADERS[key] = DataLoader(YT8MDataset(paths, "frame", NUM_CLASSES), batch_size=batch_size,
-                                       num_workers=workers, collate_fn=collate, persistent_workers=True)
+            dataset = YT8MDataset(paths, "frame", NUM_CLASSES, batch_size=batch_size)
+            _LOADERS[key] = DataLoader(dataset, batch_size=None, num_workers=workers, persistent_workers=True)
         batches = iter(_LOADERS[key])
     else:
-        ds = YT8MDataset(paths, "frame", NUM_CLASSES)
-        batches = (collate(chunk) for chunk in _chunks(iter(ds), batch_size))
+        batches = iter(YT8MDataset(paths, "frame", NUM_CLASSES, batch_size=batch_size))
     n = 0
     for batch in batches:
         if to_float:
             to_device(batch)
         n += len(batch["video_ids"])
     return n
-
-
-def _chunks(items, size):
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def timed(fn, repeat: int) -> tuple[float, int]:
@@ -154,9 +142,7 @@ def main() -> None:
             "tfrecord_package_gzip": lambda: tfrecord_package(gz, "gzip"),
             "ours_gzip": lambda: ours(gz),
             "tfrecord_package_float32": lambda: tfrecord_package(plain, to_float=True),
-            # batch 16: float32 batches above glibc's 32 MB mmap threshold page-fault on every allocation
-            "ours_float32": lambda: ours(plain, to_float=True, batch_size=16),
-            "ours_float32_batch64": lambda: ours(plain, to_float=True),
+            "ours_float32": lambda: ours(plain, to_float=True),
         }
         for name, fn in cases.items():
             rate, n = timed(fn, args.repeat)

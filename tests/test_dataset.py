@@ -1,4 +1,4 @@
-"""The dataset, collate and to_device: what the model sees, sharding, shuffling and damage handling."""
+"""The dataset's batches and to_device: what the model sees, sharding, shuffling and damage handling."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tfrecord import example_pb2 as pb
 from torch.utils.data import DataLoader
 
 from tests.conftest import TF_WRITTEN
-from y8m_models.data.dataset import YT8MDataset, collate, sample_frames, to_device
+from y8m_models.data.dataset import YT8MDataset, sample_frames, to_device
 from y8m_models.data.errors import Y8MDataError
 from y8m_models.data.tfrecord import TFRecordFile
 from y8m_models.data.writer import RecordWriter
@@ -36,7 +36,7 @@ def official_frame_input(payload: bytes, max_frames: int = 300) -> tuple[np.ndar
 
 def test_model_input_equals_official_reader(manifest: dict) -> None:
     path = TF_WRITTEN / "frame" / "train0000.tfrecord"
-    batch = to_device(collate(list(YT8MDataset([path], "frame", 3862))))
+    batch = to_device(_one_batch(YT8MDataset([path], "frame", 3862)))
     payloads = [bytes(p) for _, p in TFRecordFile(path).payloads()]
     assert batch["features"].dtype == torch.float32 and batch["features"].shape == (10, 300, 1152)
     for k, payload in enumerate(payloads):
@@ -54,10 +54,15 @@ def test_model_input_equals_official_reader(manifest: dict) -> None:
 
 def test_video_level_batch(manifest: dict) -> None:
     ds = YT8MDataset([TF_WRITTEN / "gzip" / "video" / "train0000.tfrecord.gz"], "video", 3862)
-    batch = to_device(collate(list(ds)))
+    batch = to_device(_one_batch(ds))
     assert batch["features"].shape == (10, 1152) and "num_frames" not in batch
     sums = [v["mean_rgb_sum"] for v in manifest["files"]["train0000.tfrecord"]["videos"]]
     np.testing.assert_allclose(batch["features"][:, :1024].double().sum(1).numpy(), sums, atol=1e-9)
+
+
+def _one_batch(ds: YT8MDataset) -> dict:
+    (batch,) = list(ds)
+    return batch
 
 
 def test_audio_shorter_than_rgb_is_padded_on_its_own(tmp_path: Path) -> None:
@@ -65,7 +70,7 @@ def test_audio_shorter_than_rgb_is_padded_on_its_own(tmp_path: Path) -> None:
     path = tmp_path / "train00.tfrecord"
     with RecordWriter(path, "frame") as w:
         w.write("v", [0], (np.full((5, 1024), 200, np.uint8), np.full((3, 128), 100, np.uint8)))
-    batch = to_device(collate(list(YT8MDataset([path], "frame", 2))))
+    batch = to_device(_one_batch(YT8MDataset([path], "frame", 2)))
     x = batch["features"][0]
     assert int(batch["num_frames"][0]) == 5
     assert (x[:5, :1024] != 0).all() and (x[5:] == 0).all()
@@ -87,8 +92,8 @@ def _synthetic_files(tmp_path: Path, files: int = 3, per_file: int = 25, frames:
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_two_dataloader_workers_read_every_record_exactly_once(tmp_path: Path, shuffle: bool) -> None:
     paths = _synthetic_files(tmp_path)
-    ds = YT8MDataset(paths, "frame", 5, shuffle=shuffle, seed=3, shuffle_buffer=8)
-    loader = DataLoader(ds, batch_size=7, num_workers=2, collate_fn=collate)
+    ds = YT8MDataset(paths, "frame", 5, batch_size=7, shuffle=shuffle, seed=3, shuffle_buffer=8)
+    loader = DataLoader(ds, batch_size=None, num_workers=2)
     seen = Counter(v for batch in loader for v in batch["video_ids"])
     assert seen == Counter(f"f{f}v{k}" for f in range(3) for k in range(25))
 
@@ -97,8 +102,8 @@ def test_ranks_times_workers_partition_the_records(tmp_path: Path) -> None:
     paths = _synthetic_files(tmp_path, files=4, per_file=13)
     seen: Counter = Counter()
     for rank in range(3):
-        ds = YT8MDataset(paths, "frame", 5, shuffle=True, seed=1, rank=rank, world_size=3)
-        for batch in DataLoader(ds, batch_size=5, num_workers=2, collate_fn=collate):
+        ds = YT8MDataset(paths, "frame", 5, batch_size=5, shuffle=True, seed=1, rank=rank, world_size=3)
+        for batch in DataLoader(ds, batch_size=None, num_workers=2):
             seen.update(batch["video_ids"])
     assert len(seen) == 52 and set(seen.values()) == {1}
     # Shard ranges are contiguous and cover all records without overlap.
@@ -111,14 +116,14 @@ def test_shuffle_is_seeded_and_changes_with_epoch(tmp_path: Path) -> None:
     paths = _synthetic_files(tmp_path)
 
     def order(seed: int, epoch: int) -> list[str]:
-        ds = YT8MDataset(paths, "frame", 5, shuffle=True, seed=seed, shuffle_buffer=16)
+        ds = YT8MDataset(paths, "frame", 5, batch_size=4, shuffle=True, seed=seed, shuffle_buffer=16)
         ds.set_epoch(epoch)
-        return [it["video_id"] for it in ds]
+        return [v for batch in ds for v in batch["video_ids"]]
 
     assert order(0, 0) == order(0, 0)
     assert order(0, 0) != order(0, 1) and order(0, 0) != order(1, 0)
     assert sorted(order(0, 1)) == sorted(order(1, 0))
-    plain = [it["video_id"] for it in YT8MDataset(paths, "frame", 5)]
+    plain = [v for batch in YT8MDataset(paths, "frame", 5, batch_size=4) for v in batch["video_ids"]]
     assert plain == [f"f{f}v{k}" for f in range(3) for k in range(25)]
 
 
@@ -131,7 +136,7 @@ def test_frame_subsampling_keeps_sorted_valid_frames(tmp_path: Path) -> None:
     rgb = np.repeat(np.arange(200, dtype=np.uint8)[:, None], 1024, axis=1)
     with RecordWriter(path, "frame") as w:
         w.write("v", [0], (rgb, np.zeros((200, 128), np.uint8)))
-    batch = collate(list(YT8MDataset([path], "frame", 1, frame_sample_fraction=0.5, seed=4)))
+    batch = _one_batch(YT8MDataset([path], "frame", 1, frame_sample_fraction=0.5, seed=4))
     n = int(batch["num_frames"][0])
     kept = batch["frames_q"][0, :n, 0].numpy()
     assert 70 < n < 130 and (np.diff(kept.astype(int)) > 0).all()  # original frames, in time order
@@ -147,11 +152,11 @@ def test_framing_damage_stops_before_reading_unless_skipped(caplog: pytest.LogCa
     files = sorted(corrupt.glob("*.tfrecord"))
     with pytest.raises(Y8MDataError):
         YT8MDataset(files, "frame", 3862)
-    ds = YT8MDataset(files, "frame", 3862, skip_corrupt=True)
+    ds = YT8MDataset(files, "frame", 3862, batch_size=4, skip_corrupt=True)
     with caplog.at_level(logging.WARNING):
-        items = list(ds)
+        ids = [v for batch in ds for v in batch["video_ids"]]
     # bad_content: 1 of 3 ok; bad_data_crc: 5 of 6 (framing intact); bad_length_crc 2, truncated_* 3 each.
-    assert len(items) == 1 + 5 + 2 + 3 + 3
+    assert len(ids) == 1 + 5 + 2 + 3 + 3
     reasons = sorted(s.reason.split(" (")[0] for s in ds.skipped)
     assert len(ds.skipped) == 3 and "payload CRC mismatch" in reasons
     assert "skipped 6 damaged record(s)" in caplog.text and "bad_length_crc.tfrecord: record 2" in caplog.text
@@ -183,3 +188,25 @@ def test_bad_arguments_are_rejected(tmp_path: Path) -> None:
         YT8MDataset(paths, "frame", 5, rank=2, world_size=2)
     with pytest.raises(ValueError, match="frame_sample_fraction"):
         YT8MDataset(paths, "frame", 5, frame_sample_fraction=0.0)
+
+
+def test_shuffled_batches_carry_each_videos_own_frames(tmp_path: Path) -> None:
+    # _synthetic_files: video f{f}v{k} has 1 + k % 4 frames, rgb codes k and audio codes f.
+    paths = _synthetic_files(tmp_path)
+    ds = YT8MDataset(paths, "frame", 5, batch_size=7, shuffle=True, seed=9, shuffle_buffer=10)
+    sizes = []
+    for batch in ds:
+        sizes.append(len(batch["video_ids"]))
+        for row, vid in enumerate(batch["video_ids"]):
+            f, k = (int(x) for x in vid[1:].split("v"))
+            n = 1 + k % 4
+            assert int(batch["num_frames"][row]) == n and batch["labels"][row].tolist() == [int(j == k % 5)
+                                                                                          for j in range(5)]
+            assert (batch["frames_q"][row, :n, :1024] == k).all() and (batch["frames_q"][row, :n, 1024:] == f).all()
+            assert (batch["frames_q"][row, n:] == 0).all()
+    assert sizes == [7] * 10 + [5]
+
+
+def test_batch_size_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"batch_size \(0\)"):
+        YT8MDataset(_synthetic_files(tmp_path, files=1, per_file=1), "frame", 5, batch_size=0)

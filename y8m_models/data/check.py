@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob as globlib
-import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,6 @@ from y8m_models.data.dataset import (
     MAX_FRAMES,
     Skipped,
     YT8MDataset,
-    collate,
     detect_level,
     read_record,
     to_device,
@@ -113,23 +111,20 @@ def dump_arrays(files: Sequence[Path], num_classes: int, max_frames: int = MAX_F
     if len(levels) != 1:
         raise ValueError("the files mix frame-level and video-level records; dump one level at a time")
     level = levels.pop()
-    dataset = YT8MDataset(files, level, num_classes, max_frames=max_frames)
+    dataset = YT8MDataset(files, level, num_classes, max_frames=max_frames, batch_size=batch_size)
     n, dim = dataset.num_records, dataset.spec.dim
     out = {"ids": np.empty(n, dtype=object), "labels": np.zeros((n, num_classes), np.uint8),
            "num_frames": np.zeros(n, np.int64),
            "features": np.zeros((n, max_frames, dim) if level == "frame" else (n, dim), np.float32)}
-    row, items = 0, []
-    for item in itertools.chain(dataset, [None]):
-        if item is not None:
-            items.append(item)
-        if items and (item is None or len(items) == batch_size):
-            batch = to_device(collate(items))
-            k = len(items)
-            out["ids"][row:row + k] = batch["video_ids"]
-            out["labels"][row:row + k] = batch["labels"].numpy().astype(np.uint8)
-            out["features"][row:row + k] = batch["features"].numpy()
-            if level == "frame":
-                out["num_frames"][row:row + k] = batch["num_frames"].numpy()
-            row, items = row + k, []
+    row = 0
+    for batch in dataset:
+        batch = to_device(batch)
+        rows = slice(row, row + len(batch["video_ids"]))
+        out["ids"][rows] = batch["video_ids"]
+        out["labels"][rows] = batch["labels"].numpy().astype(np.uint8)
+        out["features"][rows] = batch["features"].numpy()
+        if level == "frame":
+            out["num_frames"][rows] = batch["num_frames"].numpy()
+        row = rows.stop
     out["ids"] = out["ids"].astype(str)
     return out

@@ -1,8 +1,8 @@
 """Reading YouTube-8M files into the batch dict every model consumes.
 
-Flow: ``YT8MDataset`` (iterable over files, sharded by record ranges) -> ``collate`` (CPU batch, frame
-features still uint8 codes: 4x less to move between processes and to the GPU) -> ``to_device`` (dequantize
-and zero the padding on the target device). Models consume the output of ``to_device``:
+Flow: ``YT8MDataset`` (iterable over files, sharded by record ranges, yielding CPU batches whose frame
+features are still uint8 codes: 4x less to move between processes and to the GPU) -> ``to_device``
+(dequantize and zero the padding on the target device). Models consume the output of ``to_device``:
 
 ==============  ===========================  ===============================================
 key             shape, dtype                 meaning
@@ -13,9 +13,14 @@ features        float32 [B, T, D] / [B, D]   frame level: dequantized, zero afte
 num_frames      int64 [B]                    frame level only: valid frames (<= max_frames)
 ==============  ===========================  ===============================================
 
+Use it as ``DataLoader(dataset, batch_size=None, num_workers=...)``: the dataset batches itself, because
+copying each record into its batch row right after its CRC check, while the record is still in the CPU
+cache, saves a second read of every record from memory (see BENCHMARKS.md).
+
 Sharding: every (rank, DataLoader worker) pair is one shard; the records of all files, in file order
 (shuffled per epoch when ``shuffle``), are cut into contiguous ranges, one per shard, so each record is
-read exactly once per epoch and a shard mostly reads whole files sequentially.
+read exactly once per epoch and a shard mostly reads whole files. Shuffling then permutes record
+positions through a seeded buffer before anything is read.
 """
 
 from __future__ import annotations
@@ -93,13 +98,13 @@ def sample_frames(num_frames: int, fraction: float, rng: np.random.Generator,
 
 
 class YT8MDataset(IterableDataset):
-    """Frame- or video-level YouTube-8M records from a list of TFRecord files (plain or gzip).
+    """Frame- or video-level YouTube-8M records from a list of TFRecord files (plain or gzip), in batches.
 
-    Yields one dict per video (see :func:`collate`). All files are indexed at construction; damage that
-    breaks a file's framing raises here, before any training, unless ``skip_corrupt``.
+    All files are indexed at construction; damage that breaks a file's framing raises here, before any
+    training, unless ``skip_corrupt``. The last batch of a shard may be smaller than ``batch_size``.
     """
 
-    def __init__(self, files: Sequence[str | Path], level: Level, num_classes: int, *,
+    def __init__(self, files: Sequence[str | Path], level: Level, num_classes: int, *, batch_size: int = 64,
                  spec: FeatureSpec | None = None, max_frames: int = MAX_FRAMES, shuffle: bool = False,
                  seed: int = 0, shuffle_buffer: int = 1024, frame_sample_fraction: float | None = None,
                  skip_corrupt: bool = False, rank: int = 0, world_size: int = 1):
@@ -107,11 +112,14 @@ class YT8MDataset(IterableDataset):
             raise ValueError(f"level must be 'frame' or 'video', not {level!r}")
         if not files:
             raise ValueError("no input files")
+        if batch_size < 1 or num_classes < 1 or max_frames < 1:
+            raise ValueError(f"batch_size ({batch_size}), num_classes ({num_classes}) and max_frames "
+                             f"({max_frames}) must be positive")
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside world_size {world_size}")
         if frame_sample_fraction is not None and not 0 < frame_sample_fraction <= 1:
             raise ValueError(f"frame_sample_fraction must be in (0, 1], not {frame_sample_fraction}")
-        self.level, self.num_classes = level, num_classes
+        self.level, self.num_classes, self.batch_size = level, num_classes, batch_size
         self.spec = spec or SPECS[level]
         self.max_frames, self.shuffle, self.seed, self.shuffle_buffer = max_frames, shuffle, seed, shuffle_buffer
         self.frame_sample_fraction = frame_sample_fraction
@@ -162,24 +170,34 @@ class YT8MDataset(IterableDataset):
 
     # -------------------------------------------------------------------------------------- iteration
 
-    def _records(self, shard: int, num_shards: int) -> Iterator[Record]:
-        for file_pos, start, stop in self.shard_ranges(shard, num_shards):
-            file = self.files[file_pos]
-            file.prefetch(start, stop)
-            for i in range(start, stop):
-                try:
-                    yield read_record(file, i, self.level, self.spec, self.num_classes)
-                except Y8MDataError as exc:
-                    if not self.skip_corrupt:
-                        raise
-                    self.skipped.append(Skipped.from_error(exc))
-            file.close()
-
     def __iter__(self) -> Iterator[dict]:
         shard, num_shards = self._shard()
         rng = np.random.default_rng([self.seed, self.epoch, shard, 1])
-        items = (self._item(r, rng) for r in self._records(shard, num_shards))
-        yield from (_shuffled(items, self.shuffle_buffer, rng) if self.shuffle else items)
+        ranges = self.shard_ranges(shard, num_shards)
+        positions: Iterator[tuple[int, int]] = ((f, i) for f, a, b in ranges for i in range(a, b))
+        if self.shuffle:
+            positions = _shuffled(positions, self.shuffle_buffer, rng)
+        unread = {f: b - a for f, a, b in ranges}
+        untouched = {f: (a, b) for f, a, b in ranges}
+        batch = _Batch(self)
+        for file_pos, i in positions:
+            file = self.files[file_pos]
+            if file_pos in untouched:  # map this shard's part of the file in one call, not a fault per 4 KB
+                file.prefetch(*untouched.pop(file_pos))
+            try:
+                batch.add(read_record(file, i, self.level, self.spec, self.num_classes), rng)
+            except Y8MDataError as exc:
+                if not self.skip_corrupt:
+                    raise
+                self.skipped.append(Skipped.from_error(exc))
+            unread[file_pos] -= 1
+            if not unread[file_pos]:
+                file.close()
+            if batch.full:
+                yield batch.finish()
+                batch = _Batch(self)
+        if batch.size:
+            yield batch.finish()
         self._report(shard)
 
     def _report(self, shard: int) -> None:
@@ -188,23 +206,10 @@ class YT8MDataset(IterableDataset):
             log.warning("skipped %d damaged record(s) or file tail(s):\n  %s", len(damage),
                         "\n  ".join(map(str, damage)))
 
-    def _item(self, record: Record, rng: np.random.Generator) -> dict:
-        """One video for :func:`collate`: frame features stay (zero-copy) views, truncated to the FIRST
-        ``max_frames`` frames as the official reader does; collate pads them into the batch array."""
-        labels = np.zeros(self.num_classes, np.uint8)
-        labels[record.labels] = 1
-        if self.level == "video":
-            return {"video_id": record.video_id, "labels": labels, "features": np.concatenate(record.features)}
-        frames = tuple(f[: self.max_frames] for f in record.features)
-        if self.frame_sample_fraction is not None:
-            keep = sample_frames(len(frames[0]), self.frame_sample_fraction, rng, self.max_frames)
-            frames = tuple(f[keep[keep < len(f)]] for f in frames)
-        return {"video_id": record.video_id, "labels": labels, "frames": frames, "max_frames": self.max_frames}
 
-
-def _shuffled(items: Iterator[dict], size: int, rng: np.random.Generator) -> Iterator[dict]:
+def _shuffled(items: Iterator, size: int, rng: np.random.Generator) -> Iterator:
     """Seeded shuffle buffer: keep ``size`` items, emit a random one as each new one arrives."""
-    buffer: list[dict] = []
+    buffer: list = []
     for item in items:
         if len(buffer) < size:
             buffer.append(item)
@@ -216,41 +221,80 @@ def _shuffled(items: Iterator[dict], size: int, rng: np.random.Generator) -> Ite
     yield from buffer
 
 
+class _Batch:
+    """One batch being filled: each record is copied into its row right after it was verified.
+
+    Frame level: uint8 codes ``frames_q`` [B, T, D] (padding code 0; to_device zeroes the padding after
+    dequantizing), ``num_frames`` [B] and ``feature_frames`` [B, F], each feature's own length (the
+    official reader pads each feature separately). Video level: float32 ``features`` [B, D].
+    """
+
+    def __init__(self, dataset: YT8MDataset):
+        self.dataset = dataset
+        capacity, spec = dataset.batch_size, dataset.spec
+        self.video_ids: list[str] = []
+        self.labels = np.zeros((capacity, dataset.num_classes), np.uint8)
+        if dataset.level == "frame":
+            self.codes_t = _batch_uint8((capacity, dataset.max_frames, spec.dim))
+            self.codes = self.codes_t.numpy()
+            self.lengths = np.zeros((capacity, len(spec.sizes)), np.int64)
+            self.starts = np.cumsum([0, *spec.sizes])
+        else:
+            self.features = np.zeros((capacity, spec.dim), np.float32)
+
+    @property
+    def size(self) -> int:
+        return len(self.video_ids)
+
+    @property
+    def full(self) -> bool:
+        return self.size == self.dataset.batch_size
+
+    def add(self, record: Record, rng: np.random.Generator) -> None:
+        b, ds = self.size, self.dataset
+        self.labels[b, record.labels] = 1
+        self.video_ids.append(record.video_id)
+        if ds.level == "video":
+            self.features[b] = np.concatenate(record.features)
+            return
+        keep = None
+        if ds.frame_sample_fraction is not None:
+            keep = sample_frames(len(record.features[0]), ds.frame_sample_fraction, rng, ds.max_frames)
+        for k, frames in enumerate(record.features):
+            frames = frames[: ds.max_frames]  # the official reader keeps the FIRST max_frames frames
+            if keep is not None:
+                frames = frames[keep[keep < len(frames)]]
+            n, cols = len(frames), slice(self.starts[k], self.starts[k + 1])
+            self.codes[b, :n, cols] = frames
+            self.codes[b, n:, cols] = 0  # only the padding is zeroed: no full-batch memset
+            self.lengths[b, k] = n
+
+    def finish(self) -> dict:
+        n = self.size
+        batch: dict = {"video_ids": self.video_ids, "labels": torch.from_numpy(self.labels[:n])}
+        if self.dataset.level == "video":
+            batch["features"] = torch.from_numpy(self.features[:n])
+            return batch
+        batch["frames_q"] = self.codes_t[:n]
+        batch["num_frames"] = torch.from_numpy(self.lengths[:n, 0].copy())
+        batch["feature_frames"] = torch.from_numpy(self.lengths[:n])
+        return batch
+
+
+def _cpu_empty(shape: tuple[int, ...], dtype: type) -> torch.Tensor:
+    """An uninitialised CPU tensor allocated by numpy, which asks the kernel for huge pages on large
+    arrays: batch-sized buffers then cost far fewer page faults than with torch.empty (BENCHMARKS.md)."""
+    return torch.from_numpy(np.empty(shape, dtype))
+
+
 def _batch_uint8(shape: tuple[int, ...]) -> torch.Tensor:
-    """An uninitialised uint8 batch tensor (collate writes every byte). Inside a DataLoader worker it lives
+    """An uninitialised uint8 batch tensor (every byte gets written). Inside a DataLoader worker it lives
     in shared memory, so the batch reaches the main process without the copy DataLoader would make."""
     if get_worker_info() is None:
-        return torch.empty(shape, dtype=torch.uint8)
+        return _cpu_empty(shape, np.uint8)
     # The same private call torch's default_collate uses to build batches in shared memory.
     storage = torch.empty(0, dtype=torch.uint8)._typed_storage()._new_shared(int(np.prod(shape)))
     return torch.empty(0, dtype=torch.uint8).set_(storage).view(shape)
-
-
-def collate(items: Sequence[dict]) -> dict:
-    """Stack dataset items into a CPU batch. Frame features become uint8 codes ``frames_q`` [B, T, D]
-    padded with code 0 (zeroed after dequantizing, see :func:`to_device`) plus ``num_frames`` [B] and
-    ``feature_frames`` [B, F], each feature's own length (the official reader pads each separately)."""
-    batch: dict = {"video_ids": [it["video_id"] for it in items],
-                   "labels": torch.from_numpy(np.stack([it["labels"] for it in items]))}
-    if "frames" not in items[0]:
-        batch["features"] = torch.from_numpy(np.stack([it["features"] for it in items]))
-        return batch
-    sizes = [f.shape[1] for f in items[0]["frames"]]
-    codes_t = _batch_uint8((len(items), items[0]["max_frames"], sum(sizes)))
-    codes = codes_t.numpy()
-    lengths = np.zeros((len(items), len(sizes)), np.int64)
-    for b, item in enumerate(items):
-        col = 0
-        for k, frames in enumerate(item["frames"]):
-            n, width = frames.shape
-            codes[b, :n, col: col + width] = frames
-            codes[b, n:, col: col + width] = 0  # only the padding is zeroed: no full-batch memset
-            lengths[b, k] = n
-            col += width
-    batch["frames_q"] = codes_t
-    batch["num_frames"] = torch.from_numpy(lengths[:, 0].copy())
-    batch["feature_frames"] = torch.from_numpy(lengths)
-    return batch
 
 
 def _zero_padding(x_BTD: torch.Tensor, lengths_BF: torch.Tensor, sizes: Sequence[int], per_row: bool) -> None:
@@ -280,7 +324,8 @@ def to_device(batch: dict, device: torch.device | str = "cpu", spec: FeatureSpec
     sizes = (spec or SPECS["frame"]).sizes
     if sum(sizes) != codes.shape[2]:
         raise ValueError(f"feature sizes {sizes} do not add up to the batch's {codes.shape[2]} columns")
-    x = codes.to(torch.float32).mul_(float(DEQUANT_SCALE)).add_(float(DEQUANT_BIAS))
+    x = _cpu_empty(tuple(codes.shape), np.float32).copy_(codes) if codes.device.type == "cpu" else codes.float()
+    x.mul_(float(DEQUANT_SCALE)).add_(float(DEQUANT_BIAS))
     _zero_padding(x, batch["feature_frames"].to(device, non_blocking=True), sizes, per_row=x.device.type == "cpu")
     out["features"] = x
     out["num_frames"] = batch["num_frames"].to(device, non_blocking=True)

@@ -175,9 +175,21 @@ def _submessage(buf: memoryview, start: int, end: int, number: int) -> tuple[int
 _KIND_NAMES = {1: "bytes", 2: "float", 3: "int64"}
 
 
+def _only_field(buf: memoryview, start: int, end: int, tag: int) -> tuple[int, int] | None:
+    """Fast path: the span of a message's value when the message is exactly one length-delimited field
+    with this tag byte (what serializers write for a Feature or a one-value BytesList); else None."""
+    if start < end and buf[start] == tag:
+        n, pos = _varint(buf, start + 1)
+        if pos + n == end:
+            return pos, end
+    return None
+
+
 def _list_of(buf: memoryview, span: tuple[int, int], kind: int, name: str) -> tuple[int, int]:
     """The BytesList/FloatList/Int64List span inside a Feature, checking the Feature's kind."""
-    found = None
+    found = _only_field(buf, *span, (kind << 3) | 2)
+    if found is not None:
+        return found
     for field, wire, a, b in _fields(buf, *span):
         if wire == 2 and field in _KIND_NAMES:
             if field != kind:
@@ -188,7 +200,11 @@ def _list_of(buf: memoryview, span: tuple[int, int], kind: int, name: str) -> tu
 
 
 def _bytes_values(buf: memoryview, span: tuple[int, int], name: str) -> list[tuple[int, int]]:
-    return [(a, b) for f, w, a, b in _fields(buf, *_list_of(buf, span, 1, name)) if f == 1 and w == 2]
+    values = _list_of(buf, span, 1, name)
+    single = _only_field(buf, *values, 0x0A)
+    if single is not None:
+        return [single]
+    return [(a, b) for f, w, a, b in _fields(buf, *values) if f == 1 and w == 2]
 
 
 def _int64_values(buf: memoryview, span: tuple[int, int], name: str) -> list[int]:
@@ -239,7 +255,7 @@ def _frame_prefix(size: int) -> bytes:
     return b"\x0a" + _varint_bytes(feature) + b"\x0a" + _varint_bytes(bytes_list) + b"\x0a" + _varint_bytes(size)
 
 
-_PREFIXES: dict[int, np.ndarray] = {}
+_PREFIXES: dict[int, bytes] = {}
 
 
 def _frames(buf: memoryview, u8: np.ndarray, span: tuple[int, int], name: str, size: int) -> np.ndarray:
@@ -247,11 +263,12 @@ def _frames(buf: memoryview, u8: np.ndarray, span: tuple[int, int], name: str, s
     start, end = span
     prefix = _PREFIXES.get(size)
     if prefix is None:
-        prefix = _PREFIXES[size] = np.frombuffer(_frame_prefix(size), np.uint8)
+        prefix = _PREFIXES[size] = _frame_prefix(size)
     stride = len(prefix) + size
     if (end - start) % stride == 0:
         rows = u8[start:end].reshape(-1, stride)
-        if (rows[:, : len(prefix)] == prefix).all():
+        # every frame's prefix at once (comparing bytes is ~2x faster than a numpy == and all())
+        if rows[:, : len(prefix)].tobytes() == prefix * len(rows):
             return rows[:, len(prefix):]
     # Slow path: walk every Feature (unusual encoding, or a frame of the wrong size to report).
     frames = []
@@ -314,18 +331,32 @@ def decode_video(payload: memoryview | bytes, spec: FeatureSpec = VIDEO_SPEC,
     return Record(video_id, labels, tuple(features))
 
 
+def _sequence_example_parts(buf: memoryview) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """Spans of ``context`` (field 1) and ``feature_lists`` (field 2)."""
+    end = len(buf)
+    if end and buf[0] == 0x0A:  # fast path: context, then feature_lists, nothing else
+        n, pos = _varint(buf, 1)
+        context, pos = (pos, pos + n), pos + n
+        if pos < end and buf[pos] == 0x12:
+            n, start = _varint(buf, pos + 1)
+            if start + n == end:
+                return context, (start, end)
+    context = lists = None
+    for field, wire, a, b in _fields(buf, 0, end):
+        if wire == 2 and field == 1:
+            context = (a, b)
+        elif wire == 2 and field == 2:
+            lists = (a, b)
+    return context, lists
+
+
 def decode_frame(payload: memoryview | bytes, spec: FeatureSpec = FRAME_SPEC,
                  num_classes: int | None = None) -> Record:
     """Decode a frame-level ``tf.train.SequenceExample`` (features as uint8 codes, all frames)."""
     buf = memoryview(payload)
     u8 = np.frombuffer(buf, np.uint8)
     try:
-        context = lists = None
-        for field, wire, a, b in _fields(buf, 0, len(buf)):
-            if wire == 2 and field == 1:
-                context = (a, b)
-            elif wire == 2 and field == 2:
-                lists = (a, b)
+        context, lists = _sequence_example_parts(buf)
         video_id, labels = _context(buf, _map(buf, *context) if context else {}, num_classes)
         feature_lists = _map(buf, *lists) if lists else {}
         features = []
