@@ -313,7 +313,7 @@ def _zero_padding(x_BTD: torch.Tensor, lengths_BF: torch.Tensor, sizes: Sequence
 
 
 def to_device(batch: dict, device: torch.device | str = "cpu", spec: FeatureSpec | None = None) -> dict:
-    """The model input: move a collated batch, dequantize frame codes exactly as the official reader
+    """The model input: move a YT8MDataset batch, dequantize frame codes exactly as the official reader
     (float32 ``q * (4/255) + (4/512 - 2)``) and zero every feature's padding after its own length."""
     out = {"video_ids": batch["video_ids"],
            "labels": batch["labels"].to(device, non_blocking=True).float()}
