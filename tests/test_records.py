@@ -206,3 +206,43 @@ def test_garbage_payload_is_malformed_not_a_crash() -> None:
 def test_encode_rejects_wrong_shapes() -> None:
     with pytest.raises(ValueError, match=r"feature 'rgb' has shape \(3, 1000\)"):
         encode_frame("v", [], (np.zeros((3, 1000), np.uint8), np.zeros((3, 128), np.uint8)))
+
+
+def test_repeated_message_fields_merge_as_in_protobuf() -> None:
+    # Protobuf merges repeated occurrences of a singular message field: concatenated serializations of
+    # parts of one message parse as the whole message.
+    head = encode_video("split", [4], (np.zeros(1024), np.zeros(128)))
+    part1 = pb.Example(features=pb.Features(feature={"id": _feature_bytes(b"split"),
+                                                     "labels": pb.Feature(int64_list=pb.Int64List(value=[4]))}))
+    rgb = np.arange(1024, dtype=np.float32)
+    half1 = pb.FloatList(value=rgb[:500].tolist()).SerializeToString()
+    half2 = pb.FloatList(value=rgb[500:].tolist()).SerializeToString()
+    split_rgb = b"\x12" + _len(half1) + half1 + b"\x12" + _len(half2) + half2  # one Feature, two float_lists
+    audio = pb.Feature(float_list=pb.FloatList(value=[0.5] * 128)).SerializeToString()
+    entries = b"".join(b"\x0a" + _len(e) + e for e in (_entry("mean_rgb", split_rgb), _entry("mean_audio", audio)))
+    part2 = b"\x0a" + _len(entries) + entries
+    payload = part1.SerializeToString() + part2
+    merged = pb.Example.FromString(payload)
+    assert len(merged.features.feature["mean_rgb"].float_list.value) == 1024  # what protobuf does
+    r = decode_video(payload)
+    assert (r.video_id, r.labels.tolist()) == ("split", [4])
+    np.testing.assert_array_equal(r.features[0], rgb)
+    assert decode_video(head).video_id == "split"
+    # A SequenceExample with its context split around the feature lists.
+    seq = pb.SequenceExample.FromString(encode_frame("s", [1, 2], (np.ones((3, 1024), np.uint8),
+                                                                   np.ones((3, 128), np.uint8))))
+    ids = pb.SequenceExample(context=pb.Features(feature={"id": seq.context.feature["id"]}))
+    labels = pb.SequenceExample(context=pb.Features(feature={"labels": seq.context.feature["labels"]}))
+    lists = pb.SequenceExample(feature_lists=seq.feature_lists)
+    r = decode_frame(ids.SerializeToString() + lists.SerializeToString() + labels.SerializeToString())
+    assert (r.video_id, r.labels.tolist(), r.features[0].shape) == ("s", [1, 2], (3, 1024))
+
+
+def test_field_cut_at_the_end_of_the_payload_is_malformed() -> None:
+    payload = encode_video("v", [1], (np.zeros(1024), np.zeros(128)))
+    cut = b"\x0d\x00\x00"  # a FloatList whose one fixed32 value has 2 of its 4 bytes
+    entry = _entry("mean_audio", b"\x12" + _len(cut) + cut)
+    entries = b"\x0a" + _len(entry) + entry
+    bad = payload + b"\x0a" + _len(entries) + entries  # a later features part replaces mean_audio
+    with pytest.raises(MalformedRecord, match="fixed-size field runs past its message"):
+        decode_video(bad)

@@ -14,7 +14,8 @@ feature lists ``rgb`` / ``audio`` hold one fixed-size bytes value per frame. The
 A frame list written by any protobuf serializer repeats the same 9-byte prefix before every frame's bytes,
 so the frames are a strided numpy view of the record: the prefix of every frame is checked at once, and
 only if that check fails is the list walked frame by frame (to accept unusual encodings, or to name the
-frame that has the wrong size). Field order and unknown fields are handled as protobuf does.
+frame that has the wrong size). Field order, unknown fields and repeated occurrences of a message (which
+protobuf merges) are handled as protobuf does; the deprecated group wire types are refused.
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
             raise MalformedRecord("varint longer than 10 bytes")
 
 
+Span = tuple[int, int]  # [start, end) byte range of a value inside the record
+# A message is a list of spans: protobuf merges repeated occurrences of a singular message field.
+
+
 def _fields(buf: memoryview, start: int, end: int):
     """Yield (field number, wire type, a, b): a value span [a, b) for length-delimited and fixed-size
     fields, (value, None) for varints."""
@@ -111,105 +116,120 @@ def _fields(buf: memoryview, start: int, end: int):
             yield key >> 3, wire, value, None
         elif wire in (1, 5):
             width = 8 if wire == 1 else 4
+            if pos + width > end:
+                raise MalformedRecord("a fixed-size field runs past its message")
             yield key >> 3, wire, pos, pos + width
             pos += width
-        else:
+        else:  # 3 and 4 are the deprecated groups, which no YouTube-8M writer produces
             raise MalformedRecord(f"unsupported protobuf wire type {wire}")
     if pos != end:
         raise MalformedRecord("a field runs past its message")
 
 
-def _map(buf: memoryview, start: int, end: int) -> dict[bytes, tuple[int, int]]:
-    """A ``map<string, message>`` field's entries: key -> value span (last entry wins, as in protobuf).
+def _message_fields(buf: memoryview, spans: list[Span]):
+    for start, end in spans:
+        yield from _fields(buf, start, end)
 
-    Fast path for the layout every serializer writes (entry = key field 1, then value field 2); anything
-    else (unknown fields, other order) takes the general walk."""
-    entries: dict[bytes, tuple[int, int]] = {}
+
+def _submessages(buf: memoryview, spans: list[Span], number: int) -> list[Span]:
+    """Every occurrence of message field ``number``: together they are one (merged) message."""
+    return [(a, b) for f, w, a, b in _message_fields(buf, spans) if f == number and w == 2]
+
+
+def _map(buf: memoryview, spans: list[Span]) -> dict[bytes, list[Span]]:
+    """A ``map<string, message>`` field's entries: key -> value message (a later entry wins)."""
+    entries: dict[bytes, list[Span]] = {}
+    for start, end in spans:
+        fast = _map_fast(buf, start, end)
+        entries.update(fast if fast is not None else _map_general(buf, start, end))
+    return entries
+
+
+def _map_fast(buf: memoryview, start: int, end: int) -> dict[bytes, list[Span]] | None:
+    """Entries laid out as every serializer writes them (key field 1, then value field 2), else None."""
+    entries: dict[bytes, list[Span]] = {}
     pos = start
     while pos < end:
         if buf[pos] != 0x0A:
-            return _map_general(buf, start, end)
+            return None
         n, pos = _varint(buf, pos + 1)
         stop = pos + n
         if stop > end or pos == stop or buf[pos] != 0x0A:
-            return _map_general(buf, start, end)
+            return None
         key_len, key_start = _varint(buf, pos + 1)
         key_stop = key_start + key_len
         if key_stop == stop:  # an entry without a value: the empty message
-            entries[bytes(buf[key_start:key_stop])] = (stop, stop)
+            entries[bytes(buf[key_start:key_stop])] = []
         elif key_stop < stop and buf[key_stop] == 0x12:
             value_len, value_start = _varint(buf, key_stop + 1)
             if value_start + value_len != stop:
-                return _map_general(buf, start, end)
-            entries[bytes(buf[key_start:key_stop])] = (value_start, stop)
+                return None
+            entries[bytes(buf[key_start:key_stop])] = [(value_start, stop)]
         else:
-            return _map_general(buf, start, end)
+            return None
         pos = stop
     return entries
 
 
-def _map_general(buf: memoryview, start: int, end: int) -> dict[bytes, tuple[int, int]]:
-    entries: dict[bytes, tuple[int, int]] = {}
+def _map_general(buf: memoryview, start: int, end: int) -> dict[bytes, list[Span]]:
+    entries: dict[bytes, list[Span]] = {}
     for field, wire, a, b in _fields(buf, start, end):
         if field != 1 or wire != 2:
             continue
-        key, span = b"", (b, b)
+        key, value = b"", []
         for f, w, x, y in _fields(buf, a, b):
             if f == 1 and w == 2:
                 key = bytes(buf[x:y])
             elif f == 2 and w == 2:
-                span = (x, y)
-        entries[key] = span
+                value.append((x, y))
+        entries[key] = value
     return entries
-
-
-def _submessage(buf: memoryview, start: int, end: int, number: int) -> tuple[int, int] | None:
-    """Span of the last occurrence of length-delimited field ``number`` (None if absent)."""
-    span = None
-    for field, wire, a, b in _fields(buf, start, end):
-        if field == number and wire == 2:
-            span = (a, b)
-    return span
 
 
 _KIND_NAMES = {1: "bytes", 2: "float", 3: "int64"}
 
 
-def _only_field(buf: memoryview, start: int, end: int, tag: int) -> tuple[int, int] | None:
-    """Fast path: the span of a message's value when the message is exactly one length-delimited field
-    with this tag byte (what serializers write for a Feature or a one-value BytesList); else None."""
-    if start < end and buf[start] == tag:
-        n, pos = _varint(buf, start + 1)
-        if pos + n == end:
-            return pos, end
+def _only_field(buf: memoryview, spans: list[Span], tag: int) -> Span | None:
+    """Fast path: the value span when a message is exactly one length-delimited field with this tag byte
+    (what serializers write for a Feature or a one-value BytesList); else None."""
+    if len(spans) == 1:
+        start, end = spans[0]
+        if start < end and buf[start] == tag:
+            n, pos = _varint(buf, start + 1)
+            if pos + n == end:
+                return pos, end
     return None
 
 
-def _list_of(buf: memoryview, span: tuple[int, int], kind: int, name: str) -> tuple[int, int]:
-    """The BytesList/FloatList/Int64List span inside a Feature, checking the Feature's kind."""
-    found = _only_field(buf, *span, (kind << 3) | 2)
+def _list_of(buf: memoryview, feature: list[Span], kind: int, name: str) -> list[Span]:
+    """The BytesList/FloatList/Int64List inside a Feature, checking the Feature's kind. The kinds are a
+    oneof: a later different kind replaces the earlier, a repeated kind merges."""
+    found = _only_field(buf, feature, (kind << 3) | 2)
     if found is not None:
-        return found
-    for field, wire, a, b in _fields(buf, *span):
+        return [found]
+    current, lists = None, []
+    for field, wire, a, b in _message_fields(buf, feature):
         if wire == 2 and field in _KIND_NAMES:
-            if field != kind:
-                raise MalformedRecord(f"feature '{name}' is a {_KIND_NAMES[field]} list, "
-                                      f"expected a {_KIND_NAMES[kind]} list")
-            found = (a, b)
-    return found if found is not None else (span[1], span[1])  # an empty Feature is an empty list
+            if field != current:
+                current, lists = field, []
+            lists.append((a, b))
+    if current is not None and current != kind:
+        raise MalformedRecord(f"feature '{name}' is a {_KIND_NAMES[current]} list, "
+                              f"expected a {_KIND_NAMES[kind]} list")
+    return lists  # an empty Feature is an empty list
 
 
-def _bytes_values(buf: memoryview, span: tuple[int, int], name: str) -> list[tuple[int, int]]:
-    values = _list_of(buf, span, 1, name)
-    single = _only_field(buf, *values, 0x0A)
+def _bytes_values(buf: memoryview, feature: list[Span], name: str) -> list[Span]:
+    lists = _list_of(buf, feature, 1, name)
+    single = _only_field(buf, lists, 0x0A)
     if single is not None:
         return [single]
-    return [(a, b) for f, w, a, b in _fields(buf, *values) if f == 1 and w == 2]
+    return [(a, b) for f, w, a, b in _message_fields(buf, lists) if f == 1 and w == 2]
 
 
-def _int64_values(buf: memoryview, span: tuple[int, int], name: str) -> list[int]:
+def _int64_values(buf: memoryview, feature: list[Span], name: str) -> list[int]:
     values: list[int] = []
-    for field, wire, a, b in _fields(buf, *_list_of(buf, span, 3, name)):
+    for field, wire, a, b in _message_fields(buf, _list_of(buf, feature, 3, name)):
         if field != 1:
             continue
         if wire == 2:  # packed
@@ -217,15 +237,17 @@ def _int64_values(buf: memoryview, span: tuple[int, int], name: str) -> list[int
             while pos < b:
                 v, pos = _varint(buf, pos)
                 values.append(v)
+            if pos != b:
+                raise MalformedRecord(f"feature '{name}': a packed varint runs past its list")
         elif wire == 0:
             values.append(a)
     # int64 is two's complement in a 64-bit varint
     return [v - (1 << 64) if v >= 1 << 63 else v for v in values]
 
 
-def _float_values(buf: memoryview, span: tuple[int, int], name: str) -> np.ndarray:
+def _float_values(buf: memoryview, feature: list[Span], name: str) -> np.ndarray:
     chunks: list[np.ndarray] = []
-    for field, wire, a, b in _fields(buf, *_list_of(buf, span, 2, name)):
+    for field, wire, a, b in _message_fields(buf, _list_of(buf, feature, 2, name)):
         if field != 1:
             continue
         if wire == 2:
@@ -258,24 +280,24 @@ def _frame_prefix(size: int) -> bytes:
 _PREFIXES: dict[int, bytes] = {}
 
 
-def _frames(buf: memoryview, u8: np.ndarray, span: tuple[int, int], name: str, size: int) -> np.ndarray:
+def _frames(buf: memoryview, u8: np.ndarray, feature_list: list[Span], name: str, size: int) -> np.ndarray:
     """uint8 [T, size] view of a frame feature list."""
-    start, end = span
     prefix = _PREFIXES.get(size)
     if prefix is None:
         prefix = _PREFIXES[size] = _frame_prefix(size)
     stride = len(prefix) + size
-    if (end - start) % stride == 0:
-        rows = u8[start:end].reshape(-1, stride)
+    if len(feature_list) == 1 and (feature_list[0][1] - feature_list[0][0]) % stride == 0:
+        rows = u8[feature_list[0][0]:feature_list[0][1]].reshape(-1, stride)
         # every frame's prefix at once (comparing bytes is ~2x faster than a numpy == and all())
         if rows[:, : len(prefix)].tobytes() == prefix * len(rows):
             return rows[:, len(prefix):]
     # Slow path: walk every Feature (unusual encoding, or a frame of the wrong size to report).
     frames = []
-    for t, (field, wire, a, b) in enumerate(_fields(buf, start, end)):
+    for field, wire, a, b in _message_fields(buf, feature_list):
         if field != 1 or wire != 2:
             continue
-        values = _bytes_values(buf, (a, b), name)
+        t = len(frames)
+        values = _bytes_values(buf, [(a, b)], name)
         if len(values) != 1:
             raise MalformedRecord(f"feature list '{name}' frame {t} has {len(values)} bytes values, expected 1")
         x, y = values[0]
@@ -287,7 +309,7 @@ def _frames(buf: memoryview, u8: np.ndarray, span: tuple[int, int], name: str, s
 
 # -------------------------------------------------------------------------------------------- record level
 
-def _context(buf: memoryview, entries: dict[bytes, tuple[int, int]], num_classes: int | None) -> tuple[str, np.ndarray]:
+def _context(buf: memoryview, entries: dict[bytes, list[Span]], num_classes: int | None) -> tuple[str, np.ndarray]:
     for key in ID_KEYS:
         if key in entries:
             values = _bytes_values(buf, entries[key], key.decode())
@@ -309,64 +331,71 @@ def _context(buf: memoryview, entries: dict[bytes, tuple[int, int]], num_classes
     return video_id, np.array(labels, np.int64)
 
 
-def decode_video(payload: memoryview | bytes, spec: FeatureSpec = VIDEO_SPEC,
-                 num_classes: int | None = None) -> Record:
-    """Decode a video-level ``tf.train.Example`` (features float32, not quantized)."""
-    buf = memoryview(payload)
-    try:
-        span = _submessage(buf, 0, len(buf), 1)
-        entries = _map(buf, *span) if span else {}
-        video_id, labels = _context(buf, entries, num_classes)
-        features = []
-        for name, size in zip(spec.names, spec.sizes, strict=True):
-            if name.encode() not in entries:
-                raise MalformedRecord(f"video '{video_id}': missing feature '{name}'")
-            values = _float_values(buf, entries[name.encode()], name)
-            if values.size != size:
-                raise MalformedRecord(f"video '{video_id}': feature '{name}' has {values.size} floats, "
-                                      f"expected {size}")
-            features.append(values)
-    except IndexError as exc:
-        raise MalformedRecord("record ends inside a field") from exc
+def _decode_video(buf: memoryview, spec: FeatureSpec, num_classes: int | None) -> Record:
+    entries = _map(buf, _submessages(buf, [(0, len(buf))], 1))
+    video_id, labels = _context(buf, entries, num_classes)
+    features = []
+    for name, size in zip(spec.names, spec.sizes, strict=True):
+        if name.encode() not in entries:
+            raise MalformedRecord(f"video '{video_id}': missing feature '{name}'")
+        values = _float_values(buf, entries[name.encode()], name)
+        if values.size != size:
+            raise MalformedRecord(f"video '{video_id}': feature '{name}' has {values.size} floats, expected {size}")
+        features.append(values)
     return Record(video_id, labels, tuple(features))
 
 
-def _sequence_example_parts(buf: memoryview) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
-    """Spans of ``context`` (field 1) and ``feature_lists`` (field 2)."""
+def _sequence_example_parts(buf: memoryview) -> tuple[list[Span], list[Span]]:
+    """The ``context`` (field 1) and ``feature_lists`` (field 2) messages."""
     end = len(buf)
-    if end and buf[0] == 0x0A:  # fast path: context, then feature_lists, nothing else
+    if end and buf[0] == 0x0A:  # fast path: one context, then one feature_lists, nothing else
         n, pos = _varint(buf, 1)
         context, pos = (pos, pos + n), pos + n
         if pos < end and buf[pos] == 0x12:
             n, start = _varint(buf, pos + 1)
             if start + n == end:
-                return context, (start, end)
-    context = lists = None
-    for field, wire, a, b in _fields(buf, 0, end):
-        if wire == 2 and field == 1:
-            context = (a, b)
-        elif wire == 2 and field == 2:
-            lists = (a, b)
-    return context, lists
+                return [context], [(start, end)]
+    whole = [(0, end)]
+    return _submessages(buf, whole, 1), _submessages(buf, whole, 2)
+
+
+def _decode_frame(buf: memoryview, spec: FeatureSpec, num_classes: int | None) -> Record:
+    u8 = np.frombuffer(buf, np.uint8)
+    context, lists = _sequence_example_parts(buf)
+    video_id, labels = _context(buf, _map(buf, context), num_classes)
+    feature_lists = _map(buf, lists)
+    features = []
+    for name, size in zip(spec.names, spec.sizes, strict=True):
+        if name.encode() not in feature_lists:
+            raise MalformedRecord(f"video '{video_id}': missing feature list '{name}'")
+        features.append(_frames(buf, u8, feature_lists[name.encode()], name, size))
+    return Record(video_id, labels, tuple(features))
+
+
+def _decoding(decode):
+    """Any failure inside a payload whose CRC was fine is a MalformedRecord (the reader adds the file)."""
+    def run(payload: memoryview | bytes, spec: FeatureSpec, num_classes: int | None) -> Record:
+        try:
+            return decode(memoryview(payload), spec, num_classes)
+        except MalformedRecord:
+            raise
+        except IndexError as exc:
+            raise MalformedRecord("record ends inside a field") from exc
+        except ValueError as exc:
+            raise MalformedRecord(f"malformed record ({exc})") from exc
+    return run
+
+
+def decode_video(payload: memoryview | bytes, spec: FeatureSpec = VIDEO_SPEC,
+                 num_classes: int | None = None) -> Record:
+    """Decode a video-level ``tf.train.Example`` (features float32, not quantized)."""
+    return _decoding(_decode_video)(payload, spec, num_classes)
 
 
 def decode_frame(payload: memoryview | bytes, spec: FeatureSpec = FRAME_SPEC,
                  num_classes: int | None = None) -> Record:
     """Decode a frame-level ``tf.train.SequenceExample`` (features as uint8 codes, all frames)."""
-    buf = memoryview(payload)
-    u8 = np.frombuffer(buf, np.uint8)
-    try:
-        context, lists = _sequence_example_parts(buf)
-        video_id, labels = _context(buf, _map(buf, *context) if context else {}, num_classes)
-        feature_lists = _map(buf, *lists) if lists else {}
-        features = []
-        for name, size in zip(spec.names, spec.sizes, strict=True):
-            if name.encode() not in feature_lists:
-                raise MalformedRecord(f"video '{video_id}': missing feature list '{name}'")
-            features.append(_frames(buf, u8, feature_lists[name.encode()], name, size))
-    except IndexError as exc:
-        raise MalformedRecord("record ends inside a field") from exc
-    return Record(video_id, labels, tuple(features))
+    return _decoding(_decode_frame)(payload, spec, num_classes)
 
 
 def record_level(payload: memoryview | bytes) -> Level:
