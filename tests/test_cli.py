@@ -132,3 +132,36 @@ def test_synth_then_splits_and_check(tmp_path: Path) -> None:
     assert json.loads(check.output)["num_classes"] == 12  # from the generated vocabulary.csv
     bad = runner.invoke(app, ["data", "synth", str(tmp_path / "bad"), "--preset", "huge"])
     assert bad.exit_code == 2 and "huge" in bad.output
+
+
+def test_splits_flags_damaged_files(tmp_path: Path) -> None:
+    import shutil
+
+    (tmp_path / "frame").mkdir()
+    shutil.copy(TF_WRITTEN / "frame" / "train0000.tfrecord", tmp_path / "frame" / "train00.tfrecord")
+    shutil.copy(TF_WRITTEN / "corrupt" / "truncated_payload.tfrecord", tmp_path / "frame" / "train01.tfrecord")
+    (tmp_path / "frame" / "test00.tfrecord").write_bytes(b"")
+    result = runner.invoke(app, ["data", "splits", str(tmp_path), "--level", "frame", "--json"])
+    assert result.exit_code == 1
+    parts = json.loads(result.stdout)["frame"]
+    assert [(f["records"], f["damaged"] is None) for f in parts["train1"]] == [(10, True), (3, False)]
+    assert "record 3 at byte 14274" in parts["train1"][1]["damaged"]
+    assert parts["test"][0]["damaged"].startswith("empty file")
+
+
+def test_check_goes_on_after_a_damaged_first_record(tmp_path: Path) -> None:
+    path = tmp_path / "train00.tfrecord"
+    with RecordWriter(path, "video") as w:
+        for k in range(4):
+            w.write(f"v{k}", [0], (np.zeros(1024), np.zeros(128)))
+    raw = bytearray(path.read_bytes())
+    index = TFRecordFile(path).index
+    for k in (0, 2):  # flip a payload byte of records 0 and 2
+        raw[int(index.offsets[k]) + 20] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    result = runner.invoke(app, ["data", "check", str(path), "--num-classes", "2", "--json"])
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert summary["records"] == 2 and summary["video_files"] == 1
+    where = [d.split(": ")[1] for d in summary["damaged"]]
+    assert where == ["record 0 at byte 0", f"record 2 at byte {index.offsets[2]}"]

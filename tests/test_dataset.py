@@ -210,3 +210,14 @@ def test_shuffled_batches_carry_each_videos_own_frames(tmp_path: Path) -> None:
 def test_batch_size_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"batch_size \(0\)"):
         YT8MDataset(_synthetic_files(tmp_path, files=1, per_file=1), "frame", 5, batch_size=0)
+
+
+def test_skipped_records_are_counted_once_per_pass_and_reach_the_main_process() -> None:
+    files = [TF_WRITTEN / "corrupt" / "bad_data_crc.tfrecord", TF_WRITTEN / "corrupt" / "bad_content.tfrecord"]
+    ds = YT8MDataset(files, "frame", 3862, batch_size=2, skip_corrupt=True)
+    for _ in range(3):  # three epochs: the count does not accumulate across passes
+        counts = [batch["skipped"] for batch in ds]
+        assert sum(counts) == 3 and len(ds.skipped) == 3
+    loader = DataLoader(ds, batch_size=None, num_workers=2)
+    batches = list(loader)
+    assert sum(b["skipped"] for b in batches) == 3 and sum(len(b["video_ids"]) for b in batches) == 5 + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
@@ -123,9 +124,31 @@ def test_index_cache_is_used_and_invalidated(tmp_path: Path, monkeypatch: pytest
     assert len(build_index(path)) == 3
     monkeypatch.undo()
     monkeypatch.setenv("Y8M_CACHE_DIR", str(tmp_path / "cache"))
-    # Rewriting the file (new size and mtime) invalidates the cache entry.
+    # Rewriting the file (new size and mtime) invalidates the cache entry, which is replaced.
     _write(path, [b"1", b"22", b"333", b"4444"])
     assert len(build_index(path)) == 4
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+
+
+def test_default_cache_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import y8m_models.data.tfrecord as tfr
+
+    monkeypatch.delenv("Y8M_CACHE_DIR")
+    monkeypatch.delenv("Y8M_HOME", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert tfr._cache_dir() == tmp_path / "xdg" / "y8m" / "tfrecord-index"  # never the working directory
+    monkeypatch.setenv("Y8M_HOME", str(tmp_path / "home"))
+    assert tfr._cache_dir() == tmp_path / "home" / "cache" / "tfrecord-index"
+
+
+def test_indexed_files_hold_no_descriptor(tmp_path: Path) -> None:
+    from y8m_models.data.dataset import YT8MDataset
+
+    paths = [_write(tmp_path / f"train{k:02d}.tfrecord", [b"x"]) for k in range(40)]
+    before = len(os.listdir("/proc/self/fd"))
+    dataset = YT8MDataset(paths, "video", 3)
+    assert len(dataset.files) == 40
+    assert len(os.listdir("/proc/self/fd")) - before < 5
 
 
 def test_unwritable_cache_still_indexes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

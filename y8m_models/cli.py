@@ -89,7 +89,6 @@ def data_splits(
 ) -> None:
     """Print the files and record counts of the five parts (paper Table 1)."""
     from y8m_models.data.splits import split_files
-    from y8m_models.data.tfrecord import build_index
 
     levels = ["frame", "video"] if level == "both" else [level]
     if any(lv not in ("frame", "video") for lv in levels):
@@ -102,19 +101,35 @@ def data_splits(
     try:
         for lv in levels:
             parts = split_files(directory, lv, globs)  # type: ignore[arg-type]
-            result[lv] = {part: [{"file": str(p), "records": len(build_index(p))} for p in files]
-                          for part, files in parts.items()}
+            result[lv] = {part: [_file_summary(p) for p in files] for part, files in parts.items()}
     except ValueError as exc:
         raise _fail(str(exc)) from None
+    damaged = [f for parts in result.values() for files in parts.values() for f in files if f["damaged"]]
     if as_json:
         typer.echo(json.dumps(result, indent=1))
-        return
-    for lv, parts in result.items():
-        typer.echo(f"[{lv}]")
-        for part, files in parts.items():
-            typer.echo(f"  {part:<10} {len(files):>5} files {sum(f['records'] for f in files):>9} records")
-            for f in files:
-                typer.echo(f"      {f['file']}  {f['records']}")
+    else:
+        for lv, parts in result.items():
+            typer.echo(f"[{lv}]")
+            for part, files in parts.items():
+                typer.echo(f"  {part:<10} {len(files):>5} files {sum(f['records'] for f in files):>9} records")
+                for f in files:
+                    flag = f"  DAMAGED: {f['damaged']}" if f["damaged"] else ""
+                    typer.echo(f"      {f['file']}  {f['records']}{flag}")
+    if damaged:
+        typer.echo(f"{len(damaged)} damaged file(s): counts are of their intact records (y8m data check)", err=True)
+        raise typer.Exit(1)
+
+
+def _file_summary(path: Path) -> dict:
+    from y8m_models.data.errors import Y8MDataError
+    from y8m_models.data.tfrecord import build_index
+
+    try:
+        index = build_index(path)
+    except Y8MDataError as exc:
+        return {"file": str(path), "records": 0, "damaged": exc.reason}
+    damage = index.damage.error(path) if index.damage else None
+    return {"file": str(path), "records": len(index), "damaged": str(damage) if damage else None}
 
 
 @data_app.command("synth")

@@ -18,7 +18,7 @@ from y8m_models.data.dataset import (
     to_device,
 )
 from y8m_models.data.errors import Y8MDataError
-from y8m_models.data.records import SPECS
+from y8m_models.data.records import SPECS, MalformedRecord, record_level
 from y8m_models.data.tfrecord import TFRecordFile
 from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
 
@@ -76,25 +76,34 @@ class CheckReport:
 
 
 def check_file(path: Path, num_classes: int | None) -> FileReport:
-    """Read and verify every record of one file, collecting all damage instead of stopping at the first."""
+    """Read and verify every record of one file, collecting all damage instead of stopping at the first.
+    The file's level is that of its first intact record; a record of the other level is damage."""
     report = FileReport(str(path))
     try:
-        file = TFRecordFile(path, None)
-        report.level = detect_level(path) if len(file) else None
+        file = TFRecordFile(path, keep_open=True)
     except Y8MDataError as exc:
         report.damage.append(Skipped.from_error(exc))
         return report
     for i in range(len(file)):
         try:
-            record = read_record(file, i, report.level, SPECS[report.level], num_classes)
+            payload = file.payload(i)
+            try:
+                level = record_level(payload)
+            except MalformedRecord as exc:
+                raise Y8MDataError(path, str(exc), i, file.offset(i)) from None
+            if report.level is not None and level != report.level:
+                raise Y8MDataError(path, f"a {level}-level record in a {report.level}-level file", i, file.offset(i))
+            record = read_record(file, i, level, SPECS[level], num_classes, payload)
         except Y8MDataError as exc:
             report.damage.append(Skipped.from_error(exc))
             continue
+        report.level = level
         report.records += 1
-        if report.level == "frame":
+        if level == "frame":
             report.frames += len(record.features[0])
     if file.index.damage:
         report.damage.append(Skipped.from_error(file.index.damage.error(path)))
+    file.close()
     return report
 
 

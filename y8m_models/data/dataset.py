@@ -15,7 +15,9 @@ num_frames      int64 [B]                    frame level only: valid frames (<= 
 
 Use it as ``DataLoader(dataset, batch_size=None, num_workers=...)``: the dataset batches itself, because
 copying each record into its batch row right after its CRC check, while the record is still in the CPU
-cache, saves a second read of every record from memory (see BENCHMARKS.md).
+cache, saves a second read of every record from memory (see BENCHMARKS.md). Each CPU batch also carries
+``skipped``, the damaged records passed over while filling it (``skip_corrupt``), so a consumer can count
+them across worker processes; each shard also logs what it skipped when it ends.
 
 Sharding: every (rank, DataLoader worker) pair is one shard; the records of all files, in file order
 (shuffled per epoch when ``shuffle``), are cut into contiguous ranges, one per shard, so each record is
@@ -69,9 +71,11 @@ class Skipped:
         return str(Y8MDataError(self.path, self.reason, self.record, self.offset))
 
 
-def read_record(file: TFRecordFile, i: int, level: Level, spec: FeatureSpec, num_classes: int | None) -> Record:
-    """Verify and decode record ``i`` of ``file``; any damage raises :class:`Y8MDataError`."""
-    payload = file.payload(i)
+def read_record(file: TFRecordFile, i: int, level: Level, spec: FeatureSpec, num_classes: int | None,
+                payload: memoryview | None = None) -> Record:
+    """Verify and decode record ``i`` of ``file`` (``payload``: its already verified bytes, if read);
+    any damage raises :class:`Y8MDataError`."""
+    payload = file.payload(i) if payload is None else payload
     try:
         return DECODERS[level](payload, spec, num_classes)
     except MalformedRecord as exc:
@@ -130,7 +134,7 @@ class YT8MDataset(IterableDataset):
         if errors and not skip_corrupt:
             raise errors[0]
         self.framing_damage = [Skipped.from_error(e) for e in errors]
-        self.skipped: list[Skipped] = []  # filled while iterating in this process
+        self.skipped: list[Skipped] = []  # this process's current pass; batches carry their own counts
 
     @property
     def num_records(self) -> int:
@@ -171,6 +175,7 @@ class YT8MDataset(IterableDataset):
     # -------------------------------------------------------------------------------------- iteration
 
     def __iter__(self) -> Iterator[dict]:
+        self.skipped = []
         shard, num_shards = self._shard()
         rng = np.random.default_rng([self.seed, self.epoch, shard, 1])
         ranges = self.shard_ranges(shard, num_shards)
@@ -179,7 +184,7 @@ class YT8MDataset(IterableDataset):
             positions = _shuffled(positions, self.shuffle_buffer, rng)
         unread = {f: b - a for f, a, b in ranges}
         untouched = {f: (a, b) for f, a, b in ranges}
-        batch = _Batch(self)
+        batch, pending = _Batch(self), None  # one batch is held back to take the count of trailing damage
         for file_pos, i in positions:
             file = self.files[file_pos]
             if file_pos in untouched:  # map this shard's part of the file in one call, not a fault per 4 KB
@@ -190,14 +195,22 @@ class YT8MDataset(IterableDataset):
                 if not self.skip_corrupt:
                     raise
                 self.skipped.append(Skipped.from_error(exc))
+                batch.skipped += 1
             unread[file_pos] -= 1
             if not unread[file_pos]:
                 file.close()
             if batch.full:
-                yield batch.finish()
-                batch = _Batch(self)
+                if pending is not None:
+                    yield pending
+                pending, batch = batch.finish(), _Batch(self)
         if batch.size:
-            yield batch.finish()
+            if pending is not None:
+                yield pending
+            pending = batch.finish()
+        elif pending is not None:  # damage after the last full batch is counted in that batch
+            pending["skipped"] += batch.skipped
+        if pending is not None:
+            yield pending
         self._report(shard)
 
     def _report(self, shard: int) -> None:
@@ -233,6 +246,7 @@ class _Batch:
         self.dataset = dataset
         capacity, spec = dataset.batch_size, dataset.spec
         self.video_ids: list[str] = []
+        self.skipped = 0  # damaged records passed over while filling this batch (skip_corrupt)
         self.labels = np.zeros((capacity, dataset.num_classes), np.uint8)
         if dataset.level == "frame":
             self.codes_t = _batch_uint8((capacity, dataset.max_frames, spec.dim))
@@ -271,7 +285,8 @@ class _Batch:
 
     def finish(self) -> dict:
         n = self.size
-        batch: dict = {"video_ids": self.video_ids, "labels": torch.from_numpy(self.labels[:n])}
+        batch: dict = {"video_ids": self.video_ids, "labels": torch.from_numpy(self.labels[:n]),
+                       "skipped": self.skipped}
         if self.dataset.level == "video":
             batch["features"] = torch.from_numpy(self.features[:n])
             return batch

@@ -38,6 +38,7 @@ FOOTER_BYTES = 4  # uint32 masked CRC of the payload
 GZIP_MAGIC = b"\x1f\x8b"
 _CRC_MASK_DELTA = 0xA282EAD8
 _INDEX_FORMAT = 1  # bump when the cached index layout changes
+_PREFETCH_BYTES = 256 << 20
 _MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)  # Linux >= 5.14; the constant arrived in Python 3.12
 
 
@@ -80,24 +81,25 @@ class RecordIndex:
         return len(self.offsets)
 
 
-def _gunzip(raw: bytes | mmap.mmap, path: Path) -> tuple[bytes, str | None]:
-    """Decompress every gzip member; on a broken stream keep what decompressed and say why."""
-    out: list[bytes] = []
+def _gunzip(raw: bytes, path: Path) -> tuple[bytearray, str | None]:
+    """Decompress every gzip member into one growing buffer; on a broken stream keep what decompressed
+    and say why."""
+    out = bytearray()
     data = memoryview(raw)
     while len(data):
         d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
-            out.append(d.decompress(data))
+            out += d.decompress(data)
         except zlib.error as exc:
-            return b"".join(out), f"gzip stream is corrupt ({exc})"
+            return out, f"gzip stream is corrupt ({exc})"
         if not d.eof:
-            out.append(d.flush())
-            return b"".join(out), "gzip stream ends early (file truncated)"
+            out += d.flush()
+            return out, "gzip stream ends early (file truncated)"
         data = memoryview(d.unused_data)
-    return b"".join(out), None
+    return out, None
 
 
-def open_buffer(path: str | Path) -> tuple[bytes | mmap.mmap, bool, str | None]:
+def open_buffer(path: str | Path) -> tuple[bytearray | mmap.mmap, bool, str | None]:
     """The uncompressed bytes of a TFRecord file: an mmap for plain files, bytes for gzip.
 
     Returns (buffer, compressed, gzip_problem). A file that does not exist or is empty raises
@@ -118,7 +120,7 @@ def open_buffer(path: str | Path) -> tuple[bytes | mmap.mmap, bool, str | None]:
         return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), False, None
 
 
-def _scan(buf: bytes | mmap.mmap, gzip_problem: str | None) -> tuple[list[int], list[int], Damage | None]:
+def _scan(buf: bytearray | mmap.mmap, gzip_problem: str | None) -> tuple[list[int], list[int], Damage | None]:
     """One pass over the record headers, verifying each length CRC."""
     offsets: list[int] = []
     lengths: list[int] = []
@@ -153,16 +155,20 @@ def _scan(buf: bytes | mmap.mmap, gzip_problem: str | None) -> tuple[list[int], 
 
 
 def _cache_dir() -> Path:
-    explicit = os.environ.get("Y8M_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("Y8M_HOME", "var")) / "cache" / "tfrecord-index"
+    """``$Y8M_CACHE_DIR``, else ``$Y8M_HOME/cache/tfrecord-index``, else the user's cache directory."""
+    if os.environ.get("Y8M_CACHE_DIR"):
+        return Path(os.environ["Y8M_CACHE_DIR"])
+    if os.environ.get("Y8M_HOME"):
+        return Path(os.environ["Y8M_HOME"]) / "cache" / "tfrecord-index"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "y8m" / "tfrecord-index"
 
 
 def _cache_file(path: Path) -> Path:
+    """``<hash of the path>-<hash of size, mtime and format>.npz``: one live entry per file."""
     st = path.stat()
-    key = f"{_INDEX_FORMAT}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    return _cache_dir() / (hashlib.sha1(key.encode()).hexdigest() + ".npz")
+    who = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
+    what = hashlib.sha1(f"{_INDEX_FORMAT}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    return _cache_dir() / f"{who}-{what}.npz"
 
 
 def _load_cached(cache: Path) -> RecordIndex | None:
@@ -183,11 +189,14 @@ def _store_cached(cache: Path, index: RecordIndex) -> None:
         tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
         np.savez(tmp, offsets=index.offsets, lengths=index.lengths, meta=np.array(meta))
         os.replace(tmp, cache)
+        for stale in cache.parent.glob(cache.name.split("-")[0] + "-*.npz"):  # earlier versions of the file
+            if stale != cache:
+                stale.unlink(missing_ok=True)
     except OSError:
         pass  # the cache only saves time; an unwritable cache directory costs a re-scan next time
 
 
-def _index_from_buffer(buf: bytes | mmap.mmap, compressed: bool, gzip_problem: str | None) -> RecordIndex:
+def _index_from_buffer(buf: bytearray | mmap.mmap, compressed: bool, gzip_problem: str | None) -> RecordIndex:
     offsets, lengths, damage = _scan(buf, gzip_problem)
     return RecordIndex(np.asarray(offsets, np.int64), np.asarray(lengths, np.int64), damage, compressed)
 
@@ -197,7 +206,7 @@ def build_index(path: str | Path, use_cache: bool = True) -> RecordIndex:
     return _open_indexed(Path(path), use_cache)[0]
 
 
-def _open_indexed(path: Path, use_cache: bool) -> tuple[RecordIndex, bytes | mmap.mmap | None]:
+def _open_indexed(path: Path, use_cache: bool) -> tuple[RecordIndex, bytearray | mmap.mmap | None]:
     """The index, and the opened buffer when indexing had to open the file anyway."""
     cache = _cache_file(path) if use_cache and path.exists() else None
     if cache is not None and cache.exists():
@@ -214,14 +223,18 @@ def _open_indexed(path: Path, use_cache: bool) -> tuple[RecordIndex, bytes | mma
 class TFRecordFile:
     """Random access to the verified payloads of one TFRecord file.
 
+    The file is opened on first read and released by :meth:`close` (a dataset over thousands of files
+    holds no descriptor or decompressed buffer for files it is not reading). With ``keep_open`` the
+    buffer opened to build the index is kept for reading (saves a second decompression of a gzip file).
     Pickles as (path, index): DataLoader workers re-open the file themselves.
     """
 
-    def __init__(self, path: str | Path, index: RecordIndex | None = None):
+    def __init__(self, path: str | Path, index: RecordIndex | None = None, keep_open: bool = False):
         self.path = Path(path)
-        self._buf: bytes | mmap.mmap | None = None
+        self._buf: bytearray | mmap.mmap | None = None
         if index is None:
-            index, self._buf = _open_indexed(self.path, use_cache=True)
+            index, buf = _open_indexed(self.path, use_cache=True)
+            self._buf = buf if keep_open else None
         self.index = index
 
     def __len__(self) -> int:
@@ -230,7 +243,7 @@ class TFRecordFile:
     def __getstate__(self) -> dict:
         return {"path": self.path, "index": self.index, "_buf": None}
 
-    def _buffer(self) -> bytes | mmap.mmap:
+    def _buffer(self) -> bytearray | mmap.mmap:
         if self._buf is None:
             self._buf, _, _ = open_buffer(self.path)
         return self._buf
@@ -248,6 +261,7 @@ class TFRecordFile:
             return
         begin = int(self.index.offsets[start]) // mmap.PAGESIZE * mmap.PAGESIZE
         end = int(self.index.offsets[stop - 1] + self.index.lengths[stop - 1]) + HEADER_BYTES + FOOTER_BYTES
+        end = min(end, begin + _PREFETCH_BYTES)  # a bound on the time and page cache one call takes
         with contextlib.suppress(OSError):  # EINVAL on kernels before 5.14
             buf.madvise(_MADV_POPULATE_READ, begin, end - begin)
 
