@@ -216,8 +216,11 @@ def test_skipped_records_are_counted_once_per_pass_and_reach_the_main_process() 
     files = [TF_WRITTEN / "corrupt" / "bad_data_crc.tfrecord", TF_WRITTEN / "corrupt" / "bad_content.tfrecord"]
     ds = YT8MDataset(files, "frame", 3862, batch_size=2, skip_corrupt=True)
     for _ in range(3):  # three epochs: the count does not accumulate across passes
-        counts = [batch["skipped"] for batch in ds]
-        assert sum(counts) == 3 and len(ds.skipped) == 3
+        batches = list(ds)
+        assert sum(b["skipped"] for b in batches) == 3 and len(ds.skipped) == 3
+    # bad_content's last two records are damaged: a final batch of 0 videos carries their count.
+    assert [(len(b["video_ids"]), b["skipped"]) for b in batches] == [(2, 0), (2, 1), (2, 0), (0, 2)]
+    assert batches[-1]["frames_q"].shape == (0, 300, 1152)
     loader = DataLoader(ds, batch_size=None, num_workers=2)
     batches = list(loader)
     assert sum(b["skipped"] for b in batches) == 3 and sum(len(b["video_ids"]) for b in batches) == 5 + 1
