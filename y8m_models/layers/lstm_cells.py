@@ -1,0 +1,91 @@
+"""The paper's two LSTM variants (Section 2, Eq. 2; catalog #6, #7 and §4.3) and a runner over time.
+
+LSTM-S: all cells share one input gate and one forget gate (scalars per video and step); every cell keeps
+its own output gate. LSTM-A: an LSTM whose gates also see ``d_{t-1}``, the L2-normalised state of an input
+accumulator ``c'_t = s(f'_t) c'_{t-1} + s(i'_t) x_t``.
+
+[DIFF] Eq. 2 gives LSTM-A per-cell input/forget gates and, for the accumulator, gates that must be
+per-feature to multiply x_t; the authors' code (zt ``LstmGlu2Model``) makes all four of them scalars.
+Default: the paper; ``scalar_gates=True``: the code. Initialisation and biases follow the code (truncated
+normal 0.1; forget biases 1.0, other biases 0.1).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _linear(in_features: int, biases: list[tuple[int, float]]) -> nn.Linear:
+    """One affine map for all gates; ``biases`` lists (width, initial bias) of each gate in order."""
+    layer = nn.Linear(in_features, sum(w for w, _ in biases))
+    nn.init.trunc_normal_(layer.weight, std=0.1, a=-0.2, b=0.2)
+    layer.bias.data = torch.cat([torch.full((w,), b) for w, b in biases])
+    return layer
+
+
+class LSTMSCell(nn.Module):
+    """One step: (x [B, D], (c, h) [B, N]) -> (c, h)."""
+
+    def __init__(self, in_features: int, cells: int):
+        super().__init__()
+        self.cells = cells
+        # [input gate (1), forget gate (1), output gates (N), candidate (N)]
+        self.gates = _linear(in_features + cells, [(1, 0.1), (1, 1.0), (cells, 0.1), (cells, 0.1)])
+
+    def initial_state(self, x_BD: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        zeros = x_BD.new_zeros(x_BD.shape[0], self.cells)
+        return zeros, zeros
+
+    def forward(self, x_BD: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        c_BN, h_BN = state
+        i_B1, f_B1, o_BN, m_BN = self.gates(torch.cat([x_BD, h_BN], dim=-1)).split(
+            [1, 1, self.cells, self.cells], dim=-1)
+        c_BN = torch.sigmoid(f_B1) * c_BN + torch.sigmoid(i_B1) * torch.tanh(m_BN)
+        return c_BN, torch.sigmoid(o_BN) * torch.tanh(c_BN)
+
+
+class LSTMACell(nn.Module):
+    """One step: (x [B, D], (c, h [B, N], accumulator c' [B, D])) -> the same three."""
+
+    def __init__(self, in_features: int, cells: int, scalar_gates: bool = False):
+        super().__init__()
+        self.cells, self.in_features = cells, in_features
+        g, a = (1, 1) if scalar_gates else (cells, in_features)
+        self.widths = [cells, cells, g, g, a, a]  # o, m, i, f, i', f'
+        self.gates = _linear(cells + 2 * in_features,
+                             [(cells, 0.1), (cells, 0.1), (g, 0.1), (g, 1.0), (a, 0.1), (a, 1.0)])
+
+    def initial_state(self, x_BD: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        zeros_N = x_BD.new_zeros(x_BD.shape[0], self.cells)
+        return zeros_N, zeros_N, torch.zeros_like(x_BD)
+
+    def forward(self, x_BD: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        c_BN, h_BN, acc_BD = state
+        d_BD = F.normalize(acc_BD, dim=-1)  # d_{t-1} = n(c'_{t-1})
+        o, m, i, f, i_acc, f_acc = self.gates(torch.cat([h_BN, x_BD, d_BD], dim=-1)).split(self.widths, dim=-1)
+        c_BN = torch.sigmoid(f) * c_BN + torch.sigmoid(i) * torch.tanh(m)
+        acc_BD = torch.sigmoid(f_acc) * acc_BD + torch.sigmoid(i_acc) * x_BD
+        return c_BN, torch.sigmoid(o) * torch.tanh(c_BN), acc_BD
+
+
+def run_cell(cell: LSTMSCell | LSTMACell, x_BTD: torch.Tensor,
+             num_frames_B: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """Run ``cell`` over all T steps: (h at every step [B, T, N], the state after each video's last valid
+    frame). As the authors' code, steps past ``num_frames`` are computed and then ignored by gathering the
+    state at ``num_frames - 1``; a video without frames keeps the initial (zero) state."""
+    state = cell.initial_state(x_BTD[:, 0])
+    history: list[tuple[torch.Tensor, ...]] = []
+    for t in range(x_BTD.shape[1]):
+        state = cell(x_BTD[:, t], state)
+        history.append(state)
+    outputs_BTN = torch.stack([s[1] for s in history], dim=1)
+    last_B = (num_frames_B.clamp(min=1) - 1).long()
+    rows_B = torch.arange(len(last_B), device=last_B.device)
+    has_frames_B1 = (num_frames_B > 0).unsqueeze(-1)
+    final = []
+    for k in range(len(state)):
+        per_step = torch.stack([s[k] for s in history], dim=1)  # [B, T, width of state k]
+        final.append(torch.where(has_frames_B1, per_step[rows_B, last_B], 0.0))
+    return outputs_BTN, tuple(final)
