@@ -8,10 +8,14 @@ MoE to every ``z_k`` and takes the max over groups. The weights are returned for
 
 [DIFF] The authors' #25 takes the softmax over all 300 steps and then masks frames whose features are all
 zero and renormalises; for videos without all-zero frames inside their length that is the masked softmax
-used here.
+used here. [DIFF] For local attention pooling (#23, Eq. 5) the paper implies the softmax of Eq. 3; the
+authors' code scores frames with a sigmoid and divides by the sum over valid frames (+1e-8):
+``normalization="sigmoid"``.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from torch import nn
@@ -20,10 +24,14 @@ from torch import nn
 class AttentionPooling(nn.Module):
     """(sequence [B, T, D], attention input [B, T, E], num_frames [B]) -> (pooled [B, K, D], weights [B, T, K])."""
 
-    def __init__(self, attention_features: int, groups: int, positional: int = 0, max_frames: int = 300):
+    def __init__(self, attention_features: int, groups: int, positional: int = 0, max_frames: int = 300,
+                 normalization: Literal["softmax", "sigmoid"] = "softmax"):
         super().__init__()
         if groups < 1 or positional < 0:
             raise ValueError(f"AttentionPooling needs groups >= 1 and positional >= 0, got {groups}, {positional}")
+        if normalization not in ("softmax", "sigmoid"):
+            raise ValueError(f"normalization must be 'softmax' or 'sigmoid', not {normalization!r}")
+        self.normalization = normalization
         self.positions = nn.Embedding(max_frames, positional) if positional else None
         self.scores = nn.Linear(attention_features + positional, groups)
         nn.init.trunc_normal_(self.scores.weight, std=0.1, a=-0.2, b=0.2)
@@ -37,8 +45,12 @@ class AttentionPooling(nn.Module):
             attention_BTE = torch.cat([attention_BTE, pos_BTP], dim=-1)
         e_BTK = self.scores(attention_BTE)
         valid_BT = torch.arange(e_BTK.shape[1], device=e_BTK.device)[None, :] < num_frames_B[:, None]
-        # The lowest finite value rather than -inf: a video without frames then gets all-zero weights with
-        # finite gradients instead of NaN.
-        e_BTK = e_BTK.masked_fill(~valid_BT[:, :, None], torch.finfo(e_BTK.dtype).min)
-        a_BTK = e_BTK.softmax(dim=1) * valid_BT[:, :, None]
+        if self.normalization == "sigmoid":
+            a_BTK = torch.sigmoid(e_BTK) * valid_BT[:, :, None]
+            a_BTK = a_BTK / (a_BTK.sum(dim=1, keepdim=True) + 1e-8)
+        else:
+            # The lowest finite value rather than -inf: a video without frames then gets all-zero weights
+            # with finite gradients instead of NaN.
+            e_BTK = e_BTK.masked_fill(~valid_BT[:, :, None], torch.finfo(e_BTK.dtype).min)
+            a_BTK = e_BTK.softmax(dim=1) * valid_BT[:, :, None]
         return torch.einsum("btk,btd->bkd", a_BTK, y_BTD), a_BTK

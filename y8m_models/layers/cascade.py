@@ -1,0 +1,36 @@
+"""The cascade layer (paper Section 7, Fig. 6; catalog §4.12).
+
+Other models' predictions for the same videos become an input: M prediction streams are averaged with
+learned softmax weights, ``q = sum_m softmax(w)_m P_m``, then projected, ``d = L2norm(ReLU(W q + b))``, and
+the model concatenates ``d`` to its representation (or to every Chaining stage's input) before its MoE.
+With one stream the average is that stream. ``normalize=False`` is the zt variant (ReLU only, catalog
+§4.12), used by the zt cascade entries except #51 and #74.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Cascade(nn.Module):
+    """Prediction streams [B, M, C] -> projection [B, P]; ``stream_weights()`` for inspection."""
+
+    def __init__(self, num_classes: int, streams: int, projection: int = 256, normalize: bool = True):
+        super().__init__()
+        if streams < 1 or projection < 1:
+            raise ValueError(f"Cascade needs streams >= 1 and projection >= 1, got {streams} and {projection}")
+        self.logits = nn.Parameter(torch.zeros(streams))  # equal weights to start with
+        self.projection = nn.Linear(num_classes, projection)
+        self.normalize = normalize
+
+    def stream_weights(self) -> torch.Tensor:
+        return self.logits.softmax(dim=0)
+
+    def forward(self, predictions_BMC: torch.Tensor) -> torch.Tensor:
+        if predictions_BMC.shape[1] != self.logits.numel():
+            raise ValueError(f"expected {self.logits.numel()} prediction streams, got {predictions_BMC.shape[1]}")
+        q_BC = torch.einsum("m,bmc->bc", self.stream_weights(), predictions_BMC)
+        d_BP = F.relu(self.projection(q_BC))
+        return F.normalize(d_BP, dim=-1) if self.normalize else d_BP
