@@ -224,3 +224,41 @@ def test_skipped_records_are_counted_once_per_pass_and_reach_the_main_process() 
     loader = DataLoader(ds, batch_size=None, num_workers=2)
     batches = list(loader)
     assert sum(b["skipped"] for b in batches) == 3 and sum(len(b["video_ids"]) for b in batches) == 5 + 1
+
+
+def test_resume_continues_an_epoch_exactly(tmp_path: Path) -> None:
+    paths = _synthetic_files(tmp_path, files=3, per_file=20, frames=6)
+
+    def make() -> YT8MDataset:
+        return YT8MDataset(paths, "frame", 5, batch_size=4, shuffle=True, seed=7, shuffle_buffer=9,
+                           frame_sample_fraction=0.5, max_frames=6)
+
+    full = make()
+    full.set_epoch(2)
+    batches = list(full)
+    stop = 6  # interrupted after 6 batches
+    resumed = make()
+    resumed.resume(2, batches[stop - 1]["num_shards"], {batches[stop - 1]["shard"]: batches[stop - 1]["position"]})
+    rest = list(resumed)
+    assert len(rest) == len(batches) - stop
+    for got, want in zip(rest, batches[stop:], strict=True):
+        assert got["video_ids"] == want["video_ids"] and got["position"] == want["position"]
+        assert torch.equal(got["frames_q"], want["frames_q"]) and torch.equal(got["num_frames"], want["num_frames"])
+    with pytest.raises(ValueError, match="recorded with 3 shards"):
+        mismatched = make()
+        mismatched.resume(0, 3, {0: 4})
+        list(mismatched)
+
+
+def test_resume_with_workers_reads_the_rest_exactly_once(tmp_path: Path) -> None:
+    paths = _synthetic_files(tmp_path, files=3, per_file=20)
+    ds = YT8MDataset(paths, "frame", 5, batch_size=3, shuffle=True, seed=1, shuffle_buffer=5)
+    seen, positions = [], {}
+    for k, batch in enumerate(DataLoader(ds, batch_size=None, num_workers=2)):
+        if k == 7:
+            break  # the run dies here
+        seen += batch["video_ids"]
+        positions[batch["shard"]] = batch["position"]
+    ds.resume(0, 2, positions)
+    rest = [v for batch in DataLoader(ds, batch_size=None, num_workers=2) for v in batch["video_ids"]]
+    assert sorted(seen + rest) == sorted(f"f{f}v{k}" for f in range(3) for k in range(20))

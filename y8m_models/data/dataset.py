@@ -17,7 +17,9 @@ Use it as ``DataLoader(dataset, batch_size=None, num_workers=...)``: the dataset
 copying each record into its batch row right after its CRC check, while the record is still in the CPU
 cache, saves a second read of every record from memory (see BENCHMARKS.md). Each CPU batch also carries
 ``skipped``, the damaged records passed over while filling it (``skip_corrupt``), so a consumer can count
-them across worker processes; each shard also logs what it skipped when it ends. Only when a shard's last
+them across worker processes; each shard also logs what it skipped when it ends. Each batch also says
+where it came from: ``shard``, ``num_shards`` and ``position`` (records of that shard's order consumed so
+far, damaged ones included); ``YT8MDataset.resume`` continues an epoch from those positions. Only when a shard's last
 records are all damaged does it end with a batch of 0 videos, which carries just their count: consumers
 skip batches without videos. (Holding the last full batch back to take that count instead kept one more
 batch buffer alive and cost 15% of the reading speed.)
@@ -30,6 +32,7 @@ positions through a seeded buffer before anything is read.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -132,6 +135,7 @@ class YT8MDataset(IterableDataset):
         self.frame_sample_fraction = frame_sample_fraction
         self.skip_corrupt, self.rank, self.world_size = skip_corrupt, rank, world_size
         self.epoch = 0
+        self._resume: tuple[int, int, dict[int, int]] | None = None  # (epoch, num_shards, shard -> position)
         self.files = [TFRecordFile(p) for p in files]
         errors = [f.index.damage.error(f.path) for f in self.files if f.index.damage]
         if errors and not skip_corrupt:
@@ -147,6 +151,14 @@ class YT8MDataset(IterableDataset):
     def set_epoch(self, epoch: int) -> None:
         """Reseed file order and shuffle buffer; call before iterating each epoch."""
         self.epoch = epoch
+
+    def resume(self, epoch: int, num_shards: int, positions: dict[int, int]) -> None:
+        """Continue epoch ``epoch`` where an earlier run stopped: shard s starts after the
+        ``positions[s]`` records of its order it had consumed (each batch reports its ``shard``,
+        ``num_shards`` and ``position``). Nothing before that is read; the order, shuffle and frame
+        sampling of the rest are those of an uninterrupted epoch."""
+        self.set_epoch(epoch)
+        self._resume = (epoch, num_shards, dict(positions))
 
     # -------------------------------------------------------------------------------------- sharding
 
@@ -177,36 +189,47 @@ class YT8MDataset(IterableDataset):
 
     # -------------------------------------------------------------------------------------- iteration
 
+    def _start(self, shard: int, num_shards: int) -> int:
+        if self._resume is None or self._resume[0] != self.epoch:
+            return 0
+        if self._resume[1] != num_shards:
+            raise ValueError(f"cannot resume: positions were recorded with {self._resume[1]} shards "
+                             f"(ranks x DataLoader workers), this run has {num_shards}")
+        return self._resume[2].get(shard, 0)
+
     def __iter__(self) -> Iterator[dict]:
         self.skipped = []
         shard, num_shards = self._shard()
-        rng = np.random.default_rng([self.seed, self.epoch, shard, 1])
         ranges = self.shard_ranges(shard, num_shards)
         positions: Iterator[tuple[int, int]] = ((f, i) for f, a, b in ranges for i in range(a, b))
-        if self.shuffle:
-            positions = _shuffled(positions, self.shuffle_buffer, rng)
+        if self.shuffle:  # its own random stream: resuming replays it without reading anything
+            positions = _shuffled(positions, self.shuffle_buffer, np.random.default_rng([self.seed, self.epoch, shard]))
         unread = {f: b - a for f, a, b in ranges}
         untouched = {f: (a, b) for f, a, b in ranges}
+        consumed = self._start(shard, num_shards)
+        for file_pos, _ in itertools.islice(positions, consumed):  # resume: skip without reading
+            unread[file_pos] -= 1
         batch = _Batch(self)
         for file_pos, i in positions:
             file = self.files[file_pos]
             if file_pos in untouched:  # map this shard's part of the file in one call, not a fault per 4 KB
                 file.prefetch(*untouched.pop(file_pos))
             try:
-                batch.add(read_record(file, i, self.level, self.spec, self.num_classes), rng)
+                batch.add(read_record(file, i, self.level, self.spec, self.num_classes), (file_pos, i))
             except Y8MDataError as exc:
                 if not self.skip_corrupt:
                     raise
                 self.skipped.append(Skipped.from_error(exc))
                 batch.skipped += 1
+            consumed += 1
             unread[file_pos] -= 1
             if not unread[file_pos]:
                 file.close()
             if batch.full:
-                yield batch.finish()
+                yield batch.finish(shard, num_shards, consumed)
                 batch = _Batch(self)
         if batch.size or batch.skipped:  # a batch of 0 videos only to carry the count of trailing damage
-            yield batch.finish()
+            yield batch.finish(shard, num_shards, consumed)
         self._report(shard)
 
     def _report(self, shard: int) -> None:
@@ -260,7 +283,8 @@ class _Batch:
     def full(self) -> bool:
         return self.size == self.dataset.batch_size
 
-    def add(self, record: Record, rng: np.random.Generator) -> None:
+    def add(self, record: Record, where: tuple[int, int]) -> None:
+        """Copy one verified record (``where`` = its file position and record index) into the next row."""
         b, ds = self.size, self.dataset
         self.labels[b, record.labels] = 1
         self.video_ids.append(record.video_id)
@@ -268,7 +292,8 @@ class _Batch:
             self.features[b] = np.concatenate(record.features)
             return
         keep = None
-        if ds.frame_sample_fraction is not None:
+        if ds.frame_sample_fraction is not None:  # seeded per record: the same frames whatever was read before
+            rng = np.random.default_rng([ds.seed, ds.epoch, *where])
             keep = sample_frames(len(record.features[0]), ds.frame_sample_fraction, rng, ds.max_frames)
         for k, frames in enumerate(record.features):
             frames = frames[: ds.max_frames]  # the official reader keeps the FIRST max_frames frames
@@ -279,10 +304,10 @@ class _Batch:
             self.codes[b, n:, cols] = 0  # only the padding is zeroed: no full-batch memset
             self.lengths[b, k] = n
 
-    def finish(self) -> dict:
+    def finish(self, shard: int, num_shards: int, position: int) -> dict:
         n = self.size
         batch: dict = {"video_ids": self.video_ids, "labels": torch.from_numpy(self.labels[:n]),
-                       "skipped": self.skipped}
+                       "skipped": self.skipped, "shard": shard, "num_shards": num_shards, "position": position}
         if self.dataset.level == "video":
             batch["features"] = torch.from_numpy(self.features[:n])
             return batch
