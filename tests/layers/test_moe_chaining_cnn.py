@@ -86,3 +86,16 @@ def test_layers_reject_bad_sizes() -> None:
         Chaining(4, 3, 2, stages=0, projection=8)
     with pytest.raises(ValueError, match="pair up"):
         ShiftedConcatCNN(4, widths=(1, 2), channels=(8,))
+
+
+def test_chaining_units_can_take_their_own_features() -> None:
+    torch.manual_seed(4)
+    chain = Chaining(in_features=[6, 3], num_classes=5, num_mixtures=2, stages=1, projection=4)
+    a, b = torch.randn(2, 6), torch.randn(2, 3)
+    predictions, stages = chain([a, b])
+    p0 = chain.stage_moes[0](a)
+    r0 = torch.relu(chain.projections[0](p0))
+    torch.testing.assert_close(stages[:, 0], p0)
+    torch.testing.assert_close(predictions, chain.final_moe(torch.cat([b, r0 / r0.norm(dim=-1, keepdim=True)], -1)))
+    with pytest.raises(ValueError, match="1 stages need 2 feature widths"):
+        Chaining(in_features=[6], num_classes=5, num_mixtures=2, stages=1, projection=4)

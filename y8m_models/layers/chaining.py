@@ -1,13 +1,17 @@
-"""Chaining (paper Section 5, Fig. 3; catalog §4.4, the authors' wh "Deep Combine Chain").
+"""Chaining (paper Section 3, Fig. 2; catalog §4.4, the authors' wh "Deep Combine Chain").
 
-Stage t predicts ``p_t = MoE_t(s_t)``, projects it ``r_t = L2norm(ReLU(W_t p_t + b_t))`` to P dimensions and
-appends it to its input, ``s_{t+1} = [s_t; r_t]``, so every later stage sees the representation and all
-earlier projections; the final MoE predicts from ``s_S``. S auxiliary MoEs + 1 main MoE. The auxiliary
-predictions feed the multitask loss (catalog §4.7). The zt variant (§4.5: ELU projections of p and 1 - p)
-is not implemented yet.
+A chain of S + 1 MoE units. Unit t sees a feature vector and the projections of all earlier units'
+predictions: ``p_t = MoE_t([f_t; r_0; ...; r_{t-1}])`` with ``r_t = L2norm(ReLU(W_t p_t + b_t))`` of P
+dimensions. The last unit's prediction is the output; the S earlier ones feed the auxiliary loss
+(catalog §4.7). With one feature for every unit this is exactly the authors' DCC, where the stage input
+grows as ``s_{t+1} = [s_t; r_t]``; a separate feature per unit is the paper's chain of heterogeneous
+representations (e.g. #21: a separate LSTM per stage). The zt variant (§4.5: ELU projections of p and
+1 - p, used by #1 and #29) is not implemented yet.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,22 +21,31 @@ from y8m_models.layers.moe import MoE
 
 
 class Chaining(nn.Module):
-    """[B, D] -> (predictions [B, C], stage predictions [B, S, C])."""
+    """feature [B, D] (or one per unit, S + 1 of them) -> (predictions [B, C], stage predictions [B, S, C])."""
 
-    def __init__(self, in_features: int, num_classes: int, num_mixtures: int, stages: int, projection: int):
+    def __init__(self, in_features: int | Sequence[int], num_classes: int, num_mixtures: int, stages: int,
+                 projection: int):
         super().__init__()
         if stages < 1 or projection < 1:
             raise ValueError(f"Chaining needs stages >= 1 and projection >= 1, got {stages} and {projection}")
-        widths = [in_features + t * projection for t in range(stages + 1)]
-        self.stage_moes = nn.ModuleList(MoE(w, num_classes, num_mixtures) for w in widths[:-1])
+        widths = [in_features] * (stages + 1) if isinstance(in_features, int) else list(in_features)
+        if len(widths) != stages + 1:
+            raise ValueError(f"{stages} stages need {stages + 1} feature widths (one per MoE), got {len(widths)}")
+        self.stages = stages
+        self.stage_moes = nn.ModuleList(MoE(w + t * projection, num_classes, num_mixtures)
+                                        for t, w in enumerate(widths[:-1]))
         self.projections = nn.ModuleList(nn.Linear(num_classes, projection) for _ in range(stages))
-        self.final_moe = MoE(widths[-1], num_classes, num_mixtures)
+        self.final_moe = MoE(widths[-1] + stages * projection, num_classes, num_mixtures)
 
-    def forward(self, x_BD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, features: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        per_unit = [features] * (self.stages + 1) if isinstance(features, torch.Tensor) else list(features)
+        if len(per_unit) != self.stages + 1:
+            raise ValueError(f"expected {self.stages + 1} features (one per MoE), got {len(per_unit)}")
+        projected: list[torch.Tensor] = []
         stage_predictions = []
-        s_BD = x_BD
-        for moe, projection in zip(self.stage_moes, self.projections, strict=True):
-            p_BC = moe(s_BD)
+        for f_BD, moe, projection in zip(per_unit[:-1], self.stage_moes, self.projections, strict=True):
+            p_BC = moe(torch.cat([f_BD, *projected], dim=-1))
             stage_predictions.append(p_BC)
-            s_BD = torch.cat([s_BD, F.normalize(F.relu(projection(p_BC)), dim=-1)], dim=-1)
-        return self.final_moe(s_BD), torch.stack(stage_predictions, dim=1)
+            projected.append(F.normalize(F.relu(projection(p_BC)), dim=-1))
+        final_BC = self.final_moe(torch.cat([per_unit[-1], *projected], dim=-1))
+        return final_BC, torch.stack(stage_predictions, dim=1)
