@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from y8m_models.layers.chaining import Chaining
+from y8m_models.layers.chaining import Chaining, ComplementChaining
 from y8m_models.layers.moe import MoE
 from y8m_models.layers.temporal_cnn import ShiftedConcatCNN
 
@@ -99,3 +99,25 @@ def test_chaining_units_can_take_their_own_features() -> None:
     torch.testing.assert_close(predictions, chain.final_moe(torch.cat([b, r0 / r0.norm(dim=-1, keepdim=True)], -1)))
     with pytest.raises(ValueError, match="1 stages need 2 feature widths"):
         Chaining(in_features=[6], num_classes=5, num_mixtures=2, stages=1, projection=4)
+
+
+@pytest.mark.parametrize("verticals", [False, True])
+def test_complement_chaining_by_hand(verticals: bool) -> None:
+    torch.manual_seed(5)
+    v = (torch.rand(5, 3) > 0.5).float() if verticals else None
+    chain = ComplementChaining(6, num_classes=5, num_mixtures=2, stages=2, projection=4, vertical_matrix=v)
+    assert [m.gates.in_features for m in chain.moes] == [6, 14, 22]  # 2 projections of 4 per stage
+    x = torch.randn(3, 6)
+    predictions, stages = chain(x)
+    assert stages.shape == (3, 2, 5)
+    scale = (4 / 6) ** 0.5
+    running, p = x, chain.moes[0](x)
+    for t in range(2):
+        torch.testing.assert_close(stages[:, t], p)
+        second = p @ v if verticals else 1 - p
+        u = torch.nn.functional.elu(chain.from_p[t](p))
+        w = torch.nn.functional.elu(chain.from_second[t](second))
+        u, w = (z / z.norm(dim=-1, keepdim=True) * scale for z in (u, w))
+        running = torch.cat([running, u, w], dim=-1)
+        p = chain.moes[t + 1](running)
+    torch.testing.assert_close(predictions, p)

@@ -5,8 +5,12 @@ predictions: ``p_t = MoE_t([f_t; r_0; ...; r_{t-1}])`` with ``r_t = L2norm(ReLU(
 dimensions. The last unit's prediction is the output; the S earlier ones feed the auxiliary loss
 (catalog §4.7). With one feature for every unit this is exactly the authors' DCC, where the stage input
 grows as ``s_{t+1} = [s_t; r_t]``; a separate feature per unit is the paper's chain of heterogeneous
-representations (e.g. #21: a separate LSTM per stage). The zt variant (§4.5: ELU projections of p and
-1 - p, used by #1 and #29) is not implemented yet.
+representations (e.g. #21: a separate LSTM per stage).
+
+``ComplementChaining`` is the authors' zt variant (§4.5, #1 and #29): after ``p_0 = MoE_0(x)`` each stage
+appends two ELU projections, of ``p_i`` and of ``1 - p_i`` (or, for #29.3, of the vertical-aggregated
+``p_i V``), each L2-normalised and scaled by ``sqrt(P / D)`` for video-level input, and predicts
+``p_{i+1} = MoE_{i+1}(running input)``.
 """
 
 from __future__ import annotations
@@ -49,3 +53,37 @@ class Chaining(nn.Module):
             projected.append(F.normalize(F.relu(projection(p_BC)), dim=-1))
         final_BC = self.final_moe(torch.cat([per_unit[-1], *projected], dim=-1))
         return final_BC, torch.stack(stage_predictions, dim=1)
+
+
+class ComplementChaining(nn.Module):
+    """x [B, D] -> (predictions [B, C], stage predictions [B, S, C]); S + 1 MoEs in all."""
+
+    def __init__(self, in_features: int, num_classes: int, num_mixtures: int, stages: int, projection: int,
+                 vertical_matrix: torch.Tensor | None = None, scale_to_input: bool = True):
+        super().__init__()
+        if stages < 1 or projection < 1:
+            raise ValueError(f"Chaining needs stages >= 1 and projection >= 1, got {stages} and {projection}")
+        if vertical_matrix is not None and vertical_matrix.shape[0] != num_classes:
+            raise ValueError(f"vertical_matrix has {vertical_matrix.shape[0]} rows, expected {num_classes} classes")
+        self.register_buffer("vertical_CV", None if vertical_matrix is None else vertical_matrix.float())
+        second = num_classes if vertical_matrix is None else vertical_matrix.shape[1]
+        self.scale = (projection / in_features) ** 0.5 if scale_to_input else None
+        self.moes = nn.ModuleList(MoE(in_features + 2 * t * projection, num_classes, num_mixtures)
+                                  for t in range(stages + 1))
+        self.from_p = nn.ModuleList(nn.Linear(num_classes, projection) for _ in range(stages))
+        self.from_second = nn.ModuleList(nn.Linear(second, projection) for _ in range(stages))
+
+    def _project(self, layer: nn.Linear, v: torch.Tensor) -> torch.Tensor:
+        out = F.elu(layer(v))
+        return out if self.scale is None else F.normalize(out, dim=-1) * self.scale
+
+    def forward(self, x_BD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        running = x_BD
+        p_BC = self.moes[0](running)
+        stage_predictions = []
+        for moe, from_p, from_second in zip(self.moes[1:], self.from_p, self.from_second, strict=True):
+            stage_predictions.append(p_BC)
+            second = 1 - p_BC if self.vertical_CV is None else p_BC @ self.vertical_CV
+            running = torch.cat([running, self._project(from_p, p_BC), self._project(from_second, second)], dim=-1)
+            p_BC = moe(running)
+        return p_BC, torch.stack(stage_predictions, dim=1)
