@@ -17,12 +17,12 @@ Use it as ``DataLoader(dataset, batch_size=None, num_workers=...)``: the dataset
 copying each record into its batch row right after its CRC check, while the record is still in the CPU
 cache, saves a second read of every record from memory (see BENCHMARKS.md). Each CPU batch also carries
 ``skipped``, the damaged records passed over while filling it (``skip_corrupt``), so a consumer can count
-them across worker processes; each shard also logs what it skipped when it ends. Each batch also says
-where it came from: ``shard``, ``num_shards`` and ``position`` (records of that shard's order consumed so
-far, damaged ones included); ``YT8MDataset.resume`` continues an epoch from those positions. Only when a shard's last
+them across worker processes; each shard also logs what it skipped when it ends. Only when a shard's last
 records are all damaged does it end with a batch of 0 videos, which carries just their count: consumers
 skip batches without videos. (Holding the last full batch back to take that count instead kept one more
-batch buffer alive and cost 15% of the reading speed.)
+batch buffer alive and cost 15% of the reading speed.) Each batch also says where it came from: ``shard``,
+``num_shards`` and ``position`` (records of that shard's order consumed so far, damaged ones included);
+``YT8MDataset.resume`` continues an epoch from those positions.
 
 Sharding: every (rank, DataLoader worker) pair is one shard; the records of all files, in file order
 (shuffled per epoch when ``shuffle``), are cut into contiguous ranges, one per shard, so each record is
@@ -271,7 +271,6 @@ class _Batch:
             self.codes_t = _batch_uint8((capacity, dataset.max_frames, spec.dim))
             self.codes = self.codes_t.numpy()
             self.lengths = np.zeros((capacity, len(spec.sizes)), np.int64)
-            self.starts = np.cumsum([0, *spec.sizes])
         else:
             self.features = np.zeros((capacity, spec.dim), np.float32)
 
@@ -295,11 +294,11 @@ class _Batch:
         if ds.frame_sample_fraction is not None:  # seeded per record: the same frames whatever was read before
             rng = np.random.default_rng([ds.seed, ds.epoch, *where])
             keep = sample_frames(len(record.features[0]), ds.frame_sample_fraction, rng, ds.max_frames)
-        for k, frames in enumerate(record.features):
+        for k, (frames, cols) in enumerate(zip(record.features, ds.spec.columns, strict=True)):
             frames = frames[: ds.max_frames]  # the official reader keeps the FIRST max_frames frames
             if keep is not None:
                 frames = frames[keep[keep < len(frames)]]
-            n, cols = len(frames), slice(self.starts[k], self.starts[k + 1])
+            n = len(frames)
             self.codes[b, :n, cols] = frames
             self.codes[b, n:, cols] = 0  # only the padding is zeroed: no full-batch memset
             self.lengths[b, k] = n
@@ -333,19 +332,18 @@ def _batch_uint8(shape: tuple[int, ...]) -> torch.Tensor:
     return torch.empty(0, dtype=torch.uint8).set_(storage).view(shape)
 
 
-def _zero_padding(x_BTD: torch.Tensor, lengths_BF: torch.Tensor, sizes: Sequence[int], per_row: bool) -> None:
+def _zero_padding(x_BTD: torch.Tensor, lengths_BF: torch.Tensor, columns: Sequence[slice], per_row: bool) -> None:
     """Set each feature's frames from its own length on to +0.0 (as np.zeros), in place. On the CPU one
     contiguous fill per video and feature is ~5x faster than a broadcast mask, which suits accelerators."""
-    starts = np.cumsum([0, *sizes])
     if per_row:
         for b, row in enumerate(lengths_BF.tolist()):
-            for k, n in enumerate(row):
-                x_BTD[b, n:, starts[k]: starts[k + 1]] = 0.0
+            for n, cols in zip(row, columns, strict=True):
+                x_BTD[b, n:, cols] = 0.0
         return
     t = torch.arange(x_BTD.shape[1], device=x_BTD.device)
-    for k in range(len(sizes)):
+    for k, cols in enumerate(columns):
         padding_BT1 = (t[None, :] >= lengths_BF[:, k, None])[:, :, None]
-        x_BTD[:, :, starts[k]: starts[k + 1]].masked_fill_(padding_BT1, 0.0)
+        x_BTD[:, :, cols].masked_fill_(padding_BT1, 0.0)
 
 
 def to_device(batch: dict, device: torch.device | str = "cpu", spec: FeatureSpec | None = None) -> dict:
@@ -357,12 +355,13 @@ def to_device(batch: dict, device: torch.device | str = "cpu", spec: FeatureSpec
         out["features"] = batch["features"].to(device, non_blocking=True)
         return out
     codes = batch["frames_q"].to(device, non_blocking=True)
-    sizes = (spec or SPECS["frame"]).sizes
-    if sum(sizes) != codes.shape[2]:
-        raise ValueError(f"feature sizes {sizes} do not add up to the batch's {codes.shape[2]} columns")
+    spec = spec or SPECS["frame"]
+    if spec.dim != codes.shape[2]:
+        raise ValueError(f"feature sizes {spec.sizes} do not add up to the batch's {codes.shape[2]} columns")
     x = _cpu_empty(tuple(codes.shape), np.float32).copy_(codes) if codes.device.type == "cpu" else codes.float()
     x.mul_(float(DEQUANT_SCALE)).add_(float(DEQUANT_BIAS))
-    _zero_padding(x, batch["feature_frames"].to(device, non_blocking=True), sizes, per_row=x.device.type == "cpu")
+    _zero_padding(x, batch["feature_frames"].to(device, non_blocking=True), spec.columns,
+                  per_row=x.device.type == "cpu")
     out["features"] = x
     out["num_frames"] = batch["num_frames"].to(device, non_blocking=True)
     return out

@@ -20,7 +20,9 @@ protobuf merges) are handled as protobuf does; the deprecated group wire types a
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -45,6 +47,12 @@ class FeatureSpec:
     @property
     def dim(self) -> int:
         return sum(self.sizes)
+
+    @cached_property
+    def columns(self) -> tuple[slice, ...]:
+        """Each feature's columns in the concatenated model input."""
+        ends = itertools.accumulate(self.sizes)
+        return tuple(slice(end - size, end) for size, end in zip(self.sizes, ends, strict=True))
 
 
 FRAME_SPEC = FeatureSpec("frame", ("rgb", "audio"), (1024, 128))

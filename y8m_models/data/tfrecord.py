@@ -81,7 +81,7 @@ class RecordIndex:
         return len(self.offsets)
 
 
-def _gunzip(raw: bytes, path: Path) -> tuple[bytearray, str | None]:
+def _gunzip(raw: bytes) -> tuple[bytearray, str | None]:
     """Decompress every gzip member into one growing buffer; on a broken stream keep what decompressed
     and say why."""
     out = bytearray()
@@ -115,7 +115,7 @@ def open_buffer(path: str | Path) -> tuple[bytearray | mmap.mmap, bool, str | No
     with open(path, "rb") as f:
         if f.read(2) == GZIP_MAGIC:
             f.seek(0)
-            data, problem = _gunzip(f.read(), path)
+            data, problem = _gunzip(f.read())
             return data, True, problem
         return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), False, None
 
@@ -186,7 +186,7 @@ def _store_cached(cache: Path, index: RecordIndex) -> None:
     meta = json.dumps({"damage": damage, "compressed": index.compressed})
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+        tmp = cache.with_name(f"tmp-{os.getpid()}-{cache.name}")  # outside the stale-entry glob below
         np.savez(tmp, offsets=index.offsets, lengths=index.lengths, meta=np.array(meta))
         os.replace(tmp, cache)
         for stale in cache.parent.glob(cache.name.split("-")[0] + "-*.npz"):  # earlier versions of the file
