@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from y8m_models.losses import chaining_loss, cross_entropy, distillation_loss, relabeled_targets
+from y8m_models.losses import LossSpec, cross_entropy, distillation_loss, model_loss, relabeled_targets
+from y8m_models.models.base import ModelOutput
 
 P = torch.tensor([[0.9, 0.2], [0.5, 0.0]])
 Y = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
@@ -27,11 +28,54 @@ def test_cross_entropy_sums_classes_and_averages_videos() -> None:
     assert float(cross_entropy(P, Y, positive_weight=10.0)) == pytest.approx(pos10)
 
 
-def test_chaining_loss_sums_the_stages() -> None:
+def test_model_loss_sums_the_auxiliary_predictions() -> None:
     stages = torch.stack([P, P.flip(1)], dim=1)  # [B, S=2, C]
     expected = 0.975 * float(cross_entropy(P, Y)) + 0.025 * (float(cross_entropy(P, Y))
                                                             + float(cross_entropy(P.flip(1), Y)))
-    assert float(chaining_loss(P, stages, Y, main_weight=0.975, aux_weight=0.025)) == pytest.approx(expected)
+    spec = LossSpec(main_weight=0.975, aux_weight=0.025)
+    assert float(model_loss(ModelOutput(P, auxiliary=stages), Y, spec)) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="aux_weight"):
+        model_loss(ModelOutput(P), Y, spec)
+    # The zt multi-scale loss: only the scales, averaged.
+    mean_scales = LossSpec(main_weight=0.0, aux_weight=0.5)
+    assert float(model_loss(ModelOutput(P, auxiliary=stages), Y, mean_scales)) == pytest.approx(
+        0.5 * (float(cross_entropy(P, Y)) + float(cross_entropy(P.flip(1), Y))))
+
+
+def test_model_loss_softmax_for_infrequent_labels() -> None:
+    # 3 classes, the first frequent: the head's distribution covers classes 1, 2 and the "none" slot.
+    p = torch.tensor([[0.8, 0.3, 0.6], [0.1, 0.2, 0.2]])
+    dist = torch.tensor([[0.3, 0.6, 0.1], [0.2, 0.2, 0.6]])
+    y = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    expected = (float(cross_entropy(p[:, :1], y[:, :1]))
+                + (-math.log(0.6 + 1e-5) - math.log(0.6 + 1e-5)) / 2)  # video 1's target is the none slot
+    got = model_loss(ModelOutput(p, infrequent=dist), y, LossSpec())
+    assert float(got) == pytest.approx(expected)
+    as_in_code = model_loss(ModelOutput(p, infrequent=dist), y, LossSpec(infrequent="sigmoid"))
+    assert float(as_in_code) == pytest.approx(float(cross_entropy(p, y)))
+
+
+def test_model_loss_vertical_head_targets() -> None:
+    v = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # both classes in vertical 0; vertical 1 empty
+    verticals = torch.tensor([[0.7, 0.2], [0.4, 0.1]])
+    spec = LossSpec(vertical_weight=0.5)
+    got = model_loss(ModelOutput(P, verticals=verticals), Y, spec, vertical_matrix_CV=v)
+    expected = float(cross_entropy(P, Y)) + 0.5 * float(cross_entropy(verticals, torch.tensor([[1.0, 0], [1, 0]])))
+    assert float(got) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="vertical"):
+        model_loss(ModelOutput(P), Y, spec)
+
+
+def test_model_loss_relabel_follows_the_rule() -> None:
+    # A confident miss: plain CE is ~ -log(1e-5) per class, far above 10, so the code's rule fires and the
+    # paper's does not.
+    p = torch.tensor([[0.99999, 0.0]])
+    y = torch.tensor([[0.0, 1.0]])
+    plain = float(cross_entropy(p, y))
+    assert plain > 10
+    assert float(model_loss(ModelOutput(p), y, LossSpec(relabel="paper"))) == pytest.approx(plain)
+    relabeled = float(cross_entropy(p, torch.tensor([[1.0, 1.0]])))
+    assert float(model_loss(ModelOutput(p), y, LossSpec(relabel="code"))) == pytest.approx(relabeled)
 
 
 def test_distillation_mixture() -> None:

@@ -5,8 +5,11 @@ All take probabilities (the MoE outputs), not logits, as the authors' code does.
 * ``cross_entropy``: ``-sum_l [y_l log(p_l + eps) + (1 - y_l) log(1 - p_l + eps)]`` per video (eps = 1e-5),
   optionally times a per-video weight (bagging, boosting), averaged over the batch, NOT renormalised by the
   sum of the weights. ``positive_weight`` multiplies the positive term (#29's weighted CE uses 10).
-* ``chaining_loss``: ``main_weight * CE(p, y) + aux_weight * sum_s CE(p_s, y)`` over the Chaining stages.
-  The authors' wh models use main 1 - q and aux q per stage (#2: q = 0.025); the zt models main 1, aux 0.1.
+* ``model_loss``: a configuration's whole loss from a ``ModelOutput`` and its ``LossSpec``:
+  ``main_weight * CE(p, y) + aux_weight * sum_s CE(p_s, y)`` over the auxiliary predictions (Chaining
+  stages, or the scales of the multi-scale models), plus the #29 variants. The authors' wh Chaining uses
+  main 1 - q and aux q per stage (#2: q = 0.025); the zt models main 1 and aux 0.1; the zt multi-scale
+  models main 0 and aux 1/S (the mean over scales).
 * ``distillation_loss``: ``(1 - lam) * L(p, y) + lam * L(p, p_hat)`` (paper Eq. 12) with the ensemble's
   predictions ``p_hat`` as soft targets.
 * ``relabeled_targets``: #1's relabelling rule (below).
@@ -14,7 +17,10 @@ All take probabilities (the MoE outputs), not logits, as the authors' code does.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 EPSILON = 1e-5  # the authors write it as 10e-6
 
@@ -27,13 +33,6 @@ def cross_entropy(p_BC: torch.Tensor, y_BC: torch.Tensor, weights_B: torch.Tenso
     if weights_B is not None:
         per_video_B = per_video_B * weights_B
     return per_video_B.mean()
-
-
-def chaining_loss(p_BC: torch.Tensor, stages_BSC: torch.Tensor, y_BC: torch.Tensor, main_weight: float,
-                  aux_weight: float, weights_B: torch.Tensor | None = None) -> torch.Tensor:
-    """Multitask loss of a Chaining model: the final prediction plus every stage's prediction (summed)."""
-    aux = sum(cross_entropy(stages_BSC[:, s], y_BC, weights_B) for s in range(stages_BSC.shape[1]))
-    return main_weight * cross_entropy(p_BC, y_BC, weights_B) + aux_weight * aux
 
 
 def distillation_loss(loss_to_labels: torch.Tensor, loss_to_teacher: torch.Tensor, lam: float) -> torch.Tensor:
@@ -57,3 +56,66 @@ def relabeled_targets(p_BC: torch.Tensor, y_BC: torch.Tensor, batch_loss: torch.
     extra_BC = torch.zeros_like(y_BC)
     extra_BC[torch.arange(len(top_B)), top_B] = 1.0 if as_in_code else confidence_B.to(y_BC.dtype)
     return torch.maximum(y_BC, extra_BC)
+
+
+class LossSpec(BaseModel):
+    """How a configuration's loss combines the model's outputs (catalog §4.7); part of every config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    main_weight: float = Field(1.0, ge=0)
+    aux_weight: float = Field(0.0, ge=0)  # per auxiliary prediction, summed over them
+    positive_weight: float = Field(1.0, gt=0)  # #29.2's weighted CE: 10
+    relabel: Literal["none", "paper", "code"] = "none"  # #1 (see relabeled_targets)
+    relabel_threshold: float = Field(10.0, gt=0)
+    # #29.3 as the paper has it: the vertical head is trained on "the video has a label of this vertical".
+    vertical_weight: float = Field(0.0, ge=0)
+    # #29.4: how the labels of the softmax head are trained. The paper predicts infrequent labels "with
+    # softmax": a softmax cross-entropy over them and the "none" slot. [DIFF] The authors' script trains
+    # every output with the plain sigmoid cross-entropy ("sigmoid").
+    infrequent: Literal["softmax", "sigmoid"] = "softmax"
+
+
+def _infrequent_softmax_ce(dist_BI: torch.Tensor, y_BC: torch.Tensor, weights_B: torch.Tensor | None) -> torch.Tensor:
+    """Softmax CE of the infrequent head: targets are the video's infrequent labels, normalised to sum 1, or the
+    "none" slot (last) when it has none."""
+    y_inf_BI = y_BC[:, y_BC.shape[1] - dist_BI.shape[1] + 1:]
+    none_B1 = (y_inf_BI.sum(dim=1, keepdim=True) == 0).to(y_BC.dtype)
+    targets_BI = torch.cat([y_inf_BI, none_B1], dim=1)
+    targets_BI = targets_BI / targets_BI.sum(dim=1, keepdim=True)
+    per_video_B = -(targets_BI * torch.log(dist_BI + EPSILON)).sum(dim=1)
+    if weights_B is not None:
+        per_video_B = per_video_B * weights_B
+    return per_video_B.mean()
+
+
+def model_loss(output, y_BC: torch.Tensor, spec: LossSpec, weights_B: torch.Tensor | None = None,
+               vertical_matrix_CV: torch.Tensor | None = None) -> torch.Tensor:
+    """The loss of one batch: ``output`` is a ``y8m_models.models.ModelOutput``, ``y_BC`` 0/1 labels or soft
+    targets (a distillation teacher's predictions), ``weights_B`` per-video loss weights (bagging, boosting)."""
+
+    def head(p_BC: torch.Tensor, infrequent_BI: torch.Tensor | None = None) -> torch.Tensor:
+        targets_BC = y_BC
+        if spec.relabel != "none":
+            plain = cross_entropy(p_BC, y_BC, weights_B, spec.positive_weight)
+            targets_BC = relabeled_targets(p_BC, y_BC, plain.detach(), spec.relabel_threshold,
+                                           as_in_code=spec.relabel == "code")
+        if infrequent_BI is None or spec.infrequent == "sigmoid":
+            return cross_entropy(p_BC, targets_BC, weights_B, spec.positive_weight)
+        frequent = p_BC.shape[1] - infrequent_BI.shape[1] + 1
+        return (cross_entropy(p_BC[:, :frequent], targets_BC[:, :frequent], weights_B, spec.positive_weight)
+                + _infrequent_softmax_ce(infrequent_BI, targets_BC, weights_B))
+
+    loss = spec.main_weight * head(output.predictions, output.infrequent) if spec.main_weight else 0.0
+    if spec.aux_weight:
+        if output.auxiliary is None:
+            raise ValueError("loss.aux_weight is set but the model has no auxiliary predictions")
+        loss = loss + spec.aux_weight * sum(head(output.auxiliary[:, s]) for s in range(output.auxiliary.shape[1]))
+    if spec.vertical_weight:
+        if output.verticals is None or vertical_matrix_CV is None:
+            raise ValueError("loss.vertical_weight needs a model with a vertical head and the vertical matrix")
+        vertical_targets_BV = (y_BC @ vertical_matrix_CV.to(y_BC.dtype) > 0).to(y_BC.dtype)
+        loss = loss + spec.vertical_weight * cross_entropy(output.verticals, vertical_targets_BV, weights_B)
+    if not isinstance(loss, torch.Tensor):
+        raise ValueError("the loss has no term: main_weight, aux_weight and vertical_weight are all 0")
+    return loss

@@ -1,8 +1,4 @@
-"""``y8m``: the command line. Each command is a thin wrapper over a library call.
-
-Errors in user input (a damaged record, a missing file, a bad option) print one line naming what is
-wrong and exit with status 2; a data check that finds damage exits with status 1.
-"""
+"""``y8m data ...`` and ``y8m metrics``: read, verify, split and generate data; score predictions."""
 
 from __future__ import annotations
 
@@ -12,15 +8,10 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="y8m: YouTube-8M video classification in PyTorch.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+from y8m_models.cli.common import app, fail
+
 data_app = typer.Typer(help="Read, verify, split and generate YouTube-8M data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
 
 
 @data_app.command("dump")
@@ -35,7 +26,7 @@ def data_dump(
     from y8m_models.data.errors import Y8MDataError
 
     if len(glob) < 2 or not glob[-1].endswith(".npz"):
-        raise _fail("usage: y8m data dump GLOB [GLOB ...] OUT.npz")
+        raise fail("usage: y8m data dump GLOB [GLOB ...] OUT.npz")
     out = Path(glob[-1])
     try:
         files = expand_globs(glob[:-1])
@@ -47,7 +38,7 @@ def data_dump(
         out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(out, **arrays)
     except (Y8MDataError, ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"wrote {len(arrays['ids'])} videos, features {tuple(arrays['features'].shape)} to {out}")
 
 
@@ -64,7 +55,7 @@ def data_check(
         files = expand_globs(glob)
         report = check_files(files, resolve_num_classes(files, num_classes))
     except (ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     summary = report.to_dict()
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
@@ -92,18 +83,18 @@ def data_splits(
 
     levels = ["frame", "video"] if level == "both" else [level]
     if any(lv not in ("frame", "video") for lv in levels):
-        raise _fail(f"--level must be frame, video or both, not {level!r}")
+        raise fail(f"--level must be frame, video or both, not {level!r}")
     try:
         globs = dict(g.split("=", 1) for g in glob or [])
     except ValueError:
-        raise _fail("--glob takes PART=GLOB, e.g. --glob 'train1=train*.tfrecord'") from None
+        raise fail("--glob takes PART=GLOB, e.g. --glob 'train1=train*.tfrecord'") from None
     result: dict = {}
     try:
         for lv in levels:
             parts = split_files(directory, lv, globs)  # type: ignore[arg-type]
             result[lv] = {part: [_file_summary(p) for p in files] for part, files in parts.items()}
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     damaged = [f for parts in result.values() for files in parts.values() for f in files if f["damaged"]]
     if as_json:
         typer.echo(json.dumps(result, indent=1))
@@ -146,7 +137,7 @@ def data_synth(
     try:
         summary = generate(out, preset=preset, videos=videos, classes=classes, seed=seed)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     parts = ", ".join(f"{part} {n}" for part, n in summary.videos.items())
     typer.echo(f"wrote {sum(summary.videos.values())} videos ({parts}), {summary.classes} classes, "
                f"{summary.frames} frames to {summary.out} in {summary.seconds:.1f} s")
@@ -170,5 +161,5 @@ def metrics(
             raise ValueError(f"predictions {p.shape} and labels {y.shape} must both be [N, C]")
         result = evaluate(p, y, top_k=top_k)
     except (ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(json.dumps(result.to_dict(), indent=1))

@@ -1,0 +1,82 @@
+"""`y8m configs list|show|check`."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from y8m_models.cli import app
+
+runner = CliRunner()
+
+
+def test_list_json_has_the_80() -> None:
+    result = runner.invoke(app, ["configs", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["number"] for r in rows] == list(range(1, 81))
+    assert {"number", "slug", "title", "section", "level", "paper_gap"} <= set(rows[0])
+    by_number = {r["number"]: r for r in rows}
+    assert (by_number[25]["slug"], by_number[25]["level"], by_number[25]["paper_gap"]) == (
+        "multi_attention_pooling_lstm", "frame", 0.8157)
+    assert by_number[79]["members"] == list(range(1, 75)) and by_number[79]["level"] == "ensemble"
+    assert by_number[29]["members"] == ["29.1", "29.2", "29.3", "29.4"]
+    with_baselines = json.loads(runner.invoke(app, ["configs", "list", "--json", "--baselines"]).output)
+    assert len(with_baselines) == 85 and with_baselines[-1]["number"] is None
+
+
+def test_list_table_groups_by_section() -> None:
+    result = runner.invoke(app, ["configs", "list"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == "A.1 Video-level models"
+    assert any("#80" in line and "final_top20_merge" in line and "LB 0.84590" in line for line in lines)
+
+
+def test_show_gives_the_config_and_parameter_count() -> None:
+    result = runner.invoke(app, ["configs", "show", "chaining_video_8stage", "--num-classes", "10"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["number"] == 2 and shown["model"]["params"]["stages"] == 8
+    # 9 MoEs with 2 mixtures on inputs 1152 + 128 t (t = 0..8), 8 projections 10 -> 128 (catalog §4.4)
+    moes = sum((1152 + 128 * t) * 10 * (2 + 1) + (1152 + 128 * t + 1) * 10 * 2 for t in range(9))
+    assert shown["parameters"] == {"#2 chaining_video_8stage": moes + 8 * (10 * 128 + 128)}
+    code = json.loads(runner.invoke(app, ["configs", "show", "2", "--code", "--preset", "tiny"]).output)
+    assert code["model"]["training"]["learning_rate"] == 0.004 and code["model"]["training"]["batch_size"] == 16
+
+
+def test_show_unknown_suggests() -> None:
+    result = runner.invoke(app, ["configs", "show", "chaining_cn"])
+    assert result.exit_code == 2
+    assert "did you mean chaining_cnn" in result.output
+
+
+def test_check_selected_configs() -> None:
+    result = runner.invoke(app, ["configs", "check", "--configs", "1,25,29,47", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output[: result.output.rindex("]") + 1])
+    assert [(r["label"], r["status"]) for r in rows] == [
+        ("#1 chaining_video_relabel", "ok"), ("#25 multi_attention_pooling_lstm", "ok"), ("#29.1", "ok"),
+        ("#29.2", "ok"), ("#29.3", "ok"), ("#29.4", "ok"), ("#47 cascade75_chaining_video", "skipped")]
+
+
+def test_check_names_what_failed(monkeypatch) -> None:
+    import torch
+
+    from y8m_models.configs import check
+    from y8m_models.models import ModelOutput
+
+    class Broken(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, batch: dict) -> ModelOutput:
+            return ModelOutput(predictions=self.w * torch.full((len(batch["labels"]), 7), float("nan")))
+
+    monkeypatch.setattr(check, "build_architecture", lambda *args: Broken())
+    result = runner.invoke(app, ["configs", "check", "--configs", "3"])
+    assert result.exit_code == 1
+    assert "failed   #3 lstm_1024x2_moe8" in result.output and "predictions have shape (4, 7)" in result.output
+    assert "failed: #3 lstm_1024x2_moe8" in result.output

@@ -1,0 +1,113 @@
+"""``y8m configs list|show|check``: the 80 configurations of the paper."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from y8m_models.cli.common import app, fail
+
+configs_app = typer.Typer(help="The paper's 80 configurations: list, show, check.", no_args_is_help=True)
+app.add_typer(configs_app, name="configs")
+
+Preset = Annotated[str, typer.Option(help="paper, small or tiny")]
+Code = Annotated[bool, typer.Option("--code", help="the authors' code values where they differ from the paper")]
+
+
+def _summary(config) -> dict:
+    row = {"number": config.number, "slug": config.slug, "title": config.title, "section": config.section,
+           "paper_section": config.paper_section, "level": config.level, "paper_gap": config.paper_gap,
+           "paper_private_gap": config.paper_private_gap}
+    if config.model is not None:
+        row["architecture"] = config.model.architecture
+    else:
+        row["method"] = config.ensemble.method
+        row["members"] = [m if isinstance(m, int) else m.label for m in config.ensemble.members] or (
+            [config.ensemble.member if isinstance(config.ensemble.member, int) else config.ensemble.member.label]
+            * config.ensemble.count)
+    return row
+
+
+@configs_app.command("list")
+def configs_list(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    baselines: Annotated[bool, typer.Option("--baselines", help="also the paper's Table 2 baselines")] = False,
+) -> None:
+    """List the configurations #1-#80: number, slug, section, level, paper GAP (validate2) and title."""
+    from y8m_models.configs import all_configurations
+    from y8m_models.configs.schema import SECTIONS
+
+    rows = [_summary(c) for c in all_configurations(baselines)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    section = None
+    for row in rows:
+        if row["section"] != section:
+            section = row["section"]
+            typer.echo(f"{section} {SECTIONS[section]}")
+        number = f"#{row['number']}" if row["number"] else "-"
+        gap = f"{row['paper_gap']:.4f}" if row["paper_gap"] else f"LB {row['paper_private_gap']:.5f}"
+        typer.echo(f"  {number:>4} {row['slug']:<42} {row['level']:<8} {gap:<12} {row['title']}")
+
+
+@configs_app.command("show")
+def configs_show(
+    key: Annotated[str, typer.Argument(help="paper number (18, #18) or slug (chaining_cnn)")],
+    preset: Preset = "paper",
+    code: Code = False,
+    num_classes: Annotated[int, typer.Option(help="classes for the parameter count (2017: 4716)")] = 4716,
+) -> None:
+    """Print the full configuration as JSON, with the parameter count of each single model at the preset."""
+    from y8m_models.configs import ConfigError, resolve, single_models
+    from y8m_models.models import ModelInputs, build_architecture
+
+    try:
+        config = resolve(key, preset, as_in_code=code)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    out = config.model_dump(mode="json")
+    counts = {}
+    for label, model in single_models(config):
+        if model.cascade is not None:
+            counts[label] = None  # its cascade input is added by the ensemble pipeline
+            continue
+        net = build_architecture(model.architecture, model.params, ModelInputs(num_classes))
+        counts[label] = sum(p.numel() for p in net.parameters())
+    out["preset"], out["as_in_code_applied"], out["parameters"] = preset, code, counts
+    typer.echo(json.dumps(out, indent=1))
+
+
+@configs_app.command("check")
+def configs_check(
+    preset: Preset = "tiny",
+    configs: Annotated[str | None, typer.Option(help="comma-separated numbers or slugs (default: all)")] = None,
+    code: Code = False,
+    num_classes: Annotated[int, typer.Option(help="classes of the synthetic batch")] = 60,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Build every single model, run one forward + backward on a synthetic batch, check shapes and finite
+    gradients; exit 1 naming what failed."""
+    from y8m_models.configs import CONFIGURATIONS, ConfigError, get_config
+    from y8m_models.configs.check import check_configurations
+
+    try:
+        chosen = [get_config(k) for k in configs.split(",")] if configs else list(CONFIGURATIONS)
+        results = check_configurations(chosen, preset, code, num_classes)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps([r.__dict__ for r in results], indent=1))
+    else:
+        for r in results:
+            typer.echo(f"{r.status:<8} {r.label:<46} {r.parameters:>12,} params {r.seconds * 1000:>8.0f} ms"
+                       f"{'  ' + r.detail if r.detail else ''}")
+    failed = [r.label for r in results if r.status == "failed"]
+    skipped = sum(r.status == "skipped" for r in results)
+    typer.echo(f"{len(results) - len(failed) - skipped} ok, {len(failed)} failed, {skipped} skipped (cascade "
+               f"inputs come with the ensemble pipeline)", err=True)
+    if failed:
+        typer.echo(f"failed: {', '.join(failed)}", err=True)
+        raise typer.Exit(1)

@@ -1,0 +1,66 @@
+"""Presets: the paper's sizes, and two smaller ones derived from them by one rule, never written by hand.
+
+``small`` (quarter widths, half the frames) trains on the demo dataset on a CPU in minutes; ``tiny``
+(widths / 32, at most 2 mixtures, a tenth of the frames, batch 16) makes one CPU step take milliseconds,
+for tests and smoke runs. The structure never changes: layers, stages, scales, attention groups, loss
+weights and learning rates stay as the paper has them. Every parameter marked ``WIDTH``, ``MIXTURES`` or
+``FRAMES`` in ``y8m_models.models`` is scaled, and so is a cascade input's projection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from y8m_models.models.base import PresetMarker
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    width: float  # layer widths times this, at least MIN_WIDTH (0 stays 0: a feature that is off)
+    max_mixtures: int | None  # MoE mixtures capped at this
+    frames: float  # frame lengths times this, at least MIN_FRAMES
+    batch_size: int | None  # training batch size (None: the paper's)
+
+
+PRESETS = {
+    "paper": Preset("paper", 1.0, None, 1.0, None),
+    "small": Preset("small", 1 / 4, None, 1 / 2, None),
+    "tiny": Preset("tiny", 1 / 32, 2, 1 / 10, 16),
+}
+MIN_WIDTH, MIN_FRAMES = 4, 2
+
+
+def preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets are {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def _scale(value: Any, marker: PresetMarker, p: Preset) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_scale(v, marker, p) for v in value]
+    if value is None or value == 0:
+        return value
+    if marker.kind == "width":
+        return max(MIN_WIDTH, round(value * p.width))
+    if marker.kind == "frames":
+        return max(MIN_FRAMES, round(value * p.frames))
+    return value if p.max_mixtures is None else min(value, p.max_mixtures)
+
+
+def scale_model(model: dict, params_type: type, p: Preset) -> dict:
+    """A single model's dict (architecture, params, training, cascade) at preset ``p``."""
+    params = dict(model["params"])
+    for name, info in params_type.model_fields.items():
+        markers = [m for m in info.metadata if isinstance(m, PresetMarker)]
+        if markers:
+            params[name] = _scale(params.get(name, info.default), markers[0], p)
+    out = {**model, "params": params}
+    if p.batch_size is not None:
+        out["training"] = {**model["training"], "batch_size": p.batch_size}
+    if model.get("cascade"):
+        out["cascade"] = {**model["cascade"],
+                          "projection": _scale(model["cascade"]["projection"], PresetMarker("width"), p)}
+    return out

@@ -1,0 +1,150 @@
+"""The 80 configurations, looked up by paper number or slug, resolved at a preset, built into models.
+
+``resolve(config, preset, as_in_code, overrides)`` is the only way a configuration changes: the authors'
+code values (``as_in_code``), then user overrides (``{"model.training.learning_rate": 0.002}``, the CLI's
+``--set``), then the preset's scaling; the result is validated again, so an override is held to the same
+schema and an error names the path. ``build_model`` is the one way in from a configuration to a model.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import ValidationError
+from torch import nn
+
+from y8m_models.configs import singles
+from y8m_models.configs.cascades import CASCADES
+from y8m_models.configs.ensembles import BAGGING_BOOSTING, DISTILLATION, STACKED
+from y8m_models.configs.presets import preset as get_preset
+from y8m_models.configs.presets import scale_model
+from y8m_models.configs.schema import Configuration, NamedModel, SingleModel
+from y8m_models.models import ModelInputs, architecture, build_architecture
+
+
+class ConfigError(ValueError):
+    """A configuration, override or preset that does not validate; the message names the path."""
+
+
+def _validate(data: dict, where: str) -> Configuration:
+    try:
+        return Configuration.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: "
+                             f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        raise ConfigError(f"{where}: {problems}") from None
+
+
+def _load() -> tuple[tuple[Configuration, ...], tuple[Configuration, ...]]:
+    numbered = sorted(singles.SINGLES + BAGGING_BOOSTING + DISTILLATION + CASCADES + STACKED, key=lambda e: e["number"])
+    configs = tuple(_validate(e, f"configuration #{e['number']} {e['slug']}") for e in numbered)
+    if [c.number for c in configs] != list(range(1, 81)):
+        raise ConfigError("the registry must hold configurations #1..#80 exactly once")
+    baselines = tuple(_validate(e, f"baseline {e['slug']}") for e in singles.BASELINES)
+    slugs = [c.slug for c in configs + baselines]
+    if len(set(slugs)) != len(slugs):
+        raise ConfigError(f"duplicate slugs: {sorted({s for s in slugs if slugs.count(s) > 1})}")
+    return configs, baselines
+
+
+CONFIGURATIONS, BASELINES = _load()
+_BY_SLUG = {c.slug: c for c in CONFIGURATIONS + BASELINES}
+
+
+def all_configurations(baselines: bool = False) -> tuple[Configuration, ...]:
+    return CONFIGURATIONS + (BASELINES if baselines else ())
+
+
+def get_config(key: int | str) -> Configuration:
+    """By paper number (``18``, ``"18"``, ``"#18"``) or slug (``"chaining_cnn"``)."""
+    text = str(key).strip().lstrip("#")
+    if text.isdigit():
+        number = int(text)
+        if not 1 <= number <= 80:
+            raise ConfigError(f"configuration numbers run from 1 to 80, not {number}")
+        return CONFIGURATIONS[number - 1]
+    if text in _BY_SLUG:
+        return _BY_SLUG[text]
+    close = difflib.get_close_matches(text, _BY_SLUG, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; `y8m configs list` shows them all"
+    raise ConfigError(f"unknown configuration {key!r}{hint}")
+
+
+def _set_path(data: dict, path: str, value: Any, where: str) -> None:
+    keys = path.split(".")
+    node: Any = data
+    for i, key in enumerate(keys[:-1]):
+        child = node[int(key)] if isinstance(node, list) and key.isdigit() and int(key) < len(node) else (
+            node.get(key) if isinstance(node, dict) else None)
+        if isinstance(child, tuple):
+            child = list(child)
+        if not isinstance(child, (dict, list)):
+            raise ConfigError(f"{where}: {'.'.join(keys[: i + 1])} is not a section that {path!r} can set")
+        if isinstance(node, list):
+            node[int(key)] = child
+        else:
+            node[key] = child
+        node = child
+    last = keys[-1]
+    if isinstance(node, list):
+        if not (last.isdigit() and int(last) < len(node)):
+            raise ConfigError(f"{where}: {path!r} indexes past the list's {len(node)} entries")
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+
+
+def _single_models(data: dict) -> Iterable[tuple[dict, str]]:
+    """The single-model dicts inside a configuration dict (its model, or inline ensemble members)."""
+    if data.get("model"):
+        yield data["model"], "model"
+    ensemble = data.get("ensemble") or {}
+    if isinstance(ensemble.get("member"), dict):
+        yield ensemble["member"], "ensemble.member"
+    for i, member in enumerate(ensemble.get("members") or ()):
+        if isinstance(member, dict):
+            yield member, f"ensemble.members.{i}"
+
+
+def resolve(config: Configuration | int | str, preset: str = "paper", as_in_code: bool = False,
+            overrides: dict[str, Any] | None = None) -> Configuration:
+    """The configuration to run: code values, then overrides, then the preset (see the module docstring)."""
+    base = config if isinstance(config, Configuration) else get_config(config)
+    p = get_preset(preset)
+    data = base.model_dump()
+    where = f"{base.name}"
+    changes = {**(base.as_in_code if as_in_code else {}), **(overrides or {})}
+    for path, value in changes.items():
+        _set_path(data, path, value, where)
+    # Validate before scaling so that an override error names the user's value, not a scaled one.
+    data = _validate(data, where).model_dump()
+    for model, _ in _single_models(data):
+        scaled = scale_model(model, architecture(model["architecture"]).params, p)
+        model.clear()
+        model.update(scaled)
+    return _validate(data, f"{where} at preset {preset!r}")
+
+
+def single_models(config: Configuration) -> list[tuple[str, SingleModel]]:
+    """(label, model) of every single model a configuration defines itself: its model, or inline members."""
+    if config.model is not None:
+        return [(config.name, config.model)]
+    ens = config.ensemble
+    inline = [ens.member] if isinstance(ens.member, NamedModel) else [m for m in ens.members
+                                                                       if isinstance(m, NamedModel)]
+    return [(f"#{m.label}", m) for m in inline]
+
+
+def build_model(model: SingleModel | Configuration | int | str, inputs: ModelInputs,
+                preset: str = "paper") -> nn.Module:
+    """The model of a single-model configuration (resolved at ``preset`` unless already a SingleModel)."""
+    if not isinstance(model, SingleModel):
+        config = resolve(model, preset)
+        if config.model is None:
+            raise ConfigError(f"{config.name} is an ensemble ({config.ensemble.method}); it has no single model")
+        model = config.model
+    if model.cascade is not None:
+        raise ConfigError(f"{model.architecture} with a cascade input is built by the ensemble pipeline")
+    return build_architecture(model.architecture, model.params, inputs)

@@ -1,0 +1,207 @@
+"""The schema of a configuration (pydantic): what one of the paper's 80 entries is, as data.
+
+A configuration is either a **single model** (an architecture with its parameters, loss and training
+hyperparameters; optionally distilled from an ensemble's predictions or fed other runs' predictions as a
+cascade input) or an **ensemble** (bagging, boosting, stacking of other configurations, or the #80 merge).
+Ensembles name their members by paper number, or inline them (#29's four variants).
+
+Every value is the paper's; ``as_in_code`` holds dotted-path overrides that give the authors' code instead
+([DIFF] in catalog_80.md), applied by ``resolve(..., as_in_code=True)``. Unknown keys and impossible values
+are errors that name the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from y8m_models.losses import LossSpec
+from y8m_models.models.base import ModelParams, architecture
+
+SECTIONS = {
+    "A.1": "Video-level models",
+    "A.2": "Baseline frame-level models",
+    "A.3": "Temporal multi-scale models",
+    "A.4": "Chaining models",
+    "A.5": "Attention pooling models",
+    "A.6": "Bagging and boosting",
+    "A.7": "Distillation",
+    "A.8": "Cascade",
+    "A.9": "Ensembles",
+    "T2": "Table 2 baselines",
+}
+Positive = Annotated[float, Field(gt=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Training(Strict):
+    """Adam with the staircase decay ``lr = learning_rate * decay_rate ** floor(examples / decay_examples)``,
+    per-tensor gradient-norm clipping and L2 on the weights (catalog §4.8)."""
+
+    optimizer: Literal["adam"] = "adam"
+    learning_rate: Positive
+    decay_rate: float = Field(0.95, gt=0, le=1)
+    decay_examples: int = Field(4_000_000, ge=1)
+    batch_size: int = Field(ge=1)
+    clip_norm: Positive = 1.0
+    epochs: Positive = 5.0
+    l2: float = Field(1e-8, ge=0)
+
+
+class Distillation(Strict):
+    """Soft targets from an ensemble's predictions on train1 (paper Eq. 12):
+    ``(1 - weight) * L(p, y) + weight * L(p, teacher)``."""
+
+    teacher: int = Field(ge=1, le=80)
+    weight: float = Field(gt=0, lt=1)
+
+
+class CascadeInput(Strict):
+    """Other configurations' predictions as an input (paper §7, Fig. 6): the streams are averaged with learned
+    softmax weights, projected (ReLU), normalised, and concatenated to the model's representation."""
+
+    streams: tuple[int, ...] = Field(min_length=1)  # paper numbers, e.g. (76, 66)
+    projection: int = Field(256, ge=1)
+    # L2-normalise the projection (the wh cascades; the paper does not say); "none": the zt cascades.
+    normalize: Literal["l2", "none"] = "l2"
+    l1_input: bool = False  # #74: the averaged prediction divided by its sum before the projection
+    # #56: labels outside the first ``frequent_classes`` are taken from this configuration's predictions.
+    infrequent_from: int | None = Field(None, ge=1, le=80)
+    # #65: per-video loss weight 3.0 where the stream's own CE is above the batch mean, else 0.5.
+    boost_from_stream: bool = False
+
+
+class SingleModel(Strict):
+    architecture: str
+    params: SerializeAsAny[ModelParams]
+    loss: LossSpec = LossSpec()
+    training: Training
+    distillation: Distillation | None = None
+    cascade: CascadeInput | None = None
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _typed_params(cls, value: Any, info: ValidationInfo) -> Any:
+        """Validate the params against the schema of the architecture named beside them."""
+        if not isinstance(value, dict):
+            return value
+        if "architecture" not in info.data:
+            raise ValueError("not checked: the architecture is unknown")
+        schema = architecture(info.data["architecture"]).params
+        try:
+            return schema.model_validate(value)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"{problems} ({info.data['architecture']})") from None
+
+    @field_validator("architecture")
+    @classmethod
+    def _known_architecture(cls, value: str) -> str:
+        architecture(value)  # raises naming the closest known names
+        return value
+
+    @property
+    def level(self) -> str:
+        return architecture(self.architecture).level
+
+
+class NamedModel(SingleModel):
+    """An ensemble member defined in place (#29.1-#29.4)."""
+
+    label: str
+    title: str
+
+
+class Combiner(Strict):
+    """How member predictions are combined (paper §8, Eq. 7-11; catalog §4.13)."""
+
+    kind: Literal["mean", "linear", "classwise", "attention"]
+    attentions: int = Field(16, ge=1)  # K, attention weighted stacking
+    rank: int = Field(4, ge=1)  # D
+    # Eq. 11's per-class rank-1 term a_k b_k^T; [DIFF] the code has only a_k broadcast over classes.
+    per_class_term: bool = True
+    training: Training = Training(learning_rate=0.01, batch_size=1024, decay_examples=1_000_000, epochs=2)
+
+
+class Reweighting(Strict):
+    """Boosting weights (paper Eq. 6, error = 1 - PERR): weights above ``threshold`` are clipped to it or
+    discarded (set to 0), the excess redistributed; then normalised to mean 1."""
+
+    rule: Literal["none", "clip", "discard"] = "clip"
+    threshold: float = Field(5.0, gt=0)
+
+
+class Ensemble(Strict):
+    method: Literal["bagging", "boosting", "stacking", "merge"]
+    members: tuple[int | NamedModel, ...] = ()  # stacking and merge: paper numbers or inline models
+    member: int | NamedModel | None = None  # bagging and boosting: the model every member trains
+    count: int = Field(8, ge=1)  # bagging and boosting
+    base_epochs: float = Field(0, ge=0)  # a shared base trained first with uniform weights; 0 = from scratch
+    member_epochs: float | None = Field(None, gt=0)  # each member: the base copy trained this much more
+    bootstrap: bool = True  # bagging: members use their bootstrap weights ([DIFF] #33's code does not)
+    reweighting: Reweighting | None = None  # boosting
+    distillation: Distillation | None = None  # members distilled (#45, #46)
+    combiner: Combiner | None = None
+    top_k: int = Field(20, ge=1)  # merge
+    # merge: a tag in only one model's top k is averaged with 0 ("zero") or kept at its score ("single").
+    missing: Literal["zero", "single"] = "zero"
+
+    @model_validator(mode="after")
+    def _complete(self) -> Ensemble:
+        if self.method in ("bagging", "boosting"):
+            if self.member is None or self.members:
+                raise ValueError(f"{self.method} trains one 'member' model {self.count} times; 'members' is for "
+                                 "stacking and merge")
+            if self.combiner is None:
+                raise ValueError(f"{self.method} needs a 'combiner'")
+        elif self.method == "stacking":
+            if len(self.members) < 2 or self.member is not None or self.combiner is None:
+                raise ValueError("stacking needs at least 2 'members' and a 'combiner'")
+        elif len(self.members) != 2:
+            raise ValueError("merge combines exactly 2 'members'")
+        if self.method == "boosting" and self.reweighting is None:
+            raise ValueError("boosting needs 'reweighting'")
+        return self
+
+
+class Configuration(Strict):
+    number: int | None = Field(None, ge=1, le=80)  # None: a Table 2 baseline outside the 80
+    slug: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    title: str
+    section: Literal[tuple(SECTIONS)]
+    paper_section: str  # where the paper describes it, e.g. "§3, App. A.1"
+    paper_gap: float | None = None  # validate2 GAP in the paper
+    paper_private_gap: float | None = None  # private leaderboard, where given
+    validate1_gap: float | None = None  # the authors' validate1 GAP (final_submission.conf), where quoted
+    notes: tuple[str, ...] = ()  # paper-vs-code differences and what is not determinable
+    model: SingleModel | None = None
+    ensemble: Ensemble | None = None
+    as_in_code: dict[str, Any] = {}  # dotted path -> the authors' code's value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Configuration:
+        if (self.model is None) == (self.ensemble is None):
+            raise ValueError("a configuration is either a 'model' or an 'ensemble'")
+        return self
+
+    @property
+    def level(self) -> str:
+        return self.model.level if self.model is not None else "ensemble"
+
+    @property
+    def name(self) -> str:
+        """How to call it in one line: ``#18 chaining_cnn`` (or the slug alone for a baseline)."""
+        return f"#{self.number} {self.slug}" if self.number else self.slug

@@ -1,0 +1,24 @@
+"""The architectures of configurations #1-#27 and the Table 2 baselines, one module per family:
+
+- ``video``: logistic regression, MoE, Chaining (#2) and the complement Chaining of #1 and #29 (§3, A.1)
+- ``dbof``: deep bag of frames (Table 2)
+- ``lstm``: LSTM, LSTM-S, LSTM-A, bi/uni, forward/backward, parallel audio/visual (#3-#11, §2, A.2)
+- ``cnn``: CNN, CNN-LSTM, Chaining over CNNs (#12, #18-#20, §3, A.2, A.4)
+- ``chaining_sequence``: Chaining over LSTMs (#21, #22, A.4)
+- ``multiscale``: temporal segment, temporal pooling, multi-resolution, multi-scale CNN-LSTM (#13-#17, §4)
+- ``attention``: local and multiple attention pooling (#23-#27, §5)
+
+Importing this package registers every architecture (``base.ARCHITECTURES``).
+"""
+
+from y8m_models.models import attention, chaining_sequence, cnn, dbof, lstm, multiscale, video  # noqa: F401
+from y8m_models.models.base import (
+    ARCHITECTURES,
+    ModelInputs,
+    ModelOutput,
+    ModelParams,
+    architecture,
+    build_architecture,
+)
+
+__all__ = ["ARCHITECTURES", "ModelInputs", "ModelOutput", "ModelParams", "architecture", "build_architecture"]

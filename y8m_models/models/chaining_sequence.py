@@ -1,0 +1,67 @@
+"""Chaining over LSTM representations (paper Section 3 Table 5, App. A.4; catalog §4.3, §4.4; configurations
+#21 and #22).
+
+- #21 (``shared_lstm=False``, wh ``LstmMemoryDeepChainModel``): every Chaining unit has its own stacked LSTM
+  over the same frames; unit t sees ``[c-concat of LSTM_t; r_0 ... r_{t-1}]``.
+- #22 (``shared_lstm=True``, wh ``LstmMemoryModel`` + ``DeepCombineChainModel``): one stacked LSTM whose
+  c-concat is the input of every unit (the DCC head of §4.4).
+
+The LSTMs are length-masked (``StackedLSTM``), so padding after ``num_frames`` changes nothing.
+
+Shape suffixes: B batch, T frames, D features, C classes, S auxiliary stages.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from y8m_models.layers.chaining import Chaining
+from y8m_models.layers.stacked_lstm import StackedLSTM
+from y8m_models.models.base import (
+    FrameParams,
+    Mixtures,
+    ModelInputs,
+    ModelOutput,
+    Width,
+    frame_inputs,
+    normalize_features,
+    register,
+)
+
+
+class ChainingLSTMParams(FrameParams):
+    cells: Width = 1024
+    layers: int = Field(2, ge=1)
+    stages: int = Field(1, ge=1)  # auxiliary MoEs: the paper's "2 stages" are 1 auxiliary + the final unit
+    projection: Width = 200  # #21; #22 uses 256
+    mixtures: Mixtures = 4
+    shared_lstm: bool = False  # False: one LSTM per unit (#21); True: one LSTM shared by all units (#22)
+
+
+class ChainingLSTM(nn.Module):
+    """frames -> one LSTM per unit (or one shared) -> final c of every layer -> Chaining ->
+    (predictions [B, C], auxiliary [B, S, C])."""
+
+    def __init__(self, p: ChainingLSTMParams, inputs: ModelInputs):
+        super().__init__()
+        self.p, self.feature_sizes = p, inputs.feature_sizes
+        units = 1 if p.shared_lstm else p.stages + 1
+        self.lstms = nn.ModuleList(StackedLSTM(inputs.feature_dim, p.cells, p.layers) for _ in range(units))
+        # [DIFF-detail] #21's code is a plain chain: unit t sees only r_{t-1}, not r_0 ... r_{t-1}. With the
+        # configured stages = 1 the two agree; for more stages this follows the paper's Chaining (Fig. 2).
+        self.chaining = Chaining(p.layers * p.cells, inputs.num_classes, p.mixtures, p.stages, p.projection)
+
+    def forward(self, batch: dict) -> ModelOutput:
+        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames)
+        x_BTD = normalize_features(x_BTD, self.p.normalize, self.feature_sizes)
+        memories = [lstm(x_BTD, num_frames_B).c.flatten(1) for lstm in self.lstms]
+        features: torch.Tensor | list[torch.Tensor] = memories[0] if self.p.shared_lstm else memories
+        predictions_BC, stages_BSC = self.chaining(features)
+        return ModelOutput(predictions_BC, auxiliary=stages_BSC)
+
+
+@register("chaining_lstm", "frame", ChainingLSTMParams)
+def _build_chaining_lstm(p: ChainingLSTMParams, inputs: ModelInputs) -> nn.Module:
+    return ChainingLSTM(p, inputs)

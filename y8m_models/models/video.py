@@ -1,0 +1,201 @@
+"""Video-level models on the mean rgb + mean audio vector (paper Section 2, Table 2 and Section 3; catalog §4.1,
+§4.2, §4.4, §4.5, §7).
+
+- ``logistic``: logistic regression, Table 2 "LR" (the authors' ``LogisticModel``).
+- ``moe``: mixture of experts, Table 2 "MoE" with 16 mixtures (``MoeModel``).
+- ``chaining_video``: the paper's Chaining on the video vector, the authors' wh "Deep Combine Chain":
+  #2 (8 stages, projection 128, MoE 2) and the bagging/boosting members of #28, #30-#32, #39, #45, #46
+  (4 stages, projection 256, MoE 4, input noise 0.1-0.2).
+- ``complement_chaining``: the authors' zt chaining with projections of p and 1 - p, #1 and #29.1-29.4:
+  the vertical branch or head (#29.3) and the sigmoid+softmax split head (#29.4).
+
+Every model reads its input the same way: N(0, input_noise^2) added to the raw vector while training (the
+authors' ``NoiseAugmenter``; [DIFF] the paper says no augmentation, so 0 is the paper), then the L2
+normalisation of catalog §4.2.
+
+Shape suffixes: B batch, D features, C classes, S chaining stages, V verticals, P infrequent positions.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from y8m_models.layers.chaining import Chaining, ComplementChaining
+from y8m_models.layers.moe import MoE
+from y8m_models.layers.split_head import SigmoidSoftmaxMoE
+from y8m_models.models.base import (
+    Mixtures,
+    ModelInputs,
+    ModelOutput,
+    VideoParams,
+    Width,
+    normalize_features,
+    register,
+    video_inputs,
+)
+
+VOCABULARY_2017 = 4716  # classes of the 2017 release, the vocabulary the authors' class counts refer to
+
+
+class LogisticParams(VideoParams):
+    pass
+
+
+class MoEParams(VideoParams):
+    mixtures: Mixtures = 16  # Table 2 "MoE-16"
+
+
+class ChainingVideoParams(VideoParams):
+    """#2: 8 stages (auxiliary MoEs) + the main MoE, projection 128, MoE 2."""
+
+    mixtures: Mixtures = 2
+    stages: int = Field(8, ge=1)  # auxiliary MoEs; the chain has stages + 1 MoEs (catalog §4.4)
+    projection: Width = 128
+    # Dropout probability on each auxiliary MoE's input while training (the authors' ``--dropout`` keep_prob
+    # 0.9 = 0.1 here); the main MoE never gets dropout. The paper does not mention it; 0 = none.
+    aux_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class ComplementChainingParams(VideoParams):
+    """#1 / #29.1: MoE 4, 3 stages (4 MoEs), projections of p and 1 - p of width 100 each."""
+
+    mixtures: Mixtures = 4
+    stages: int = Field(3, ge=1)
+    projection: Width = 100
+    # complement: the second branch of each stage projects 1 - p (MoeMix4Model). vertical: [DIFF] it projects
+    # the vertical-aggregated p V instead (the authors' code for #29.3, MoeKnowledgeModel, no vertical target).
+    second_branch: Literal["complement", "vertical"] = "complement"
+    # moe: sigmoid MoE units. sigmoid_softmax: every unit is the split head of #29.4 (layers/split_head.py).
+    head: Literal["moe", "sigmoid_softmax"] = "moe"
+    # Labels [0, F) stay sigmoid under the split head. Counted in the 2017 vocabulary of 4716 and scaled to the
+    # dataset's classes. The authors' HEAD code splits at 1000 (``softmax_bound``); final_submission.conf says
+    # "first 3000 sigmoid" instead: which one #29.4 used is not determinable (catalog #29).
+    frequent_classes: int = Field(1000, ge=1, le=VOCABULARY_2017 - 1)
+    # The paper's #29.3 "jointly predicts labels and top-level verticals": an extra MoE on the final unit's
+    # input predicts the V verticals (ModelOutput.verticals). The code has no such target (see second_branch).
+    vertical_head: bool = False
+
+
+# --- blocks ------------------------------------------------------------------------------------------------
+
+class VideoInput(nn.Module):
+    """batch -> x [B, D]: training-only Gaussian noise on the raw vector, then the §4.2 normalisation."""
+
+    def __init__(self, normalize: str, feature_sizes: tuple[int, ...], input_noise: float):
+        super().__init__()
+        self.normalize, self.feature_sizes, self.input_noise = normalize, feature_sizes, input_noise
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        x_BD = video_inputs(batch)
+        if self.training and self.input_noise > 0:
+            x_BD = x_BD + self.input_noise * torch.randn_like(x_BD)
+        return normalize_features(x_BD, self.normalize, self.feature_sizes)
+
+
+# --- models ------------------------------------------------------------------------------------------------
+
+class VideoClassifier(nn.Module):
+    """One classifier on the video vector: logistic regression or MoE. -> predictions [B, C]."""
+
+    def __init__(self, video_input: VideoInput, classifier: nn.Module):
+        super().__init__()
+        self.video_input, self.classifier = video_input, classifier
+
+    def forward(self, batch: dict) -> ModelOutput:
+        return ModelOutput(predictions=self.classifier(self.video_input(batch)))
+
+
+class ChainingVideo(nn.Module):
+    """Deep Combine Chain on the video vector -> predictions [B, C], auxiliary [B, S, C]."""
+
+    def __init__(self, video_input: VideoInput, chain: Chaining):
+        super().__init__()
+        self.video_input, self.chain = video_input, chain
+
+    def forward(self, batch: dict) -> ModelOutput:
+        predictions_BC, stages_BSC = self.chain(self.video_input(batch))
+        return ModelOutput(predictions=predictions_BC, auxiliary=stages_BSC)
+
+
+class ComplementChainingVideo(nn.Module):
+    """zt chaining -> predictions [B, C], auxiliary [B, S, C]; verticals [B, V] with a vertical head;
+    infrequent [B, P] (the final split head's softmax, "none" slot last) with the sigmoid+softmax head."""
+
+    def __init__(self, video_input: VideoInput, chain: ComplementChaining, vertical_head: nn.Module | None):
+        super().__init__()
+        self.video_input, self.chain, self.vertical_head = video_input, chain, vertical_head
+
+    def forward(self, batch: dict) -> ModelOutput:
+        running_BR, stages_BSC = self.chain.running_input(self.video_input(batch))
+        final = self.chain.moes[-1]
+        if isinstance(final, SigmoidSoftmaxMoE):
+            predictions_BC, infrequent_BP = final.distribution(running_BR)
+        else:
+            predictions_BC, infrequent_BP = final(running_BR), None
+        verticals_BV = None if self.vertical_head is None else self.vertical_head(running_BR)
+        return ModelOutput(predictions=predictions_BC, auxiliary=stages_BSC, verticals=verticals_BV,
+                           infrequent=infrequent_BP)
+
+
+# --- builders ----------------------------------------------------------------------------------------------
+
+def _video_input(p: VideoParams, inputs: ModelInputs) -> VideoInput:
+    return VideoInput(p.normalize, inputs.feature_sizes, p.input_noise)
+
+
+def _frequent_split(frequent_classes: int, num_classes: int) -> int:
+    """F for this dataset: the 2017 share (e.g. 1000 / 4716) of its classes, kept in [1, C - 1]."""
+    if num_classes < 2:
+        raise ValueError(f"head='sigmoid_softmax' needs at least 2 classes, the dataset has {num_classes}")
+    return min(max(round(num_classes * frequent_classes / VOCABULARY_2017), 1), num_classes - 1)
+
+
+def _vertical_matrix(inputs: ModelInputs, why: str) -> torch.Tensor:
+    if inputs.vertical_matrix is None:
+        raise ValueError(f"complement_chaining with {why} needs ModelInputs.vertical_matrix (the [C, V] "
+                         "label -> vertical matrix from vocabulary.csv), which is None for this dataset")
+    if inputs.vertical_matrix.shape[0] != inputs.num_classes:
+        raise ValueError(f"ModelInputs.vertical_matrix has {inputs.vertical_matrix.shape[0]} rows, expected "
+                         f"num_classes={inputs.num_classes}")
+    return inputs.vertical_matrix
+
+
+@register("logistic", "video", LogisticParams)
+def _build_logistic(p: LogisticParams, inputs: ModelInputs) -> nn.Module:
+    classifier = nn.Sequential(nn.Linear(inputs.feature_dim, inputs.num_classes), nn.Sigmoid())
+    return VideoClassifier(_video_input(p, inputs), classifier)
+
+
+@register("moe", "video", MoEParams)
+def _build_moe(p: MoEParams, inputs: ModelInputs) -> nn.Module:
+    return VideoClassifier(_video_input(p, inputs), MoE(inputs.feature_dim, inputs.num_classes, p.mixtures))
+
+
+@register("chaining_video", "video", ChainingVideoParams)
+def _build_chaining_video(p: ChainingVideoParams, inputs: ModelInputs) -> nn.Module:
+    chain = Chaining(inputs.feature_dim, inputs.num_classes, p.mixtures, p.stages, p.projection,
+                     aux_dropout=p.aux_dropout)
+    return ChainingVideo(_video_input(p, inputs), chain)
+
+
+@register("complement_chaining", "video", ComplementChainingParams)
+def _build_complement_chaining(p: ComplementChainingParams, inputs: ModelInputs) -> nn.Module:
+    C = inputs.num_classes
+    head = MoE
+    if p.head == "sigmoid_softmax":
+        head = partial(SigmoidSoftmaxMoE, frequent_classes=_frequent_split(p.frequent_classes, C))
+    branch_matrix = _vertical_matrix(inputs, "second_branch='vertical'") if p.second_branch == "vertical" else None
+    chain = ComplementChaining(inputs.feature_dim, C, p.mixtures, p.stages, p.projection,
+                               vertical_matrix=branch_matrix, head=head)
+    vertical_head = None
+    if p.vertical_head:
+        # An MoE like every other classifier of the paper; V is small (24-25), so it costs little.
+        verticals = _vertical_matrix(inputs, "vertical_head=True").shape[1]
+        final_width = inputs.feature_dim + 2 * p.stages * p.projection  # the final unit's input
+        vertical_head = MoE(final_width, verticals, p.mixtures)
+    return ComplementChainingVideo(_video_input(p, inputs), chain, vertical_head)
