@@ -117,7 +117,7 @@ def test_presets_scale_sizes_and_keep_structure() -> None:
     paper, tiny, small = resolve(25), resolve(25, "tiny"), resolve(25, "small")
     assert (paper.model.params.cells, small.model.params.cells, tiny.model.params.cells) == (1024, 256, 32)
     assert (paper.model.params.max_frames, small.model.params.max_frames, tiny.model.params.max_frames) == (
-        300, 150, 30)
+        300, 150, 100)
     assert tiny.model.params.mixtures == 2 and small.model.params.mixtures == 8
     assert tiny.model.params.groups == paper.model.params.groups == 8  # structure stays
     assert tiny.model.training.batch_size == 16 and small.model.training.batch_size == 128

@@ -1,7 +1,7 @@
 """Presets: the paper's sizes, and two smaller ones derived from them by one rule, never written by hand.
 
 ``small`` (quarter widths, half the frames) trains on the demo dataset on a CPU in minutes; ``tiny``
-(widths / 32, at most 2 mixtures, a tenth of the frames, batch 16) makes one CPU step take milliseconds,
+(widths / 32, at most 2 mixtures, a third of the frames, batch 16) makes one CPU step take milliseconds,
 for tests and smoke runs. The structure never changes: layers, stages, scales, attention groups, loss
 weights and learning rates stay as the paper has them. Every parameter marked ``WIDTH``, ``MIXTURES`` or
 ``FRAMES`` in ``y8m_models.models`` is scaled, and so is a cascade input's projection.
@@ -27,7 +27,7 @@ class Preset:
 PRESETS = {
     "paper": Preset("paper", 1.0, None, 1.0, None),
     "small": Preset("small", 1 / 4, None, 1 / 2, None),
-    "tiny": Preset("tiny", 1 / 32, 2, 1 / 10, 16),
+    "tiny": Preset("tiny", 1 / 32, 2, 1 / 3, 16),
 }
 MIN_WIDTH, MIN_FRAMES = 4, 2
 

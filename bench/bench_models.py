@@ -1,0 +1,120 @@
+"""Benchmark (not a test): forward + backward examples/s and peak memory of every single model (#1-#27 and the
+Table 2 baselines) at the tiny and the paper preset, on this machine's CPU (or a GPU with --device cuda).
+
+Each (configuration, preset) runs in its own subprocess so that its peak resident memory (ru_maxrss, CPU)
+or peak CUDA memory is its own; the subprocess's memory after importing torch and building the model is
+reported too, so "peak - built" is what the training step adds (activations, gradients, Adam state).
+One step = forward, ``model_loss``, backward, per-tensor clipping and an Adam step on a synthetic batch
+(random features, videos from full length down to one frame, random labels).
+
+    python bench/bench_models.py                         # tiny (batch 16, 60 classes) and paper (batch 8, 4716)
+    python bench/bench_models.py --presets tiny --configs 3,25
+    python bench/bench_models.py --device cuda --paper-batch 128   # on a GPU: the paper's batch
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+OUT = ROOT / "bench" / "results" / "models.json"
+
+
+def _one(slug: str, preset: str, batch_size: int, num_classes: int, steps: int, device: str) -> dict:
+    import torch
+
+    from y8m_models.configs import resolve
+    from y8m_models.configs.check import random_vertical_matrix, synthetic_batch
+    from y8m_models.losses import model_loss
+    from y8m_models.models import ModelInputs, build_architecture
+    from y8m_models.train import build_optimizer, clip_per_tensor
+
+    torch.manual_seed(0)
+    model = resolve(slug, preset).model
+    inputs = ModelInputs(num_classes, (1024, 128), random_vertical_matrix(num_classes).to(device))
+    net = build_architecture(model.architecture, model.params, inputs).to(device)
+    frames = getattr(model.params, "max_frames", 1)
+    batch = {k: v.to(device) for k, v in synthetic_batch(model.level, inputs, batch_size, frames).items()}
+    optimizer, scheduler = build_optimizer(net, model.training)
+    built_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    def step() -> None:
+        out = net(batch)
+        loss = model_loss(out, batch["labels"], model.loss, vertical_matrix_CV=inputs.vertical_matrix)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_per_tensor(net, model.training.clip_norm)
+        optimizer.step()
+        scheduler.step()
+
+    net.train()
+    step()  # warm-up: allocations, autotuning
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / steps
+    peak_mb = (torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
+               else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return {"slug": slug, "preset": preset, "architecture": model.architecture, "batch_size": batch_size,
+            "frames": frames, "num_classes": num_classes, "parameters": sum(p.numel() for p in net.parameters()),
+            "step_seconds": seconds, "examples_per_second": batch_size / seconds, "built_mb": built_mb,
+            "peak_mb": peak_mb, "device": device}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", default="tiny,paper")
+    parser.add_argument("--configs", default=None, help="numbers or slugs (default: #1-#27 and the baselines)")
+    parser.add_argument("--paper-batch", type=int, default=8)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--one", nargs=6, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        slug, preset, batch, classes, steps, device = args.one
+        print(json.dumps(_one(slug, preset, int(batch), int(classes), int(steps), device)))
+        return
+
+    from y8m_models.configs import all_configurations, get_config
+
+    if args.configs:
+        slugs = [get_config(k).slug for k in args.configs.split(",")]
+    else:
+        slugs = [c.slug for c in all_configurations(baselines=True) if c.model is not None and
+                 (c.number is None or c.number <= 27)]
+    rows = []
+    for preset in args.presets.split(","):
+        batch, classes, steps = (16, 60, 10) if preset == "tiny" else (args.paper_batch, 4716, 3)
+        for slug in slugs:
+            cmd = [sys.executable, __file__, "--one", slug, preset, str(batch), str(classes), str(steps),
+                   args.device]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                print(f"{preset:<6} {slug:<42} FAILED: {done.stderr.strip().splitlines()[-1:]}", flush=True)
+                continue
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            print(f"{preset:<6} {slug:<42} {row['parameters'] / 1e6:>8.2f} M params  "
+                  f"{row['examples_per_second']:>9.1f} ex/s  peak {row['peak_mb']:>7.0f} MB "
+                  f"(built {row['built_mb']:>6.0f} MB)", flush=True)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "rows": rows}, indent=1))
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
