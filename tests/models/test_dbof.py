@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from y8m_models.models.base import ModelInputs, build_architecture
-from y8m_models.models.dbof import FrameBatchNorm, sample_frames
+from y8m_models.models.dbof import sample_frames
 
 C, D = 10, 16
 INPUTS = ModelInputs(num_classes=C, feature_sizes=(12, 4))
@@ -45,19 +45,6 @@ def test_samples_come_from_valid_frames_only() -> None:
     assert picked.shape == (4, 200)
     for b, count in enumerate(n.tolist()):
         assert set(picked[b].long().tolist()) == set(range(max(count, 1)))  # uniform over all valid frames
-
-
-def test_frame_batch_norm_uses_valid_rows_only() -> None:
-    torch.manual_seed(2)
-    norm = FrameBatchNorm(3).train()
-    x = torch.randn(2, 4, 3) * 5 + 2
-    valid = torch.tensor([[True, True, False, False], [True, True, True, False]])
-    out = norm(x, valid)
-    rows = x[valid]
-    expected = (rows - rows.mean(0)) / (rows.var(0, unbiased=False) + 1e-3).sqrt()
-    torch.testing.assert_close(out[valid], expected)
-    assert (out[~valid] == 0).all()
-    torch.testing.assert_close(norm.norm.running_mean, 1e-3 * rows.mean(0))
 
 
 def test_eval_is_deterministic_and_ignores_padding() -> None:

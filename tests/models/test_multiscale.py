@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from y8m_models.models.base import ModelInputs, build_architecture
-from y8m_models.models.multiscale import MaskedBatchNorm, clip_lengths, frame_hop, max_pool_pairs, window_means
+from y8m_models.models.multiscale import clip_lengths, frame_hop, max_pool_pairs, window_means
 
 INPUTS = ModelInputs(num_classes=10, feature_sizes=(12, 4))
 TINY = {
@@ -96,19 +96,6 @@ def test_max_pool_pairs_and_frame_hop_lengths() -> None:
     assert hopped[0, :, 0].tolist() == [4.0, 3.0] and n.tolist() == [2, 0, 0]
     _, n = frame_hop(hopped[:, :1], torch.tensor([5, 1, 0]))  # the original length, clamped to 1 frame
     assert n.tolist() == [1, 0, 0]
-
-
-def test_masked_batch_norm_takes_statistics_from_valid_frames_only() -> None:
-    norm = MaskedBatchNorm(3).train()
-    x = torch.randn(2, 4, 3)
-    valid = torch.tensor([[True, True, True, False], [True, True, False, False]])
-    out = norm(x.masked_fill(~valid[..., None], 50.0), valid)
-    rows = x[valid]
-    expected = (rows - rows.mean(0)) / torch.sqrt(rows.var(0, unbiased=False) + 1e-3)
-    torch.testing.assert_close(out[valid], expected)
-    assert (out[~valid] == 0).all()
-    torch.testing.assert_close(norm.running_mean, 0.01 * rows.mean(0))
-    assert torch.isfinite(norm(x, torch.zeros(2, 4, dtype=torch.bool))).all()  # no valid frame: no NaN
 
 
 def test_temporal_segment_parameter_count() -> None:

@@ -9,8 +9,9 @@ Frames: while training, ``sample_frames`` frames are drawn uniformly with replac
 valid frames (the starter code's ``SampleRandomFrames``). At evaluation the model pools over all valid
 frames instead, so predictions are deterministic; the starter code draws a random sample at evaluation too.
 
-Padding: batch norm over frames computes its statistics over the valid frames only (padding rows are left
-out of the batch, not masked after), and pooling skips padding; a video with no frames pools to zeros.
+Padding: batch norm over frames computes its statistics over the valid frames only
+(``layers.masked_batch_norm``, whose moving-average momentum is also used for the hidden layer's batch
+norm), and pooling skips padding; a video with no frames pools to zeros.
 
 Shape suffixes: B batch, T frames (all, or the samples), S samples, D features, H cluster or hidden units.
 """
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from y8m_models.layers.masked_batch_norm import MaskedBatchNorm
 from y8m_models.layers.moe import MoE
 from y8m_models.layers.temporal_pooling import max_over_time
 from y8m_models.models.base import (
@@ -46,26 +48,6 @@ class DBoFParams(FrameParams):
 
 # --- blocks ------------------------------------------------------------------------------------------------
 
-def _batch_norm(features: int) -> nn.BatchNorm1d:
-    # TF slim's batch_norm as the starter code uses it: centre and scale, epsilon 1e-3, moving-average decay
-    # 0.999 (= PyTorch momentum 0.001, so running statistics need a few thousand steps to settle).
-    return nn.BatchNorm1d(features, eps=1e-3, momentum=1e-3)
-
-
-class FrameBatchNorm(nn.Module):
-    """Batch norm over the valid frames of x [B, T, D] (statistics from those rows only); padding stays 0."""
-
-    def __init__(self, features: int):
-        super().__init__()
-        self.norm = _batch_norm(features)
-
-    def forward(self, x_BTD: torch.Tensor, valid_BT: torch.Tensor) -> torch.Tensor:
-        out_BTD = torch.zeros_like(x_BTD)
-        if valid_BT.any():
-            out_BTD[valid_BT] = self.norm(x_BTD[valid_BT])
-        return out_BTD
-
-
 def sample_frames(x_BTD: torch.Tensor, num_frames_B: torch.Tensor, samples: int) -> torch.Tensor:
     """[B, samples, D]: frames drawn uniformly with replacement from each video's valid ones (frame 0, which
     is padding, for a video without frames)."""
@@ -85,11 +67,11 @@ class DBoF(nn.Module):
         self.max_frames, self.normalize, self.feature_sizes = max_frames, normalize, feature_sizes
         self.sample_count = sample_frames
         dim = sum(feature_sizes)
-        self.input_norm = FrameBatchNorm(dim)
+        self.input_norm = MaskedBatchNorm(dim)
         self.cluster = nn.Linear(dim, cluster_size, bias=False)
-        self.cluster_norm = FrameBatchNorm(cluster_size)
+        self.cluster_norm = MaskedBatchNorm(cluster_size)
         self.hidden = nn.Linear(cluster_size, hidden_size, bias=False)
-        self.hidden_norm = _batch_norm(hidden_size)
+        self.hidden_norm = nn.BatchNorm1d(hidden_size, eps=1e-3, momentum=0.01)  # as MaskedBatchNorm
         self.moe = MoE(hidden_size, num_classes, mixtures)
         # The starter code's initialisation: N(0, 1 / fan_in).
         nn.init.normal_(self.cluster.weight, std=dim ** -0.5)

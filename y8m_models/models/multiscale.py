@@ -25,6 +25,7 @@ from torch import nn
 
 from y8m_models.layers.chaining import Chaining
 from y8m_models.layers.lstm_cells import LSTMSCell, run_cell
+from y8m_models.layers.masked_batch_norm import MaskedBatchNorm
 from y8m_models.layers.moe import MoE
 from y8m_models.layers.stacked_lstm import ParallelLSTM, StackedLSTM
 from y8m_models.layers.temporal_cnn import ShiftedConcatCNN
@@ -151,37 +152,6 @@ def max_pool_pairs(x_BTN: torch.Tensor, num_frames_B: torch.Tensor) -> tuple[tor
         x_BTN = x_BTN[:, : steps // 2 * 2].unflatten(1, (steps // 2, 2)).amax(dim=2)
     num_frames_B = torch.where(num_frames_B > 0, (num_frames_B // 2).clamp(min=1), 0)
     return x_BTN * valid_mask(num_frames_B, x_BTN.shape[1])[..., None], num_frames_B
-
-
-class MaskedBatchNorm(nn.Module):
-    """BatchNorm (center and scale) of the channels of [B, T, N] whose batch statistics come from the valid
-    frames only; padding comes out 0. [DIFF-detail] The authors' slim batch_norm also counts the padding.
-    Epsilon 1e-3 as slim; moving averages with momentum 0.01 (slim's decay is 0.999: slower than short preset
-    runs allow)."""
-
-    def __init__(self, channels: int, eps: float = 1e-3, momentum: float = 0.01):
-        super().__init__()
-        self.eps, self.momentum = eps, momentum
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.register_buffer("running_mean", torch.zeros(channels))
-        self.register_buffer("running_var", torch.ones(channels))
-
-    def forward(self, x_BTN: torch.Tensor, valid_BT: torch.Tensor) -> torch.Tensor:
-        valid_BT1 = valid_BT[..., None].to(x_BTN.dtype)
-        if self.training:
-            count = valid_BT1.sum()
-            mean_N = (x_BTN * valid_BT1).sum(dim=(0, 1)) / count.clamp(min=1)
-            var_N = ((x_BTN - mean_N) ** 2 * valid_BT1).sum(dim=(0, 1)) / count.clamp(min=1)
-            with torch.no_grad():  # no update from a batch with fewer than 2 valid frames (no host sync)
-                keep = count < 2
-                unbiased_N = var_N * count / (count - 1).clamp(min=1)
-                self.running_mean.lerp_(torch.where(keep, self.running_mean, mean_N), self.momentum)
-                self.running_var.lerp_(torch.where(keep, self.running_var, unbiased_N), self.momentum)
-        else:
-            mean_N, var_N = self.running_mean, self.running_var
-        normalized_BTN = (x_BTN - mean_N) * torch.rsqrt(var_N + self.eps)
-        return (normalized_BTN * self.weight + self.bias) * valid_BT1
 
 
 def _recurrent(parts: Sequence[int], cells: Sequence[int], layers: int) -> StackedLSTM | ParallelLSTM:

@@ -1,0 +1,20 @@
+"""MaskedBatchNorm: statistics from the valid frames only."""
+
+from __future__ import annotations
+
+import torch
+
+from y8m_models.layers.masked_batch_norm import MaskedBatchNorm
+
+
+def test_masked_batch_norm_takes_statistics_from_valid_frames_only() -> None:
+    norm = MaskedBatchNorm(3).train()
+    x = torch.randn(2, 4, 3)
+    valid = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    out = norm(x.masked_fill(~valid[..., None], 50.0), valid)
+    rows = x[valid]
+    expected = (rows - rows.mean(0)) / torch.sqrt(rows.var(0, unbiased=False) + 1e-3)
+    torch.testing.assert_close(out[valid], expected)
+    assert (out[~valid] == 0).all()
+    torch.testing.assert_close(norm.running_mean, 0.01 * rows.mean(0))
+    assert torch.isfinite(norm(x, torch.zeros(2, 4, dtype=torch.bool))).all()  # no valid frame: no NaN
