@@ -38,12 +38,24 @@ class LSTMSCell(nn.Module):
         zeros = x_BD.new_zeros(x_BD.shape[0], self.cells)
         return zeros, zeros
 
-    def forward(self, x_BD: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    def input_gates(self, x_BTD: torch.Tensor) -> torch.Tensor:
+        """The input's share of the gate pre-activations (plus the biases), for any leading dimensions."""
+        return F.linear(x_BTD, self.gates.weight[:, : -self.cells], self.gates.bias)
+
+    def recurrent_weights(self) -> tuple[torch.Tensor, ...]:
+        """The state's columns of the gate matrix (views: slice once per sequence, not once per step)."""
+        return (self.gates.weight[:, -self.cells:],)
+
+    def step(self, gx_BG: torch.Tensor, state: tuple[torch.Tensor, ...],
+             weights: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         c_BN, h_BN = state
-        i_B1, f_B1, o_BN, m_BN = self.gates(torch.cat([x_BD, h_BN], dim=-1)).split(
+        i_B1, f_B1, o_BN, m_BN = (gx_BG + F.linear(h_BN, weights[0])).split(
             [1, 1, self.cells, self.cells], dim=-1)
         c_BN = torch.sigmoid(f_B1) * c_BN + torch.sigmoid(i_B1) * torch.tanh(m_BN)
         return c_BN, torch.sigmoid(o_BN) * torch.tanh(c_BN)
+
+    def forward(self, x_BD: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return self.step(self.input_gates(x_BD), state, self.recurrent_weights())
 
 
 class LSTMACell(nn.Module):
@@ -61,13 +73,31 @@ class LSTMACell(nn.Module):
         zeros_N = x_BD.new_zeros(x_BD.shape[0], self.cells)
         return zeros_N, zeros_N, torch.zeros_like(x_BD)
 
-    def forward(self, x_BD: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    def input_gates(self, x_BTD: torch.Tensor) -> torch.Tensor:
+        """The input's share of the gate pre-activations (plus the biases), and the input itself (the
+        accumulator adds it): [..., G + D]."""
+        n, d = self.cells, self.in_features
+        return torch.cat([F.linear(x_BTD, self.gates.weight[:, n: n + d], self.gates.bias), x_BTD], dim=-1)
+
+    def recurrent_weights(self) -> tuple[torch.Tensor, ...]:
+        """The columns of h and of d in the gate matrix (views: slice once per sequence, not once per step)."""
+        n, d = self.cells, self.in_features
+        return self.gates.weight[:, :n], self.gates.weight[:, n + d:]
+
+    def step(self, gx_BG: torch.Tensor, state: tuple[torch.Tensor, ...],
+             weights: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         c_BN, h_BN, acc_BD = state
+        d = self.in_features
+        gx_BG, x_BD = gx_BG[:, :-d], gx_BG[:, -d:]
         d_BD = F.normalize(acc_BD, dim=-1)  # d_{t-1} = n(c'_{t-1})
-        o, m, i, f, i_acc, f_acc = self.gates(torch.cat([h_BN, x_BD, d_BD], dim=-1)).split(self.widths, dim=-1)
+        pre_BG = gx_BG + F.linear(h_BN, weights[0]) + F.linear(d_BD, weights[1])
+        o, m, i, f, i_acc, f_acc = pre_BG.split(self.widths, dim=-1)
         c_BN = torch.sigmoid(f) * c_BN + torch.sigmoid(i) * torch.tanh(m)
         acc_BD = torch.sigmoid(f_acc) * acc_BD + torch.sigmoid(i_acc) * x_BD
         return c_BN, torch.sigmoid(o) * torch.tanh(c_BN), acc_BD
+
+    def forward(self, x_BD: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return self.step(self.input_gates(x_BD), state, self.recurrent_weights())
 
 
 def run_cell(cell: LSTMSCell | LSTMACell, x_BTD: torch.Tensor,
@@ -76,9 +106,11 @@ def run_cell(cell: LSTMSCell | LSTMACell, x_BTD: torch.Tensor,
     frame). As the authors' code, steps past ``num_frames`` are computed and then ignored by gathering the
     state at ``num_frames - 1``; a video without frames keeps the initial (zero) state."""
     state = cell.initial_state(x_BTD[:, 0])
+    # The input's share of every step in one matrix product; the per-step work is the recurrent part only.
+    gx_BTG, weights = cell.input_gates(x_BTD), cell.recurrent_weights()
     history: list[tuple[torch.Tensor, ...]] = []
     for t in range(x_BTD.shape[1]):
-        state = cell(x_BTD[:, t], state)
+        state = cell.step(gx_BTG[:, t], state, weights)
         history.append(state)
     outputs_BTN = torch.stack([s[1] for s in history], dim=1)
     last_B = (num_frames_B.clamp(min=1) - 1).long()
