@@ -35,6 +35,8 @@ bench: venv
 	$(PY) bench/bench_reader.py
 	$(PY) bench/bench_gap.py
 	$(PY) bench/bench_synthetic.py
+	$(PY) bench/bench_models.py
+	$(PY) bench/bench_learning.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -57,3 +57,46 @@ def train_step(model: nn.Module, batch: dict, spec: SingleModel, optimizer: torc
     optimizer.step()
     scheduler.step()
     return float(loss.detach())
+
+
+def train_steps(model: nn.Module, spec: SingleModel, files: list, num_classes: int, steps: int,
+                seed: int = 0, device: torch.device | str = "cpu") -> list[float]:
+    """Train ``model`` for ``steps`` batches of ``spec.training.batch_size`` from ``files`` (shuffled, epoch after
+    epoch), with the optimizer and schedule of ``spec.training``; returns the losses."""
+    from torch.utils.data import DataLoader
+
+    from y8m_models.data.dataset import YT8MDataset
+
+    frames = getattr(spec.params, "max_frames", 300)
+    data = YT8MDataset(files, spec.level, num_classes, batch_size=spec.training.batch_size, shuffle=True, seed=seed,
+                       max_frames=frames)
+    optimizer, scheduler = build_optimizer(model, spec.training)
+    losses: list[float] = []
+    epoch = 0
+    while len(losses) < steps:
+        data.set_epoch(epoch)
+        epoch += 1
+        for batch in DataLoader(data, batch_size=None):
+            if len(batch["video_ids"]) and len(losses) < steps:  # a 0-video batch only carries damage counts
+                losses.append(train_step(model, batch, spec, optimizer, scheduler, device))
+    return losses
+
+
+@torch.no_grad()
+def predict(model: nn.Module, spec: SingleModel, files: list, num_classes: int, batch_size: int = 256,
+            device: torch.device | str = "cpu") -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """(video ids, predictions [N, C], labels [N, C]) of ``model`` in eval mode over ``files`` in file order."""
+    from torch.utils.data import DataLoader
+
+    from y8m_models.data.dataset import YT8MDataset
+
+    data = YT8MDataset(files, spec.level, num_classes, batch_size=batch_size,
+                       max_frames=getattr(spec.params, "max_frames", 300))
+    model.eval()
+    ids, predictions, labels = [], [], []
+    for batch in DataLoader(data, batch_size=None):
+        inputs = to_device(batch, device)
+        ids.extend(batch["video_ids"])
+        predictions.append(model(inputs).predictions.float().cpu())
+        labels.append(inputs["labels"].cpu())
+    return ids, torch.cat(predictions), torch.cat(labels)

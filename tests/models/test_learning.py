@@ -15,27 +15,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
 
 from y8m_models.configs import resolve
-from y8m_models.data.dataset import YT8MDataset, to_device
 from y8m_models.data.splits import split_files
 from y8m_models.data.synthetic import generate
-from y8m_models.data.synthetic_world import Knobs
 from y8m_models.metrics import evaluate
 from y8m_models.models import ModelInputs, build_architecture
-from y8m_models.train import build_optimizer, train_step
-
-# Easier than the demo preset's knobs (less noise, stronger motifs, a third of the labels in order pairs)
-# so that models 1/32 of the paper's width learn in a few hundred steps.
-KNOBS = Knobs(median_length=20, pair_fraction=0.34, frame_noise=0.25, motif_rgb=0.5, motif_audio=0.6,
-              distractors=0.5, scene=0.15, style=0.1)
+from y8m_models.train import predict, train_steps
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("learning") / "synthetic"
-    generate(out, preset="tiny", videos=3000, classes=16, seed=3, knobs=KNOBS)
+    generate(out, preset="easy", seed=3)  # 3000 videos, 16 classes, easier than the demo
     return out
 
 
@@ -50,35 +42,17 @@ def _train_and_score(dataset: Path, slug: str, steps: int) -> dict[str, float]:
     classes = meta["classes"]
     model = resolve(slug, "tiny").model
     parts = split_files(dataset, model.level)
-    frames = getattr(model.params, "max_frames", 300)
     torch.manual_seed(0)
     net = build_architecture(model.architecture, model.params, ModelInputs(classes))
-    optimizer, scheduler = build_optimizer(net, model.training)
 
     def score() -> tuple[float, float]:
-        net.eval()
-        p, y = [], []
-        with torch.no_grad():
-            for batch in DataLoader(YT8MDataset(parts["validate2"], model.level, classes, batch_size=100,
-                                                max_frames=frames), batch_size=None):
-                inputs = to_device(batch)
-                p.append(net(inputs).predictions.numpy())
-                y.append(inputs["labels"].numpy())
-        p_all, y_all = np.concatenate(p), np.concatenate(y)
+        _, p, y = predict(net, model, parts["validate2"], classes)
+        p_all, y_all = p.numpy(), y.numpy()
         order = [_average_precision(y_all[:, c], p_all[:, c]) for c in meta["kinds"]["order"] if y_all[:, c].any()]
         return evaluate(p_all, y_all).gap, float(np.mean(order))
 
     before, _ = score()
-    train = YT8MDataset(parts["train1"], model.level, classes, batch_size=model.training.batch_size, shuffle=True,
-                        seed=0, max_frames=frames)
-    step, epoch = 0, 0
-    while step < steps:
-        train.set_epoch(epoch)
-        epoch += 1
-        for batch in DataLoader(train, batch_size=None):
-            if len(batch["video_ids"]) and step < steps:
-                train_step(net, batch, model, optimizer, scheduler)
-                step += 1
+    train_steps(net, model, parts["train1"], classes, steps)
     after, order = score()
     return {"before": before, "after": after, "order": order}
 

@@ -77,6 +77,11 @@ PRESETS = {
     "tiny": Preset(400, 60, {"train1": 4, "validate1": 1, "train2": 2, "validate2": 1, "test": 1},
                    Knobs(median_length=30)),
     "demo": Preset(12000, 300, {"train1": 8, "validate1": 2, "train2": 4, "validate2": 2, "test": 2}, Knobs()),
+    # Small and easy (less noise, stronger motifs, a third of the labels in order pairs): models at the tiny
+    # preset learn in a few hundred steps. The model-zoo learning tests and bench/bench_learning.py use it.
+    "easy": Preset(3000, 16, {"train1": 4, "validate1": 1, "train2": 2, "validate2": 1, "test": 1},
+                   Knobs(median_length=20, pair_fraction=0.34, frame_noise=0.25, motif_rgb=0.5, motif_audio=0.6,
+                         distractors=0.5, scene=0.15, style=0.1)),
 }
 
 
