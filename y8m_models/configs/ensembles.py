@@ -34,10 +34,14 @@ def dcc(label: str, **training: Any) -> dict:
 
 def derived(base: int, number: int, slug: str, title: str, section: str, paper_section: str, *, gap: float,
             v1: float | None = None, model: dict | None = None, notes: tuple[str, ...] = (),
-            code: dict | None = None) -> dict:
-    """A single model that is configuration ``base`` plus ``model`` changes (distillation, cascade input)."""
+            code: dict | None = None, **changes: dict) -> dict:
+    """A single model that is configuration ``base`` plus ``model`` entries (distillation, cascade input) and
+    ``params`` / ``loss`` / ``training`` values merged into the base's (where the paper is silent, e.g. the
+    epochs, these are the authors' values). The base's ``as_in_code`` is not inherited: ``code`` says it all."""
     entry = copy.deepcopy(BY_NUMBER[base])
     entry["model"].update(model or {})
+    for key, values in changes.items():
+        entry["model"][key] = {**entry["model"][key], **values}
     return {**entry, "number": number, "slug": slug, "title": title, "section": section,
             "paper_section": paper_section, "paper_gap": gap, "validate1_gap": v1,
             "notes": (f"The model of #{base}.", *notes), "as_in_code": code or {}}
@@ -104,16 +108,21 @@ BAGGING_BOOSTING = [
              gap=0.8246, method="boosting", member=18, base_epochs=4, member_epochs=2, reweighting=CLIP5,
              combiner=CLASSWISE,
              notes=("Table 9 swaps this GAP with #36's.", "[DIFF] The code combines with attention stacking."),
-             code={"ensemble.combiner": attention(4, 8)}),
+             code={"ensemble.combiner": {**attention(4, 8), "per_class_term": False}}),
     ensemble(35, "bagging_multi_ap_lstm", "Bagging: 8 x #25, class-wise stacking", A6, "App. A.6", gap=0.8244,
              method="bagging", member=25, base_epochs=5, member_epochs=1, combiner=CLASSWISE,
              notes=("The code's members are the wh re-implementation of #25 (same structure, clip 1.0).",)),
     ensemble(36, "boosting_multi_ap_lstm", "Boosting: 8 x #25, attention weighted stacking, clipping", A6,
              "App. A.6", gap=0.8242, method="boosting", member=25, base_epochs=4, member_epochs=1,
-             reweighting=CLIP5, combiner=attention(16, 4),
-             notes=("How many members the authors stacked (2, 4 or 8) is not determinable.",)),
+             reweighting=CLIP5, combiner=attention(4, 8),
+             notes=("How many members the authors stacked (2, 4 or 8) is not determinable.",
+                    "The paper gives no K or rank: the authors' generic attention script's K 4, rank 8 (the values "
+                    "used are not determinable).", "The code's members are the wh re-implementation of #25 "
+                    "(same structure, clip 1.0)."),
+             code={"ensemble.combiner.per_class_term": False}),
     ensemble(37, "bagging_parallel_lstm_output", "Bagging: 8 x #10, simple averaging", A6, "App. A.6", gap=0.8216,
-             method="bagging", member=10, base_epochs=3, member_epochs=1, combiner=MEAN),
+             method="bagging", member=10, base_epochs=3, member_epochs=1, combiner=MEAN,
+             notes=("The code's members train with lr 0.0008 (#10: 0.001).",)),
     ensemble(38, "boosting_parallel_lstm_output", "Boosting: 8 x #10, class-wise stacking, clipping", A6,
              "App. A.6", gap=0.8218, method="boosting", member=10, base_epochs=3, member_epochs=1,
              reweighting=CLIP5, combiner=CLASSWISE),
@@ -124,27 +133,31 @@ DISTILLATION = [
             gap=0.8169, model=_distill(75, 0.4),
             notes=("lambda 0.4 is the code's (checkpoint scene1_percent_0.4); the paper gives none per model.",
                    "[DIFF] The code's model is a 4-stage DCC with input noise 0.1."),
+            training={"epochs": 6},
             code={"model.params": {"stages": 4, "projection": 256, "mixtures": 4, "input_noise": 0.1},
                   "model.loss": wh_multitask(0.05), "model.training.learning_rate": 0.008,
-                  "model.training.batch_size": 512, "model.training.epochs": 6}),
+                  "model.training.batch_size": 512}),
     derived(18, 40, "distill_chaining_cnn", "#18 distilled from #75", A7, "§9; App. A.7", gap=0.8266,
             model=_distill(75, 0.5),
+            training={"epochs": 6},
             code={"model.params.projection": 128, "model.params.pool_padding": True,
-                  "model.training.batch_size": 96, "model.training.epochs": 6}),
+                  "model.training.batch_size": 96}),
     derived(20, 41, "distill_chaining_lstm_cnn", "#20 distilled from #75", A7, "§9; App. A.7", gap=0.8259,
             model=_distill(75, 0.5),
-            code={"model.params.stages": 2, "model.loss": wh_multitask(0.07), "model.training.epochs": 6}),
+            training={"epochs": 6},
+            code={"model.params.stages": 2, "model.loss": wh_multitask(0.07),
+                  "model.params.first_channels": [128, 256, 128], "model.params.pool_padding": True}),
     derived(10, 42, "distill_parallel_lstm_output", "#10 distilled from #75", A7, "§9; App. A.7", gap=0.8237,
-            model=_distill(75, 0.5), code={"model.training.learning_rate": 0.0008, "model.training.epochs": 4}),
+            model=_distill(75, 0.5), training={"epochs": 4}, code={"model.training.learning_rate": 0.0008}),
     derived(21, 43, "distill_chaining_lstm", "#21 distilled from #75", A7, "§9; App. A.7", gap=0.8291,
             model=_distill(75, 0.5),
-            code={"model.params.projection": 256, "model.training.learning_rate": 0.0005,
-                  "model.training.epochs": 4}),
+            training={"epochs": 4},
+            code={"model.params.projection": 256, "model.training.learning_rate": 0.0005}),
     derived(16, 44, "distill_multiscale_cnn_lstm", "#16 distilled from #75", A7, "§9; App. A.7", gap=0.8258,
             model=_distill(75, 0.5),
             notes=("The code's model is the wh multi-scale CNN-LSTM: mean consensus, loss on the scales only.",),
-            code={"model.loss": {"main_weight": 0.0, "aux_weight": 1.0}, "model.training.clip_norm": 1.0,
-                  "model.training.epochs": 4}),
+            training={"epochs": 4, "clip_norm": 1.0},
+            code={"model.loss": {"main_weight": 0.0, "aux_weight": 1.0}}),
     ensemble(45, "distill_bagging_chaining_video", "Bagging: 4 x #2 distilled from #75", A7, "§6, §9; App. A.7",
              gap=0.8249, method="bagging", member=2, count=4, distillation={"teacher": 75, "weight": 0.5},
              combiner=CLASSWISE, notes=("The paper does not state the combiner; the code's is class-wise.",),

@@ -78,7 +78,8 @@ class CascadeInput(Strict):
     # L2-normalise the projection (the wh cascades; the paper does not say); "none": the zt cascades.
     normalize: Literal["l2", "none"] = "l2"
     l1_input: bool = False  # #74: the averaged prediction divided by its sum before the projection
-    # #56: labels outside the first ``frequent_classes`` are taken from this configuration's predictions.
+    # #56: the infrequent labels (past the first 1000 of 4716, the same share on another vocabulary) are taken
+    # from this configuration's predictions.
     infrequent_from: int | None = Field(None, ge=1, le=80)
     # #65: per-video loss weight 3.0 where the stream's own CE is above the batch mean, else 0.5.
     boost_from_stream: bool = False

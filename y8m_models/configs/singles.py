@@ -5,7 +5,10 @@ Each entry states only what differs from its family default: the architecture's 
 level (paper §4.8: video models lr 0.01 and batch 1024, frame models lr 0.001 and batch 128; Adam, decay 0.95
 per 4M examples, per-tensor clip 1.0, 5 epochs). ``code`` lists the authors' values where they
 differ from the paper (paths relative to the model; [DIFF] in catalog_80.md). The zt models' clip 0.1 is
-the authors' too, but the paper gives no clip at all, so it is the default here.
+the authors' too, but the paper gives no clip at all, so it is the default here; so are the epochs.
+Where the paper is silent and the authors' code lets padding change the result (max over padded positions,
+clips or windows that run into padding), the default masks the padding and the code's way is the option:
+a model's output must not depend on how much its batch was padded.
 """
 
 from __future__ import annotations
@@ -56,7 +59,9 @@ SINGLES = [
     single(1, "chaining_video_relabel", "Chaining video model with relabelling", "A.1", "§3, App. A.1",
            "complement_chaining", "video", loss={**ZT_MIX, "relabel": "paper"}, training=ZT, gap=0.8067, v1=0.8088,
            notes=("[DIFF] The code relabels while the batch loss is >= 10 and adds a hard label; the paper "
-                  "uses the most confident tag as a soft target once the loss is < 10.",),
+                  "uses the most confident tag as a soft target once the loss is < 10.",
+                  "The code takes one arg-max over the concatenated auxiliary heads; here each head relabels "
+                  "with its own arg-max."),
            code={"loss.relabel": "code"}),
     single(2, "chaining_video_8stage", "Chaining video model, 8 stages, MoE 2, projection 128", "A.1",
            "§3, Table 5; App. A.1", "chaining_video", "video", loss=wh_multitask(0.025), gap=0.8106,
@@ -105,13 +110,17 @@ SINGLES = [
            code={"params.variant": "code", "params.cells": [512, 64], "params.layers": 2, "params.levels": 5,
                  "params.mixtures": 4, "params.normalize": "none", "training.learning_rate": 0.0008}),
     single(15, "multires_lstm_chaining", "Multi-resolution LSTM joined by 4-stage Chaining, MoE 4", "A.3",
-           "§4, Fig. 3b, Table 6", "multires_lstm_chaining", "frame", loss=wh_multitask(0.05), gap=0.8149,
-           notes=("Table 6 gives 0.8148.",),
-           code={"params.aux_dropout": 0.1, "training.learning_rate": 0.0008}),
+           "§4, Fig. 3b, Table 6", "multires_lstm_chaining", "frame", params={"aux_dropout": 0.1},
+           loss=wh_multitask(0.05), gap=0.8149,
+           notes=("Table 6 gives 0.8148.", "Dropout 0.1 on the auxiliary MoE inputs is the code's (the paper is "
+                  "silent)."),
+           code={"params.partial_windows": False, "training.learning_rate": 0.0008}),
     single(16, "multiscale_cnn_lstm", "Multi-scale CNN-LSTM, 4 scales, consensus by averaging, MoE 4", "A.3",
            "§4, Fig. 3c, Table 6", "multiscale_cnn_lstm", "frame", training=ZT, gap=0.8204, v1=0.8223,
            notes=("[DIFF] The code's consensus is a per-class softmax over scales whose loss weight is 0: only "
-                  "the mean CE of the scales is trained.",),
+                  "the mean CE of the scales is trained. The paper averages and says max 'would lead to "
+                  "difficulties in convergence', which only holds when the consensus is trained: the loss here is "
+                  "on the averaged prediction.",),
            code={"params.consensus": "class_softmax", "loss.main_weight": 0.0, "loss.aux_weight": 0.25}),
     single(17, "multiscale_cnn_lstm_s", "Multi-scale CNN-LSTM with LSTM-S cells", "A.3", "App. A.3",
            "multiscale_cnn_lstm", "frame", params={"cell": "lstm_s", "normalize": "none"}, training=ZT,
