@@ -24,9 +24,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from y8m_models.configs import all_configurations, get_config, resolve, single_models  # noqa: E402
-from y8m_models.configs.check import random_vertical_matrix  # noqa: E402
 from y8m_models.data.splits import split_files  # noqa: E402
 from y8m_models.data.synthetic import generate  # noqa: E402
+from y8m_models.data.vocabulary import read_vocabulary  # noqa: E402
 from y8m_models.metrics import evaluate  # noqa: E402
 from y8m_models.models import ModelInputs, build_architecture  # noqa: E402
 from y8m_models.train import predict, train_steps  # noqa: E402
@@ -57,7 +57,8 @@ def main() -> None:
         generate(data, preset="easy", seed=3)
         meta = json.loads((data / "synthetic.json").read_text())
         classes, order = meta["classes"], meta["kinds"]["order"]
-        inputs = ModelInputs(classes, vertical_matrix=random_vertical_matrix(classes))
+        verticals = torch.from_numpy(read_vocabulary(data / "vocabulary.csv").vertical_matrix()).float()
+        inputs = ModelInputs(classes, vertical_matrix=verticals)
         for config in configs:
             for label, model in single_models(resolve(config, "tiny")):
                 parts = split_files(data, model.level)
@@ -66,7 +67,7 @@ def main() -> None:
                 _, p, y = predict(net, model, parts["validate2"], classes)
                 before = evaluate(p.numpy(), y.numpy()).gap
                 start = time.perf_counter()
-                losses = train_steps(net, model, parts["train1"], classes, args.steps)
+                losses = train_steps(net, model, parts["train1"], classes, args.steps, vertical_matrix=verticals)
                 seconds = time.perf_counter() - start
                 _, p, y = predict(net, model, parts["validate2"], classes)
                 row = {"label": label, "level": model.level, "steps": args.steps, "gap_before": before,
@@ -78,8 +79,8 @@ def main() -> None:
                 print(f"{label:<46} {model.level:<6} GAP {before:.3f} -> {row['gap_after']:.3f}  order mAP "
                       f"{row['order_map']:.3f}  loss {row['loss_first']:.2f} -> {row['loss_last']:.2f}  "
                       f"{seconds:6.1f} s", flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"steps": args.steps, "rows": rows}, indent=1))
+                OUT.parent.mkdir(parents=True, exist_ok=True)
+                OUT.write_text(json.dumps({"steps": args.steps, "rows": rows}, indent=1))  # after every model
     print(f"wrote {OUT}")
 
 

@@ -60,7 +60,8 @@ def train_step(model: nn.Module, batch: dict, spec: SingleModel, optimizer: torc
 
 
 def train_steps(model: nn.Module, spec: SingleModel, files: list, num_classes: int, steps: int,
-                seed: int = 0, device: torch.device | str = "cpu") -> list[float]:
+                seed: int = 0, device: torch.device | str = "cpu",
+                vertical_matrix: torch.Tensor | None = None) -> list[float]:
     """Train ``model`` for ``steps`` batches of ``spec.training.batch_size`` from ``files`` (shuffled, epoch after
     epoch), with the optimizer and schedule of ``spec.training``; returns the losses."""
     from torch.utils.data import DataLoader
@@ -78,7 +79,7 @@ def train_steps(model: nn.Module, spec: SingleModel, files: list, num_classes: i
         epoch += 1
         for batch in DataLoader(data, batch_size=None):
             if len(batch["video_ids"]) and len(losses) < steps:  # a 0-video batch only carries damage counts
-                losses.append(train_step(model, batch, spec, optimizer, scheduler, device))
+                losses.append(train_step(model, batch, spec, optimizer, scheduler, device, vertical_matrix))
     return losses
 
 
