@@ -37,3 +37,44 @@ def test_clip_per_tensor_is_tf_clip_by_norm() -> None:
     clip_per_tensor(model, 1.0)
     torch.testing.assert_close(model.weight.grad, torch.tensor([[0.6, 0.0], [0.0, 0.8]]))
     torch.testing.assert_close(model.bias.grad, torch.tensor([0.3, 0.4]))
+
+
+def _tiny_data(tmp_path_factory) -> tuple[list, int]:
+    from y8m_models.data.splits import split_files
+    from y8m_models.data.synthetic import generate
+
+    out = tmp_path_factory.mktemp("fit") / "tiny"
+    summary = generate(out, preset="tiny", seed=5)
+    return split_files(out, "frame")["train1"], summary.classes
+
+
+def test_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, tmp_path_factory) -> None:
+    """#11 at tiny draws random half-frame subsets while training (global RNG): an interrupted run resumed
+    from its mid-epoch checkpoint must continue the same draws, batches and optimizer state. 20 steps cross
+    the end of the first epoch (240 train1 videos = 15 batches of 16)."""
+    from y8m_models.configs import resolve
+    from y8m_models.models import ModelInputs, build_architecture
+    from y8m_models.train import CHECKPOINT, Callback, fit
+
+    files, classes = _tiny_data(tmp_path_factory)
+    spec = resolve(11, "tiny").model
+
+    def model():
+        torch.manual_seed(1)
+        return build_architecture(spec.architecture, spec.params, ModelInputs(classes))
+
+    straight = model()
+    state = fit(straight, spec, files, classes, tmp_path / "straight", steps=20, seed=3)
+    assert (state.step, state.epoch) == (20, 1)
+
+    class StopAt(Callback):
+        def should_stop(self, state) -> bool:
+            return state.step == 9
+
+    interrupted = model()
+    first = fit(interrupted, spec, files, classes, tmp_path / "resumed", steps=20, seed=3, callbacks=(StopAt(),))
+    assert first.step == 9 and (tmp_path / "resumed" / CHECKPOINT).exists()
+    resumed = model()  # a fresh process would start from new weights: the checkpoint replaces them
+    fit(resumed, spec, files, classes, tmp_path / "resumed", steps=20, seed=3, resume=True)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name

@@ -3,11 +3,17 @@
 ``clip_by_norm`` (each gradient scaled to norm at most ``clip_norm`` on its own), and L2 on the weight
 matrices only (the authors' slim regularisers; biases are not regularised).
 
-The training loop with checkpoints, evaluation and callbacks is built on ``train_step`` (the Training-engine
-issue); the model-zoo tests use it directly.
+``fit`` is the loop: steps over shuffled epochs, callbacks (progress, checkpoint, stop request), and
+checkpoints (model, optimizer, schedule, step, epoch, data positions, RNG) from which ``resume`` continues
+exactly. Still to come with the Training-engine issue: evaluation on validate1 during training, device
+selection and bf16, the run directory's frozen config and metrics, the CLI.
 """
 
 from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -59,28 +65,128 @@ def train_step(model: nn.Module, batch: dict, spec: SingleModel, optimizer: torc
     return float(loss.detach())
 
 
-def train_steps(model: nn.Module, spec: SingleModel, files: list, num_classes: int, steps: int,
-                seed: int = 0, device: torch.device | str = "cpu",
-                vertical_matrix: torch.Tensor | None = None) -> list[float]:
-    """Train ``model`` for ``steps`` batches of ``spec.training.batch_size`` from ``files`` (shuffled, epoch after
-    epoch), with the optimizer and schedule of ``spec.training``; returns the losses."""
+@dataclass
+class TrainState:
+    """Where a run is: steps and examples done, the epoch, and how far each data shard got into it."""
+
+    step: int = 0
+    examples: int = 0
+    epoch: int = 0
+    num_shards: int = 1
+    positions: dict[int, int] = field(default_factory=dict)  # shard -> records of this epoch consumed
+
+
+class Callback:
+    """What the loop tells the outside (progress bars, the workers' database rows) and asks it (cancel)."""
+
+    def on_step(self, state: TrainState, loss: float, learning_rate: float) -> None:
+        """After every optimisation step."""
+
+    def on_checkpoint(self, state: TrainState, path: Path) -> None:
+        """After a checkpoint is written."""
+
+    def should_stop(self, state: TrainState) -> bool:
+        """Checked after every step; True saves a checkpoint and returns."""
+        return False
+
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, state: TrainState) -> None:
+    """Model, optimizer, schedule, loop state and RNG states, written atomically (a crash keeps the old one)."""
+    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+               "state": {**asdict(state), "positions": {str(k): v for k, v in state.positions.items()}},
+               "rng": {"torch": torch.get_rng_state(),
+                       "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}}
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler) -> TrainState:
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+    torch.set_rng_state(payload["rng"]["torch"])
+    if payload["rng"]["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(payload["rng"]["cuda"])
+    saved = payload["state"]
+    return TrainState(**{**saved, "positions": {int(k): v for k, v in saved["positions"].items()}})
+
+
+def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_dir: Path, steps: int, *,
+        seed: int = 0, resume: bool = False, checkpoint_every: int = 500, callbacks: tuple[Callback, ...] = (),
+        device: torch.device | str = "cpu", num_workers: int = 0,
+        vertical_matrix: torch.Tensor | None = None) -> TrainState:
+    """Train until ``steps`` steps, checkpointing every ``checkpoint_every`` steps and at the end into
+    ``run_dir/checkpoint.pt``. ``resume`` continues from that checkpoint: with the same seed and
+    ``num_workers=0`` the final weights equal an uninterrupted run's (with workers the shards' batches may
+    interleave differently after the restart)."""
     from torch.utils.data import DataLoader
 
     from y8m_models.data.dataset import YT8MDataset
 
-    frames = getattr(spec.params, "max_frames", 300)
-    data = YT8MDataset(files, spec.level, num_classes, batch_size=spec.training.batch_size, shuffle=True, seed=seed,
-                       max_frames=frames)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = run_dir / CHECKPOINT
     optimizer, scheduler = build_optimizer(model, spec.training)
-    losses: list[float] = []
-    epoch = 0
-    while len(losses) < steps:
-        data.set_epoch(epoch)
-        epoch += 1
-        for batch in DataLoader(data, batch_size=None):
-            if len(batch["video_ids"]) and len(losses) < steps:  # a 0-video batch only carries damage counts
-                losses.append(train_step(model, batch, spec, optimizer, scheduler, device, vertical_matrix))
-    return losses
+    if resume and checkpoint.exists():
+        state = load_checkpoint(checkpoint, model, optimizer, scheduler)
+    else:
+        torch.manual_seed(seed)
+        state = TrainState()
+    data = YT8MDataset(files, spec.level, num_classes, batch_size=spec.training.batch_size, shuffle=True,
+                       seed=seed, max_frames=getattr(spec.params, "max_frames", 300))
+    while state.step < steps:
+        if state.positions:
+            data.resume(state.epoch, state.num_shards, state.positions)
+        else:
+            data.set_epoch(state.epoch)
+        # Its own generator: creating a loader must not draw from the global RNG the model's dropout uses.
+        loader = DataLoader(data, batch_size=None, num_workers=num_workers, generator=torch.Generator())
+        for batch in loader:
+            state.positions[int(batch["shard"])] = int(batch["position"])
+            state.num_shards = int(batch["num_shards"])
+            if not len(batch["video_ids"]):
+                continue
+            loss = train_step(model, batch, spec, optimizer, scheduler, device, vertical_matrix)
+            state.step += 1
+            state.examples += len(batch["video_ids"])
+            for cb in callbacks:
+                cb.on_step(state, loss, scheduler.get_last_lr()[0])
+            stop = any(cb.should_stop(state) for cb in callbacks)
+            if state.step % checkpoint_every == 0 or state.step >= steps or stop:
+                save_checkpoint(checkpoint, model, optimizer, scheduler, state)
+                for cb in callbacks:
+                    cb.on_checkpoint(state, checkpoint)
+            if state.step >= steps or stop:
+                return state
+        state.epoch += 1
+        state.positions = {}
+    return state
+
+
+def train_steps(model: nn.Module, spec: SingleModel, files: list, num_classes: int, steps: int,
+                seed: int = 0, device: torch.device | str = "cpu",
+                vertical_matrix: torch.Tensor | None = None) -> list[float]:
+    """``steps`` steps of ``fit`` without a run directory to keep; returns the losses."""
+    import tempfile
+
+    class Losses(Callback):
+        def __init__(self) -> None:
+            self.values: list[float] = []
+
+        def on_step(self, state: TrainState, loss: float, learning_rate: float) -> None:
+            self.values.append(loss)
+
+    losses = Losses()
+    with tempfile.TemporaryDirectory() as tmp:
+        fit(model, spec, files, num_classes, Path(tmp), steps, seed=seed, checkpoint_every=steps + 1,
+            callbacks=(losses,), device=device, vertical_matrix=vertical_matrix)
+    return losses.values
 
 
 @torch.no_grad()
