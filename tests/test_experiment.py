@@ -1,0 +1,77 @@
+"""`y8m train` -> `y8m eval` -> `y8m predict --csv` on the tiny synthetic dataset, and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from y8m_models.cli import app
+from y8m_models.data.synthetic import generate
+from y8m_models.store import read_predictions
+from y8m_models.submission import read_submission
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("experiment") / "tiny"
+    generate(out, preset="tiny", seed=2)
+    return out
+
+
+@pytest.mark.parametrize("config", ["chaining_video_8stage", "multi_attention_pooling_lstm"])
+def test_train_eval_predict(data: Path, tmp_path: Path, config: str) -> None:
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--config", config, "--data", str(data), "--preset", "tiny",
+                                 "--max-steps", "12", "--out", str(run), "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    trained = json.loads(result.stdout.strip().splitlines()[-1])
+    assert trained["step"] == 12 and trained["split"] == "validate1" and 0 < trained["gap"] <= 1
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics if "step" in m and "split" not in m] == [10, 12]
+    frozen = json.loads((run / "run.json").read_text())
+    assert frozen["config"]["slug"] == config and frozen["steps"] == 12 and frozen["num_classes"] == 60
+
+    evaluated = runner.invoke(app, ["eval", str(run), "--split", "validate2", "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert 0 < json.loads(evaluated.stdout)["gap"] <= 1
+    assert read_predictions(run / "predictions" / "validate2").num_classes == 60
+
+    csv = tmp_path / "submission.csv"
+    predicted = runner.invoke(app, ["predict", str(run), "--split", "test", "--csv", str(csv)])
+    assert predicted.exit_code == 0, predicted.output
+    submission = read_submission(csv)  # the official format: 20 "label score" pairs per line
+    assert sorted(submission.video_ids) == sorted(read_predictions(run / "predictions" / "test").ids.tolist())
+    assert submission.classes.shape[1] == 20 and (submission.classes < 60).all()
+    assert csv.read_text().splitlines()[0] == "VideoId,LabelConfidencePairs"
+
+
+def _fails(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output, result.output
+
+
+def test_bad_input_stops_before_training(data: Path, tmp_path: Path) -> None:
+    train = ["train", "--preset", "tiny", "--max-steps", "2"]
+    _fails([*train, "--config", "3", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "a")],
+           "does not exist")
+    _fails([*train, "--config", "75", "--data", str(data), "--out", str(tmp_path / "b")], "not a single model")
+    _fails([*train, "--config", "3", "--data", str(data), "--out", str(tmp_path / "c"), "--set",
+            "model.params.cells=0"], "cells: Input should be greater than or equal to 1")
+    wrong = tmp_path / "wrong"
+    shutil.copytree(data / "video", wrong / "frame")  # video-level records where frame level is expected
+    _fails([*train, "--config", "3", "--data", str(wrong), "--out", str(tmp_path / "d")], "holds video-level")
+    empty = tmp_path / "empty"
+    (empty / "frame").mkdir(parents=True)
+    _fails([*train, "--config", "3", "--data", str(empty), "--out", str(tmp_path / "e")], "no train1 files")
+    run = tmp_path / "run"
+    assert runner.invoke(app, [*train, "--config", "2", "--data", str(data), "--out", str(run)]).exit_code == 0
+    _fails([*train, "--config", "2", "--data", str(data), "--out", str(run)], "already holds a run")
+    _fails(["eval", str(run), "--split", "validate9"], "unknown split")
+    _fails(["eval", str(tmp_path)], "is not a run directory")

@@ -1,0 +1,94 @@
+"""``y8m train``, ``y8m eval``, ``y8m predict``: one configuration's run directory, start to submission."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from y8m_models.cli.common import app, fail
+
+
+def _overrides(pairs: list[str] | None) -> dict:
+    """``--set key=value`` pairs; values are JSON where they parse (numbers, lists, true), else strings."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise fail(f"--set takes key=value (e.g. model.training.learning_rate=0.002), not {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@app.command("train")
+def train(
+    config: Annotated[str, typer.Option("--config", help="paper number (18) or slug (chaining_cnn)")],
+    data: Annotated[Path, typer.Option(help="dataset directory (frame/ and video/ with the Table 1 files)")],
+    preset: Annotated[str, typer.Option(help="paper, small or tiny")] = "paper",
+    out: Annotated[Path | None, typer.Option(help="run directory (default: $Y8M_HOME/runs/SLUG-PRESET-sSEED)")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="stop after this many steps")] = None,
+    epochs: Annotated[float | None, typer.Option(help="default: the configuration's")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out from its checkpoint")] = False,
+    code: Annotated[bool, typer.Option("--code", help="the authors' code values where they differ")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value (repeatable)")] = None,
+    num_classes: Annotated[int | None, typer.Option(help="default: the dataset's vocabulary.csv")] = None,
+) -> None:
+    """Train one single-model configuration; print its validate1 GAP as JSON."""
+    import os
+
+    from y8m_models.configs import ConfigError, get_config
+    from y8m_models.experiment import RunError, create_run, train_run
+
+    try:
+        if out is None:
+            home = Path(os.environ.get("Y8M_HOME", "var"))
+            out = home / "runs" / f"{get_config(config).slug}-{preset}-s{seed}"
+        run = create_run(config, data, out, preset=preset, seed=seed, steps=max_steps, epochs=epochs,
+                         as_in_code=code, overrides=_overrides(set_), num_classes=num_classes, resume=resume)
+        typer.echo(f"training {run.config.name} ({preset}) for {run.steps} steps into {run.dir}", err=True)
+        result = train_run(run, resume=resume)
+    except (RunError, ConfigError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(json.dumps({"run": str(run.dir), **result}))
+
+
+@app.command("eval")
+def eval_(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    split: Annotated[str, typer.Option(help="train1, validate1, train2, validate2 or test")] = "validate2",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """GAP@20, Hit@1, PERR and mAP of a trained run on a split (predictions kept in the store)."""
+    from y8m_models.experiment import RunError, evaluate_run, open_run
+
+    try:
+        result = evaluate_run(open_run(run_dir), split)
+    except RunError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        typer.echo(f"{split}: GAP {result['gap']:.4f}  Hit@1 {result['hit_at_1']:.4f}  PERR {result['perr']:.4f}  "
+                   f"mAP {result['map']:.4f}  ({result['n_videos']} videos)")
+
+
+@app.command("predict")
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    split: Annotated[str, typer.Option(help="the split to predict")] = "test",
+    csv: Annotated[Path | None, typer.Option(help="also write a Kaggle submission CSV here")] = None,
+) -> None:
+    """Predict a split into the run's prediction store (and a submission CSV)."""
+    from y8m_models.experiment import RunError, open_run, predict_run
+
+    try:
+        folder = predict_run(open_run(run_dir), split, csv)
+    except RunError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"predictions in {folder}" + (f", submission in {csv}" if csv else ""))

@@ -1,0 +1,204 @@
+"""A run directory and what a user does with one: train a configuration, evaluate it on a split, predict a
+split into the prediction store and, for the test split, a submission CSV.
+
+``RUN_DIR/``: ``run.json`` (the frozen configuration and what the run was asked: data, preset, seed,
+steps, overrides, classes), ``metrics.jsonl`` (one JSON object per line: training progress every few steps,
+then evaluations), ``checkpoint.pt`` (``y8m_models.train``), ``predictions/<split>/`` (``store.py``).
+
+Bad input stops before any training with a message naming what is wrong: a missing data directory, a
+split without files, a configuration whose input level does not match the data, a class count that is
+unknown, an output directory that cannot be written or already holds another run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from y8m_models.configs import ConfigError, Configuration, resolve
+from y8m_models.data.check import resolve_num_classes
+from y8m_models.data.dataset import detect_level
+from y8m_models.data.splits import PAPER_GLOBS, split_files
+from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
+from y8m_models.metrics import evaluate
+from y8m_models.models import ModelInputs, build_architecture
+from y8m_models.store import PredictionWriter
+from y8m_models.train import CHECKPOINT, Callback, TrainState, fit, predict
+
+RUN_FILE, METRICS_FILE = "run.json", "metrics.jsonl"
+
+
+class RunError(ValueError):
+    """Input that a run cannot start from; the message names the file, folder, split or option."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run directory's frozen description (``run.json``)."""
+
+    dir: Path
+    config: Configuration
+    data: Path
+    preset: str
+    seed: int
+    steps: int
+    num_classes: int
+
+    @property
+    def model(self):
+        return self.config.model
+
+    def files(self, split: str) -> list[Path]:
+        files = split_files(self.data, self.model.level).get(split)
+        if files is None:
+            raise RunError(f"unknown split {split!r}; splits are {', '.join(PAPER_GLOBS)}")
+        if not files:
+            raise RunError(f"no {split} files ({PAPER_GLOBS[split]}) under {self.data / self.model.level}")
+        return files
+
+    def inputs(self) -> ModelInputs:
+        vocabulary = find_vocabulary(self.data / self.model.level)
+        verticals = (torch.from_numpy(read_vocabulary(vocabulary).vertical_matrix()).float()
+                     if vocabulary else None)
+        return ModelInputs(self.num_classes, vertical_matrix=verticals)
+
+    def build(self) -> torch.nn.Module:
+        return build_architecture(self.model.architecture, self.model.params, self.inputs())
+
+    def log(self, record: dict[str, Any]) -> None:
+        with open(self.dir / METRICS_FILE, "a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+
+
+def create_run(config_key: int | str, data: Path, out: Path, *, preset: str = "tiny", seed: int = 0,
+               steps: int | None = None, epochs: float | None = None, as_in_code: bool = False,
+               overrides: dict[str, Any] | None = None, num_classes: int | None = None,
+               resume: bool = False) -> Run:
+    """Check everything a training run needs and write ``run.json`` (or, with ``resume``, read it back)."""
+    if resume and (out / RUN_FILE).exists():
+        return open_run(out)
+    try:
+        config = resolve(config_key, preset, as_in_code, overrides)
+    except ConfigError as exc:
+        raise RunError(str(exc)) from None
+    if config.model is None or config.model.cascade is not None:
+        raise RunError(f"{config.name} is not a single model without cascade input: ensembles and cascades run "
+                       "with `y8m reproduce`")
+    level = config.model.level
+    if not data.is_dir():
+        raise RunError(f"data directory {data} does not exist")
+    train_files = Run(out, config, data, preset, seed, 0, 0).files("train1")
+    found = detect_level(train_files[0])
+    if found != level:
+        raise RunError(f"{config.name} reads {level}-level features but {train_files[0]} holds {found}-level "
+                       "records")
+    classes = resolve_num_classes(train_files, num_classes)
+    if classes is None:
+        raise RunError(f"cannot tell the number of classes: no vocabulary.csv under {data}; pass --num-classes")
+    if steps is None:
+        from y8m_models.data.dataset import YT8MDataset
+
+        records = YT8MDataset(train_files, level, classes).num_records
+        total_epochs = epochs if epochs is not None else config.model.training.epochs
+        steps = max(1, round(total_epochs * records / config.model.training.batch_size))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if (out / RUN_FILE).exists():
+            raise RunError(f"{out} already holds a run ({RUN_FILE}); pass --resume to continue it or choose "
+                           "another --out")
+        run = Run(out, config, data.resolve(), preset, seed, steps, classes)
+        (out / RUN_FILE).write_text(json.dumps({
+            "config": config.model_dump(mode="json"), "data": str(run.data), "preset": preset, "seed": seed,
+            "steps": steps, "num_classes": classes, "as_in_code": as_in_code, "overrides": overrides or {},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
+    except OSError as exc:
+        raise RunError(f"cannot write the run directory {out}: {exc.strerror}") from None
+    return run
+
+
+def open_run(run_dir: Path) -> Run:
+    try:
+        meta = json.loads((run_dir / RUN_FILE).read_text())
+    except OSError:
+        raise RunError(f"{run_dir} is not a run directory (no {RUN_FILE})") from None
+    return Run(run_dir, Configuration.model_validate(meta["config"]), Path(meta["data"]), meta["preset"],
+               meta["seed"], meta["steps"], meta["num_classes"])
+
+
+class MetricsLog(Callback):
+    """Training progress into metrics.jsonl every ``every`` steps: step, examples, loss (mean since the last
+    line), learning rate, examples/s."""
+
+    def __init__(self, run: Run, every: int = 10):
+        self.run, self.every = run, every
+        self.losses: list[float] = []
+        self.clock, self.examples = time.perf_counter(), 0
+
+    def on_step(self, state: TrainState, loss: float, learning_rate: float) -> None:
+        self.losses.append(loss)
+        if state.step % self.every == 0 or state.step == self.run.steps:
+            now = time.perf_counter()
+            self.run.log({"step": state.step, "examples": state.examples,
+                          "loss": sum(self.losses) / len(self.losses), "lr": learning_rate,
+                          "examples_per_second": (state.examples - self.examples) / (now - self.clock)})
+            self.losses, self.clock, self.examples = [], now, state.examples
+
+
+def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...] = (),
+              device: str = "cpu") -> dict[str, Any]:
+    """Train to ``run.steps`` (continuing from the checkpoint with ``resume``), then evaluate on validate1."""
+    torch.manual_seed(run.seed)
+    model = run.build().to(device)
+    inputs = run.inputs()
+    state = fit(model, run.model, run.files("train1"), run.num_classes, run.dir, run.steps, seed=run.seed,
+                resume=resume, callbacks=(MetricsLog(run), *callbacks), device=device,
+                vertical_matrix=None if inputs.vertical_matrix is None else inputs.vertical_matrix.to(device))
+    result = {"step": state.step}
+    if split_files(run.data, run.model.level).get("validate1"):
+        result.update(evaluate_run(run, "validate1", device=device, model=model))
+    return result
+
+
+def _trained(run: Run, device: str) -> torch.nn.Module:
+    if not (run.dir / CHECKPOINT).exists():
+        raise RunError(f"{run.dir} has no {CHECKPOINT}: train it first (`y8m train ... --out {run.dir}`)")
+    model = run.build()
+    model.load_state_dict(torch.load(run.dir / CHECKPOINT, map_location="cpu", weights_only=True)["model"])
+    return model.to(device)
+
+
+def evaluate_run(run: Run, split: str, *, device: str = "cpu",
+                 model: torch.nn.Module | None = None) -> dict[str, Any]:
+    """GAP@20, Hit@1, PERR and mAP on ``split``; the predictions go to the store; a line in metrics.jsonl."""
+    model = model if model is not None else _trained(run, device)
+    ids, predictions, labels = predict(model, run.model, run.files(split), run.num_classes, device=device)
+    with PredictionWriter(run.dir / "predictions" / split, run.num_classes) as writer:
+        writer.add(ids, predictions)
+    result = evaluate(predictions.numpy(), labels.numpy()).to_dict()
+    record = {"split": split, **{k: result[k] for k in ("gap", "hit_at_1", "perr", "map", "n_videos")}}
+    run.log(record)
+    return record
+
+
+def predict_run(run: Run, split: str, csv: Path | None = None, *, device: str = "cpu") -> Path:
+    """The model's predictions on ``split`` into the store (and a submission CSV); returns the store folder."""
+    from y8m_models.submission import write_submission
+
+    model = _trained(run, device)
+    ids, predictions, _ = predict(model, run.model, run.files(split), run.num_classes, device=device)
+    folder = run.dir / "predictions" / split
+    with PredictionWriter(folder, run.num_classes) as writer:
+        writer.add(ids, predictions)
+    if csv is not None:
+        write_submission(csv, ids, predictions.numpy(), top_k=min(20, run.num_classes))
+    return folder
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / METRICS_FILE
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
