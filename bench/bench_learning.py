@@ -64,12 +64,13 @@ def main() -> None:
                 parts = split_files(data, model.level)
                 torch.manual_seed(0)
                 net = build_architecture(model.architecture, model.params, inputs)
-                _, p, y = predict(net, model, parts["validate2"], classes)
-                before = evaluate(p.numpy(), y.numpy()).gap
+                out = predict(net, model, parts["validate2"], classes)
+                before = evaluate(out.scores.numpy(), out.labels.numpy()).gap
                 start = time.perf_counter()
                 losses = train_steps(net, model, parts["train1"], classes, args.steps, vertical_matrix=verticals)
                 seconds = time.perf_counter() - start
-                _, p, y = predict(net, model, parts["validate2"], classes)
+                out = predict(net, model, parts["validate2"], classes)
+                p, y = out.scores, out.labels
                 row = {"label": label, "level": model.level, "steps": args.steps, "gap_before": before,
                        "gap_after": evaluate(p.numpy(), y.numpy()).gap,
                        "order_map": order_map(p.numpy(), y.numpy(), order),

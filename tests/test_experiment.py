@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -75,3 +76,27 @@ def test_bad_input_stops_before_training(data: Path, tmp_path: Path) -> None:
     _fails([*train, "--config", "2", "--data", str(data), "--out", str(run)], "already holds a run")
     _fails(["eval", str(run), "--split", "validate9"], "unknown split")
     _fails(["eval", str(tmp_path)], "is not a run directory")
+
+
+@pytest.mark.parametrize("number", range(1, 28))
+def test_every_single_model_trains_evaluates_and_predicts(data: Path, tmp_path: Path, number: int) -> None:
+    """#1-#27 at the tiny preset: a few steps, then eval on validate2 and a submission for test; the attention
+    models also dump the weights of two test videos for the gallery."""
+    from y8m_models.configs import get_config
+    from y8m_models.models import architecture
+
+    run, csv = tmp_path / "run", tmp_path / "submission.csv"
+    trained = runner.invoke(app, ["train", "--config", str(number), "--data", str(data), "--preset", "tiny",
+                                  "--max-steps", "3", "--out", str(run)])
+    assert trained.exit_code == 0, trained.output
+    assert runner.invoke(app, ["eval", str(run), "--json"]).exit_code == 0
+    predicted = runner.invoke(app, ["predict", str(run), "--csv", str(csv)])
+    assert predicted.exit_code == 0, predicted.output
+    test_ids = read_predictions(run / "predictions" / "test").ids[:2].tolist()
+    assert len(read_submission(csv).video_ids) == read_predictions(run / "predictions" / "test").rows
+    if architecture(get_config(number).model.architecture).family == "attention":
+        dumped = runner.invoke(app, ["predict", str(run), "--attention-videos", ",".join(test_ids)])
+        assert dumped.exit_code == 0, dumped.output
+        weights = np.load(run / "attention" / "test.npz")
+        for vid in test_ids:
+            assert np.allclose(weights[f"weights/{vid}"].sum(axis=0), 1.0, atol=1e-4)

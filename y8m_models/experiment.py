@@ -176,26 +176,41 @@ def evaluate_run(run: Run, split: str, *, device: str = "cpu",
                  model: torch.nn.Module | None = None) -> dict[str, Any]:
     """GAP@20, Hit@1, PERR and mAP on ``split``; the predictions go to the store; a line in metrics.jsonl."""
     model = model if model is not None else _trained(run, device)
-    ids, predictions, labels = predict(model, run.model, run.files(split), run.num_classes, device=device)
+    out = predict(model, run.model, run.files(split), run.num_classes, device=device)
     with PredictionWriter(run.dir / "predictions" / split, run.num_classes) as writer:
-        writer.add(ids, predictions)
-    result = evaluate(predictions.numpy(), labels.numpy()).to_dict()
+        writer.add(out.ids, out.scores)
+    result = evaluate(out.scores.numpy(), out.labels.numpy()).to_dict()
     record = {"split": split, **{k: result[k] for k in ("gap", "hit_at_1", "perr", "map", "n_videos")}}
     run.log(record)
     return record
 
 
-def predict_run(run: Run, split: str, csv: Path | None = None, *, device: str = "cpu") -> Path:
-    """The model's predictions on ``split`` into the store (and a submission CSV); returns the store folder."""
+def predict_run(run: Run, split: str, csv: Path | None = None, attention_videos: list[str] | None = None, *,
+                device: str = "cpu") -> Path:
+    """The model's predictions on ``split`` into the store (and a submission CSV); the attention weights of
+    ``attention_videos`` into ``RUN_DIR/attention/<split>.npz`` (the dashboard's frame gallery). Returns the
+    store folder."""
+    import numpy as np
+
     from y8m_models.submission import write_submission
 
     model = _trained(run, device)
-    ids, predictions, _ = predict(model, run.model, run.files(split), run.num_classes, device=device)
+    out = predict(model, run.model, run.files(split), run.num_classes, device=device,
+                  attention_of=set(attention_videos or ()))
     folder = run.dir / "predictions" / split
     with PredictionWriter(folder, run.num_classes) as writer:
-        writer.add(ids, predictions)
+        writer.add(out.ids, out.scores)
     if csv is not None:
-        write_submission(csv, ids, predictions.numpy(), top_k=min(20, run.num_classes))
+        write_submission(csv, out.ids, out.scores.numpy(), top_k=min(20, run.num_classes))
+    if attention_videos:
+        missing = [v for v in attention_videos if v not in out.ids]
+        if missing:
+            raise RunError(f"--attention-videos: {', '.join(missing[:5])} not in the {split} split")
+        if not out.attention:
+            raise RunError(f"{run.config.name} ({run.model.architecture}) has no attention weights to dump")
+        (run.dir / "attention").mkdir(exist_ok=True)
+        np.savez(run.dir / "attention" / f"{split}.npz",
+                 **{f"weights/{vid}": out.attention[vid].numpy() for vid in attention_videos})
     return folder
 
 

@@ -11,6 +11,7 @@ selection and bf16, the run directory's frozen config and metrics, the CLI.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,14 +56,33 @@ def train_step(model: nn.Module, batch: dict, spec: SingleModel, optimizer: torc
     """One optimisation step on a loader batch; returns the loss."""
     model.train()
     inputs = to_device(batch, device)
-    output = model(inputs)
-    loss = model_loss(output, inputs["labels"], spec.loss, weights, vertical_matrix)
+    with _autocast(device):
+        output = model(inputs)
+        loss = model_loss(output, inputs["labels"], spec.loss, weights, vertical_matrix)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     clip_per_tensor(model, spec.training.clip_norm)
     optimizer.step()
     scheduler.step()
     return float(loss.detach())
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``auto``: the first CUDA device, else Apple's MPS, else the CPU; or the device named."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _autocast(device: torch.device | str):
+    """bf16 autocast on CUDA (the matrix products; the loss's logs stay float32 under autocast), else nothing."""
+    if torch.device(device).type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 @dataclass
@@ -189,10 +209,21 @@ def train_steps(model: nn.Module, spec: SingleModel, files: list, num_classes: i
     return losses.values
 
 
+@dataclass
+class Predictions:
+    """A model's output over files, in file order: ids [N], scores and labels [N, C] (CPU float32), and the
+    attention weights [num_frames, K] of the videos asked for (models with attention only)."""
+
+    ids: list[str]
+    scores: torch.Tensor
+    labels: torch.Tensor
+    attention: dict[str, torch.Tensor]
+
+
 @torch.no_grad()
 def predict(model: nn.Module, spec: SingleModel, files: list, num_classes: int, batch_size: int = 256,
-            device: torch.device | str = "cpu") -> tuple[list[str], torch.Tensor, torch.Tensor]:
-    """(video ids, predictions [N, C], labels [N, C]) of ``model`` in eval mode over ``files`` in file order."""
+            device: torch.device | str = "cpu", attention_of: set[str] | None = None) -> Predictions:
+    """``model`` in eval mode over ``files``."""
     from torch.utils.data import DataLoader
 
     from y8m_models.data.dataset import YT8MDataset
@@ -200,10 +231,16 @@ def predict(model: nn.Module, spec: SingleModel, files: list, num_classes: int, 
     data = YT8MDataset(files, spec.level, num_classes, batch_size=batch_size,
                        max_frames=getattr(spec.params, "max_frames", 300))
     model.eval()
-    ids, predictions, labels = [], [], []
+    ids, predictions, labels, attention = [], [], [], {}
     for batch in DataLoader(data, batch_size=None):
         inputs = to_device(batch, device)
+        with _autocast(device):
+            out = model(inputs)
         ids.extend(batch["video_ids"])
-        predictions.append(model(inputs).predictions.float().cpu())
+        predictions.append(out.predictions.float().cpu())
         labels.append(inputs["labels"].cpu())
-    return ids, torch.cat(predictions), torch.cat(labels)
+        if attention_of and out.attention is not None:
+            for row, vid in enumerate(batch["video_ids"]):
+                if vid in attention_of:
+                    attention[vid] = out.attention[row, : int(inputs["num_frames"][row])].float().cpu()
+    return Predictions(ids, torch.cat(predictions), torch.cat(labels), attention)

@@ -46,8 +46,8 @@ def _train_and_score(dataset: Path, slug: str, steps: int) -> dict[str, float]:
     net = build_architecture(model.architecture, model.params, ModelInputs(classes))
 
     def score() -> tuple[float, float]:
-        _, p, y = predict(net, model, parts["validate2"], classes)
-        p_all, y_all = p.numpy(), y.numpy()
+        out = predict(net, model, parts["validate2"], classes)
+        p_all, y_all = out.scores.numpy(), out.labels.numpy()
         order = [_average_precision(y_all[:, c], p_all[:, c]) for c in meta["kinds"]["order"] if y_all[:, c].any()]
         return evaluate(p_all, y_all).gap, float(np.mean(order))
 

@@ -10,6 +10,17 @@ import typer
 
 from y8m_models.cli.common import app, fail
 
+DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 ...")]
+
+
+def _device(name: str) -> str:
+    from y8m_models.train import select_device
+
+    try:
+        return str(select_device(name))
+    except RuntimeError as exc:
+        raise fail(f"--device {name!r}: {exc}") from None
+
 
 def _overrides(pairs: list[str] | None) -> dict:
     """``--set key=value`` pairs; values are JSON where they parse (numbers, lists, true), else strings."""
@@ -38,6 +49,7 @@ def train(
     code: Annotated[bool, typer.Option("--code", help="the authors' code values where they differ")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value (repeatable)")] = None,
     num_classes: Annotated[int | None, typer.Option(help="default: the dataset's vocabulary.csv")] = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """Train one single-model configuration; print its validate1 GAP as JSON."""
     import os
@@ -52,7 +64,7 @@ def train(
         run = create_run(config, data, out, preset=preset, seed=seed, steps=max_steps, epochs=epochs,
                          as_in_code=code, overrides=_overrides(set_), num_classes=num_classes, resume=resume)
         typer.echo(f"training {run.config.name} ({preset}) for {run.steps} steps into {run.dir}", err=True)
-        result = train_run(run, resume=resume)
+        result = train_run(run, resume=resume, device=_device(device))
     except (RunError, ConfigError) as exc:
         raise fail(str(exc)) from None
     typer.echo(json.dumps({"run": str(run.dir), **result}))
@@ -63,12 +75,13 @@ def eval_(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
     split: Annotated[str, typer.Option(help="train1, validate1, train2, validate2 or test")] = "validate2",
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    device: DeviceOption = "auto",
 ) -> None:
     """GAP@20, Hit@1, PERR and mAP of a trained run on a split (predictions kept in the store)."""
     from y8m_models.experiment import RunError, evaluate_run, open_run
 
     try:
-        result = evaluate_run(open_run(run_dir), split)
+        result = evaluate_run(open_run(run_dir), split, device=_device(device))
     except RunError as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -83,12 +96,15 @@ def predict(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
     split: Annotated[str, typer.Option(help="the split to predict")] = "test",
     csv: Annotated[Path | None, typer.Option(help="also write a Kaggle submission CSV here")] = None,
+    attention_videos: Annotated[str | None, typer.Option(help="dump these videos' attention weights: ID,ID")] = None,
+    device: DeviceOption = "auto",
 ) -> None:
-    """Predict a split into the run's prediction store (and a submission CSV)."""
+    """Predict a split into the run's prediction store (and a submission CSV, and attention dumps)."""
     from y8m_models.experiment import RunError, open_run, predict_run
 
     try:
-        folder = predict_run(open_run(run_dir), split, csv)
+        videos = [v for v in attention_videos.split(",") if v] if attention_videos else None
+        folder = predict_run(open_run(run_dir), split, csv, videos, device=_device(device))
     except RunError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"predictions in {folder}" + (f", submission in {csv}" if csv else ""))
