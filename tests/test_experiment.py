@@ -75,6 +75,8 @@ def test_bad_input_stops_before_training(data: Path, tmp_path: Path) -> None:
     assert runner.invoke(app, [*train, "--config", "2", "--data", str(data), "--out", str(run)]).exit_code == 0
     _fails([*train, "--config", "2", "--data", str(data), "--out", str(run)], "already holds a run")
     _fails(["eval", str(run), "--split", "validate9"], "unknown split")
+    _fails([*train, "--config", "2", "--data", str(data), "--out", str(tmp_path / "f"), "--num-classes", "50"],
+           "--num-classes 50 does not match")
     _fails(["eval", str(tmp_path)], "is not a run directory")
 
 
@@ -100,3 +102,19 @@ def test_every_single_model_trains_evaluates_and_predicts(data: Path, tmp_path: 
         weights = np.load(run / "attention" / "test.npz")
         for vid in test_ids:
             assert np.allclose(weights[f"weights/{vid}"].sum(axis=0), 1.0, atol=1e-4)
+
+
+def test_checkpoint_selection_on_validate1(data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--config", "2", "--data", str(data), "--preset", "tiny",
+                                 "--max-steps", "9", "--eval-every", "3", "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    scores = [m for m in (json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines())
+              if m.get("split") == "validate1"]
+    assert [m["step"] for m in scores] == [3, 6, 9]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    best = max(scores, key=lambda m: m["gap"])
+    assert (summary["best_step"], summary["best_gap"]) == (best["step"], best["gap"])
+    assert (run / "best.pt").exists()
+    again = runner.invoke(app, ["eval", str(run), "--split", "validate1", "--json"])
+    assert json.loads(again.stdout)["gap"] == pytest.approx(best["gap"])  # eval reads the selected weights

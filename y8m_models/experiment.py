@@ -3,7 +3,9 @@ split into the prediction store and, for the test split, a submission CSV.
 
 ``RUN_DIR/``: ``run.json`` (the frozen configuration and what the run was asked: data, preset, seed,
 steps, overrides, classes), ``metrics.jsonl`` (one JSON object per line: training progress every few steps,
-then evaluations), ``checkpoint.pt`` (``y8m_models.train``), ``predictions/<split>/`` (``store.py``).
+then evaluations), ``checkpoint.pt`` (``y8m_models.train``; to resume), ``best.pt`` (the weights with the
+best validate1 GAP, the paper's checkpoint selection; used by eval and predict), ``predictions/<split>/``
+(``store.py``), ``attention/<split>.npz``.
 
 Bad input stops before any training with a message naming what is wrong: a missing data directory, a
 split without files, a configuration whose input level does not match the data, a class count that is
@@ -22,15 +24,18 @@ import torch
 
 from y8m_models.configs import ConfigError, Configuration, resolve
 from y8m_models.data.check import resolve_num_classes
-from y8m_models.data.dataset import detect_level
+from y8m_models.data.dataset import detect_level, read_record
+from y8m_models.data.errors import Y8MDataError
+from y8m_models.data.records import SPECS
 from y8m_models.data.splits import PAPER_GLOBS, split_files
+from y8m_models.data.tfrecord import TFRecordFile
 from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
 from y8m_models.metrics import evaluate
 from y8m_models.models import ModelInputs, build_architecture
 from y8m_models.store import PredictionWriter
 from y8m_models.train import CHECKPOINT, Callback, TrainState, fit, predict
 
-RUN_FILE, METRICS_FILE = "run.json", "metrics.jsonl"
+RUN_FILE, METRICS_FILE, BEST = "run.json", "metrics.jsonl", "best.pt"
 
 
 class RunError(ValueError):
@@ -97,9 +102,17 @@ def create_run(config_key: int | str, data: Path, out: Path, *, preset: str = "t
     if found != level:
         raise RunError(f"{config.name} reads {level}-level features but {train_files[0]} holds {found}-level "
                        "records")
+    vocabulary = find_vocabulary(train_files[0].parent)
+    if vocabulary and num_classes is not None and read_vocabulary(vocabulary).num_classes != num_classes:
+        raise RunError(f"--num-classes {num_classes} does not match {vocabulary} "
+                       f"({read_vocabulary(vocabulary).num_classes} classes)")
     classes = resolve_num_classes(train_files, num_classes)
     if classes is None:
         raise RunError(f"cannot tell the number of classes: no vocabulary.csv under {data}; pass --num-classes")
+    try:  # the features and labels the model is built for: sizes, label range
+        read_record(TFRecordFile(train_files[0]), 0, level, SPECS[level], classes)
+    except Y8MDataError as exc:
+        raise RunError(f"{config.name} cannot read {train_files[0]}: {exc}") from None
     if steps is None:
         from y8m_models.data.dataset import YT8MDataset
 
@@ -149,38 +162,68 @@ class MetricsLog(Callback):
             self.losses, self.clock, self.examples = [], now, state.examples
 
 
+class SelectOnValidate1(Callback):
+    """Every ``every`` steps and at the end: GAP on validate1 (the paper's checkpoint selection); the best
+    weights so far go to ``best.pt``, which ``eval`` and ``predict`` use."""
+
+    def __init__(self, run: Run, model: torch.nn.Module, every: int, device: str):
+        self.run, self.model, self.every, self.device = run, model, every, device
+        previous = [m["gap"] for m in read_metrics(run.dir) if m.get("split") == "validate1"]
+        self.best = max(previous, default=-1.0)
+        self.last: dict[str, Any] = {}
+
+    def on_step(self, state: TrainState, loss: float, learning_rate: float) -> None:
+        if state.step % self.every == 0 or state.step == self.run.steps:
+            self.last = evaluate_run(self.run, "validate1", device=self.device, model=self.model,
+                                     step=state.step)
+            if self.last["gap"] > self.best:
+                self.best = self.last["gap"]
+                torch.save({"model": self.model.state_dict(), "step": state.step, "gap": self.best},
+                           self.run.dir / BEST)
+
+
 def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...] = (),
-              device: str = "cpu") -> dict[str, Any]:
-    """Train to ``run.steps`` (continuing from the checkpoint with ``resume``), then evaluate on validate1."""
+              device: str = "cpu", eval_every: int = 1000) -> dict[str, Any]:
+    """Train to ``run.steps`` (continuing from the checkpoint with ``resume``), scoring validate1 every
+    ``eval_every`` steps and at the end; returns the last validate1 scores and the best step."""
     torch.manual_seed(run.seed)
     model = run.build().to(device)
     inputs = run.inputs()
-    state = fit(model, run.model, run.files("train1"), run.num_classes, run.dir, run.steps, seed=run.seed,
-                resume=resume, callbacks=(MetricsLog(run), *callbacks), device=device,
-                vertical_matrix=None if inputs.vertical_matrix is None else inputs.vertical_matrix.to(device))
-    result = {"step": state.step}
+    own: list[Callback] = [MetricsLog(run)]
+    selector = None
     if split_files(run.data, run.model.level).get("validate1"):
-        result.update(evaluate_run(run, "validate1", device=device, model=model))
+        selector = SelectOnValidate1(run, model, eval_every, device)
+        own.append(selector)
+    state = fit(model, run.model, run.files("train1"), run.num_classes, run.dir, run.steps, seed=run.seed,
+                resume=resume, callbacks=(*own, *callbacks), device=device,
+                vertical_matrix=None if inputs.vertical_matrix is None else inputs.vertical_matrix.to(device))
+    result: dict[str, Any] = {"step": state.step}
+    if selector is not None:
+        best = torch.load(run.dir / BEST, map_location="cpu", weights_only=True) if (run.dir / BEST).exists() else {}
+        result.update({**selector.last, "best_step": best.get("step"), "best_gap": best.get("gap")})
     return result
 
 
 def _trained(run: Run, device: str) -> torch.nn.Module:
-    if not (run.dir / CHECKPOINT).exists():
+    """The weights chosen on validate1 (``best.pt``), else the last checkpoint's."""
+    path = next((p for p in (run.dir / BEST, run.dir / CHECKPOINT) if p.exists()), None)
+    if path is None:
         raise RunError(f"{run.dir} has no {CHECKPOINT}: train it first (`y8m train ... --out {run.dir}`)")
     model = run.build()
-    model.load_state_dict(torch.load(run.dir / CHECKPOINT, map_location="cpu", weights_only=True)["model"])
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
     return model.to(device)
 
 
-def evaluate_run(run: Run, split: str, *, device: str = "cpu",
-                 model: torch.nn.Module | None = None) -> dict[str, Any]:
+def evaluate_run(run: Run, split: str, *, device: str = "cpu", model: torch.nn.Module | None = None,
+                 step: int | None = None) -> dict[str, Any]:
     """GAP@20, Hit@1, PERR and mAP on ``split``; the predictions go to the store; a line in metrics.jsonl."""
     model = model if model is not None else _trained(run, device)
     out = predict(model, run.model, run.files(split), run.num_classes, device=device)
     with PredictionWriter(run.dir / "predictions" / split, run.num_classes) as writer:
         writer.add(out.ids, out.scores)
     result = evaluate(out.scores.numpy(), out.labels.numpy()).to_dict()
-    record = {"split": split, **{k: result[k] for k in ("gap", "hit_at_1", "perr", "map", "n_videos")}}
+    record = {"split": split, **({"step": step} if step is not None else {}),
+              **{k: result[k] for k in ("gap", "hit_at_1", "perr", "map", "n_videos")}}
     run.log(record)
     return record
 

@@ -49,9 +49,10 @@ def train(
     code: Annotated[bool, typer.Option("--code", help="the authors' code values where they differ")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value (repeatable)")] = None,
     num_classes: Annotated[int | None, typer.Option(help="default: the dataset's vocabulary.csv")] = None,
+    eval_every: Annotated[int, typer.Option(help="score validate1 every N steps; the best weights are kept")] = 1000,
     device: DeviceOption = "auto",
 ) -> None:
-    """Train one single-model configuration; print its validate1 GAP as JSON."""
+    """Train one single-model configuration; print its validate1 GAP (last and best) as JSON."""
     import os
 
     from y8m_models.configs import ConfigError, get_config
@@ -64,7 +65,9 @@ def train(
         run = create_run(config, data, out, preset=preset, seed=seed, steps=max_steps, epochs=epochs,
                          as_in_code=code, overrides=_overrides(set_), num_classes=num_classes, resume=resume)
         typer.echo(f"training {run.config.name} ({preset}) for {run.steps} steps into {run.dir}", err=True)
-        result = train_run(run, resume=resume, device=_device(device))
+        if eval_every < 1:
+            raise RunError(f"--eval-every must be at least 1, not {eval_every}")
+        result = train_run(run, resume=resume, device=_device(device), eval_every=eval_every)
     except (RunError, ConfigError) as exc:
         raise fail(str(exc)) from None
     typer.echo(json.dumps({"run": str(run.dir), **result}))
