@@ -25,8 +25,9 @@ run: venv $(DEMO)/synthetic.json
 	@$(VENV)/bin/y8m data splits $(DEMO) --level frame | grep -v '^      '
 	@echo
 	@echo "Demo dataset ready at $(DEMO)."
-	@echo "Next (coming with the model zoo, trainer, workers and dashboard issues):"
-	@echo "  training, the worker and the Streamlit dashboard start here."
+	@echo "Train a model on it (the 80 configurations: $(VENV)/bin/y8m configs list):"
+	@echo "  $(VENV)/bin/y8m train --config 25 --data $(DEMO) --preset small --epochs 1"
+	@echo "The worker and the Streamlit dashboard will start here (coming with the next issues)."
 
 test: venv
 	$(PY) -m pytest -q

@@ -54,6 +54,22 @@ def train(
 ) -> None:
     """Train one single-model configuration; print its validate1 GAP (last and best) as JSON."""
     import os
+    import sys
+
+    from tqdm import tqdm
+
+    from y8m_models.train import Callback
+
+    class _Progress(Callback):
+        """The tqdm bar: step, loss, learning rate."""
+
+        def __init__(self, bar: tqdm):
+            self.bar = bar
+
+        def on_step(self, state, loss: float, learning_rate: float) -> None:
+            self.bar.n = state.step
+            self.bar.set_postfix(loss=f"{loss:.3f}", lr=f"{learning_rate:.2g}", refresh=False)
+            self.bar.update(0)
 
     from y8m_models.configs import ConfigError, get_config
     from y8m_models.experiment import RunError, create_run, train_run
@@ -67,7 +83,9 @@ def train(
         typer.echo(f"training {run.config.name} ({preset}) for {run.steps} steps into {run.dir}", err=True)
         if eval_every < 1:
             raise RunError(f"--eval-every must be at least 1, not {eval_every}")
-        result = train_run(run, resume=resume, device=_device(device), eval_every=eval_every)
+        with tqdm(total=run.steps, initial=0, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
+            result = train_run(run, resume=resume, device=_device(device), eval_every=eval_every,
+                               callbacks=(_Progress(bar),))
     except (RunError, ConfigError) as exc:
         raise fail(str(exc)) from None
     typer.echo(json.dumps({"run": str(run.dir), **result}))
