@@ -78,3 +78,17 @@ def test_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, tmp_path
     fit(resumed, spec, files, classes, tmp_path / "resumed", steps=20, seed=3, resume=True)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_workers_read_as_shards_and_their_positions_are_checkpointed(tmp_path, tmp_path_factory) -> None:
+    from y8m_models.configs import resolve
+    from y8m_models.models import ModelInputs, build_architecture
+    from y8m_models.train import CHECKPOINT, fit
+
+    files, classes = _tiny_data(tmp_path_factory)
+    spec = resolve(3, "tiny").model
+    net = build_architecture(spec.architecture, spec.params, ModelInputs(classes))
+    state = fit(net, spec, files, classes, tmp_path, steps=4, num_workers=2)
+    assert state.num_shards == 2 and set(state.positions) == {0, 1}  # round robin: 2 batches from each
+    saved = torch.load(tmp_path / CHECKPOINT, weights_only=True)["state"]
+    assert saved["num_shards"] == 2 and saved["positions"] == {"0": 32, "1": 32}

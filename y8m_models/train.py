@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -139,11 +140,12 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
 
 
 def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_dir: Path, steps: int, *,
-        seed: int = 0, resume: bool = False, checkpoint_every: int = 500, callbacks: tuple[Callback, ...] = (),
+        seed: int = 0, resume: bool = False, checkpoint_every: int = 500, checkpoint_minutes: float = 15.0,
+        callbacks: tuple[Callback, ...] = (),
         device: torch.device | str = "cpu", num_workers: int = 0,
         vertical_matrix: torch.Tensor | None = None) -> TrainState:
-    """Train until ``steps`` steps, checkpointing every ``checkpoint_every`` steps and at the end into
-    ``run_dir/checkpoint.pt``. ``resume`` continues from that checkpoint: with the same seed and
+    """Train until ``steps`` steps, checkpointing every ``checkpoint_every`` steps, every ``checkpoint_minutes``
+    and at the end into ``run_dir/checkpoint.pt``. ``resume`` continues from that checkpoint: with the same seed and
     ``num_workers=0`` the final weights equal an uninterrupted run's (with workers the shards' batches may
     interleave differently after the restart)."""
     from torch.utils.data import DataLoader
@@ -160,6 +162,7 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
         state = TrainState()
     data = YT8MDataset(files, spec.level, num_classes, batch_size=spec.training.batch_size, shuffle=True,
                        seed=seed, max_frames=getattr(spec.params, "max_frames", 300))
+    saved_at = time.monotonic()
     while state.step < steps:
         if state.positions:
             data.resume(state.epoch, state.num_shards, state.positions)
@@ -178,8 +181,10 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
             for cb in callbacks:
                 cb.on_step(state, loss, scheduler.get_last_lr()[0])
             stop = any(cb.should_stop(state) for cb in callbacks)
-            if state.step % checkpoint_every == 0 or state.step >= steps or stop:
+            due = time.monotonic() - saved_at >= 60 * checkpoint_minutes
+            if state.step % checkpoint_every == 0 or due or state.step >= steps or stop:
                 save_checkpoint(checkpoint, model, optimizer, scheduler, state)
+                saved_at = time.monotonic()
                 for cb in callbacks:
                     cb.on_checkpoint(state, checkpoint)
             if state.step >= steps or stop:

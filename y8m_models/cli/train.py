@@ -50,6 +50,7 @@ def train(
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value (repeatable)")] = None,
     num_classes: Annotated[int | None, typer.Option(help="default: the dataset's vocabulary.csv")] = None,
     eval_every: Annotated[int, typer.Option(help="score validate1 every N steps; the best weights are kept")] = 1000,
+    workers: Annotated[int, typer.Option(help="DataLoader workers (0: exact --resume; more: faster reading)")] = 0,
     device: DeviceOption = "auto",
 ) -> None:
     """Train one single-model configuration; print its validate1 GAP (last and best) as JSON."""
@@ -81,11 +82,11 @@ def train(
         run = create_run(config, data, out, preset=preset, seed=seed, steps=max_steps, epochs=epochs,
                          as_in_code=code, overrides=_overrides(set_), num_classes=num_classes, resume=resume)
         typer.echo(f"training {run.config.name} ({preset}) for {run.steps} steps into {run.dir}", err=True)
-        if eval_every < 1:
-            raise RunError(f"--eval-every must be at least 1, not {eval_every}")
+        if eval_every < 1 or workers < 0:
+            raise RunError(f"--eval-every must be at least 1 and --workers at least 0, not {eval_every}, {workers}")
         with tqdm(total=run.steps, initial=0, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
             result = train_run(run, resume=resume, device=_device(device), eval_every=eval_every,
-                               callbacks=(_Progress(bar),))
+                               num_workers=workers, callbacks=(_Progress(bar),))
     except (RunError, ConfigError) as exc:
         raise fail(str(exc)) from None
     typer.echo(json.dumps({"run": str(run.dir), **result}))
