@@ -36,7 +36,6 @@ from y8m_models.models.base import (
     OptionalWidth,
     Width,
     frame_inputs,
-    normalize_features,
     register,
 )
 
@@ -83,12 +82,6 @@ class MultiAttentionTwoLSTMParams(FrameParams):
 
 
 # --- blocks ---------------------------------------------------------------------------------------------------
-
-def _frames(batch: dict, p: FrameParams, feature_sizes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """The cropped, normalised frames [B, T, D] and num_frames [B]."""
-    x_BTD, num_frames_B = frame_inputs(batch, p.max_frames)
-    return normalize_features(x_BTD, p.normalize, feature_sizes), num_frames_B
-
 
 def _max_over_groups(moe: MoE, z_BKN: torch.Tensor) -> torch.Tensor:
     """Eq. 4: one MoE shared by the K groups, then per class the most confident group: [B, K, N] -> [B, C]."""
@@ -138,7 +131,7 @@ class LocalAttentionLSTM(nn.Module):
         self.moe = MoE(d + representation, inputs.num_classes, p.mixtures)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = _frames(batch, self.p, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         run = self.lstm(x_BTD, num_frames_B)
         if self.p.variant == "paper":
             z_B1D, a_BT1 = self.pool(x_BTD, torch.cat([x_BTD, run.outputs], dim=-1), num_frames_B)
@@ -164,7 +157,7 @@ class LSTMAttentionLSTM(nn.Module):
         self.moe = MoE(p.cells + 2 * p.layers * p.cells, inputs.num_classes, p.mixtures)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = _frames(batch, self.p, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         attention_run = self.attention_lstm(x_BTD, num_frames_B)
         main_run = self.main_lstm(x_BTD, num_frames_B)
         attended_B1N, a_BT1 = self.pool(main_run.outputs, attention_run.outputs, num_frames_B)
@@ -185,7 +178,7 @@ class MultiAttentionLSTM(nn.Module):
         self.moe = MoE(p.cells, inputs.num_classes, p.mixtures)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = _frames(batch, self.p, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         y_BTN = self.lstm(x_BTD, num_frames_B).outputs
         parts = [x_BTD, y_BTN]
         if self.p.attention_input == "frame_output_mean":
@@ -207,7 +200,7 @@ class MultiAttentionTwoLSTM(nn.Module):
         self.moe = MoE(p.cells, inputs.num_classes, p.mixtures)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = _frames(batch, self.p, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         y_att_BTN = self.attention_lstm(x_BTD, num_frames_B).outputs
         y_BTN = self.main_lstm(x_BTD, num_frames_B).outputs
         z_BKN, a_BTK = self.pool(y_BTN, torch.cat([y_att_BTN, x_BTD], dim=-1), num_frames_B)

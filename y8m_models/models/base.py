@@ -131,12 +131,14 @@ def build_architecture(name: str, params: ModelParams | dict, inputs: ModelInput
 
 # --- input helpers -----------------------------------------------------------------------------------------
 
-def frame_inputs(batch: dict, max_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(frames [B, T <= max_frames, D], num_frames [B] clamped to T) from a frame-level batch."""
+def frame_inputs(batch: dict, max_frames: int, normalize: str,
+                 feature_sizes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(frames [B, T <= max_frames, D] normalised as ``normalize_features``, num_frames [B] clamped to T) from a
+    frame-level batch: what every frame model starts from."""
     if "num_frames" not in batch:
         raise ValueError("this is a frame-level model; the batch holds video-level features")
     x_BTD = batch["features"][:, :max_frames]
-    return x_BTD, batch["num_frames"].clamp(max=x_BTD.shape[1])
+    return normalize_features(x_BTD, normalize, feature_sizes), batch["num_frames"].clamp(max=x_BTD.shape[1])
 
 
 def video_inputs(batch: dict) -> torch.Tensor:

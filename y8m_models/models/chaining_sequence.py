@@ -26,7 +26,6 @@ from y8m_models.models.base import (
     ModelOutput,
     Width,
     frame_inputs,
-    normalize_features,
     register,
 )
 
@@ -54,8 +53,7 @@ class ChainingLSTM(nn.Module):
         self.chaining = Chaining(p.layers * p.cells, inputs.num_classes, p.mixtures, p.stages, p.projection)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames)
-        x_BTD = normalize_features(x_BTD, self.p.normalize, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         memories = [lstm(x_BTD, num_frames_B).c.flatten(1) for lstm in self.lstms]
         features: torch.Tensor | list[torch.Tensor] = memories[0] if self.p.shared_lstm else memories
         predictions_BC, stages_BSC = self.chaining(features)

@@ -207,8 +207,7 @@ class CNNModel(nn.Module):
         self.moe = MoE(self.encoder.out_features, inputs.num_classes, p.mixtures)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames)
-        x_BTD = normalize_features(x_BTD, self.p.normalize, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         return ModelOutput(self.moe(self.encoder(x_BTD, num_frames_B)))
 
 
@@ -223,8 +222,7 @@ class CNNLSTMModel(nn.Module):
         self.moe = MoE(p.layers * p.cells, inputs.num_classes, p.mixtures)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames)
-        x_BTD = normalize_features(x_BTD, self.p.normalize, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         run = self.lstm(F.normalize(self.cnn(x_BTD), dim=-1), num_frames_B)
         return ModelOutput(self.moe(run.c.flatten(1)))
 
@@ -246,8 +244,7 @@ class CNNChaining(nn.Module):
         self.chaining = Chaining(widths, inputs.num_classes, mixtures, len(encoders) - 1, projection)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames)
-        x_BTD = normalize_features(x_BTD, self.p.normalize, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         mean_BD = mean_over_time(x_BTD, num_frames_B)
         m_BP = F.normalize(F.relu(self.mean_projection(mean_BD)), dim=-1)
         seq_BTN = x_BTD if self.sequence is None else self.sequence(x_BTD, num_frames_B)
@@ -271,8 +268,7 @@ class DeepCNNChaining(nn.Module):
                                  p.stages, p.projection)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames)
-        x_BTD = normalize_features(x_BTD, self.p.normalize, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         # The paper does not say how the maps are scaled; L2 as every other pooled CNN feature here.
         pooled = [F.normalize(h_BN, dim=-1) for h_BN in self.cnn(x_BTD, num_frames_B)]
         predictions_BC, stages_BSC = self.chaining([mean_over_time(x_BTD, num_frames_B), *pooled])

@@ -33,7 +33,6 @@ from y8m_models.models.base import (
     ModelOutput,
     Width,
     frame_inputs,
-    normalize_features,
     register,
     valid_mask,
 )
@@ -78,8 +77,7 @@ class DBoF(nn.Module):
         nn.init.normal_(self.hidden.weight, std=cluster_size ** -0.5)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = frame_inputs(batch, self.max_frames)
-        x_BTD = normalize_features(x_BTD, self.normalize, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.max_frames, self.normalize, self.feature_sizes)
         if self.training:
             x_BTD = sample_frames(x_BTD, num_frames_B, self.sample_count)
             # Every sample is a valid frame, except in a video that has none.

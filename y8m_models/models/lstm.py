@@ -32,7 +32,6 @@ from y8m_models.models.base import (
     Width,
     Widths,
     frame_inputs,
-    normalize_features,
     register,
 )
 
@@ -148,8 +147,7 @@ class FrameFeaturesMoE(nn.Module):
         self.half_frames, self.eval_subsets = half_frames, eval_subsets
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = frame_inputs(batch, self.max_frames)
-        x_BTD = normalize_features(x_BTD, self.normalize, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.max_frames, self.normalize, self.feature_sizes)
         if self.training and self.half_frames:
             x_BTD, num_frames_B = sample_half_frames(x_BTD, num_frames_B)
         elif not self.training and self.eval_subsets > 1:

@@ -96,13 +96,6 @@ class MultiscaleCNNLSTMParams(FrameParams):
 
 # --- blocks ----------------------------------------------------------------------------------------------------
 
-def _frames(batch: dict, max_frames: int, normalize: str,
-            feature_sizes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(normalised frames [B, T, D], num_frames [B]) of a frame-level batch."""
-    x_BTD, num_frames_B = frame_inputs(batch, max_frames)
-    return normalize_features(x_BTD, normalize, feature_sizes), num_frames_B
-
-
 def _pad_frames(x_BTD: torch.Tensor, steps: int) -> torch.Tensor:
     """Zero frames appended up to ``steps`` frames (no-op when there are already that many)."""
     return F.pad(x_BTD, (0, 0, 0, steps - x_BTD.shape[1])) if steps > x_BTD.shape[1] else x_BTD
@@ -177,7 +170,7 @@ class TemporalSegmentLSTM(nn.Module):
         self.moe = MoE(p.cells, inputs.num_classes, p.mixtures)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = _frames(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         (B, steps, D), clip = x_BTD.shape, self.p.clip_frames
         clips = (steps + clip - 1) // clip
         x_BMLD = _pad_frames(x_BTD, clips * clip).view(B, clips, clip, D)
@@ -197,7 +190,7 @@ class TemporalPoolingLSTM(nn.Module):
         self.moe = MoE(p.levels * p.layers * sum(p.cells), inputs.num_classes, p.mixtures)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = _frames(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         lengths_B, memories = num_frames_B, []
         for level, (lstm, parts) in enumerate(zip(self.levels, self.parts, strict=True)):
             if level > 0:
@@ -222,7 +215,7 @@ class MultiresLSTMChaining(nn.Module):
                               aux_dropout=p.aux_dropout)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = _frames(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         memories = []
         for r, lstm in zip(self.resolutions, self.lstms, strict=True):
             xr_BTD, lengths_B = window_means(x_BTD, num_frames_B, r, self.p.partial_windows)
@@ -248,7 +241,7 @@ class MultiscaleCNNLSTM(nn.Module):
             nn.init.trunc_normal_(self.consensus_SNC, std=0.1, a=-0.2, b=0.2)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = _frames(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
+        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         memories, predictions = [], []
         for s, (cnn, norm, rnn, moe) in enumerate(zip(self.cnns, self.norms, self.rnns, self.moes, strict=True)):
             valid_BT = valid_mask(num_frames_B, x_BTD.shape[1])
