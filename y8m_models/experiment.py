@@ -33,7 +33,7 @@ from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
 from y8m_models.metrics import evaluate
 from y8m_models.models import ModelInputs, build_architecture
 from y8m_models.store import PredictionWriter
-from y8m_models.train import CHECKPOINT, Callback, TrainState, fit, predict
+from y8m_models.train import CHECKPOINT, Callback, Predictions, TrainState, fit, predict
 
 RUN_FILE, METRICS_FILE, BEST = "run.json", "metrics.jsonl", "best.pt"
 
@@ -59,12 +59,7 @@ class Run:
         return self.config.model
 
     def files(self, split: str) -> list[Path]:
-        files = split_files(self.data, self.model.level).get(split)
-        if files is None:
-            raise RunError(f"unknown split {split!r}; splits are {', '.join(PAPER_GLOBS)}")
-        if not files:
-            raise RunError(f"no {split} files ({PAPER_GLOBS[split]}) under {self.data / self.model.level}")
-        return files
+        return _files(self.data, self.model.level, split)
 
     def inputs(self) -> ModelInputs:
         vocabulary = find_vocabulary(self.data / self.model.level)
@@ -72,12 +67,21 @@ class Run:
                      if vocabulary else None)
         return ModelInputs(self.num_classes, vertical_matrix=verticals)
 
-    def build(self) -> torch.nn.Module:
-        return build_architecture(self.model.architecture, self.model.params, self.inputs())
+    def build(self, inputs: ModelInputs | None = None) -> torch.nn.Module:
+        return build_architecture(self.model.architecture, self.model.params, inputs or self.inputs())
 
     def log(self, record: dict[str, Any]) -> None:
         with open(self.dir / METRICS_FILE, "a", encoding="utf-8") as out:
             out.write(json.dumps(record) + "\n")
+
+
+def _files(data: Path, level: str, split: str) -> list[Path]:
+    files = split_files(data, level).get(split)
+    if files is None:
+        raise RunError(f"unknown split {split!r}; splits are {', '.join(PAPER_GLOBS)}")
+    if not files:
+        raise RunError(f"no {split} files ({PAPER_GLOBS[split]}) under {data / level}")
+    return files
 
 
 def create_run(config_key: int | str, data: Path, out: Path, *, preset: str = "tiny", seed: int = 0,
@@ -97,16 +101,20 @@ def create_run(config_key: int | str, data: Path, out: Path, *, preset: str = "t
     level = config.model.level
     if not data.is_dir():
         raise RunError(f"data directory {data} does not exist")
-    train_files = Run(out, config, data, preset, seed, 0, 0).files("train1")
+    train_files = _files(data, level, "train1")
     found = detect_level(train_files[0])
     if found != level:
         raise RunError(f"{config.name} reads {level}-level features but {train_files[0]} holds {found}-level "
                        "records")
-    vocabulary = find_vocabulary(train_files[0].parent)
-    if vocabulary and num_classes is not None and read_vocabulary(vocabulary).num_classes != num_classes:
-        raise RunError(f"--num-classes {num_classes} does not match {vocabulary} "
-                       f"({read_vocabulary(vocabulary).num_classes} classes)")
-    classes = resolve_num_classes(train_files, num_classes)
+    try:
+        classes = resolve_num_classes(train_files, num_classes)  # --num-classes, else vocabulary.csv's
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    if num_classes is not None:
+        vocabulary = find_vocabulary(train_files[0].parent)
+        listed = read_vocabulary(vocabulary).num_classes if vocabulary else num_classes
+        if listed != num_classes:
+            raise RunError(f"--num-classes {num_classes} does not match {vocabulary} ({listed} classes)")
     if classes is None:
         raise RunError(f"cannot tell the number of classes: no vocabulary.csv under {data}; pass --num-classes")
     try:  # the features and labels the model is built for: sizes, label range
@@ -168,17 +176,19 @@ class SelectOnValidate1(Callback):
 
     def __init__(self, run: Run, model: torch.nn.Module, every: int, device: str):
         self.run, self.model, self.every, self.device = run, model, every, device
-        previous = [m["gap"] for m in read_metrics(run.dir) if m.get("split") == "validate1"]
-        self.best = max(previous, default=-1.0)
+        # A resumed run competes with the scores it logged before the restart.
+        previous = [m for m in read_metrics(run.dir) if m.get("split") == "validate1"]
+        best = max(previous, key=lambda m: m["gap"], default={"gap": -1.0, "step": None})
+        self.best_gap, self.best_step = best["gap"], best["step"]
         self.last: dict[str, Any] = {}
 
     def on_step(self, state: TrainState, loss: float, learning_rate: float) -> None:
         if state.step % self.every == 0 or state.step == self.run.steps:
             self.last = evaluate_run(self.run, "validate1", device=self.device, model=self.model,
                                      step=state.step)
-            if self.last["gap"] > self.best:
-                self.best = self.last["gap"]
-                torch.save({"model": self.model.state_dict(), "step": state.step, "gap": self.best},
+            if self.last["gap"] > self.best_gap:
+                self.best_gap, self.best_step = self.last["gap"], state.step
+                torch.save({"model": self.model.state_dict(), "step": state.step, "gap": self.best_gap},
                            self.run.dir / BEST)
 
 
@@ -187,8 +197,8 @@ def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...]
     """Train to ``run.steps`` (continuing from the checkpoint with ``resume``), scoring validate1 every
     ``eval_every`` steps and at the end; returns the last validate1 scores and the best step."""
     torch.manual_seed(run.seed)
-    model = run.build().to(device)
     inputs = run.inputs()
+    model = run.build(inputs).to(device)
     own: list[Callback] = [MetricsLog(run)]
     selector = None
     if split_files(run.data, run.model.level).get("validate1"):
@@ -199,8 +209,7 @@ def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...]
                 vertical_matrix=None if inputs.vertical_matrix is None else inputs.vertical_matrix.to(device))
     result: dict[str, Any] = {"step": state.step}
     if selector is not None:
-        best = torch.load(run.dir / BEST, map_location="cpu", weights_only=True) if (run.dir / BEST).exists() else {}
-        result.update({**selector.last, "best_step": best.get("step"), "best_gap": best.get("gap")})
+        result.update({**selector.last, "best_step": selector.best_step, "best_gap": selector.best_gap})
     return result
 
 
@@ -214,13 +223,18 @@ def _trained(run: Run, device: str) -> torch.nn.Module:
     return model.to(device)
 
 
+def _predict_into_store(run: Run, split: str, model: torch.nn.Module, device: str,
+                        attention_of: set[str] | None = None) -> Predictions:
+    out = predict(model, run.model, run.files(split), run.num_classes, device=device, attention_of=attention_of)
+    with PredictionWriter(run.dir / "predictions" / split, run.num_classes) as writer:
+        writer.add(out.ids, out.scores)
+    return out
+
+
 def evaluate_run(run: Run, split: str, *, device: str = "cpu", model: torch.nn.Module | None = None,
                  step: int | None = None) -> dict[str, Any]:
     """GAP@20, Hit@1, PERR and mAP on ``split``; the predictions go to the store; a line in metrics.jsonl."""
-    model = model if model is not None else _trained(run, device)
-    out = predict(model, run.model, run.files(split), run.num_classes, device=device)
-    with PredictionWriter(run.dir / "predictions" / split, run.num_classes) as writer:
-        writer.add(out.ids, out.scores)
+    out = _predict_into_store(run, split, model if model is not None else _trained(run, device), device)
     result = evaluate(out.scores.numpy(), out.labels.numpy()).to_dict()
     record = {"split": split, **({"step": step} if step is not None else {}),
               **{k: result[k] for k in ("gap", "hit_at_1", "perr", "map", "n_videos")}}
@@ -237,12 +251,7 @@ def predict_run(run: Run, split: str, csv: Path | None = None, attention_videos:
 
     from y8m_models.submission import write_submission
 
-    model = _trained(run, device)
-    out = predict(model, run.model, run.files(split), run.num_classes, device=device,
-                  attention_of=set(attention_videos or ()))
-    folder = run.dir / "predictions" / split
-    with PredictionWriter(folder, run.num_classes) as writer:
-        writer.add(out.ids, out.scores)
+    out = _predict_into_store(run, split, _trained(run, device), device, set(attention_videos or ()))
     if csv is not None:
         write_submission(csv, out.ids, out.scores.numpy(), top_k=min(20, run.num_classes))
     if attention_videos:
@@ -254,7 +263,7 @@ def predict_run(run: Run, split: str, csv: Path | None = None, attention_videos:
         (run.dir / "attention").mkdir(exist_ok=True)
         np.savez(run.dir / "attention" / f"{split}.npz",
                  **{f"weights/{vid}": out.attention[vid].numpy() for vid in attention_videos})
-    return folder
+    return run.dir / "predictions" / split
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -139,23 +139,25 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     return TrainState(**{**saved, "positions": {int(k): v for k, v in saved["positions"].items()}})
 
 
-def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_dir: Path, steps: int, *,
+def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_dir: Path | None, steps: int, *,
         seed: int = 0, resume: bool = False, checkpoint_every: int = 500, checkpoint_minutes: float = 15.0,
         callbacks: tuple[Callback, ...] = (),
         device: torch.device | str = "cpu", num_workers: int = 0,
         vertical_matrix: torch.Tensor | None = None) -> TrainState:
     """Train until ``steps`` steps, checkpointing every ``checkpoint_every`` steps, every ``checkpoint_minutes``
-    and at the end into ``run_dir/checkpoint.pt``. ``resume`` continues from that checkpoint: with the same seed and
-    ``num_workers=0`` the final weights equal an uninterrupted run's (with workers the shards' batches may
-    interleave differently after the restart)."""
+    and at the end into ``run_dir/checkpoint.pt`` (``run_dir=None``: no checkpoints). ``resume`` continues from
+    that checkpoint: with the same seed and ``num_workers=0`` the final weights equal an uninterrupted run's
+    (with workers the shards' batches may interleave differently after the restart)."""
     from torch.utils.data import DataLoader
 
     from y8m_models.data.dataset import YT8MDataset
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = run_dir / CHECKPOINT
+    checkpoint = None
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint = run_dir / CHECKPOINT
     optimizer, scheduler = build_optimizer(model, spec.training)
-    if resume and checkpoint.exists():
+    if resume and checkpoint is not None and checkpoint.exists():
         state = load_checkpoint(checkpoint, model, optimizer, scheduler)
     else:
         torch.manual_seed(seed)
@@ -182,7 +184,7 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
                 cb.on_step(state, loss, scheduler.get_last_lr()[0])
             stop = any(cb.should_stop(state) for cb in callbacks)
             due = time.monotonic() - saved_at >= 60 * checkpoint_minutes
-            if state.step % checkpoint_every == 0 or due or state.step >= steps or stop:
+            if checkpoint is not None and (state.step % checkpoint_every == 0 or due or state.step >= steps or stop):
                 save_checkpoint(checkpoint, model, optimizer, scheduler, state)
                 saved_at = time.monotonic()
                 for cb in callbacks:
@@ -197,8 +199,7 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
 def train_steps(model: nn.Module, spec: SingleModel, files: list, num_classes: int, steps: int,
                 seed: int = 0, device: torch.device | str = "cpu",
                 vertical_matrix: torch.Tensor | None = None) -> list[float]:
-    """``steps`` steps of ``fit`` without a run directory to keep; returns the losses."""
-    import tempfile
+    """``steps`` steps of ``fit`` without checkpoints; returns the losses."""
 
     class Losses(Callback):
         def __init__(self) -> None:
@@ -208,9 +209,8 @@ def train_steps(model: nn.Module, spec: SingleModel, files: list, num_classes: i
             self.values.append(loss)
 
     losses = Losses()
-    with tempfile.TemporaryDirectory() as tmp:
-        fit(model, spec, files, num_classes, Path(tmp), steps, seed=seed, checkpoint_every=steps + 1,
-            callbacks=(losses,), device=device, vertical_matrix=vertical_matrix)
+    fit(model, spec, files, num_classes, None, steps, seed=seed, callbacks=(losses,), device=device,
+        vertical_matrix=vertical_matrix)
     return losses.values
 
 
