@@ -27,21 +27,11 @@ from y8m_models.configs import all_configurations, get_config, resolve, single_m
 from y8m_models.data.splits import split_files  # noqa: E402
 from y8m_models.data.synthetic import generate  # noqa: E402
 from y8m_models.data.vocabulary import read_vocabulary  # noqa: E402
-from y8m_models.metrics import evaluate  # noqa: E402
+from y8m_models.metrics import class_average_precision, evaluate  # noqa: E402
 from y8m_models.models import ModelInputs, build_architecture  # noqa: E402
 from y8m_models.train import predict, train_steps  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "learning.json"
-
-
-def order_map(p: np.ndarray, y: np.ndarray, classes: list[int]) -> float:
-    """Mean average precision over ``classes`` (each a ranking of all videos)."""
-    aps = []
-    for c in classes:
-        hits = y[np.argsort(-p[:, c], kind="stable"), c]
-        if hits.any():
-            aps.append(float((np.cumsum(hits) / np.arange(1, len(hits) + 1) * hits).sum() / hits.sum()))
-    return float(np.mean(aps))
 
 
 def main() -> None:
@@ -73,7 +63,7 @@ def main() -> None:
                 p, y = out.scores, out.labels
                 row = {"label": label, "level": model.level, "steps": args.steps, "gap_before": before,
                        "gap_after": evaluate(p.numpy(), y.numpy()).gap,
-                       "order_map": order_map(p.numpy(), y.numpy(), order),
+                       "order_map": class_average_precision(p.numpy(), y.numpy(), order),
                        "loss_first": float(np.mean(losses[:20])), "loss_last": float(np.mean(losses[-20:])),
                        "train_seconds": seconds}
                 rows.append(row)

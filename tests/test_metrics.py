@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from y8m_models.metrics import EvalResult, Evaluator, evaluate, perr_per_video, top_k_indices
+from y8m_models.metrics import (
+    EvalResult,
+    Evaluator,
+    class_average_precision,
+    evaluate,
+    perr_per_video,
+    top_k_indices,
+)
 
 
 def _reference(scores: np.ndarray, labels: np.ndarray, k: int) -> dict[str, float]:
@@ -256,3 +263,13 @@ def test_shape_and_value_errors_name_the_argument() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         evaluate(np.zeros((2, 4)), np.zeros((2, 4)), batch_size=0)
     assert ev.result().n_videos == 0  # rejected batches leave no trace
+
+
+def test_class_average_precision_ranks_every_video() -> None:
+    scores = np.array([[0.9, 0.1], [0.8, 0.7], [0.2, 0.6]])
+    labels = np.array([[0, 0], [1, 1], [1, 0]])
+    # class 0: ranking rows 0, 1, 2 -> hits at ranks 2 and 3: (1/2 + 2/3) / 2; class 1: row 1 first -> 1
+    assert class_average_precision(scores, labels, [0, 1]) == pytest.approx(((1 / 2 + 2 / 3) / 2 + 1) / 2)
+    assert class_average_precision(scores, labels, [0]) == pytest.approx((1 / 2 + 2 / 3) / 2)
+    with pytest.raises(ValueError, match="positive"):
+        class_average_precision(scores, np.zeros_like(labels), [0])

@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from y8m_models.configs import resolve
 from y8m_models.data.splits import split_files
 from y8m_models.data.synthetic import generate
-from y8m_models.metrics import evaluate
+from y8m_models.metrics import class_average_precision, evaluate
 from y8m_models.models import ModelInputs, build_architecture
 from y8m_models.train import predict, train_steps
 
@@ -29,11 +28,6 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("learning") / "synthetic"
     generate(out, preset="easy", seed=3)  # 3000 videos, 16 classes, easier than the demo
     return out
-
-
-def _average_precision(y: np.ndarray, p: np.ndarray) -> float:
-    hits = y[np.argsort(-p, kind="stable")]
-    return float((np.cumsum(hits) / np.arange(1, len(hits) + 1) * hits).sum() / max(hits.sum(), 1))
 
 
 def _train_and_score(dataset: Path, slug: str, steps: int) -> dict[str, float]:
@@ -48,8 +42,7 @@ def _train_and_score(dataset: Path, slug: str, steps: int) -> dict[str, float]:
     def score() -> tuple[float, float]:
         out = predict(net, model, parts["validate2"], classes)
         p_all, y_all = out.scores.numpy(), out.labels.numpy()
-        order = [_average_precision(y_all[:, c], p_all[:, c]) for c in meta["kinds"]["order"] if y_all[:, c].any()]
-        return evaluate(p_all, y_all).gap, float(np.mean(order))
+        return evaluate(p_all, y_all).gap, class_average_precision(p_all, y_all, meta["kinds"]["order"])
 
     before, _ = score()
     train_steps(net, model, parts["train1"], classes, steps)
