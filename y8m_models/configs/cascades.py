@@ -8,7 +8,7 @@ members too). The Ensembles issue makes them run.
 from __future__ import annotations
 
 from y8m_models.configs.ensembles import derived
-from y8m_models.configs.singles import TRAINING, ZT_MIX, wh_multitask
+from y8m_models.configs.singles import TRAINING, ZT_MIX, ZT_SCALES, wh_multitask
 
 A8 = "A.8"
 ZT = {"normalize": "none"}  # the zt cascades do not normalise the projection (the paper does not say)
@@ -74,7 +74,7 @@ CASCADES = [
     cascade(16, 54, "cascade75_multiscale_cnn_lstm_4", "#16 (4 scales) with #75's predictions as input", (75,),
             gap=0.8266, v1=0.8320, **ZT,
             code={"model.params.consensus": "class_softmax", "model.params.channels": [196, 196, 392],
-                  "model.loss": {"main_weight": 0.0, "aux_weight": 0.25}}),
+                  "model.loss": ZT_SCALES}),
     cascade(20, 55, "cascade75_chaining_lstm_cnn", "#20 with #75's predictions as input", (75,), gap=0.8265,
             training={"epochs": 3}, code=LSTM_CNN_CODE),
     cascade(6, 56, "cascade75_lstm_s_split", "#6 + #75 for frequent labels, #6 for infrequent ones", (75,),

@@ -121,12 +121,12 @@ SINGLES = [
                   "the mean CE of the scales is trained. The paper averages and says max 'would lead to "
                   "difficulties in convergence', which only holds when the consensus is trained: the loss here is "
                   "on the averaged prediction.",),
-           code={"params.consensus": "class_softmax", "loss.main_weight": 0.0, "loss.aux_weight": 0.25}),
+           code={"params.consensus": "class_softmax", "loss": ZT_SCALES}),
     single(17, "multiscale_cnn_lstm_s", "Multi-scale CNN-LSTM with LSTM-S cells", "A.3", "App. A.3",
            "multiscale_cnn_lstm", "frame", params={"cell": "lstm_s", "normalize": "none"}, training=ZT,
            gap=0.8147, v1=0.8166,
            notes=("The code trains only the scales (mean CE); lr 0.001 or 0.002 is not determinable.",),
-           code={"loss.main_weight": 0.0, "loss.aux_weight": 0.25}),
+           code={"loss": ZT_SCALES}),
     # A.4 Chaining
     single(18, "chaining_cnn", "Chaining CNN, 4 stages, widths 1/2/3 x 128/128/256, projection 256, MoE 4", "A.4",
            "§3, Table 5; App. A.4", "chaining_cnn", "frame", loss=wh_multitask(0.05), gap=0.8179,
