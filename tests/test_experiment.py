@@ -78,6 +78,11 @@ def test_bad_input_stops_before_training(data: Path, tmp_path: Path) -> None:
     _fails([*train, "--config", "2", "--data", str(data), "--out", str(tmp_path / "f"), "--num-classes", "50"],
            "--num-classes 50 does not match")
     _fails(["eval", str(tmp_path)], "is not a run directory")
+    blocker = tmp_path / "a-file"  # unwritable even for root: a folder cannot be made inside a file
+    blocker.write_text("")
+    _fails([*train, "--config", "2", "--data", str(data), "--out", str(blocker / "run")],
+           "cannot write the run directory")
+    assert blocker.read_text() == ""
 
 
 @pytest.mark.parametrize("number", range(1, 28))

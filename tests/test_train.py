@@ -48,34 +48,39 @@ def _tiny_data(tmp_path_factory) -> tuple[list, int]:
     return split_files(out, "frame")["train1"], summary.classes
 
 
-def test_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, tmp_path_factory) -> None:
-    """#11 at tiny draws random half-frame subsets while training (global RNG): an interrupted run resumed
-    from its mid-epoch checkpoint must continue the same draws, batches and optimizer state. 20 steps cross
-    the end of the first epoch (240 train1 videos = 15 batches of 16)."""
+@pytest.mark.parametrize(("config", "workers", "stop"), [(11, 0, 9), (3, 2, 5), (3, 3, 14)])
+def test_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, tmp_path_factory, config, workers,
+                                                              stop) -> None:
+    """An interrupted run resumed from its mid-epoch checkpoint must continue the same batches, random draws
+    and optimizer state. #11 at tiny draws random half-frame subsets while training (global RNG); with
+    DataLoader workers the shards' batches must interleave as before (stopping after an odd step leaves
+    worker 1's batch next). 20 steps cross the end of the first epoch (240 train1 videos = 15 batches of 16;
+    with 3 workers, 5 per shard)."""
     from y8m_models.configs import resolve
     from y8m_models.models import ModelInputs, build_architecture
     from y8m_models.train import CHECKPOINT, Callback, fit
 
     files, classes = _tiny_data(tmp_path_factory)
-    spec = resolve(11, "tiny").model
+    spec = resolve(config, "tiny").model
 
     def model():
         torch.manual_seed(1)
         return build_architecture(spec.architecture, spec.params, ModelInputs(classes))
 
     straight = model()
-    state = fit(straight, spec, files, classes, tmp_path / "straight", steps=20, seed=3)
+    state = fit(straight, spec, files, classes, tmp_path / "straight", steps=20, seed=3, num_workers=workers)
     assert (state.step, state.epoch) == (20, 1)
 
     class StopAt(Callback):
         def should_stop(self, state) -> bool:
-            return state.step == 9
+            return state.step == stop
 
     interrupted = model()
-    first = fit(interrupted, spec, files, classes, tmp_path / "resumed", steps=20, seed=3, callbacks=(StopAt(),))
-    assert first.step == 9 and (tmp_path / "resumed" / CHECKPOINT).exists()
+    first = fit(interrupted, spec, files, classes, tmp_path / "resumed", steps=20, seed=3, callbacks=(StopAt(),),
+                num_workers=workers)
+    assert first.step == stop and (tmp_path / "resumed" / CHECKPOINT).exists()
     resumed = model()  # a fresh process would start from new weights: the checkpoint replaces them
-    fit(resumed, spec, files, classes, tmp_path / "resumed", steps=20, seed=3, resume=True)
+    fit(resumed, spec, files, classes, tmp_path / "resumed", steps=20, seed=3, resume=True, num_workers=workers)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 
@@ -92,3 +97,34 @@ def test_workers_read_as_shards_and_their_positions_are_checkpointed(tmp_path, t
     assert state.num_shards == 2 and set(state.positions) == {0, 1}  # round robin: 2 batches from each
     saved = torch.load(tmp_path / CHECKPOINT, weights_only=True)["state"]
     assert saved["num_shards"] == 2 and saved["positions"] == {"0": 32, "1": 32}
+
+
+def test_compiled_training_takes_the_eager_steps_and_saves_plain_weights(tmp_path, tmp_path_factory) -> None:
+    """``compile=True`` trains through torch.compile: the same first loss as eager (later ones drift by float
+    rounding, which Adam's first steps amplify), and a checkpoint that loads into the plain module."""
+    from y8m_models.configs import resolve
+    from y8m_models.models import ModelInputs, build_architecture
+    from y8m_models.train import CHECKPOINT, Callback, fit
+
+    files, classes = _tiny_data(tmp_path_factory)
+    spec = resolve(3, "tiny").model
+
+    class Losses(Callback):
+        def __init__(self) -> None:
+            self.values: list[float] = []
+
+        def on_step(self, state, loss: float, learning_rate: float) -> None:
+            self.values.append(loss)
+
+    runs = {}
+    for compile in (False, True):
+        torch.manual_seed(1)
+        net = build_architecture(spec.architecture, spec.params, ModelInputs(classes))
+        losses = Losses()
+        fit(net, spec, files, classes, tmp_path / str(compile), steps=3, seed=3, callbacks=(losses,),
+            compile=compile)
+        runs[compile] = losses.values
+    assert runs[True][0] == pytest.approx(runs[False][0], rel=1e-5)
+    assert runs[True] == pytest.approx(runs[False], rel=1e-2)
+    plain = build_architecture(spec.architecture, spec.params, ModelInputs(classes))
+    plain.load_state_dict(torch.load(tmp_path / "True" / CHECKPOINT, weights_only=True)["model"])

@@ -193,7 +193,8 @@ class SelectOnValidate1(Callback):
 
 
 def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...] = (),
-              device: str = "cpu", eval_every: int = 1000, num_workers: int = 0) -> dict[str, Any]:
+              device: str = "cpu", eval_every: int = 1000, num_workers: int = 0,
+              compile: bool = False) -> dict[str, Any]:
     """Train to ``run.steps`` (continuing from the checkpoint with ``resume``), scoring validate1 every
     ``eval_every`` steps and at the end; returns the last validate1 scores and the best step."""
     torch.manual_seed(run.seed)
@@ -205,7 +206,7 @@ def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...]
         selector = SelectOnValidate1(run, model, eval_every, device)
         own.append(selector)
     state = fit(model, run.model, run.files("train1"), run.num_classes, run.dir, run.steps, seed=run.seed,
-                resume=resume, callbacks=(*own, *callbacks), device=device, num_workers=num_workers,
+                resume=resume, callbacks=(*own, *callbacks), device=device, num_workers=num_workers, compile=compile,
                 vertical_matrix=None if inputs.vertical_matrix is None else inputs.vertical_matrix.to(device))
     result: dict[str, Any] = {"step": state.step}
     if selector is not None:

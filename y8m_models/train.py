@@ -5,8 +5,8 @@ matrices only (the authors' slim regularisers; biases are not regularised).
 
 ``fit`` is the loop: steps over shuffled epochs, callbacks (progress, checkpoint, stop request), and
 checkpoints (model, optimizer, schedule, step, epoch, data positions, RNG) from which ``resume`` continues
-exactly. Still to come with the Training-engine issue: evaluation on validate1 during training, device
-selection and bf16, the run directory's frozen config and metrics, the CLI.
+exactly; device selection (CUDA, MPS, CPU), bf16 autocast on CUDA, optional ``torch.compile``. The run
+directory, validate1 selection and the CLI are ``y8m_models.experiment``'s.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ class TrainState:
     epoch: int = 0
     num_shards: int = 1
     positions: dict[int, int] = field(default_factory=dict)  # shard -> records of this epoch consumed
+    last_shard: int = -1  # the shard of the last batch, so a resumed loader takes its workers' turns in order
 
 
 class Callback:
@@ -143,11 +144,12 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
         seed: int = 0, resume: bool = False, checkpoint_every: int = 500, checkpoint_minutes: float = 15.0,
         callbacks: tuple[Callback, ...] = (),
         device: torch.device | str = "cpu", num_workers: int = 0,
-        vertical_matrix: torch.Tensor | None = None) -> TrainState:
+        vertical_matrix: torch.Tensor | None = None, compile: bool = False) -> TrainState:
     """Train until ``steps`` steps, checkpointing every ``checkpoint_every`` steps, every ``checkpoint_minutes``
     and at the end into ``run_dir/checkpoint.pt`` (``run_dir=None``: no checkpoints). ``resume`` continues from
-    that checkpoint: with the same seed and ``num_workers=0`` the final weights equal an uninterrupted run's
-    (with workers the shards' batches may interleave differently after the restart)."""
+    that checkpoint: with the same seed the final weights equal an uninterrupted run's
+    (also with DataLoader workers: their turns are resumed in order). ``compile``: the training forward runs
+    through ``torch.compile`` (the weights, checkpoints and evaluation stay the plain module's)."""
     from torch.utils.data import DataLoader
 
     from y8m_models.data.dataset import YT8MDataset
@@ -157,6 +159,7 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint = run_dir / CHECKPOINT
     optimizer, scheduler = build_optimizer(model, spec.training)
+    net = torch.compile(model) if compile else model
     if resume and checkpoint is not None and checkpoint.exists():
         state = load_checkpoint(checkpoint, model, optimizer, scheduler)
     else:
@@ -167,7 +170,8 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
     saved_at = time.monotonic()
     while state.step < steps:
         if state.positions:
-            data.resume(state.epoch, state.num_shards, state.positions)
+            workers = max(num_workers, 1)
+            data.resume(state.epoch, state.num_shards, state.positions, (state.last_shard + 1) % workers)
         else:
             data.set_epoch(state.epoch)
         # Its own generator: creating a loader must not draw from the global RNG the model's dropout uses.
@@ -175,9 +179,10 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
         for batch in loader:
             state.positions[int(batch["shard"])] = int(batch["position"])
             state.num_shards = int(batch["num_shards"])
+            state.last_shard = int(batch["shard"])
             if not len(batch["video_ids"]):
                 continue
-            loss = train_step(model, batch, spec, optimizer, scheduler, device, vertical_matrix)
+            loss = train_step(net, batch, spec, optimizer, scheduler, device, vertical_matrix)
             state.step += 1
             state.examples += len(batch["video_ids"])
             for cb in callbacks:

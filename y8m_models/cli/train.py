@@ -50,8 +50,9 @@ def train(
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value (repeatable)")] = None,
     num_classes: Annotated[int | None, typer.Option(help="default: the dataset's vocabulary.csv")] = None,
     eval_every: Annotated[int, typer.Option(help="score validate1 every N steps; the best weights are kept")] = 1000,
-    workers: Annotated[int, typer.Option(help="DataLoader workers (0: exact --resume; more: faster reading)")] = 0,
+    workers: Annotated[int, typer.Option(help="DataLoader workers (0: read in the training process)")] = 0,
     device: DeviceOption = "auto",
+    compile_: Annotated[bool, typer.Option("--compile", help="run the training forward through torch.compile")] = False,
 ) -> None:
     """Train one single-model configuration; print its validate1 GAP (last and best) as JSON."""
     import os
@@ -86,7 +87,7 @@ def train(
             raise RunError(f"--eval-every must be at least 1 and --workers at least 0, not {eval_every}, {workers}")
         with tqdm(total=run.steps, initial=0, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
             result = train_run(run, resume=resume, device=_device(device), eval_every=eval_every,
-                               num_workers=workers, callbacks=(_Progress(bar),))
+                               num_workers=workers, compile=compile_, callbacks=(_Progress(bar),))
     except (RunError, ConfigError) as exc:
         raise fail(str(exc)) from None
     typer.echo(json.dumps({"run": str(run.dir), **result}))

@@ -135,7 +135,8 @@ class YT8MDataset(IterableDataset):
         self.frame_sample_fraction = frame_sample_fraction
         self.skip_corrupt, self.rank, self.world_size = skip_corrupt, rank, world_size
         self.epoch = 0
-        self._resume: tuple[int, int, dict[int, int]] | None = None  # (epoch, num_shards, shard -> position)
+        # (epoch, num_shards, shard -> position, the worker whose shard DataLoader worker 0 reads on resuming)
+        self._resume: tuple[int, int, dict[int, int], int] | None = None
         self.files = [TFRecordFile(p) for p in files]
         errors = [f.index.damage.error(f.path) for f in self.files if f.index.damage]
         if errors and not skip_corrupt:
@@ -152,19 +153,26 @@ class YT8MDataset(IterableDataset):
         """Reseed file order and shuffle buffer; call before iterating each epoch."""
         self.epoch = epoch
 
-    def resume(self, epoch: int, num_shards: int, positions: dict[int, int]) -> None:
+    def resume(self, epoch: int, num_shards: int, positions: dict[int, int], next_worker: int = 0) -> None:
         """Continue epoch ``epoch`` where an earlier run stopped: shard s starts after the
         ``positions[s]`` records of its order it had consumed (each batch reports its ``shard``,
         ``num_shards`` and ``position``). Nothing before that is read; the order, shuffle and frame
-        sampling of the rest are those of an uninterrupted epoch."""
+        sampling of the rest are those of an uninterrupted epoch.
+
+        ``next_worker``: the DataLoader worker (of this rank) whose batch came next. A DataLoader takes
+        batches from its workers in turn, starting with worker 0 and skipping those that have finished; so
+        the shards are handed out rotated, worker 0 reading that worker's shard, and the batches interleave
+        exactly as they would have."""
         self.set_epoch(epoch)
-        self._resume = (epoch, num_shards, dict(positions))
+        self._resume = (epoch, num_shards, dict(positions), next_worker)
 
     # -------------------------------------------------------------------------------------- sharding
 
     def _shard(self) -> tuple[int, int]:
         info = get_worker_info()
         workers, worker = (info.num_workers, info.id) if info else (1, 0)
+        if self._resume is not None and self._resume[0] == self.epoch:
+            worker = (worker + self._resume[3]) % workers
         return self.rank * workers + worker, self.world_size * workers
 
     def _file_order(self) -> np.ndarray:
