@@ -33,7 +33,7 @@ def build_optimizer(model: nn.Module, training: Training) -> tuple[torch.optim.O
     others = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     optimizer = torch.optim.Adam([{"params": weights, "weight_decay": training.l2},
                                   {"params": others, "weight_decay": 0.0}], lr=training.learning_rate,
-                                 betas=(0.9, 0.999), eps=1e-8)
+                                 betas=(0.9, 0.999), eps=1e-8, fused=True)
 
     def factor(step: int) -> float:
         return training.decay_rate ** (step * training.batch_size // training.decay_examples)
@@ -51,13 +51,12 @@ def clip_per_tensor(model: nn.Module, clip_norm: float) -> None:
     torch._foreach_mul_(grads, scales)
 
 
-def train_step(model: nn.Module, batch: dict, spec: SingleModel, optimizer: torch.optim.Optimizer,
-               scheduler: torch.optim.lr_scheduler.LRScheduler, device: torch.device | str = "cpu",
-               vertical_matrix: torch.Tensor | None = None, weights: torch.Tensor | None = None) -> float:
-    """One optimisation step on a loader batch; returns the loss."""
+def train_step(model: nn.Module, inputs: dict, spec: SingleModel, optimizer: torch.optim.Optimizer,
+               scheduler: torch.optim.lr_scheduler.LRScheduler, vertical_matrix: torch.Tensor | None = None,
+               weights: torch.Tensor | None = None) -> float:
+    """One optimisation step on model inputs (``to_device`` of a loader batch); returns the loss."""
     model.train()
-    inputs = to_device(batch, device)
-    with _autocast(device):
+    with _autocast(inputs["labels"].device):
         output = model(inputs)
         loss = model_loss(output, inputs["labels"], spec.loss, weights, vertical_matrix)
     optimizer.zero_grad(set_to_none=True)
@@ -182,7 +181,7 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
             state.last_shard = int(batch["shard"])
             if not len(batch["video_ids"]):
                 continue
-            loss = train_step(net, batch, spec, optimizer, scheduler, device, vertical_matrix)
+            loss = train_step(net, to_device(batch, device), spec, optimizer, scheduler, vertical_matrix)
             state.step += 1
             state.examples += len(batch["video_ids"])
             for cb in callbacks:

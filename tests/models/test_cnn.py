@@ -72,7 +72,10 @@ def test_frames_after_num_frames_change_nothing(case: str) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_every_parameter_gets_a_finite_gradient(case: str) -> None:
     model = _build(case)
-    out = model(_batch([6, 1, 0], 6))  # a video without frames must not give NaN
+    # A video without frames must not give NaN. Eight videos: with three, a whole ReLU layer of these tiny
+    # widths can be inactive for all of them, and whether it is can hinge on rounding (it did on an AMD EPYC,
+    # after passing on an Intel Xeon).
+    out = model(_batch([6, 1, 0, 6, 5, 4, 6, 2], 6))
     loss = out.predictions.sum() + (0 if out.auxiliary is None else out.auxiliary.sum())
     loss.backward()
     for name, p in model.named_parameters():

@@ -109,8 +109,9 @@ def run_cell(cell: LSTMSCell | LSTMACell, x_BTD: torch.Tensor,
     # The input's share of every step in one matrix product; the per-step work is the recurrent part only.
     gx_BTG, weights = cell.input_gates(x_BTD), cell.recurrent_weights()
     history: list[tuple[torch.Tensor, ...]] = []
-    for t in range(x_BTD.shape[1]):
-        state = cell.step(gx_BTG[:, t], state, weights)
+    # unbind, not gx_BTG[:, t]: the backward of each slice would be a zero-filled [B, T, G] (quadratic in T).
+    for gx_BG in gx_BTG.unbind(1):
+        state = cell.step(gx_BG, state, weights)
         history.append(state)
     outputs_BTN = torch.stack([s[1] for s in history], dim=1)
     last_B = (num_frames_B.clamp(min=1) - 1).long()

@@ -2,10 +2,17 @@
 ``sequence_length = num_frames``, and the parallel variant with one stack per feature part (rgb and audio,
 catalog #9, #10, #14, #15, #20).
 
-Computed with ``torch.nn.LSTM`` over packed sequences (cuDNN on GPUs), so steps past a video's length are
-never computed and the returned states are those after its last valid frame, as ``dynamic_rnn`` gives.
-``BasicLSTMCell`` adds 1.0 to the forget gate's pre-activation: here that is the forget block of the input
-bias. A video without frames gets zero outputs and zero states.
+Steps past a video's length are never computed and the returned states are those after its last valid
+frame, as ``dynamic_rnn`` gives. ``BasicLSTMCell`` adds 1.0 to the forget gate's pre-activation: here that is
+the forget block of the input bias. A video without frames gets zero outputs and zero states.
+
+Two computations of the same ``torch.nn.LSTM`` parameters: ``nn.LSTM`` over packed sequences (cuDNN on
+GPUs), and ``_cpu_layer`` for training large LSTMs on the CPU, because ATen's CPU LSTM backward turns every
+step's output slice into a zero-filled copy of the whole sequence (T x B x 4N floats per step: quadratic in
+T). ``_cpu_layer`` projects the inputs of all steps in one matrix product and runs the recurrence over the
+videos still going (longest first), as a packed sequence does. Its Python loop costs a fixed overhead per
+step, so it is used only from ``_CPU_LOOP_SIZE`` elements of T x B x N on (measured on 2 vCPUs: #3 at the
+paper preset, batch 8, 8.7 -> 7.6 s per training step; at the tiny preset the loop was 1.8x slower).
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+_CPU_LOOP_SIZE = 2**20  # T x B x N from which training on the CPU uses _cpu_layer (module docstring)
 
 
 class LSTMRun(NamedTuple):
@@ -45,12 +54,74 @@ class StackedLSTM(nn.Module):
 
     def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> LSTMRun:
         lengths_B = num_frames_B.clamp(min=1, max=x_BTD.shape[1]).to("cpu", torch.int64)
-        packed = pack_padded_sequence(x_BTD, lengths_B, batch_first=True, enforce_sorted=False)
-        out_packed, (h_LB, c_LB) = self.lstm(packed)
-        outputs_BTN, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=x_BTD.shape[1])
+        batch, frames = x_BTD.shape[:2]
+        if (x_BTD.device.type == "cpu" and torch.is_grad_enabled()
+                and frames * batch * self.lstm.hidden_size >= _CPU_LOOP_SIZE):
+            outputs_BTN, h_LB, c_LB = self._cpu(x_BTD, lengths_B)
+        else:
+            packed = pack_padded_sequence(x_BTD, lengths_B, batch_first=True, enforce_sorted=False)
+            out_packed, (h_LB, c_LB) = self.lstm(packed)
+            outputs_BTN, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=x_BTD.shape[1])
         has_frames = (num_frames_B > 0).to(x_BTD.dtype)
         return LSTMRun(outputs_BTN * has_frames[:, None, None], c_LB.transpose(0, 1) * has_frames[:, None, None],
                        h_LB.transpose(0, 1) * has_frames[:, None, None])
+
+
+    def _cpu(self, x_BTD: torch.Tensor, lengths_B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """nn.LSTM's (outputs [B, T, N * directions], h and c [L * directions, B, N]) on the CPU."""
+        order_B = lengths_B.argsort(descending=True, stable=True)
+        lengths = lengths_B[order_B].tolist()
+        x_BTD = x_BTD[order_B]
+        reverse_BT = None
+        if self.lstm.bidirectional:  # the backward direction reads each video from its last valid frame
+            t_T = torch.arange(x_BTD.shape[1])
+            steps_B1 = torch.tensor(lengths)[:, None]
+            reverse_BT = torch.where(t_T < steps_B1, steps_B1 - 1 - t_T, t_T)
+        hs, cs = [], []
+        for layer in range(self.lstm.num_layers):
+            outputs = []
+            for suffix in ("", "_reverse")[: 1 + self.lstm.bidirectional]:
+                weights = [getattr(self.lstm, f"{name}_l{layer}{suffix}")
+                           for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                x = x_BTD if not suffix else x_BTD.gather(1, reverse_BT[..., None].expand_as(x_BTD))
+                out_BTN, h_BN, c_BN = _cpu_layer(x, lengths, *weights)
+                if suffix:
+                    out_BTN = out_BTN.gather(1, reverse_BT[..., None].expand_as(out_BTN))
+                outputs.append(out_BTN)
+                hs.append(h_BN)
+                cs.append(c_BN)
+            x_BTD = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
+        unsort_B = order_B.argsort()
+        return x_BTD[unsort_B], torch.stack(hs)[:, unsort_B], torch.stack(cs)[:, unsort_B]
+
+
+def _cpu_layer(x_BTD: torch.Tensor, lengths: list[int], w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
+               b_hh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One direction of one layer over videos sorted longest first (``lengths`` >= 1, descending): outputs
+    [B, T, N] (zero past each length) and the final h, c [B, N]. nn.LSTM's gate order: input, forget, cell,
+    output."""
+    batch, frames = x_BTD.shape[:2]
+    # unbind, not indexing: the backward of x[:, t] would be a zero-filled [B, T, 4N] per step.
+    gates_x = torch.addmm(b_ih + b_hh, x_BTD.reshape(batch * frames, -1), w_ih.t()).view(batch, frames, -1)
+    gates_x_T = gates_x.unbind(1)
+    w_hh_t = w_hh.t()
+    h_BN = x_BTD.new_zeros(batch, w_hh.shape[1])
+    c_BN = torch.zeros_like(h_BN)
+    outputs_T = []
+    for t in range(lengths[0]):
+        going = sum(1 for n in lengths if n > t)  # the videos still going are the first rows
+        gates = torch.addmm(gates_x_T[t][:going], h_BN[:going], w_hh_t)
+        i, f, g, o = gates.chunk(4, dim=1)
+        c_new = torch.sigmoid(f) * c_BN[:going] + torch.sigmoid(i) * torch.tanh(g)
+        h_new = torch.sigmoid(o) * torch.tanh(c_new)
+        outputs_T.append(nn.functional.pad(h_new, (0, 0, 0, batch - going)))
+        if going < batch:  # finished videos keep their last state
+            h_new, c_new = torch.cat([h_new, h_BN[going:]]), torch.cat([c_new, c_BN[going:]])
+        h_BN, c_BN = h_new, c_new
+    outputs_BTN = torch.stack(outputs_T, dim=1)
+    if lengths[0] < frames:
+        outputs_BTN = nn.functional.pad(outputs_BTN, (0, 0, 0, frames - lengths[0]))
+    return outputs_BTN, h_BN, c_BN
 
 
 class ParallelLSTM(nn.Module):
