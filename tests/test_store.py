@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from y8m_models.store import PredictionWriter, StoreError, join, read_predictions
+from y8m_models.store import PredictionLookup, PredictionWriter, StoreError, join, read_predictions
 
 
 def _write(folder: Path, ids: list[str], scores: np.ndarray, top_k: int | None = None, batch: int = 2) -> None:
@@ -70,3 +70,17 @@ def test_join_names_the_runs_that_disagree(tmp_path: Path) -> None:
         join([first, second], ["#2", "#10"], video_ids=["x", "y"])
     with pytest.raises(StoreError, match="not a readable prediction store"):
         read_predictions(tmp_path / "missing")
+
+
+def test_lookup_reads_each_runs_rows_by_video_id(tmp_path: Path) -> None:
+    a = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]], np.float32)
+    _write(tmp_path / "teacher", ["x", "y", "z"], a)
+    _write(tmp_path / "stream", ["z", "y", "x"], a[::-1] * 0.5, top_k=1)
+    lookup = PredictionLookup([read_predictions(tmp_path / "teacher"), read_predictions(tmp_path / "stream")],
+                              ["#75", "#76"])
+    got = lookup(["y", "x"])
+    assert got.shape == (2, 2, 2)
+    np.testing.assert_allclose(got[:, 0], a[[1, 0]], rtol=1e-3)
+    np.testing.assert_allclose(got[:, 1], [[0, 0.2], [0, 0.1]], rtol=1e-3)  # top 1 of each row
+    with pytest.raises(StoreError, match=r"#75 has no prediction for 1 video\(s\) of this batch, e.g. \['w'\]"):
+        lookup(["x", "w"])

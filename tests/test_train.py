@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -128,3 +130,41 @@ def test_compiled_training_takes_the_eager_steps_and_saves_plain_weights(tmp_pat
     assert runs[True] == pytest.approx(runs[False], rel=1e-2)
     plain = build_architecture(spec.architecture, spec.params, ModelInputs(classes))
     plain.load_state_dict(torch.load(tmp_path / "True" / CHECKPOINT, weights_only=True)["model"])
+
+
+def test_side_inputs_weight_the_loss_and_mix_in_the_teacher(tmp_path: Path) -> None:
+    """Bagging/boosting weights scale each video's loss; distillation is (1 - lambda) L(p, y) + lambda L(p, p_hat)
+    (paper Eq. 12, lambda 0.4 for #39), both read by video id from the prediction store."""
+    from y8m_models.configs import resolve
+    from y8m_models.configs.check import synthetic_batch
+    from y8m_models.ensemble.weights import ExampleWeights
+    from y8m_models.losses import cross_entropy
+    from y8m_models.models import ModelInputs, build_architecture
+    from y8m_models.store import PredictionLookup, PredictionWriter, read_predictions
+    from y8m_models.train import SideInputs, build_optimizer, train_step
+
+    spec = resolve(39, "tiny", overrides={"model.loss.aux_weight": 0.0}).model
+    assert spec.distillation is not None and spec.distillation.weight == 0.4
+    inputs = ModelInputs(6, (1024, 128))
+    batch = synthetic_batch("video", inputs, batch_size=4)
+    batch["video_ids"] = ["a", "b", "c", "d"]
+    teacher_BC = torch.rand(4, 6, generator=torch.Generator().manual_seed(0))
+    with PredictionWriter(tmp_path / "teacher", 6) as writer:
+        writer.add(["d", "c", "b", "a"], teacher_BC.flip(0))
+    teacher = PredictionLookup([read_predictions(tmp_path / "teacher")])
+    side = SideInputs(ExampleWeights(["a", "b", "c"], [0.0, 2.0, 1.0]), teacher)  # "d" is not listed: 1
+    model_inputs = dict(batch)
+    weights, soft = side.apply(batch, model_inputs, "cpu")
+    assert weights.tolist() == [0.0, 2.0, 1.0, 1.0]
+    torch.testing.assert_close(soft, teacher_BC.half().float())
+
+    torch.manual_seed(0)
+    net = build_architecture(spec.architecture, spec.params, inputs)
+    net.train()
+    with torch.no_grad():
+        p_BC = net(model_inputs).predictions
+    expected = spec.loss.main_weight * (0.6 * cross_entropy(p_BC, batch["labels"], weights)
+                                        + 0.4 * cross_entropy(p_BC, soft, weights))
+    optimizer, scheduler = build_optimizer(net, spec.training)
+    loss = train_step(net, model_inputs, spec, optimizer, scheduler, weights=weights, teacher=soft)
+    assert loss == pytest.approx(float(expected), rel=1e-5)

@@ -169,3 +169,31 @@ def join(stored: Sequence[StoredPredictions], names: Sequence[str] | None = None
         except StoreError as exc:
             raise StoreError(f"{name}: {exc}") from None
     return ids, out
+
+
+class PredictionLookup:
+    """Several runs' stored predictions on one split, read by video id while training or predicting:
+    ``lookup(batch["video_ids"])`` -> float32 [B, M, C], M = the runs in the order given (a distillation
+    teacher: M = 1; a cascade's streams). Each run's id index is built once."""
+
+    def __init__(self, stored: Sequence[StoredPredictions], names: Sequence[str] | None = None):
+        if not stored:
+            raise StoreError("a prediction lookup needs at least one stored split")
+        self.stored = list(stored)
+        self.names = list(names) if names is not None else [str(s.folder) for s in stored]
+        classes = {s.num_classes for s in stored}
+        if len(classes) != 1:
+            raise StoreError(f"the runs disagree on the number of classes: "
+                             f"{', '.join(f'{n}: {s.num_classes}' for n, s in zip(self.names, stored, strict=True))}")
+        self.num_classes = classes.pop()
+        self._rows = [{vid: i for i, vid in enumerate(s.ids)} for s in stored]
+
+    def __call__(self, video_ids: Sequence[str]) -> np.ndarray:
+        out = np.empty((len(video_ids), len(self.stored), self.num_classes), np.float32)
+        for m, (name, s, rows) in enumerate(zip(self.names, self.stored, self._rows, strict=True)):
+            missing = [v for v in video_ids if v not in rows]
+            if missing:
+                raise StoreError(f"{name} has no prediction for {len(missing)} video(s) of this batch, e.g. "
+                                 f"{missing[:3]} ({s.folder})")
+            out[:, m] = s.dense(np.fromiter((rows[v] for v in video_ids), np.int64, len(video_ids)))
+        return out

@@ -16,13 +16,18 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from y8m_models.configs.schema import SingleModel, Training
 from y8m_models.data.dataset import to_device
-from y8m_models.losses import model_loss
+from y8m_models.losses import distillation_loss, model_loss
+
+if TYPE_CHECKING:
+    from y8m_models.ensemble.weights import ExampleWeights
+    from y8m_models.store import PredictionLookup
 
 
 def build_optimizer(model: nn.Module, training: Training) -> tuple[torch.optim.Optimizer,
@@ -53,12 +58,19 @@ def clip_per_tensor(model: nn.Module, clip_norm: float) -> None:
 
 def train_step(model: nn.Module, inputs: dict, spec: SingleModel, optimizer: torch.optim.Optimizer,
                scheduler: torch.optim.lr_scheduler.LRScheduler, vertical_matrix: torch.Tensor | None = None,
-               weights: torch.Tensor | None = None) -> float:
-    """One optimisation step on model inputs (``to_device`` of a loader batch); returns the loss."""
+               weights: torch.Tensor | None = None, teacher: torch.Tensor | None = None) -> float:
+    """One optimisation step on model inputs (``to_device`` of a loader batch); returns the loss.
+    ``weights`` [B]: per-video loss weights (bagging, boosting); ``teacher`` [B, C]: soft targets, mixed with
+    the labels by ``spec.distillation.weight`` (paper Eq. 12)."""
     model.train()
     with _autocast(inputs["labels"].device):
         output = model(inputs)
         loss = model_loss(output, inputs["labels"], spec.loss, weights, vertical_matrix)
+        if teacher is not None:
+            if spec.distillation is None:
+                raise ValueError("teacher predictions given to a configuration without 'distillation'")
+            to_teacher = model_loss(output, teacher, spec.loss, weights, vertical_matrix)
+            loss = distillation_loss(loss, to_teacher, spec.distillation.weight)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     clip_per_tensor(model, spec.training.clip_norm)
@@ -95,6 +107,27 @@ class TrainState:
     num_shards: int = 1
     positions: dict[int, int] = field(default_factory=dict)  # shard -> records of this epoch consumed
     last_shard: int = -1  # the shard of the last batch, so a resumed loader takes its workers' turns in order
+
+
+@dataclass(frozen=True)
+class SideInputs:
+    """What a run reads per video beside its records, by video id (the ensembles' members): per-video loss
+    weights (bagging, boosting), a distillation teacher's predictions (M = 1), a cascade's prediction streams
+    (``batch["cascade"]`` [B, M, C] for the model)."""
+
+    example_weights: ExampleWeights | None = None
+    teacher: PredictionLookup | None = None
+    cascade: PredictionLookup | None = None
+
+    def apply(self, batch: dict, inputs: dict, device: torch.device | str) -> tuple[torch.Tensor | None,
+                                                                                     torch.Tensor | None]:
+        """Add ``inputs["cascade"]``; return (loss weights [B], teacher [B, C]) for the batch's videos."""
+        ids = batch["video_ids"]
+        if self.cascade is not None:
+            inputs["cascade"] = torch.from_numpy(self.cascade(ids)).to(device)
+        weights = None if self.example_weights is None else self.example_weights.lookup(ids).to(device)
+        teacher = None if self.teacher is None else torch.from_numpy(self.teacher(ids)[:, 0]).to(device)
+        return weights, teacher
 
 
 class Callback:
@@ -143,12 +176,14 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
         seed: int = 0, resume: bool = False, checkpoint_every: int = 500, checkpoint_minutes: float = 15.0,
         callbacks: tuple[Callback, ...] = (),
         device: torch.device | str = "cpu", num_workers: int = 0,
-        vertical_matrix: torch.Tensor | None = None, compile: bool = False) -> TrainState:
+        vertical_matrix: torch.Tensor | None = None, compile: bool = False,
+        side: SideInputs = SideInputs()) -> TrainState:
     """Train until ``steps`` steps, checkpointing every ``checkpoint_every`` steps, every ``checkpoint_minutes``
     and at the end into ``run_dir/checkpoint.pt`` (``run_dir=None``: no checkpoints). ``resume`` continues from
     that checkpoint: with the same seed the final weights equal an uninterrupted run's
     (also with DataLoader workers: their turns are resumed in order). ``compile``: the training forward runs
-    through ``torch.compile`` (the weights, checkpoints and evaluation stay the plain module's)."""
+    through ``torch.compile`` (the weights, checkpoints and evaluation stay the plain module's). ``side``: the
+    per-video inputs of ensemble members (loss weights, teacher, cascade streams)."""
     from torch.utils.data import DataLoader
 
     from y8m_models.data.dataset import YT8MDataset
@@ -181,7 +216,9 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
             state.last_shard = int(batch["shard"])
             if not len(batch["video_ids"]):
                 continue
-            loss = train_step(net, to_device(batch, device), spec, optimizer, scheduler, vertical_matrix)
+            inputs = to_device(batch, device)
+            weights, teacher = side.apply(batch, inputs, device)
+            loss = train_step(net, inputs, spec, optimizer, scheduler, vertical_matrix, weights, teacher)
             state.step += 1
             state.examples += len(batch["video_ids"])
             for cb in callbacks:
@@ -231,8 +268,9 @@ class Predictions:
 
 @torch.no_grad()
 def predict(model: nn.Module, spec: SingleModel, files: list, num_classes: int, batch_size: int = 256,
-            device: torch.device | str = "cpu", attention_of: set[str] | None = None) -> Predictions:
-    """``model`` in eval mode over ``files``."""
+            device: torch.device | str = "cpu", attention_of: set[str] | None = None,
+            cascade: PredictionLookup | None = None) -> Predictions:
+    """``model`` in eval mode over ``files`` (a cascade model reads its streams' predictions of the split)."""
     from torch.utils.data import DataLoader
 
     from y8m_models.data.dataset import YT8MDataset
@@ -243,6 +281,7 @@ def predict(model: nn.Module, spec: SingleModel, files: list, num_classes: int, 
     ids, predictions, labels, attention = [], [], [], {}
     for batch in DataLoader(data, batch_size=None):
         inputs = to_device(batch, device)
+        SideInputs(cascade=cascade).apply(batch, inputs, device)
         with _autocast(device):
             out = model(inputs)
         ids.extend(batch["video_ids"])
