@@ -15,8 +15,9 @@ unknown, an output directory that cannot be written or already holds another run
 from __future__ import annotations
 
 import json
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,8 @@ from y8m_models.data.tfrecord import TFRecordFile
 from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
 from y8m_models.metrics import evaluate
 from y8m_models.models import ModelInputs, build_architecture
-from y8m_models.store import PredictionWriter
-from y8m_models.train import CHECKPOINT, Callback, Predictions, TrainState, fit, predict
+from y8m_models.store import PredictionLookup, PredictionWriter, StoreError, read_predictions
+from y8m_models.train import CHECKPOINT, Callback, Predictions, SideInputs, TrainState, fit, predict
 
 RUN_FILE, METRICS_FILE, BEST = "run.json", "metrics.jsonl", "best.pt"
 
@@ -53,10 +54,30 @@ class Run:
     seed: int
     steps: int
     num_classes: int
+    # Other runs this one reads (the Ensembles issue): "init" (a run directory whose checkpoint it continues),
+    # "teacher" (a run directory: distillation targets on train1), "streams" (run directories: the cascade
+    # input), "example_weights" (an .npz of ensemble.weights.ExampleWeights).
+    links: dict[str, Any] = field(default_factory=dict)
 
     @property
     def model(self):
         return self.config.model
+
+    def side_inputs(self) -> SideInputs:
+        """What training reads beside the records: loss weights, the teacher's train1 predictions, the
+        cascade streams' train1 predictions."""
+        from y8m_models.ensemble.weights import ExampleWeights
+
+        weights = self.links.get("example_weights")
+        teacher = self.links.get("teacher")
+        boost = self.model.cascade is not None and self.model.cascade.boost_from_stream
+        return SideInputs(ExampleWeights.load(weights) if weights else None,
+                          _lookup([teacher], "train1") if teacher else None, self.cascade("train1"), boost)
+
+    def cascade(self, split: str) -> PredictionLookup | None:
+        """The cascade streams' predictions on ``split`` (None without a cascade input)."""
+        streams = self.links.get("streams")
+        return _lookup(streams, split) if streams else None
 
     def files(self, split: str) -> list[Path]:
         return _files(self.data, self.model.level, split)
@@ -65,7 +86,7 @@ class Run:
         vocabulary = find_vocabulary(self.data / self.model.level)
         verticals = (torch.from_numpy(read_vocabulary(vocabulary).vertical_matrix()).float()
                      if vocabulary else None)
-        return ModelInputs(self.num_classes, vertical_matrix=verticals)
+        return ModelInputs(self.num_classes, vertical_matrix=verticals, cascade=self.model.cascade)
 
     def build(self, inputs: ModelInputs | None = None) -> torch.nn.Module:
         return build_architecture(self.model.architecture, self.model.params, inputs or self.inputs())
@@ -73,6 +94,14 @@ class Run:
     def log(self, record: dict[str, Any]) -> None:
         with open(self.dir / METRICS_FILE, "a", encoding="utf-8") as out:
             out.write(json.dumps(record) + "\n")
+
+
+def _lookup(run_dirs: list[str], split: str) -> PredictionLookup:
+    try:
+        return PredictionLookup([read_predictions(Path(d) / "predictions" / split) for d in run_dirs],
+                                [Path(d).name for d in run_dirs])
+    except StoreError as exc:
+        raise RunError(f"cannot read the {split} predictions this run needs: {exc}") from None
 
 
 def _files(data: Path, level: str, split: str) -> list[Path]:
@@ -84,20 +113,25 @@ def _files(data: Path, level: str, split: str) -> list[Path]:
     return files
 
 
-def create_run(config_key: int | str, data: Path, out: Path, *, preset: str = "tiny", seed: int = 0,
-               steps: int | None = None, epochs: float | None = None, as_in_code: bool = False,
+def create_run(config_key: int | str | Configuration, data: Path, out: Path, *, preset: str = "tiny",
+               seed: int = 0, steps: int | None = None, epochs: float | None = None, as_in_code: bool = False,
                overrides: dict[str, Any] | None = None, num_classes: int | None = None,
-               resume: bool = False) -> Run:
-    """Check everything a training run needs and write ``run.json`` (or, with ``resume``, read it back)."""
+               resume: bool = False, links: dict[str, Any] | None = None) -> Run:
+    """Check everything a training run needs and write ``run.json`` (or, with ``resume``, read it back).
+    ``config_key``: a configuration to resolve, or one already resolved (an ensemble member); ``links``: the
+    other runs it reads (the ensemble pipeline's; see ``Run.links``)."""
     if resume and (out / RUN_FILE).exists():
         return open_run(out)
     try:
-        config = resolve(config_key, preset, as_in_code, overrides)
+        config = (config_key if isinstance(config_key, Configuration)
+                  else resolve(config_key, preset, as_in_code, overrides))
     except ConfigError as exc:
         raise RunError(str(exc)) from None
-    if config.model is None or config.model.cascade is not None:
-        raise RunError(f"{config.name} is not a single model without cascade input: ensembles and cascades run "
-                       "with `y8m reproduce`")
+    if config.model is None:
+        raise RunError(f"{config.name} is not a single model: ensembles run with `y8m reproduce`")
+    if (config.model.cascade is not None or config.model.distillation is not None) and links is None:
+        raise RunError(f"{config.name} reads other configurations' predictions (cascade or distillation): it "
+                       "runs with `y8m reproduce`")
     level = config.model.level
     if not data.is_dir():
         raise RunError(f"data directory {data} does not exist")
@@ -132,11 +166,11 @@ def create_run(config_key: int | str, data: Path, out: Path, *, preset: str = "t
         if (out / RUN_FILE).exists():
             raise RunError(f"{out} already holds a run ({RUN_FILE}); pass --resume to continue it or choose "
                            "another --out")
-        run = Run(out, config, data.resolve(), preset, seed, steps, classes)
+        run = Run(out, config, data.resolve(), preset, seed, steps, classes, links or {})
         (out / RUN_FILE).write_text(json.dumps({
             "config": config.model_dump(mode="json"), "data": str(run.data), "preset": preset, "seed": seed,
             "steps": steps, "num_classes": classes, "as_in_code": as_in_code, "overrides": overrides or {},
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
+            "links": run.links, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
     except OSError as exc:
         raise RunError(f"cannot write the run directory {out}: {exc.strerror}") from None
     return run
@@ -148,7 +182,7 @@ def open_run(run_dir: Path) -> Run:
     except OSError:
         raise RunError(f"{run_dir} is not a run directory (no {RUN_FILE})") from None
     return Run(run_dir, Configuration.model_validate(meta["config"]), Path(meta["data"]), meta["preset"],
-               meta["seed"], meta["steps"], meta["num_classes"])
+               meta["seed"], meta["steps"], meta["num_classes"], meta.get("links", {}))
 
 
 class MetricsLog(Callback):
@@ -198,6 +232,10 @@ def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...]
     """Train to ``run.steps`` (continuing from the checkpoint with ``resume``), scoring validate1 every
     ``eval_every`` steps and at the end; returns the last validate1 scores and the best step."""
     torch.manual_seed(run.seed)
+    init = run.links.get("init")
+    if init and not (run.dir / CHECKPOINT).exists():  # an ensemble member continues its base's checkpoint
+        shutil.copyfile(Path(init) / CHECKPOINT, run.dir / CHECKPOINT)
+        resume = True
     inputs = run.inputs()
     model = run.build(inputs).to(device)
     own: list[Callback] = [MetricsLog(run)]
@@ -207,6 +245,7 @@ def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...]
         own.append(selector)
     state = fit(model, run.model, run.files("train1"), run.num_classes, run.dir, run.steps, seed=run.seed,
                 resume=resume, callbacks=(*own, *callbacks), device=device, num_workers=num_workers, compile=compile,
+                side=run.side_inputs(),
                 vertical_matrix=None if inputs.vertical_matrix is None else inputs.vertical_matrix.to(device))
     result: dict[str, Any] = {"step": state.step}
     if selector is not None:
@@ -226,7 +265,8 @@ def _trained(run: Run, device: str) -> torch.nn.Module:
 
 def _predict_into_store(run: Run, split: str, model: torch.nn.Module, device: str,
                         attention_of: set[str] | None = None) -> Predictions:
-    out = predict(model, run.model, run.files(split), run.num_classes, device=device, attention_of=attention_of)
+    out = predict(model, run.model, run.files(split), run.num_classes, device=device, attention_of=attention_of,
+                  cascade=run.cascade(split))
     with PredictionWriter(run.dir / "predictions" / split, run.num_classes) as writer:
         writer.add(out.ids, out.scores)
     return out

@@ -25,11 +25,16 @@ from pydantic import BaseModel, ConfigDict, Field
 EPSILON = 1e-5  # the authors write it as 10e-6
 
 
+def cross_entropy_per_video(p_BC: torch.Tensor, y_BC: torch.Tensor, positive_weight: float = 1.0) -> torch.Tensor:
+    """Each video's cross-entropy summed over classes [B]."""
+    per_class = positive_weight * y_BC * torch.log(p_BC + EPSILON) + (1 - y_BC) * torch.log(1 - p_BC + EPSILON)
+    return -per_class.sum(dim=-1)
+
+
 def cross_entropy(p_BC: torch.Tensor, y_BC: torch.Tensor, weights_B: torch.Tensor | None = None,
                   positive_weight: float = 1.0) -> torch.Tensor:
     """Mean over the batch of each video's (weighted) cross-entropy summed over classes."""
-    per_class = positive_weight * y_BC * torch.log(p_BC + EPSILON) + (1 - y_BC) * torch.log(1 - p_BC + EPSILON)
-    per_video_B = -per_class.sum(dim=-1)
+    per_video_B = cross_entropy_per_video(p_BC, y_BC, positive_weight)
     if weights_B is not None:
         per_video_B = per_video_B * weights_B
     return per_video_B.mean()

@@ -23,7 +23,7 @@ from torch import nn
 
 from y8m_models.configs.schema import SingleModel, Training
 from y8m_models.data.dataset import to_device
-from y8m_models.losses import distillation_loss, model_loss
+from y8m_models.losses import cross_entropy_per_video, distillation_loss, model_loss
 
 if TYPE_CHECKING:
     from y8m_models.ensemble.weights import ExampleWeights
@@ -118,6 +118,7 @@ class SideInputs:
     example_weights: ExampleWeights | None = None
     teacher: PredictionLookup | None = None
     cascade: PredictionLookup | None = None
+    boost_from_stream: bool = False  # #65: weight 3 where the first stream's CE is above the batch mean, else 0.5
 
     def apply(self, batch: dict, inputs: dict, device: torch.device | str) -> tuple[torch.Tensor | None,
                                                                                      torch.Tensor | None]:
@@ -126,6 +127,10 @@ class SideInputs:
         if self.cascade is not None:
             inputs["cascade"] = torch.from_numpy(self.cascade(ids)).to(device)
         weights = None if self.example_weights is None else self.example_weights.lookup(ids).to(device)
+        if self.boost_from_stream:
+            stream_ce_B = cross_entropy_per_video(inputs["cascade"][:, 0], inputs["labels"])
+            boost_B = torch.where(stream_ce_B > stream_ce_B.mean(), 3.0, 0.5)
+            weights = boost_B if weights is None else weights * boost_B
         teacher = None if self.teacher is None else torch.from_numpy(self.teacher(ids)[:, 0]).to(device)
         return weights, teacher
 

@@ -1,4 +1,4 @@
-"""Cascade layer (Fig. 6), temporal pooling, and local attention pooling's sigmoid normalisation."""
+"""Cascade layer (Fig. 6; #74's L1 input), temporal pooling, and local attention pooling's sigmoid normalisation."""
 
 from __future__ import annotations
 
@@ -23,8 +23,20 @@ def test_cascade_averages_streams_with_learned_softmax_weights() -> None:
     torch.testing.assert_close(cascade.stream_weights().sum(), torch.tensor(1.0))
     raw = Cascade(num_classes=5, streams=1, projection=4, normalize=False)
     torch.testing.assert_close(raw(p[:, :1]), torch.relu(raw.projection(p[:, 0])))
-    with pytest.raises(ValueError, match="expected 3 prediction streams, got 1"):
+    with pytest.raises(ValueError, match=r"expected 3 prediction streams \[B, M, C\], got shape \(2, 1, 5\)"):
         cascade(p[:, :1])
+
+
+def test_cascade_l1_input_divides_the_average_by_its_sum() -> None:
+    """#74: q / sum(q) before the projection; a scaled q gives the same d, an all-zero q stays finite."""
+    torch.manual_seed(0)
+    cascade = Cascade(num_classes=5, streams=2, projection=4, normalize=False, l1_input=True)
+    p = torch.rand(3, 2, 5)
+    q = p.mean(dim=1)  # equal stream weights at initialisation
+    torch.testing.assert_close(cascade(p), torch.relu(cascade.projection(q / q.sum(dim=-1, keepdim=True))))
+    torch.testing.assert_close(cascade(0.5 * p), cascade(p))
+    zero = cascade(torch.zeros(1, 2, 5))
+    torch.testing.assert_close(zero, torch.relu(cascade.projection.bias)[None])
 
 
 def test_temporal_pooling_respects_num_frames() -> None:

@@ -1,20 +1,20 @@
 """``y8m configs check``: build every single model of the chosen configurations, run one forward and backward
 pass on a synthetic batch, and check what the rest of the system relies on: prediction shape and range,
 auxiliary and attention shapes, attention weights summing to 1 over valid frames and 0 on padding, a finite
-loss and finite gradients.
+loss and finite gradients. A cascade model (#47-#74) gets random stream predictions as ``batch["cascade"]``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from y8m_models.configs.registry import resolve, single_models
 from y8m_models.configs.schema import Configuration, SingleModel
 from y8m_models.losses import model_loss
-from y8m_models.models import ModelInputs, ModelOutput, build_architecture
+from y8m_models.models import ModelInputs, ModelOutput, build_architecture, cascade_streams
 
 
 @dataclass(frozen=True)
@@ -29,18 +29,24 @@ class CheckResult:
 def synthetic_batch(level: str, inputs: ModelInputs, batch_size: int = 4, frames: int = 12,
                     seed: int = 0) -> dict:
     """Random features in the dequantized range with videos of different lengths (one without frames when
-    the batch has room for it), zero padding after each length, and random labels (at least one each)."""
+    the batch has room for it), zero padding after each length, and random labels (at least one each); with
+    ``inputs.cascade``, random probabilities [B, M, C] for its streams as ``cascade``."""
     g = torch.Generator().manual_seed(seed)
     labels = (torch.rand(batch_size, inputs.num_classes, generator=g) < 0.1).float()
     labels[torch.arange(batch_size), torch.randint(inputs.num_classes, (batch_size,), generator=g)] = 1.0
     if level == "video":
-        return {"features": torch.randn(batch_size, inputs.feature_dim, generator=g), "labels": labels}
-    num_frames = torch.linspace(frames, 1, batch_size).round().long()
-    if batch_size >= 4:
-        num_frames[-1] = 0
-    x = torch.randn(batch_size, frames, inputs.feature_dim, generator=g)
-    x = x * (torch.arange(frames)[None, :, None] < num_frames[:, None, None])
-    return {"features": x, "num_frames": num_frames, "labels": labels}
+        batch = {"features": torch.randn(batch_size, inputs.feature_dim, generator=g), "labels": labels}
+    else:
+        num_frames = torch.linspace(frames, 1, batch_size).round().long()
+        if batch_size >= 4:
+            num_frames[-1] = 0
+        x = torch.randn(batch_size, frames, inputs.feature_dim, generator=g)
+        x = x * (torch.arange(frames)[None, :, None] < num_frames[:, None, None])
+        batch = {"features": x, "num_frames": num_frames, "labels": labels}
+    if inputs.cascade is not None:
+        streams = len(cascade_streams(inputs.cascade))
+        batch["cascade"] = torch.rand(batch_size, streams, inputs.num_classes, generator=g)
+    return batch
 
 
 def random_vertical_matrix(num_classes: int, verticals: int = 25, seed: int = 0) -> torch.Tensor:
@@ -81,8 +87,7 @@ def _problems(out: ModelOutput, batch: dict, num_classes: int) -> list[str]:
 def check_model(label: str, model: SingleModel, inputs: ModelInputs, batch_size: int = 4,
                 frames: int = 12) -> CheckResult:
     """One forward + backward of ``model`` on a synthetic batch."""
-    if model.cascade is not None:
-        return CheckResult(label, "skipped", detail="cascade models are built by the ensemble pipeline")
+    inputs = replace(inputs, cascade=model.cascade)
     start = time.perf_counter()
     torch.manual_seed(0)
     net = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -124,6 +125,10 @@ def resolve(config: Configuration | int | str, preset: str = "paper", as_in_code
         scaled = scale_model(model, architecture(model["architecture"]).params, p)
         model.clear()
         model.update(scaled)
+    combiner = (data.get("ensemble") or {}).get("combiner")
+    if combiner and p.batch_size is not None:  # the preset's batch rule holds for the stacking combiners too
+        combiner["training"] = {**combiner["training"], "batch_size": p.batch_size,
+                                "epochs": combiner["training"]["epochs"] * p.stacking_epochs}
     return _validate(data, f"{where} at preset {preset!r}")
 
 
@@ -139,12 +144,14 @@ def single_models(config: Configuration) -> list[tuple[str, SingleModel]]:
 
 def build_model(model: SingleModel | Configuration | int | str, inputs: ModelInputs,
                 preset: str = "paper") -> nn.Module:
-    """The model of a single-model configuration (resolved at ``preset`` unless already a SingleModel)."""
+    """The model of a single-model configuration (resolved at ``preset`` unless already a SingleModel).
+
+    A cascade model (#47-#74) is built for its ``cascade`` input (``inputs.cascade`` is replaced by the
+    model's own): its forward also reads ``batch["cascade"]``, the predictions of
+    ``models.base.cascade_streams(model.cascade)`` in that order."""
     if not isinstance(model, SingleModel):
         config = resolve(model, preset)
         if config.model is None:
             raise ConfigError(f"{config.name} is an ensemble ({config.ensemble.method}); it has no single model")
         model = config.model
-    if model.cascade is not None:
-        raise ConfigError(f"{model.architecture} with a cascade input is built by the ensemble pipeline")
-    return build_architecture(model.architecture, model.params, inputs)
+    return build_architecture(model.architecture, model.params, replace(inputs, cascade=model.cascade))

@@ -29,6 +29,7 @@ from torch import nn
 from y8m_models.configs.schema import Combiner
 from y8m_models.losses import cross_entropy
 from y8m_models.metrics import Evaluator
+from y8m_models.store import StoredPredictions
 from y8m_models.train import Callback, TrainState, build_optimizer, clip_per_tensor
 
 # ------------------------------------------------------------------------------------------------ data
@@ -85,6 +86,32 @@ class TensorStackData:
             rows = slice(lo, lo + batch_size) if order is None else np.sort(order[lo:lo + batch_size])
             yield StackBatch(*(torch.from_numpy(np.asarray(a[rows], dtype=np.float32))
                                for a in (self.P_NMC, self.x_ND, self.labels_NC)))
+
+
+@dataclass
+class StoreStackData:
+    """``StackData`` read from the members' prediction stores (dense or top-k, memory-mapped), densified one
+    batch at a time: 74 members x 3862 classes x 100k videos would be 114 GB as float32. ``rows_MN[m]`` are
+    member m's store rows of the N videos (``StoredPredictions.row_of`` of the ids: the join by video id)."""
+
+    stored: Sequence[StoredPredictions]
+    rows_MN: np.ndarray
+    x_ND: np.ndarray
+    labels_NC: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return len(self.labels_NC), len(self.stored), self.stored[0].num_classes, np.shape(self.x_ND)[1]
+
+    def batches(self, batch_size: int, shuffle: bool = False,
+                rng: np.random.Generator | None = None) -> Iterator[StackBatch]:
+        n = self.shape[0]
+        order = (rng or np.random.default_rng()).permutation(n) if shuffle else np.arange(n)
+        for lo in range(0, n, batch_size):
+            rows = np.sort(order[lo:lo + batch_size])
+            P_BMC = np.stack([s.dense(self.rows_MN[m, rows]) for m, s in enumerate(self.stored)], axis=1)
+            yield StackBatch(torch.from_numpy(P_BMC), torch.from_numpy(np.asarray(self.x_ND[rows], np.float32)),
+                             torch.from_numpy(np.asarray(self.labels_NC[rows], np.float32)))
 
 
 # ---------------------------------------------------------------------------------------------- models

@@ -9,6 +9,9 @@ the multi-AP LSTM #25 is also the member of #35, #36 and the base of the cascade
   embedding of the frame position (and, as the authors' code, the video's mean frame) to the scores.
 - ``multi_attention_two_lstm`` (#26): as #25, but a separate LSTM's outputs score the frames.
 
+``multi_attention_lstm`` takes a cascade input (§7; #50, #58): ``d`` is concatenated to each of the K pooled
+vectors before the shared MoE (catalog #50, #58).
+
 Every model returns the pooling weights as ``ModelOutput.attention`` [B, T, K] (K = 1 for #23/#24): they
 sum to 1 over each video's valid frames and are 0 on padding (the dashboard's frame gallery, Fig. 5).
 
@@ -35,6 +38,9 @@ from y8m_models.models.base import (
     ModelOutput,
     OptionalWidth,
     Width,
+    cascade_feature,
+    cascade_parts,
+    cascade_width,
     frame_inputs,
     register,
 )
@@ -166,7 +172,8 @@ class LSTMAttentionLSTM(nn.Module):
 
 
 class MultiAttentionLSTM(nn.Module):
-    """#25/#27, Eq. 3-4: e_ik = W_k[x_i; y_i] (+ position, + mean frame), z_k = sum_i a_ik y_i, max_k MoE(z_k)."""
+    """#25/#27, Eq. 3-4: e_ik = W_k[x_i; y_i] (+ position, + mean frame), z_k = sum_i a_ik y_i, max_k MoE(z_k);
+    with a cascade input max_k MoE([z_k; d])."""
 
     def __init__(self, p: MultiAttentionParams, inputs: ModelInputs):
         super().__init__()
@@ -175,7 +182,8 @@ class MultiAttentionLSTM(nn.Module):
         self.lstm = StackedLSTM(d, p.cells, p.layers)
         attention_features = d + p.cells + (d if p.attention_input == "frame_output_mean" else 0)
         self.pool = AttentionPooling(attention_features, p.groups, positional=p.positional, max_frames=p.max_frames)
-        self.moe = MoE(p.cells, inputs.num_classes, p.mixtures)
+        self.moe = MoE(p.cells + cascade_width(inputs), inputs.num_classes, p.mixtures)
+        self.cascade = cascade_feature(inputs)
 
     def forward(self, batch: dict) -> ModelOutput:
         x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
@@ -184,7 +192,8 @@ class MultiAttentionLSTM(nn.Module):
         if self.p.attention_input == "frame_output_mean":
             parts.append(mean_over_time(x_BTD, num_frames_B)[:, None].expand_as(x_BTD))
         z_BKN, a_BTK = self.pool(y_BTN, torch.cat(parts, dim=-1), num_frames_B)
-        return ModelOutput(_max_over_groups(self.moe, z_BKN), attention=a_BTK)
+        d_BKP = [d_BP[:, None].expand(-1, z_BKN.shape[1], -1) for d_BP in cascade_parts(self.cascade, batch)]
+        return ModelOutput(_max_over_groups(self.moe, torch.cat([z_BKN, *d_BKP], dim=-1)), attention=a_BTK)
 
 
 class MultiAttentionTwoLSTM(nn.Module):
@@ -222,7 +231,7 @@ def _build_lstm_attention_lstm(p: LSTMAttentionLSTMParams, inputs: ModelInputs) 
     return LSTMAttentionLSTM(p, inputs)
 
 
-@register("multi_attention_lstm", "frame", MultiAttentionParams)
+@register("multi_attention_lstm", "frame", MultiAttentionParams, cascade=True)
 def _build_multi_attention(p: MultiAttentionParams, inputs: ModelInputs) -> nn.Module:
     return MultiAttentionLSTM(p, inputs)
 

@@ -6,6 +6,12 @@ inputs)``; ``forward(batch)`` takes the batch dict of ``y8m_models.data.dataset.
 [B, T, D] and ``num_frames`` [B] for frame level, ``features`` [B, D] for video level) and returns a
 ``ModelOutput``. Losses live outside models (``y8m_models.losses``).
 
+A cascade model (paper §7, Fig. 6; catalog §4.12, #47-#74) is built with ``ModelInputs.cascade`` set and
+reads one more batch key, ``"cascade"``: float [B, M, C], the predictions (probabilities) of the
+configurations ``cascade_streams(spec)`` for the batch's videos, in that order. Its ``CascadeFeature`` turns
+them into ``d`` [B, P] (``layers.cascade.Cascade``), which the family concatenates before its MoE(s). Only
+the architectures registered with ``cascade=True`` accept one.
+
 Parameter fields carry a preset marker (``WIDTH``, ``MIXTURES``, ``FRAMES``) so that the ``small`` and
 ``tiny`` presets are derived from the paper values by one rule (``y8m_models.configs.presets``).
 
@@ -18,12 +24,17 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
+
+from y8m_models.layers.cascade import Cascade
+
+VOCABULARY_2017 = 4716  # classes of the 2017 release, the vocabulary the authors' class counts refer to
+FREQUENT_2017 = 1000  # #56: the first 1000 labels of 4716 are the frequent ones (zt softmax_bound)
 
 
 @dataclass(frozen=True)
@@ -61,13 +72,34 @@ class FrameParams(ModelParams):
     normalize: Literal["joint", "per_part", "none"] = "joint"
 
 
+class CascadeSpec(Protocol):
+    """What a model needs to know of its cascade input: ``configs.schema.CascadeInput`` is one. A Protocol, not
+    that class, because the configurations import the models (and layers never import configs)."""
+
+    @property
+    def streams(self) -> tuple[int, ...]: ...  # paper numbers of the averaged prediction streams
+
+    @property
+    def projection(self) -> int: ...
+
+    @property
+    def normalize(self) -> str: ...  # "l2" or "none"
+
+    @property
+    def l1_input(self) -> bool: ...
+
+    @property
+    def infrequent_from(self) -> int | None: ...
+
+
 @dataclass(frozen=True)
 class ModelInputs:
-    """What a model needs to know about the dataset it is built for."""
+    """What a model needs to know about the dataset it is built for, and its cascade input if it has one."""
 
     num_classes: int
     feature_sizes: tuple[int, ...] = (1024, 128)  # rgb, audio
     vertical_matrix: torch.Tensor | None = None  # [C, V] 0/1 label -> vertical (vocabulary.csv Vertical1)
+    cascade: CascadeSpec | None = None  # set: the model reads batch["cascade"] (see cascade_streams)
 
     @property
     def feature_dim(self) -> int:
@@ -94,19 +126,21 @@ class Architecture:
     params: type[ModelParams]
     build: Callable[[ModelParams, ModelInputs], nn.Module]
     family: str  # the module that defines it, e.g. "lstm"
+    cascade: bool = False  # accepts ModelInputs.cascade (the cascade configurations' architectures)
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
 
 
-def register(name: str, level: Literal["video", "frame"], params: type[ModelParams]):
-    """Decorator for a family module's private builder ``(params, inputs) -> nn.Module``."""
+def register(name: str, level: Literal["video", "frame"], params: type[ModelParams], cascade: bool = False):
+    """Decorator for a family module's private builder ``(params, inputs) -> nn.Module``; ``cascade``: the
+    builder handles ``inputs.cascade``."""
 
     def decorate(build: Callable[[ModelParams, ModelInputs], nn.Module]):
         if name in ARCHITECTURES:
             raise ValueError(f"architecture {name!r} is registered twice "
                              f"({ARCHITECTURES[name].family} and {build.__module__})")
-        ARCHITECTURES[name] = Architecture(name, level, params, build, build.__module__.rsplit(".", 1)[-1])
+        ARCHITECTURES[name] = Architecture(name, level, params, build, build.__module__.rsplit(".", 1)[-1], cascade)
         return build
 
     return decorate
@@ -126,7 +160,90 @@ def build_architecture(name: str, params: ModelParams | dict, inputs: ModelInput
         params = arch.params.model_validate(params)
     elif not isinstance(params, arch.params):
         raise TypeError(f"architecture {name!r} takes {arch.params.__name__}, not {type(params).__name__}")
-    return arch.build(params, inputs)
+    if inputs.cascade is None:
+        return arch.build(params, inputs)
+    if not arch.cascade:
+        takers = ", ".join(sorted(n for n, a in ARCHITECTURES.items() if a.cascade))
+        raise ValueError(f"architecture {name!r} takes no cascade input; those that do: {takers}")
+    model = arch.build(params, inputs)
+    if inputs.cascade.infrequent_from is None:
+        return model
+    source = cascade_streams(inputs.cascade).index(inputs.cascade.infrequent_from)
+    return InfrequentFromStream(model, source, frequent_split(FREQUENT_2017, inputs.num_classes, "infrequent_from"))
+
+
+# --- cascade input (paper §7, Fig. 6; catalog §4.12) -------------------------------------------------------
+
+def cascade_streams(spec: CascadeSpec) -> tuple[int, ...]:
+    """The configurations whose predictions ``batch["cascade"]`` holds, in order: the averaged streams, then
+    the ``infrequent_from`` configuration when it is not one of them (#56: #6 beside the #75 stream)."""
+    extra = spec.infrequent_from
+    return spec.streams + ((extra,) if extra is not None and extra not in spec.streams else ())
+
+
+class CascadeFeature(nn.Module):
+    """batch -> d [B, P]: the learned average of ``batch["cascade"]``'s streams, projected (``Cascade``)."""
+
+    def __init__(self, spec: CascadeSpec, num_classes: int):
+        super().__init__()
+        if spec.normalize not in ("l2", "none"):
+            raise ValueError(f"cascade normalize must be 'l2' or 'none', not {spec.normalize!r}")
+        self.streams, self.carried = len(spec.streams), len(cascade_streams(spec))
+        self.cascade = Cascade(num_classes, self.streams, spec.projection, spec.normalize == "l2", spec.l1_input)
+        self.out_features = spec.projection
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        if "cascade" not in batch:
+            raise ValueError("this model has a cascade input: the batch needs 'cascade', the [B, M, C] "
+                             "predictions of its streams")
+        p_BMC = batch["cascade"]
+        if p_BMC.dim() != 3 or p_BMC.shape[1] != self.carried:
+            raise ValueError(f"batch['cascade'] must be [B, {self.carried}, C] (one row per stream), got "
+                             f"{tuple(p_BMC.shape)}")
+        return self.cascade(p_BMC[:, : self.streams])
+
+
+def cascade_feature(inputs: ModelInputs) -> CascadeFeature | None:
+    return None if inputs.cascade is None else CascadeFeature(inputs.cascade, inputs.num_classes)
+
+
+def cascade_width(inputs: ModelInputs) -> int:
+    """P, the width ``d`` adds to every input it is concatenated to (0 without a cascade input)."""
+    return 0 if inputs.cascade is None else inputs.cascade.projection
+
+
+def cascade_parts(cascade: CascadeFeature | None, batch: dict) -> list[torch.Tensor]:
+    """``[d]`` to concatenate after a representation, or ``[]`` for a model without a cascade input."""
+    return [] if cascade is None else [cascade(batch)]
+
+
+def frequent_split(frequent_classes: int, num_classes: int, why: str) -> int:
+    """F for this dataset: the 2017 share (e.g. 1000 / 4716) of its classes, kept in [1, C - 1]."""
+    if num_classes < 2:
+        raise ValueError(f"{why} needs at least 2 classes, the dataset has {num_classes}")
+    return min(max(round(num_classes * frequent_classes / VOCABULARY_2017), 1), num_classes - 1)
+
+
+class InfrequentFromStream(nn.Module):
+    """#56: the model's predictions for the F frequent labels, one carried stream's for the rest.
+
+    The paper joins model #6's predictions for the infrequent labels (past the first 1000 of 4716, the same
+    share of another vocabulary) with the cascade model's for the frequent ones; [DIFF] the code takes them
+    from #75, the averaged stream itself (``infrequent_from``). The copied part is data, so the loss on it is
+    constant. [DIFF-detail] The code's MoE predicts the frequent labels only; here it predicts all C and the
+    infrequent columns are discarded: the same frequent predictions (an MoE's classes are independent), with
+    unused weights.
+    """
+
+    def __init__(self, model: nn.Module, source: int, frequent: int):
+        super().__init__()
+        self.model, self.source, self.frequent = model, source, frequent
+
+    def forward(self, batch: dict) -> ModelOutput:
+        out = self.model(batch)  # the model has checked batch["cascade"]'s shape
+        copied_BC = batch["cascade"][:, self.source, self.frequent:].to(out.predictions.dtype)
+        out.predictions = torch.cat([out.predictions[:, : self.frequent], copied_BC], dim=-1)
+        return out
 
 
 # --- input helpers -----------------------------------------------------------------------------------------

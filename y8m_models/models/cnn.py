@@ -14,6 +14,9 @@ Every CNN here is the shifted-concat CNN of §4.6 (widths 1, 2, 3; no bias, no a
 - ``chaining_deep_cnn`` paper variant (App. A.4): one 3-layer CNN; the averaged input and the three
   max-pooled layers feed the four Chaining units in that order.
 
+The three Chaining architectures take a cascade input (§7; #49, #51, #55, #59, #72): ``d`` is appended to
+every unit's input (catalog #49, #55: "stage t input = [h_t ; d ; m ; r_0 ... r_{t-1}]").
+
 Max over time runs over the valid frames by default (the paper is silent; masking keeps padding out);
 ``pool_padding=True`` is the authors' code, a max over all positions, padding included.
 
@@ -44,6 +47,9 @@ from y8m_models.models.base import (
     ModelOutput,
     Width,
     Widths,
+    cascade_feature,
+    cascade_parts,
+    cascade_width,
     frame_inputs,
     normalize_features,
     register,
@@ -230,7 +236,8 @@ class CNNLSTMModel(nn.Module):
 class CNNChaining(nn.Module):
     """#18, #19 (code) and #20: one encoder per Chaining unit over a frame sequence (the frames, or #20's LSTM
     outputs). Unit 0 gets ``encoder_0``'s feature; unit t >= 1 ``[mean input; encoder_t feature; m]`` (#18,
-    #19) or ``[encoder_t feature; m]`` (#20), and Chaining appends ``r_0 ... r_{t-1}``."""
+    #19) or ``[encoder_t feature; m]`` (#20); a cascade's ``d`` comes next in every unit; and Chaining appends
+    ``r_0 ... r_{t-1}``."""
 
     def __init__(self, p: FrameParams, inputs: ModelInputs, encoders: Sequence[nn.Module], projection: int,
                  mixtures: int, with_mean_input: bool, sequence: nn.Module | None = None):
@@ -240,8 +247,12 @@ class CNNChaining(nn.Module):
         self.encoders = nn.ModuleList(encoders)
         self.mean_projection = nn.Linear(inputs.feature_dim, projection)
         extra = projection + (inputs.feature_dim if with_mean_input else 0)
-        widths = [e.out_features + (extra if t else 0) for t, e in enumerate(encoders)]
+        widths = [e.out_features + (extra if t else 0) + cascade_width(inputs) for t, e in enumerate(encoders)]
         self.chaining = Chaining(widths, inputs.num_classes, mixtures, len(encoders) - 1, projection)
+        # [DIFF-detail] the wh cascade code (#49, #55) also gives unit 0 the m projection and drops the raw
+        # mean input; zt's #51 appends d to the first unit only. The paper says neither: d joins every unit
+        # of the base model unchanged.
+        self.cascade = cascade_feature(inputs)
 
     def forward(self, batch: dict) -> ModelOutput:
         x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
@@ -249,29 +260,34 @@ class CNNChaining(nn.Module):
         m_BP = F.normalize(F.relu(self.mean_projection(mean_BD)), dim=-1)
         seq_BTN = x_BTD if self.sequence is None else self.sequence(x_BTD, num_frames_B)
         head = [mean_BD] if self.with_mean_input else []
+        d = cascade_parts(self.cascade, batch)
         features = []
         for t, encoder in enumerate(self.encoders):
             h_BN = encoder(seq_BTN, num_frames_B)
-            features.append(h_BN if t == 0 else torch.cat([*head, h_BN, m_BP], dim=-1))
+            features.append(torch.cat([h_BN, *d] if t == 0 else [*head, h_BN, m_BP, *d], dim=-1))
         predictions_BC, stages_BSC = self.chaining(features)
         return ModelOutput(predictions_BC, auxiliary=stages_BSC)
 
 
 class DeepCNNChaining(nn.Module):
-    """#19 paper: one DeepCNN; units fed, in order, the averaged input and L2 of each layer's pooled map."""
+    """#19 paper: one DeepCNN; units fed, in order, the averaged input and L2 of each layer's pooled map (each
+    followed by a cascade's ``d``)."""
 
     def __init__(self, p: ChainingDeepCNNParams, inputs: ModelInputs):
         super().__init__()
         self.p, self.feature_sizes = p, inputs.feature_sizes
         self.cnn = DeepCNN(inputs.feature_dim, p.channels, p.pool_padding)
-        self.chaining = Chaining([inputs.feature_dim, *self.cnn.out_features], inputs.num_classes, p.mixtures,
-                                 p.stages, p.projection)
+        widths = [w + cascade_width(inputs) for w in (inputs.feature_dim, *self.cnn.out_features)]
+        self.chaining = Chaining(widths, inputs.num_classes, p.mixtures, p.stages, p.projection)
+        self.cascade = cascade_feature(inputs)
 
     def forward(self, batch: dict) -> ModelOutput:
         x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         # The paper does not say how the maps are scaled; L2 as every other pooled CNN feature here.
         pooled = [F.normalize(h_BN, dim=-1) for h_BN in self.cnn(x_BTD, num_frames_B)]
-        predictions_BC, stages_BSC = self.chaining([mean_over_time(x_BTD, num_frames_B), *pooled])
+        d = cascade_parts(self.cascade, batch)
+        units = [torch.cat([f_BN, *d], dim=-1) for f_BN in (mean_over_time(x_BTD, num_frames_B), *pooled)]
+        predictions_BC, stages_BSC = self.chaining(units)
         return ModelOutput(predictions_BC, auxiliary=stages_BSC)
 
 
@@ -287,13 +303,13 @@ def _build_cnn_lstm(p: CNNLSTMParams, inputs: ModelInputs) -> nn.Module:
     return CNNLSTMModel(p, inputs)
 
 
-@register("chaining_cnn", "frame", ChainingCNNParams)
+@register("chaining_cnn", "frame", ChainingCNNParams, cascade=True)
 def _build_chaining_cnn(p: ChainingCNNParams, inputs: ModelInputs) -> nn.Module:
     encoders = [PooledCNN(inputs.feature_dim, p.channels, p.pool_padding) for _ in range(p.stages + 1)]
     return CNNChaining(p, inputs, encoders, p.projection, p.mixtures, with_mean_input=True)
 
 
-@register("chaining_deep_cnn", "frame", ChainingDeepCNNParams)
+@register("chaining_deep_cnn", "frame", ChainingDeepCNNParams, cascade=True)
 def _build_chaining_deep_cnn(p: ChainingDeepCNNParams, inputs: ModelInputs) -> nn.Module:
     if p.variant == "paper":
         return DeepCNNChaining(p, inputs)
@@ -301,7 +317,7 @@ def _build_chaining_deep_cnn(p: ChainingDeepCNNParams, inputs: ModelInputs) -> n
     return CNNChaining(p, inputs, encoders, p.projection, p.mixtures, with_mean_input=True)
 
 
-@register("chaining_lstm_cnn", "frame", ChainingLSTMCNNParams)
+@register("chaining_lstm_cnn", "frame", ChainingLSTMCNNParams, cascade=True)
 def _build_chaining_lstm_cnn(p: ChainingLSTMCNNParams, inputs: ModelInputs) -> nn.Module:
     if len(p.cells) != len(inputs.feature_sizes):
         raise ValueError(f"cells needs one LSTM width per feature part {inputs.feature_sizes}, got {p.cells}")

@@ -8,6 +8,9 @@
 
 "memory" features are the final cell states c of every layer, "output" ones the final h (catalog §4.3).
 
+All four take a cascade input (§7; #48, #52, #56, #60, #61, #64, #65, #73): the MoE reads [features; d]
+(catalog A.8: "MoE(8) over [c ; ReLU(FC_256(q))]", "features [h's ; d] -> MoE").
+
 Shape suffixes: B batch, T frames, D features, N LSTM cells, F feature width fed to the MoE, C classes,
 S half-frame subsets.
 """
@@ -31,6 +34,9 @@ from y8m_models.models.base import (
     ModelOutput,
     Width,
     Widths,
+    cascade_feature,
+    cascade_parts,
+    cascade_width,
     frame_inputs,
     register,
 )
@@ -135,30 +141,36 @@ class CellStackFeatures(nn.Module):
 # --- models ------------------------------------------------------------------------------------------------
 
 class FrameFeaturesMoE(nn.Module):
-    """Normalised frames -> ``encoder`` (frames, num_frames) -> [B, F] -> MoE -> [B, C]. ``half_frames`` trains on
-    random half-subsets (#11); ``eval_subsets`` > 1 averages that many half-subsets' predictions at eval."""
+    """Normalised frames -> ``encoder`` (frames, num_frames) -> [B, F] (+ the cascade's d) -> MoE -> [B, C].
+    ``half_frames`` trains on random half-subsets (#11); ``eval_subsets`` > 1 averages that many half-subsets'
+    predictions at eval."""
 
     def __init__(self, encoder: nn.Module, params: FrameParams, inputs: ModelInputs, mixtures: int,
                  half_frames: bool = False, eval_subsets: int = 1):
         super().__init__()
         self.encoder = encoder
-        self.moe = MoE(encoder.out_features, inputs.num_classes, mixtures)
+        self.moe = MoE(encoder.out_features + cascade_width(inputs), inputs.num_classes, mixtures)
+        self.cascade = cascade_feature(inputs)
         self.max_frames, self.normalize, self.feature_sizes = params.max_frames, params.normalize, inputs.feature_sizes
         self.half_frames, self.eval_subsets = half_frames, eval_subsets
 
     def forward(self, batch: dict) -> ModelOutput:
         x_BTD, num_frames_B = frame_inputs(batch, self.max_frames, self.normalize, self.feature_sizes)
+        d = cascade_parts(self.cascade, batch)
         if self.training and self.half_frames:
             x_BTD, num_frames_B = sample_half_frames(x_BTD, num_frames_B)
         elif not self.training and self.eval_subsets > 1:
-            return ModelOutput(self._average_over_subsets(x_BTD, num_frames_B))
-        return ModelOutput(self.moe(self.encoder(x_BTD, num_frames_B)))
+            return ModelOutput(self._average_over_subsets(x_BTD, num_frames_B, d))
+        return ModelOutput(self.moe(torch.cat([self.encoder(x_BTD, num_frames_B), *d], dim=-1)))
 
-    def _average_over_subsets(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> torch.Tensor:
+    def _average_over_subsets(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor,
+                              d: list[torch.Tensor]) -> torch.Tensor:
         # The S subsets run as one batch of S * B videos (each subset has its own permutation).
         subsets = [sample_half_frames(x_BTD, num_frames_B) for _ in range(self.eval_subsets)]
         x_SBTD = torch.cat([x for x, _ in subsets])
-        p_SBC = self.moe(self.encoder(x_SBTD, torch.cat([n for _, n in subsets])))
+        features_SBF = self.encoder(x_SBTD, torch.cat([n for _, n in subsets]))
+        d_SBP = [d_BP.repeat(self.eval_subsets, 1) for d_BP in d]  # the same d for every subset of a video
+        p_SBC = self.moe(torch.cat([features_SBF, *d_SBP], dim=-1))
         return p_SBC.view(self.eval_subsets, x_BTD.shape[0], -1).mean(dim=0)
 
 
@@ -224,7 +236,7 @@ class ParallelLSTMFeatures(nn.Module):
 
 # --- builders ----------------------------------------------------------------------------------------------
 
-@register("lstm", "frame", LSTMParams)
+@register("lstm", "frame", LSTMParams, cascade=True)
 def _build_lstm(p: LSTMParams, inputs: ModelInputs) -> nn.Module:
     if p.cell == "basic":
         encoder = BasicLSTMFeatures(inputs.feature_dim, p.cells, p.layers, p.state)
@@ -233,17 +245,17 @@ def _build_lstm(p: LSTMParams, inputs: ModelInputs) -> nn.Module:
     return FrameFeaturesMoE(encoder, p, inputs, p.mixtures, p.random_half_frames, p.eval_subsets)
 
 
-@register("biuni_lstm", "frame", BiUniLSTMParams)
+@register("biuni_lstm", "frame", BiUniLSTMParams, cascade=True)
 def _build_biuni_lstm(p: BiUniLSTMParams, inputs: ModelInputs) -> nn.Module:
     return FrameFeaturesMoE(BiUniLSTMFeatures(inputs.feature_dim, p.cells), p, inputs, p.mixtures)
 
 
-@register("lstm_a_fwd_bwd", "frame", LSTMAFwdBwdParams)
+@register("lstm_a_fwd_bwd", "frame", LSTMAFwdBwdParams, cascade=True)
 def _build_lstm_a_fwd_bwd(p: LSTMAFwdBwdParams, inputs: ModelInputs) -> nn.Module:
     return FrameFeaturesMoE(LSTMAFwdBwdFeatures(inputs.feature_dim, p.cells, p.variant), p, inputs, p.mixtures)
 
 
-@register("parallel_lstm", "frame", ParallelLSTMParams)
+@register("parallel_lstm", "frame", ParallelLSTMParams, cascade=True)
 def _build_parallel_lstm(p: ParallelLSTMParams, inputs: ModelInputs) -> nn.Module:
     if len(p.cells) != len(inputs.feature_sizes):
         raise ValueError(f"parallel_lstm: cells needs one width per feature part; the input has "

@@ -8,6 +8,8 @@
   parallel LSTM each, joined by Chaining (coarsest first, the original sequence in the final MoE).
 - ``multiscale_cnn_lstm`` (#16 basic LSTM, #17 LSTM-S, Fig. 3c): CNN -> BN -> ReLU at each scale, with
   2-max-pooling between scales; each scale has its own LSTM and MoE; a consensus joins their predictions.
+  With a cascade input (§7; #53, #54, #63) each scale's MoE reads [c_s; d_s], every scale with its own
+  projection ``d_s`` (catalog #53/#54; #63's text writes one d, which does not settle whether it is shared).
 
 Shape suffixes: B batch, T frames, D features, N LSTM cells or CNN channels, C classes, M clips,
 S scales or Chaining stages.
@@ -37,6 +39,9 @@ from y8m_models.models.base import (
     ModelOutput,
     Width,
     Widths,
+    cascade_feature,
+    cascade_parts,
+    cascade_width,
     frame_inputs,
     normalize_features,
     register,
@@ -234,20 +239,25 @@ class MultiscaleCNNLSTM(nn.Module):
                                   for s in range(p.scales))
         self.norms = nn.ModuleList(MaskedBatchNorm(channels) for _ in range(p.scales))
         self.rnns = nn.ModuleList(cell(channels, p.cells) for _ in range(p.scales))
-        self.moes = nn.ModuleList(MoE(p.cells, inputs.num_classes, p.mixtures) for _ in range(p.scales))
+        self.moes = nn.ModuleList(MoE(p.cells + cascade_width(inputs), inputs.num_classes, p.mixtures)
+                                  for _ in range(p.scales))
         self.consensus_SNC = None
         if p.consensus == "class_softmax":  # zt initialisation: truncated normal, sigma 0.1
             self.consensus_SNC = nn.Parameter(torch.empty(p.scales, p.cells, inputs.num_classes))
             nn.init.trunc_normal_(self.consensus_SNC, std=0.1, a=-0.2, b=0.2)
+        self.cascades = None if inputs.cascade is None else nn.ModuleList(cascade_feature(inputs)
+                                                                          for _ in range(p.scales))
 
     def forward(self, batch: dict) -> ModelOutput:
         x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         memories, predictions = [], []
-        for s, (cnn, norm, rnn, moe) in enumerate(zip(self.cnns, self.norms, self.rnns, self.moes, strict=True)):
+        cascades = [None] * len(self.cnns) if self.cascades is None else self.cascades
+        for s, (cnn, norm, rnn, moe, cascade) in enumerate(
+                zip(self.cnns, self.norms, self.rnns, self.moes, cascades, strict=True)):
             valid_BT = valid_mask(num_frames_B, x_BTD.shape[1])
             h_BTN = F.relu(norm(cnn(x_BTD), valid_BT))  # causal CNN: padding after a frame never reaches it
             memories.append(_final_memory(rnn, h_BTN, num_frames_B))
-            predictions.append(moe(memories[-1]))
+            predictions.append(moe(torch.cat([memories[-1], *cascade_parts(cascade, batch)], dim=-1)))
             if s + 1 < len(self.cnns):
                 x_BTD, num_frames_B = max_pool_pairs(h_BTN, num_frames_B)
         scales_BSC = torch.stack(predictions, dim=1)
@@ -283,6 +293,6 @@ def _build_multires_lstm_chaining(p: MultiresParams, inputs: ModelInputs) -> nn.
     return MultiresLSTMChaining(p, inputs)
 
 
-@register("multiscale_cnn_lstm", "frame", MultiscaleCNNLSTMParams)
+@register("multiscale_cnn_lstm", "frame", MultiscaleCNNLSTMParams, cascade=True)
 def _build_multiscale_cnn_lstm(p: MultiscaleCNNLSTMParams, inputs: ModelInputs) -> nn.Module:
     return MultiscaleCNNLSTM(p, inputs, cell={"basic": StackedLSTM, "lstm_s": LSTMSCell}[p.cell])

@@ -9,6 +9,9 @@
 - ``complement_chaining``: the authors' zt chaining with projections of p and 1 - p, #1 and #29.1-29.4:
   the vertical branch or head (#29.3) and the sigmoid+softmax split head (#29.4).
 
+``logistic``, ``moe`` and ``chaining_video`` take a cascade input (§7, #47, #57, #66-#71, #74): ``d`` is
+concatenated to the normalised video vector, so for Chaining every unit sees it (s_0 = [x; d], catalog #47).
+
 Every model reads its input the same way: N(0, input_noise^2) added to the raw vector while training (the
 authors' ``NoiseAugmenter``; [DIFF] the paper says no augmentation, so 0 is the paper), then the L2
 normalisation of catalog §4.2.
@@ -29,17 +32,21 @@ from y8m_models.layers.chaining import Chaining, ComplementChaining
 from y8m_models.layers.moe import MoE
 from y8m_models.layers.split_head import SigmoidSoftmaxMoE
 from y8m_models.models.base import (
+    VOCABULARY_2017,
+    CascadeFeature,
     Mixtures,
     ModelInputs,
     ModelOutput,
     VideoParams,
     Width,
+    cascade_feature,
+    cascade_parts,
+    cascade_width,
+    frequent_split,
     normalize_features,
     register,
     video_inputs,
 )
-
-VOCABULARY_2017 = 4716  # classes of the 2017 release, the vocabulary the authors' class counts refer to
 
 
 class LogisticParams(VideoParams):
@@ -100,25 +107,28 @@ class VideoInput(nn.Module):
 # --- models ------------------------------------------------------------------------------------------------
 
 class VideoClassifier(nn.Module):
-    """One classifier on the video vector: logistic regression or MoE. -> predictions [B, C]."""
+    """One classifier on the video vector (and the cascade's d): logistic regression or MoE -> [B, C]."""
 
-    def __init__(self, video_input: VideoInput, classifier: nn.Module):
+    def __init__(self, video_input: VideoInput, classifier: nn.Module, cascade: CascadeFeature | None = None):
         super().__init__()
-        self.video_input, self.classifier = video_input, classifier
+        self.video_input, self.classifier, self.cascade = video_input, classifier, cascade
 
     def forward(self, batch: dict) -> ModelOutput:
-        return ModelOutput(predictions=self.classifier(self.video_input(batch)))
+        x_BD = torch.cat([self.video_input(batch), *cascade_parts(self.cascade, batch)], dim=-1)
+        return ModelOutput(predictions=self.classifier(x_BD))
 
 
 class ChainingVideo(nn.Module):
-    """Deep Combine Chain on the video vector -> predictions [B, C], auxiliary [B, S, C]."""
+    """Deep Combine Chain on the video vector -> predictions [B, C], auxiliary [B, S, C]. With a cascade
+    input the chain starts from s_0 = [x; d] (catalog #47: ``d`` is concatenated before the chain)."""
 
-    def __init__(self, video_input: VideoInput, chain: Chaining):
+    def __init__(self, video_input: VideoInput, chain: Chaining, cascade: CascadeFeature | None = None):
         super().__init__()
-        self.video_input, self.chain = video_input, chain
+        self.video_input, self.chain, self.cascade = video_input, chain, cascade
 
     def forward(self, batch: dict) -> ModelOutput:
-        predictions_BC, stages_BSC = self.chain(self.video_input(batch))
+        s0_BD = torch.cat([self.video_input(batch), *cascade_parts(self.cascade, batch)], dim=-1)
+        predictions_BC, stages_BSC = self.chain(s0_BD)
         return ModelOutput(predictions=predictions_BC, auxiliary=stages_BSC)
 
 
@@ -148,13 +158,6 @@ def _video_input(p: VideoParams, inputs: ModelInputs) -> VideoInput:
     return VideoInput(p.normalize, inputs.feature_sizes, p.input_noise)
 
 
-def _frequent_split(frequent_classes: int, num_classes: int) -> int:
-    """F for this dataset: the 2017 share (e.g. 1000 / 4716) of its classes, kept in [1, C - 1]."""
-    if num_classes < 2:
-        raise ValueError(f"head='sigmoid_softmax' needs at least 2 classes, the dataset has {num_classes}")
-    return min(max(round(num_classes * frequent_classes / VOCABULARY_2017), 1), num_classes - 1)
-
-
 def _vertical_matrix(inputs: ModelInputs, why: str) -> torch.Tensor:
     if inputs.vertical_matrix is None:
         raise ValueError(f"complement_chaining with {why} needs ModelInputs.vertical_matrix (the [C, V] "
@@ -165,22 +168,24 @@ def _vertical_matrix(inputs: ModelInputs, why: str) -> torch.Tensor:
     return inputs.vertical_matrix
 
 
-@register("logistic", "video", LogisticParams)
+@register("logistic", "video", LogisticParams, cascade=True)
 def _build_logistic(p: LogisticParams, inputs: ModelInputs) -> nn.Module:
-    classifier = nn.Sequential(nn.Linear(inputs.feature_dim, inputs.num_classes), nn.Sigmoid())
-    return VideoClassifier(_video_input(p, inputs), classifier)
+    width = inputs.feature_dim + cascade_width(inputs)
+    classifier = nn.Sequential(nn.Linear(width, inputs.num_classes), nn.Sigmoid())
+    return VideoClassifier(_video_input(p, inputs), classifier, cascade_feature(inputs))
 
 
-@register("moe", "video", MoEParams)
+@register("moe", "video", MoEParams, cascade=True)
 def _build_moe(p: MoEParams, inputs: ModelInputs) -> nn.Module:
-    return VideoClassifier(_video_input(p, inputs), MoE(inputs.feature_dim, inputs.num_classes, p.mixtures))
+    moe = MoE(inputs.feature_dim + cascade_width(inputs), inputs.num_classes, p.mixtures)
+    return VideoClassifier(_video_input(p, inputs), moe, cascade_feature(inputs))
 
 
-@register("chaining_video", "video", ChainingVideoParams)
+@register("chaining_video", "video", ChainingVideoParams, cascade=True)
 def _build_chaining_video(p: ChainingVideoParams, inputs: ModelInputs) -> nn.Module:
-    chain = Chaining(inputs.feature_dim, inputs.num_classes, p.mixtures, p.stages, p.projection,
-                     aux_dropout=p.aux_dropout)
-    return ChainingVideo(_video_input(p, inputs), chain)
+    chain = Chaining(inputs.feature_dim + cascade_width(inputs), inputs.num_classes, p.mixtures, p.stages,
+                     p.projection, aux_dropout=p.aux_dropout)
+    return ChainingVideo(_video_input(p, inputs), chain, cascade_feature(inputs))
 
 
 @register("complement_chaining", "video", ComplementChainingParams)
@@ -188,7 +193,8 @@ def _build_complement_chaining(p: ComplementChainingParams, inputs: ModelInputs)
     C = inputs.num_classes
     head = MoE
     if p.head == "sigmoid_softmax":
-        head = partial(SigmoidSoftmaxMoE, frequent_classes=_frequent_split(p.frequent_classes, C))
+        frequent = frequent_split(p.frequent_classes, C, "head='sigmoid_softmax'")
+        head = partial(SigmoidSoftmaxMoE, frequent_classes=frequent)
     branch_matrix = _vertical_matrix(inputs, "second_branch='vertical'") if p.second_branch == "vertical" else None
     chain = ComplementChaining(inputs.feature_dim, C, p.mixtures, p.stages, p.projection,
                                vertical_matrix=branch_matrix, head=head)

@@ -1,0 +1,128 @@
+"""The ensemble pipeline: which runs a configuration needs, in which order, which predictions each writes, and
+reuse by content hash; then `y8m reproduce` end to end on the tiny synthetic dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from y8m_models.cli import app
+from y8m_models.pipeline import Job, Plan, plan
+
+DATA = Path("/nonexistent/dataset")  # planning reads no data
+
+
+def _by_number(p: Plan) -> dict[int, Job]:
+    return {j.number: j for j in p.jobs if j.number is not None}
+
+
+def _topological(p: Plan) -> None:
+    seen: set[str] = set()
+    for job in p.jobs:
+        assert all(d.key in seen for d in job.deps), job.name
+        seen.add(job.key)
+
+
+def test_cascade_47_needs_75_which_needs_its_four_members() -> None:
+    p = plan([47], DATA)
+    _topological(p)
+    jobs = _by_number(p)
+    assert [j.number for j in p.jobs] == [2, 10, 18, 25, 75, 47]
+    assert jobs[75].kind == "stack" and [m.number for m in jobs[75].members] == [2, 10, 18, 25]
+    assert jobs[47].streams == (jobs[75],) and jobs[47].kind == "train"
+    # #47 trains on #75's train1 predictions, is selected on validate1 and scored on validate2: #75 predicts
+    # those, so its members do too, besides the train2/validate2 the stacking itself reads.
+    assert {"train1", "validate1", "validate2"} <= jobs[75].splits
+    assert {"train1", "validate1", "train2", "validate2"} <= jobs[2].splits
+    assert jobs[47].splits == {"validate2", "test"}
+
+
+def test_79_stacks_74_configurations_and_shares_every_run() -> None:
+    p = plan([79], DATA, test_split=False)
+    _topological(p)
+    jobs = _by_number(p)
+    assert [m.number for m in jobs[79].members] == list(range(1, 75))
+    assert len({j.key for j in p.jobs}) == len(p.jobs)  # one job per content hash
+    # #75 is a stacking member of #79, the teacher of #39-#46 and the cascade input of #47-#56; #76 stacks #2,
+    # #10, #18, #25 and #47-#50 and feeds #57-#74: one job each.
+    assert jobs[39].teacher is jobs[75] and jobs[47].streams[0] is jobs[75]
+    assert [m.number for m in jobs[76].members] == [2, 10, 18, 25, 47, 48, 49, 50] and jobs[76].members[0] is jobs[2]
+    assert jobs[57].streams[0] is jobs[76] and jobs[73].streams == (jobs[76], jobs[71], jobs[72])
+    assert jobs[56].streams == (jobs[75], jobs[6])  # #56 copies the infrequent labels from #6
+    # bagging/boosting members and the bases are jobs of their own; #29's inline members too
+    assert len(jobs[28].members) == 8 and len({m.seed for m in jobs[28].members}) == 8
+    assert [m.config.slug for m in jobs[29].members][:2] == ["chaining_video_variants_x4_1",
+                                                             "chaining_video_variants_x4_2"]
+    boosting = jobs[32].members
+    assert all(m.init is boosting[0].init for m in boosting) and boosting[0].init is not None
+    assert boosting[0].weights is None and boosting[1].weights[1] is boosting[0]  # W_0 = 1, then member k's errors
+    assert "train1" in boosting[0].splits and "train1" not in boosting[-1].splits
+
+
+def test_the_hash_reuses_shared_runs_and_changes_with_what_determines_them() -> None:
+    a, b = plan([75], DATA), plan([47], DATA)
+    assert [j.key for j in a.jobs] == [j.key for j in b.jobs][:5]
+    assert plan([75], DATA, seed=1).jobs[0].key != a.jobs[0].key
+    assert plan([75], DATA, preset="small").jobs[0].key != a.jobs[0].key
+    assert plan([75], DATA, max_steps=5).jobs[-1].key != a.jobs[-1].key
+    coded = plan([28], DATA, as_in_code=True)  # the code's members are another model
+    assert coded.jobs[0].key != plan([28], DATA).jobs[0].key
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    from y8m_models.data.synthetic import generate
+
+    out = tmp_path_factory.mktemp("reproduce") / "tiny"
+    generate(out, preset="tiny", seed=2)
+    return out
+
+
+def _reproduce(data: Path, out: Path, configs: str) -> list[dict]:
+    result = CliRunner().invoke(app, ["reproduce", "--configs", configs, "--data", str(data), "--out", str(out),
+                                      "--preset", "tiny", "--max-steps", "4", "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_reproduce_runs_stacking_distillation_and_cascade_then_reuses(tiny: Path, tmp_path: Path) -> None:
+    """#75 (class-wise stacking of #2, #10, #18, #25), #39 (#2's model distilled from #75) and #47 (#2 with #75's
+    predictions as input), at the tiny preset with 4 steps per training run."""
+    rows = _reproduce(tiny, tmp_path, "75,39,47")
+    assert [(r["number"], r["split"]) for r in rows] == [(75, "validate2"), (39, "validate2"), (47, "validate2")]
+    assert all(0 < r["gap"] <= 1 for r in rows)
+    stack = next(tmp_path.glob("ensemble4-*"))
+    weights = __import__("numpy").load(stack / "stacking_weights.npz")
+    assert weights["class_weights"].shape == (4, 60) and len(weights["members"]) == 4
+    cascade = json.loads((next(tmp_path.glob("cascade75_chaining_video-*")) / "run.json").read_text())
+    assert cascade["links"]["streams"] == [str(stack)]
+    # a second invocation reuses every run; a job whose done.json is gone runs again, alone
+    (stack / "done.json").unlink()
+    again = CliRunner().invoke(app, ["reproduce", "--configs", "75", "--data", str(tiny), "--out", str(tmp_path),
+                                     "--preset", "tiny", "--max-steps", "4", "--device", "cpu", "--json"])
+    assert again.exit_code == 0, again.output
+    assert again.output.count("reused") == 4 and json.loads(again.stdout.strip().splitlines()[-1]) == rows[:1]
+
+
+def test_reproduce_bagging_and_boosting(tiny: Path, tmp_path: Path) -> None:
+    """#28 (8 bootstrap members of #2, averaged) and #32 (a base, then 8 members reweighted by Eq. 6)."""
+    import numpy as np
+
+    rows = _reproduce(tiny, tmp_path, "28,32")
+    assert [r["number"] for r in rows] == [28, 32] and all(0 < r["gap"] <= 1 for r in rows)
+    bags = [np.load(p)["weights"] for p in sorted(tmp_path.glob("bagging_chaining_video_m2_*/example_weights.npz"))]
+    assert len(bags) == 8 and all(w.sum() == len(w) for w in bags) and not np.array_equal(bags[0], bags[1])
+    boosted = sorted(tmp_path.glob("boosting_chaining_video_clip_m2_*/example_weights.npz"))
+    assert len(boosted) == 7  # member 1 trains under W_0 = 1
+    w = np.load(boosted[0])["weights"]
+    assert w.mean() == pytest.approx(1.0) and w.std() > 0
+
+
+def test_reproduce_rejects_bad_input(tiny: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["reproduce", "--configs", "81", "--data", str(tiny)])
+    assert result.exit_code == 2 and "outside the configurations #1-#80" in result.output
+    result = CliRunner().invoke(app, ["reproduce", "--configs", "75", "--data", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "does not exist" in result.output

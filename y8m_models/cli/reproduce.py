@@ -1,0 +1,84 @@
+"""``y8m reproduce``: configurations by paper number, with every run they need, in dependency order."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from y8m_models.cli.common import app, fail
+from y8m_models.cli.train import DeviceOption, _device
+
+
+def _numbers(text: str) -> list[int]:
+    """``75,80`` or ``28-46`` (or both, comma-separated) -> paper numbers."""
+    out: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        lo, sep, hi = part.partition("-")
+        try:
+            numbers = range(int(lo), int(hi) + 1) if sep else [int(lo)]
+        except ValueError:
+            raise fail(f"--configs takes paper numbers like 75,80 or 28-46, not {part!r}") from None
+        if not numbers or min(numbers) < 1 or max(numbers) > 80:
+            raise fail(f"--configs: {part!r} is outside the configurations #1-#80")
+        out.extend(n for n in numbers if n not in out)
+    return out
+
+
+@app.command("reproduce")
+def reproduce(
+    configs: Annotated[str, typer.Option(help="paper numbers: 75,80 or 28-46")],
+    data: Annotated[Path, typer.Option(help="dataset directory (frame/ and video/ with the Table 1 files)")],
+    preset: Annotated[str, typer.Option(help="paper, small or tiny")] = "paper",
+    out: Annotated[Path | None, typer.Option(help="folder of the runs (default: $Y8M_HOME/reproduce)")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="cap every training run's steps")] = None,
+    code: Annotated[bool, typer.Option("--code", help="the authors' code values where they differ")] = False,
+    eval_every: Annotated[int, typer.Option(help="score validate1 every N steps in training runs")] = 1000,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the jobs and stop")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    device: DeviceOption = "auto",
+) -> None:
+    """Run configurations and every run they need (members, teachers, cascade inputs), reusing finished runs;
+    print each configuration's GAP on validate2."""
+    from y8m_models.configs import ConfigError, get_config
+    from y8m_models.data.check import resolve_num_classes
+    from y8m_models.data.splits import split_files
+    from y8m_models.experiment import RunError
+    from y8m_models.pipeline import describe, plan, run_plan
+
+    numbers = _numbers(configs)
+    out = out or Path(os.environ.get("Y8M_HOME", "var")) / "reproduce"
+    try:
+        if not data.is_dir():
+            raise RunError(f"data directory {data} does not exist")
+        test = any(split_files(data, level).get("test") for level in ("video", "frame")
+                   if (data / level).is_dir())
+        jobs = plan(numbers, data, preset=preset, seed=seed, as_in_code=code, max_steps=max_steps, test_split=test)
+        if dry_run:
+            typer.echo(json.dumps(describe(jobs), indent=1))
+            return
+        from y8m_models.ensemble.execute import Executor
+
+        level = next(lv for lv in ("video", "frame") if (data / lv).is_dir())
+        classes = resolve_num_classes(split_files(data, level)["train1"], None)
+        if classes is None:
+            raise RunError(f"cannot tell the number of classes: no vocabulary.csv under {data}")
+        executor = Executor(data, out, classes, preset=preset, device=_device(device), max_steps=max_steps,
+                            eval_every=eval_every, log=lambda line: typer.echo(line, err=True))
+        results = run_plan(jobs, out, executor, log=lambda line: typer.echo(line, err=True))
+    except (RunError, ConfigError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    rows = [{"number": n, "slug": get_config(n).slug, "split": "validate2", "gap": results[n]["gap"]["validate2"],
+             "paper_gap": get_config(n).paper_gap, "run": str(out / jobs.targets[n].name)} for n in numbers]
+    if as_json:
+        typer.echo(json.dumps(rows))
+    else:
+        for row in rows:
+            paper = f"{row['paper_gap']:.4f}" if row["paper_gap"] else "   -  "
+            typer.echo(f"#{row['number']:<3} {row['slug']:<40} validate2 GAP {row['gap']:.4f}  (paper {paper})")
+    sys.stdout.flush()

@@ -1,0 +1,206 @@
+"""Running one job of the pipeline's DAG (``y8m_models.pipeline``) in its folder ``OUT/<slug>-<hash>``.
+
+* ``train``: a single model (a configuration, or a bagging/boosting/stacking member) as an ``experiment``
+  run directory: its bootstrap or boosting weights first (``example_weights.npz``), the links to the runs it
+  reads (base checkpoint, teacher, cascade streams), training with validate1 selection, then predictions on
+  the splits its consumers read, and its GAP on validate2.
+* ``stack``: the combiner trained on the members' train2 predictions, its checkpoint chosen on validate2
+  (catalog §4.13), then the stacked predictions on the splits the consumers read; ``stack.pt``, the learned
+  weights for the dashboard's heatmaps (``stacking_weights.npz``) and every member's validate2 GAP beside the
+  ensemble's.
+* ``merge`` (#80): the two ensembles' top-k tags averaged (``ensemble.merge``), on each split needed.
+
+Members are joined with the labels and the video-level features **by video id** (``row_of``); a member
+without predictions for a split, or holding other videos, stops with an error naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from y8m_models.configs.schema import Reweighting
+from y8m_models.data.dataset import YT8MDataset, to_device
+from y8m_models.data.splits import split_files
+from y8m_models.ensemble.merge import merge_top_k
+from y8m_models.ensemble.stacking import (
+    StoreStackData,
+    build_stack,
+    evaluate_stack,
+    export_weights,
+    fit_stack,
+    predict_stack,
+)
+from y8m_models.ensemble.weights import ExampleWeights, boosting_weights, bootstrap_weights, example_errors
+from y8m_models.experiment import RunError, create_run, evaluate_run, open_run, predict_run, train_run
+from y8m_models.metrics import Evaluator, evaluate
+from y8m_models.pipeline import Job
+from y8m_models.store import PredictionWriter, StoreError, join, read_predictions
+from y8m_models.train import CHECKPOINT
+
+
+class Executor:
+    """``executor(job, folder) -> results``: the callable ``pipeline.run_plan`` calls for each job."""
+
+    def __init__(self, data: Path, out: Path, num_classes: int, *, preset: str, device: str = "cpu",
+                 max_steps: int | None = None, eval_every: int = 1000, log: Callable[[str], None] = print):
+        self.data, self.out, self.num_classes, self.preset = data, out, num_classes, preset
+        self.device, self.max_steps, self.eval_every, self.log = device, max_steps, eval_every, log
+        self._splits: dict[tuple[str, bool], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
+
+    def __call__(self, job: Job, folder: Path) -> dict[str, Any]:
+        return {"train": self._train, "stack": self._stack, "merge": self._merge}[job.kind](job, folder)
+
+    def folder(self, job: Job) -> Path:
+        return self.out / job.name
+
+    # ------------------------------------------------------------------------------------- the records
+
+    def split(self, split: str, features: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(video ids [N], labels [N, C] float32, video-level features [N, D] or None) of a split, read once
+        from the video-level files (the frame-level ones hold the same labels, not the mean features)."""
+        if (split, features) not in self._splits:
+            levels = [lv for lv in ("video", "frame") if split_files(self.data, lv).get(split)]
+            if not levels or (features and levels[0] != "video"):
+                raise RunError(f"no {'video-level ' if features else ''}{split} files under {self.data} "
+                               "(attention weighted stacking reads the videos' mean features)")
+            data = YT8MDataset(split_files(self.data, levels[0])[split], levels[0], self.num_classes,
+                               batch_size=1024, max_frames=1)
+            ids, labels, x = [], [], []
+            for batch in DataLoader(data, batch_size=None):
+                inputs = to_device(batch) if features else None
+                ids.extend(batch["video_ids"])
+                labels.append(batch["labels"].float().numpy())
+                if features:
+                    x.append(inputs["features"].numpy())
+            self._splits[split, features] = (np.array(ids), np.concatenate(labels),
+                                             np.concatenate(x) if features else None)
+        return self._splits[split, features]
+
+    # --------------------------------------------------------------------------------------- train jobs
+
+    def _train(self, job: Job, folder: Path) -> dict[str, Any]:
+        links: dict[str, Any] = {}
+        if job.init:
+            links["init"] = str(self.folder(job.init))
+        if job.teacher:
+            links["teacher"] = str(self.folder(job.teacher))
+        if job.streams:
+            links["streams"] = [str(self.folder(s)) for s in job.streams]
+        if job.weights:
+            links["example_weights"] = str(self._example_weights(job, folder))
+        model = job.config.model
+        train1 = split_files(self.data, model.level)["train1"]
+        records = YT8MDataset(train1, model.level, self.num_classes).num_records
+        epochs = job.epochs if job.epochs is not None else model.training.epochs
+        steps = max(1, round(epochs * records / model.training.batch_size))
+        steps = min(steps, self.max_steps) if self.max_steps else steps
+        if job.init:
+            steps += open_run(self.folder(job.init)).steps
+        run = create_run(job.config, self.data, folder, preset=self.preset, seed=job.seed, steps=steps,
+                         num_classes=self.num_classes, links=links, resume=True)
+        train_run(run, resume=(folder / CHECKPOINT).exists(), device=self.device,
+                  eval_every=min(self.eval_every, steps))
+        gaps = {}
+        for split in sorted(job.splits):
+            if split == "validate2":
+                gaps[split] = evaluate_run(run, split, device=self.device)["gap"]
+            else:
+                predict_run(run, split, device=self.device)
+        return {"gap": gaps, "steps": run.steps}
+
+    def _example_weights(self, job: Job, folder: Path) -> Path:
+        """Bagging: the bootstrap counts of the train1 videos. Boosting: Eq. 6 from the previous member's
+        train1 errors and weights (member 1: none, W_0 = 1)."""
+        path = folder / "example_weights.npz"
+        if path.exists():
+            return path
+        ids, labels, _ = self.split("train1")
+        if job.weights[0] == "bootstrap":
+            bootstrap_weights(list(ids), job.weights[1]).save(path)
+            return path
+        _, previous, rule = job.weights
+        before = self.folder(previous)
+        _, scores = join([read_predictions(before / "predictions" / "train1")], [previous.name],
+                                  video_ids=list(ids))
+        weights = (ExampleWeights.load(before / "example_weights.npz")
+                   if (before / "example_weights.npz").exists() else ExampleWeights.uniform(list(ids)))
+        new = boosting_weights(weights.values_for(list(ids)), example_errors(scores[:, 0], labels),
+                               Reweighting.model_validate(rule), np.random.default_rng([job.seed, 6]))
+        ExampleWeights(list(ids), new).save(path)
+        return path
+
+    # ------------------------------------------------------------------------------------ stack, merge
+
+    def _members(self, job: Job, split: str, features: bool = False) -> StoreStackData:
+        """The members' stored predictions on ``split`` joined to the split's videos by id (read per batch)."""
+        ids, labels, x = self.split(split, features)
+        try:
+            stored = [read_predictions(self.folder(m) / "predictions" / split) for m in job.members]
+            if len({s.num_classes for s in stored}) != 1:
+                raise StoreError("the members disagree on the number of classes: "
+                                 + ", ".join(f"{m.name}: {s.num_classes}" for m, s in zip(job.members, stored,
+                                                                                            strict=True)))
+            rows = []
+            for member, s in zip(job.members, stored, strict=True):
+                try:
+                    rows.append(s.row_of(list(ids)))
+                except StoreError as exc:
+                    raise StoreError(f"{member.name}: {exc}") from None
+        except StoreError as exc:
+            raise RunError(f"{job.config.name} on {split}: {exc}") from None
+        return StoreStackData(stored, np.stack(rows), x if x is not None else np.zeros((len(ids), 1), np.float32),
+                              labels)
+
+    def _write(self, folder: Path, split: str, batches: Iterator[np.ndarray]) -> None:
+        ids = list(self.split(split)[0])
+        with PredictionWriter(folder / "predictions" / split, self.num_classes) as writer:
+            lo = 0
+            for scores_BC in batches:
+                writer.add(ids[lo:lo + len(scores_BC)], scores_BC)
+                lo += len(scores_BC)
+
+    def _stack(self, job: Job, folder: Path) -> dict[str, Any]:
+        combiner = job.config.ensemble.combiner
+        features = combiner.kind == "attention"
+        train, validate = self._members(job, "train2", features), self._members(job, "validate2", features)
+        n, m, c, d = train.shape
+        stack = build_stack(combiner, m, c, d, seed=job.seed)
+        result = fit_stack(stack, combiner, train, validate, seed=job.seed, eval_every=100, device=self.device)
+        torch.save({"model": stack.state_dict(), "best_step": result.best_step}, folder / "stack.pt")
+        exported = export_weights(stack, validate, videos=range(min(20, validate.shape[0])), device=self.device)
+        np.savez(folder / "stacking_weights.npz", members=np.array([j.name for j in job.members]),
+                 videos=self.split("validate2")[0][:20], **exported)
+        gaps = {}
+        for split in sorted(job.splits):
+            data = validate if split == "validate2" else self._members(job, split, features)
+            self._write(folder, split, (p for p, _ in predict_stack(stack, data, device=self.device)))
+            if split == "validate2":
+                gaps[split] = evaluate_stack(stack, data, device=self.device)
+        members = {j.name: evaluate(s.dense(validate.rows_MN[k]), validate.labels_NC).gap
+                   for k, (j, s) in enumerate(zip(job.members, validate.stored, strict=True))}
+        self.log(f"  {job.config.name}: validate2 GAP {gaps.get('validate2', float('nan')):.4f}; members "
+                 + ", ".join(f"{g:.4f}" for g in members.values()))
+        return {"gap": gaps, "member_gap": members, "best_step": result.best_step, "steps": result.steps}
+
+    def _merge(self, job: Job, folder: Path) -> dict[str, Any]:
+        ens = job.config.ensemble
+        gaps = {}
+        def merged(data: StoreStackData, evaluator: Evaluator) -> Iterator[np.ndarray]:
+            for batch in data.batches(4096):
+                P_BMC = batch.P_BMC.numpy()
+                scores_BC = merge_top_k(P_BMC[:, 0], P_BMC[:, 1], ens.top_k, ens.missing)
+                evaluator.update(scores_BC, batch.labels_BC.numpy())
+                yield scores_BC
+
+        for split in sorted(job.splits):
+            evaluator = Evaluator(self.num_classes)
+            self._write(folder, split, merged(self._members(job, split), evaluator))
+            if split == "validate2":
+                gaps[split] = evaluator.result().gap
+        return {"gap": gaps}

@@ -1,0 +1,201 @@
+"""Configuration numbers -> the DAG of runs they need -> those runs, in dependency order (paper §6-§8).
+
+A configuration is one **job** (a single model: ``train``), or several: bagging and boosting train a base and
+``count`` members and stack them; stacking trains its members (configurations of their own, or inline
+models) and a combiner on train2 (``stack``); #80 merges two ensembles (``merge``). Distillation and cascade
+models read other configurations' predictions, so those come first: #47 needs #75, which needs #2, #10, #18
+and #25.
+
+Every job is identified by a content hash of what determines its result: its kind, frozen configuration,
+preset, dataset, seed, epochs, step cap, example-weight rule, and the hashes of the jobs it reads. Its
+directory is ``OUT/<slug>-<hash>``; a job whose ``done.json`` exists is reused, so a 74-member ensemble never
+retrains a shared member, and an interrupted ``reproduce`` resumes (a half-trained run from its checkpoint).
+
+Which predictions a job writes follows from its consumers: stacking reads its members on train2 and
+validate2 (and whatever its own consumers read); a distillation teacher is read on train1; cascade streams
+on every split their consumer trains, validates and predicts on; boosting reads each member on train1 (its
+errors weight the next member). Every configuration asked for is scored on validate2 (the paper's GAPs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from y8m_models.configs import Configuration, resolve
+from y8m_models.configs.schema import Ensemble, NamedModel, SingleModel
+from y8m_models.models import cascade_streams
+
+Kind = Literal["train", "stack", "merge"]
+DONE = "done.json"
+
+
+@dataclass
+class Job:
+    """One run of the DAG. ``config``: a single-model configuration (train) or the ensemble's (stack, merge)."""
+
+    key: str
+    kind: Kind
+    config: Configuration
+    seed: int
+    number: int | None = None  # the configuration this job completes, where it completes one
+    epochs: float | None = None  # train: None = the configuration's; with ``init``: the epochs added
+    init: Job | None = None  # train: continue this job's checkpoint (bagging/boosting members)
+    teacher: Job | None = None
+    streams: tuple[Job, ...] = ()
+    weights: tuple[Any, ...] | None = None  # ("bootstrap", seed) or ("boosting", previous member, rule)
+    members: tuple[Job, ...] = ()
+    splits: set[str] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        return f"{self.config.slug}-{self.key}"
+
+    @property
+    def deps(self) -> list[Job]:
+        previous = [self.weights[1]] if self.weights and self.weights[0] == "boosting" else []
+        return [j for j in (self.init, self.teacher) if j] + [*self.streams, *previous, *self.members]
+
+
+@dataclass
+class Plan:
+    """The jobs in dependency order, and the final job of every configuration asked for."""
+
+    jobs: list[Job]
+    targets: dict[int, Job]
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _member_config(ensemble: Configuration, model: SingleModel, label: str, title: str) -> Configuration:
+    """A member as a configuration of its own (no paper number: it is not one of the 80)."""
+    fields = {k: v for k, v in model.model_dump().items() if k not in ("label", "title")}
+    slug = f"{ensemble.slug}_{label}".replace(".", "_")
+    return Configuration(slug=slug, title=title, section=ensemble.section, paper_section=ensemble.paper_section,
+                         model=SingleModel.model_validate(fields))
+
+
+class _Planner:
+    def __init__(self, preset: str, data: Path, seed: int, as_in_code: bool, max_steps: int | None):
+        self.preset, self.data, self.seed, self.as_in_code, self.max_steps = preset, data, seed, as_in_code, max_steps
+        self.jobs: dict[str, Job] = {}
+        self.by_number: dict[int, Job] = {}
+
+    def _add(self, kind: Kind, config: Configuration, **links: Any) -> Job:
+        """The job, created once per content hash (a shared member is one job)."""
+
+        def ref(value: Any) -> Any:  # jobs enter the hash by their own hashes
+            if isinstance(value, Job):
+                return value.key
+            if isinstance(value, tuple):
+                return [ref(v) for v in value]
+            return value
+
+        frozen = config.model_dump(mode="json", exclude={"notes", "title", "paper_gap", "paper_private_gap",
+                                                         "validate1_gap"})
+        key = _key(kind, frozen, self.preset, str(self.data), self.seed, self.max_steps,
+                   {k: ref(v) for k, v in links.items()})
+        if key not in self.jobs:
+            self.jobs[key] = Job(key, kind, config, **{"seed": self.seed, **links})
+        return self.jobs[key]
+
+    def configuration(self, number: int) -> Job:
+        if number in self.by_number:
+            return self.by_number[number]
+        config = resolve(number, self.preset, self.as_in_code)
+        job = self._single(config) if config.model is not None else self._ensemble(config, config.ensemble)
+        job.number = job.number or number
+        self.by_number[number] = job
+        return job
+
+    def _single(self, config: Configuration, **links: Any) -> Job:
+        model = config.model
+        if model.distillation is not None:
+            links["teacher"] = self.configuration(model.distillation.teacher)
+        if model.cascade is not None:  # in batch["cascade"]'s order
+            links["streams"] = tuple(self.configuration(n) for n in cascade_streams(model.cascade))
+        return self._add("train", config, **links)
+
+    def _member(self, config: Configuration, member: int | NamedModel, distillation: Any = None) -> Configuration:
+        if isinstance(member, NamedModel):
+            model, label, title = member, member.label.split(".")[-1], member.title
+        else:
+            model, label = resolve(member, self.preset, self.as_in_code).model, f"m{member}"
+            title = f"#{member} as a member of {config.name}"
+        if distillation is not None:
+            model = model.model_copy(update={"distillation": distillation})
+        return _member_config(config, model, label, title)
+
+    def _ensemble(self, config: Configuration, ens: Ensemble) -> Job:
+        if ens.method == "merge":
+            return self._add("merge", config, members=tuple(self.configuration(m) for m in ens.members))
+        if ens.method == "stacking":
+            members = tuple(self.configuration(m) if isinstance(m, int) else self._single(self._member(config, m))
+                            for m in ens.members)
+            return self._add("stack", config, members=members)
+        member = self._member(config, ens.member, ens.distillation)
+        base = self._single(member, epochs=ens.base_epochs) if ens.base_epochs else None
+        jobs: list[Job] = []
+        for k in range(1, ens.count + 1):
+            if ens.method == "bagging":
+                weights = ("bootstrap", self.seed * 1000 + k) if ens.bootstrap else None
+            else:  # boosting: member 1 trains under W_0 = 1, member k + 1 under member k's errors
+                weights = ("boosting", jobs[-1], ens.reweighting.model_dump()) if jobs else None
+            labelled = member.model_copy(update={"slug": f"{member.slug}_{k}", "title": f"{member.title}, member {k}"})
+            jobs.append(self._single(labelled, init=base, epochs=ens.member_epochs if base else None,
+                                     weights=weights, seed=self.seed * 1000 + k))
+        return self._add("stack", config, members=tuple(jobs))
+
+
+def plan(numbers: list[int], data: Path, *, preset: str = "tiny", seed: int = 0, as_in_code: bool = False,
+         max_steps: int | None = None, test_split: bool = True) -> Plan:
+    """The jobs configurations ``numbers`` need, producers before consumers, with the splits each predicts."""
+    planner = _Planner(preset, data.resolve(), seed, as_in_code, max_steps)
+    targets = {n: planner.configuration(n) for n in numbers}
+    order = list(planner.jobs.values())  # creation order: every job after the jobs it reads
+    for job in targets.values():
+        job.splits |= {"validate2", "test"} if test_split else {"validate2"}
+    for job in reversed(order):  # consumers first: what they read, their producers predict
+        for member in job.members:
+            member.splits |= job.splits | ({"train2", "validate2"} if job.kind == "stack" else set())
+        if job.teacher:
+            job.teacher.splits.add("train1")
+        for stream in job.streams:
+            stream.splits |= {"train1", "validate1"} | job.splits
+        if job.weights and job.weights[0] == "boosting":
+            job.weights[1].splits.add("train1")
+    return Plan(order, targets)
+
+
+def describe(p: Plan) -> list[dict[str, Any]]:
+    """The plan as JSON-able rows (for ``--dry-run`` and the tests)."""
+    return [{"job": j.name, "kind": j.kind, "number": j.number, "reads": [d.name for d in j.deps],
+             "splits": sorted(j.splits)} for j in p.jobs]
+
+
+def run_plan(p: Plan, out: Path, execute: Callable[[Job, Path], dict[str, Any]],
+             log: Callable[[str], None] = print) -> dict[int, dict[str, Any]]:
+    """Run every job not yet done, in order; ``execute(job, job_dir)`` returns its results (GAP per split),
+    kept in ``done.json``. Returns each target configuration's results."""
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, Any]] = {}
+    for i, job in enumerate(p.jobs, 1):
+        folder = out / job.name
+        done = folder / DONE
+        if done.exists():
+            results[job.key] = json.loads(done.read_text())
+            log(f"[{i}/{len(p.jobs)}] {job.name}: done before, reused")
+            continue
+        log(f"[{i}/{len(p.jobs)}] {job.name}: {job.kind} ...")
+        folder.mkdir(exist_ok=True)
+        results[job.key] = execute(job, folder)
+        tmp = folder / f".{DONE}.tmp"
+        tmp.write_text(json.dumps(results[job.key], indent=1))
+        tmp.replace(done)
+    return {n: results[job.key] for n, job in p.targets.items()}
