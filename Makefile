@@ -27,6 +27,8 @@ run: venv $(DEMO)/synthetic.json
 	@echo "Demo dataset ready at $(DEMO)."
 	@echo "Train a model on it (the 80 configurations: $(VENV)/bin/y8m configs list):"
 	@echo "  $(VENV)/bin/y8m train --config 25 --data $(DEMO) --preset small --epochs 1"
+	@echo "Or an ensemble with every run it needs (#75 stacks #2, #10, #18 and #25):"
+	@echo "  $(VENV)/bin/y8m reproduce --configs 75 --data $(DEMO) --preset tiny --max-steps 200"
 	@echo "The worker and the Streamlit dashboard will start here (coming with the next issues)."
 
 test: venv
@@ -38,6 +40,8 @@ bench: venv
 	$(PY) bench/bench_synthetic.py
 	$(PY) bench/bench_models.py
 	$(PY) bench/bench_learning.py
+	$(PY) bench/bench_train.py
+	$(PY) bench/bench_stacking.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

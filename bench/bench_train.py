@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-OUT = ROOT / "bench" / "results" / "train.json"
+OUT = ROOT / "bench" / "results" / "train.json"  # train-<preset>.json
 CLASSES = 4716
 # One configuration per family: video chaining, LSTM, parallel LSTM, CNN chaining, LSTM chaining,
 # multi-scale CNN-LSTM, temporal segments, multiple attention pooling.
@@ -60,7 +60,7 @@ def matmul_flops(repeats: int = 5, n: int = 2048) -> float:
     return best
 
 
-def _one(key: str, data: Path, batch_size: int, steps: int) -> dict:
+def _one(key: str, data: Path, batch_size: int, steps: int, preset: str) -> dict:
     import torch
     from torch.utils.data import DataLoader
     from torch.utils.flop_counter import FlopCounterMode
@@ -71,7 +71,8 @@ def _one(key: str, data: Path, batch_size: int, steps: int) -> dict:
     from y8m_models.models import ModelInputs, build_architecture
     from y8m_models.train import build_optimizer, predict, train_step
 
-    config = resolve(key, "paper", overrides={"model.training.batch_size": batch_size})
+    config = resolve(key, preset, overrides={"model.training.batch_size": batch_size})
+    batch_size = config.model.training.batch_size  # the tiny preset's 16 wins over the option
     spec = config.model
     files = split_files(data, spec.level)
 
@@ -89,7 +90,11 @@ def _one(key: str, data: Path, batch_size: int, steps: int) -> dict:
     def full_batches():
         for epoch in itertools.count():
             data_set.set_epoch(epoch)
-            yield from (b for b in DataLoader(data_set, batch_size=None) if len(b["video_ids"]) == batch_size)
+            full = [b for b in DataLoader(data_set, batch_size=None) if len(b["video_ids"]) == batch_size]
+            if not full:
+                raise SystemExit(f"train1 has {data_set.num_records} videos: no full batch of {batch_size}; "
+                                 "pass more --videos")
+            yield from full
 
     # The same batches, in the same order, already as model inputs (the step's cost depends on the lengths).
     in_memory_inputs = [to_device(b) for b in itertools.islice(full_batches(), steps + 1)]
@@ -113,7 +118,7 @@ def _one(key: str, data: Path, batch_size: int, steps: int) -> dict:
     predict(net, spec, files["validate1"], CLASSES, batch_size=64)
     predict_seconds = time.perf_counter() - start
     peak = max(peak_before, matmul_flops())
-    return {"config": config.name, "architecture": spec.architecture, "level": spec.level,
+    return {"config": config.name, "preset": preset, "architecture": spec.architecture, "level": spec.level,
             "batch_size": batch_size, "pipeline_examples_per_second": batch_size / pipeline,
             "in_memory_examples_per_second": batch_size / in_memory, "loader_ratio": in_memory / pipeline,
             "predict_examples_per_second": videos / predict_seconds, "step_flops": flops,
@@ -130,18 +135,19 @@ def main() -> None:
     parser.add_argument("--paper-batch-configs", default=",".join(PAPER_BATCH),
                         help="also run these at the paper's batch (empty: none)")
     parser.add_argument("--videos", type=int, default=1600, help="videos in the generated dataset")
-    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--preset", default="paper", help="paper, small or tiny (the batch options still apply)")
+    parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        key, data, batch, steps = args.one
-        print(json.dumps(_one(key, Path(data), int(batch), int(steps))))
+        key, data, batch, steps, preset = args.one
+        print(json.dumps(_one(key, Path(data), int(batch), int(steps), preset)))
         return
 
     from y8m_models.configs import resolve
     from y8m_models.data.synthetic import generate
 
     runs = []
-    for key in args.configs.split(","):
+    for key in filter(None, args.configs.split(",")):
         level = resolve(key, "paper").model.level
         runs.append((key, args.frame_batch if level == "frame" else args.video_batch))
     runs += [(key, PAPER_BATCH.get(key, 128)) for key in filter(None, args.paper_batch_configs.split(","))]
@@ -152,21 +158,23 @@ def main() -> None:
         generate(data, preset="demo", videos=args.videos, classes=CLASSES, seed=1)
         print(f"dataset: {args.videos} videos, {CLASSES} classes in {time.perf_counter() - start:.0f} s", flush=True)
         for key, batch in runs:
-            cmd = [sys.executable, __file__, "--one", key, str(data), str(batch), str(args.steps)]
+            cmd = [sys.executable, __file__, "--one", key, str(data), str(batch), str(args.steps), args.preset]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 print(f"#{key} batch {batch}: FAILED {done.stderr.strip().splitlines()[-1:]}", flush=True)
                 continue
             row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"{row['config']:<34} batch {batch:>4}  train {row['pipeline_examples_per_second']:>7.1f} ex/s "
+            print(f"{row['config']:<34} batch {row['batch_size']:>4}  "
+                  f"train {row['pipeline_examples_per_second']:>7.1f} ex/s "
                   f"(in memory {row['in_memory_examples_per_second']:>7.1f}, loader ratio {row['loader_ratio']:.2f})  "
                   f"predict {row['predict_examples_per_second']:>7.1f} ex/s  "
                   f"{row['flops_per_second'] / 1e9:>6.1f} GFLOP/s = {row['flops_fraction']:.2f} of matmul "
                   f"({row['matmul_flops_per_second'] / 1e9:.0f})", flush=True)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "rows": rows}, indent=1))
-    print(f"wrote {OUT}")
+    out = OUT.with_name(f"train-{args.preset}.json")
+    out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "rows": rows}, indent=1))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -126,3 +126,16 @@ def test_reproduce_rejects_bad_input(tiny: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "outside the configurations #1-#80" in result.output
     result = CliRunner().invoke(app, ["reproduce", "--configs", "75", "--data", str(tmp_path / "none")])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_a_member_without_the_split_is_named(tiny: Path, tmp_path: Path) -> None:
+    import shutil
+
+    _reproduce(tiny, tmp_path, "75")
+    member = next(tmp_path.glob("parallel_lstm_output-*"))
+    shutil.rmtree(member / "predictions" / "train2")
+    (next(tmp_path.glob("ensemble4-*")) / "done.json").unlink()
+    result = CliRunner().invoke(app, ["reproduce", "--configs", "75", "--data", str(tiny), "--out", str(tmp_path),
+                                      "--preset", "tiny", "--max-steps", "4", "--device", "cpu"])
+    assert result.exit_code == 2
+    assert "#75 ensemble4 on train2" in result.output and member.name in result.output, result.output

@@ -168,3 +168,19 @@ def test_side_inputs_weight_the_loss_and_mix_in_the_teacher(tmp_path: Path) -> N
     optimizer, scheduler = build_optimizer(net, spec.training)
     loss = train_step(net, model_inputs, spec, optimizer, scheduler, weights=weights, teacher=soft)
     assert loss == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_boost_from_stream_weights_videos_the_stream_gets_wrong(tmp_path: Path) -> None:
+    """#65: loss weight 3.0 where the cascade stream's own cross-entropy is above the batch mean, else 0.5."""
+    from y8m_models.store import PredictionLookup, PredictionWriter, read_predictions
+    from y8m_models.train import SideInputs
+
+    labels = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    stream = torch.tensor([[0.9, 0.1], [0.1, 0.9], [0.1, 0.9], [0.8, 0.3]])  # right, right, wrong, wrong
+    with PredictionWriter(tmp_path / "s", 2) as writer:
+        writer.add(["a", "b", "c", "d"], stream)
+    side = SideInputs(cascade=PredictionLookup([read_predictions(tmp_path / "s")]), boost_from_stream=True)
+    inputs = {"labels": labels}
+    weights, teacher = side.apply({"video_ids": ["a", "b", "c", "d"]}, inputs, "cpu")
+    assert weights.tolist() == [0.5, 0.5, 3.0, 3.0] and teacher is None
+    assert inputs["cascade"].shape == (4, 1, 2)

@@ -61,6 +61,8 @@ def configs_show(
     num_classes: Annotated[int, typer.Option(help="classes for the parameter count (2017: 4716)")] = 4716,
 ) -> None:
     """Print the full configuration as JSON, with the parameter count of each single model at the preset."""
+    from dataclasses import replace
+
     from y8m_models.configs import ConfigError, resolve, single_models
     from y8m_models.models import ModelInputs, build_architecture
 
@@ -71,10 +73,8 @@ def configs_show(
     out = config.model_dump(mode="json")
     counts = {}
     for label, model in single_models(config):
-        if model.cascade is not None:
-            counts[label] = None  # its cascade input is added by the ensemble pipeline
-            continue
-        net = build_architecture(model.architecture, model.params, ModelInputs(num_classes))
+        net = build_architecture(model.architecture, model.params,
+                                 replace(ModelInputs(num_classes), cascade=model.cascade))
         counts[label] = sum(p.numel() for p in net.parameters())
     out["preset"], out["as_in_code_applied"], out["parameters"] = preset, code, counts
     typer.echo(json.dumps(out, indent=1))
@@ -105,9 +105,7 @@ def configs_check(
             typer.echo(f"{r.status:<8} {r.label:<46} {r.parameters:>12,} params {r.seconds * 1000:>8.0f} ms"
                        f"{'  ' + r.detail if r.detail else ''}")
     failed = [r.label for r in results if r.status == "failed"]
-    skipped = sum(r.status == "skipped" for r in results)
-    typer.echo(f"{len(results) - len(failed) - skipped} ok, {len(failed)} failed, {skipped} skipped (cascade "
-               f"inputs come with the ensemble pipeline)", err=True)
+    typer.echo(f"{len(results) - len(failed)} ok, {len(failed)} failed", err=True)
     if failed:
         typer.echo(f"failed: {', '.join(failed)}", err=True)
         raise typer.Exit(1)

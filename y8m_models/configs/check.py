@@ -20,7 +20,7 @@ from y8m_models.models import ModelInputs, ModelOutput, build_architecture, casc
 @dataclass(frozen=True)
 class CheckResult:
     label: str  # "#18 chaining_cnn", or "#29.3" for an inline ensemble member
-    status: str  # "ok", "failed", "skipped"
+    status: str  # "ok" or "failed"
     parameters: int = 0
     seconds: float = 0.0
     detail: str = ""
