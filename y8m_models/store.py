@@ -23,6 +23,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -116,13 +117,20 @@ class StoredPredictions:
         np.put_along_axis(out, indices.astype(np.int64), scores, axis=1)
         return out
 
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Video id -> row, built once per stored split."""
+        return {vid: i for i, vid in enumerate(self.ids)}
+
+    def missing(self, video_ids: Sequence[str]) -> list[str]:
+        return [v for v in video_ids if v not in self.index]
+
     def row_of(self, video_ids: Sequence[str]) -> np.ndarray:
         """The row of each id; a StoreError names the first missing ones."""
-        index = {vid: i for i, vid in enumerate(self.ids)}
-        missing = [v for v in video_ids if v not in index]
+        missing = self.missing(video_ids)
         if missing:
             raise StoreError(f"{self.folder}: {len(missing)} video id(s) not stored, e.g. {missing[:3]}")
-        return np.fromiter((index[v] for v in video_ids), np.int64, len(video_ids))
+        return np.fromiter((self.index[v] for v in video_ids), np.int64, len(video_ids))
 
 
 def read_predictions(folder: str | Path) -> StoredPredictions:
@@ -145,6 +153,15 @@ def read_predictions(folder: str | Path) -> StoredPredictions:
     return StoredPredictions(folder, ids, c, k, scores, indices)
 
 
+def common_classes(stored: Sequence[StoredPredictions], names: Sequence[str]) -> int:
+    """The number of classes all the runs share; a StoreError lists each run's otherwise."""
+    classes = {s.num_classes for s in stored}
+    if len(classes) != 1:
+        raise StoreError(f"the runs disagree on the number of classes: "
+                         f"{', '.join(f'{n}: {s.num_classes}' for n, s in zip(names, stored, strict=True))}")
+    return classes.pop()
+
+
 def join(stored: Sequence[StoredPredictions], names: Sequence[str] | None = None,
          video_ids: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Align several runs' predictions by video id: (ids [N], float32 [N, M, C]). ``video_ids`` picks the rows
@@ -152,17 +169,14 @@ def join(stored: Sequence[StoredPredictions], names: Sequence[str] | None = None
     names = list(names) if names is not None else [str(s.folder) for s in stored]
     if not stored:
         raise StoreError("nothing to join")
-    classes = {s.num_classes for s in stored}
-    if len(classes) != 1:
-        raise StoreError(f"the runs disagree on the number of classes: "
-                         f"{', '.join(f'{n}: {s.num_classes}' for n, s in zip(names, stored, strict=True))}")
+    classes = common_classes(stored, names)
     ids = np.asarray(video_ids) if video_ids is not None else stored[0].ids
     if video_ids is None:
         for name, s in zip(names[1:], stored[1:], strict=True):
             if s.rows != len(ids) or set(s.ids) != set(ids):
                 extra = sorted(set(s.ids) ^ set(ids))[:3]
                 raise StoreError(f"{name} and {names[0]} hold different videos (e.g. {extra})")
-    out = np.empty((len(ids), len(stored), classes.pop()), np.float32)
+    out = np.empty((len(ids), len(stored), classes), np.float32)
     for m, (name, s) in enumerate(zip(names, stored, strict=True)):
         try:
             out[:, m] = s.dense(s.row_of(list(ids)))
@@ -174,26 +188,21 @@ def join(stored: Sequence[StoredPredictions], names: Sequence[str] | None = None
 class PredictionLookup:
     """Several runs' stored predictions on one split, read by video id while training or predicting:
     ``lookup(batch["video_ids"])`` -> float32 [B, M, C], M = the runs in the order given (a distillation
-    teacher: M = 1; a cascade's streams). Each run's id index is built once."""
+    teacher: M = 1; a cascade's streams)."""
 
     def __init__(self, stored: Sequence[StoredPredictions], names: Sequence[str] | None = None):
         if not stored:
             raise StoreError("a prediction lookup needs at least one stored split")
         self.stored = list(stored)
         self.names = list(names) if names is not None else [str(s.folder) for s in stored]
-        classes = {s.num_classes for s in stored}
-        if len(classes) != 1:
-            raise StoreError(f"the runs disagree on the number of classes: "
-                             f"{', '.join(f'{n}: {s.num_classes}' for n, s in zip(self.names, stored, strict=True))}")
-        self.num_classes = classes.pop()
-        self._rows = [{vid: i for i, vid in enumerate(s.ids)} for s in stored]
+        self.num_classes = common_classes(self.stored, self.names)
 
     def __call__(self, video_ids: Sequence[str]) -> np.ndarray:
         out = np.empty((len(video_ids), len(self.stored), self.num_classes), np.float32)
-        for m, (name, s, rows) in enumerate(zip(self.names, self.stored, self._rows, strict=True)):
-            missing = [v for v in video_ids if v not in rows]
+        for m, (name, s) in enumerate(zip(self.names, self.stored, strict=True)):
+            missing = s.missing(video_ids)
             if missing:
                 raise StoreError(f"{name} has no prediction for {len(missing)} video(s) of this batch, e.g. "
                                  f"{missing[:3]} ({s.folder})")
-            out[:, m] = s.dense(np.fromiter((rows[v] for v in video_ids), np.int64, len(video_ids)))
+            out[:, m] = s.dense(s.row_of(video_ids))
         return out

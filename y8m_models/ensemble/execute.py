@@ -40,7 +40,7 @@ from y8m_models.ensemble.weights import ExampleWeights, boosting_weights, bootst
 from y8m_models.experiment import RunError, create_run, evaluate_run, open_run, predict_run, train_run
 from y8m_models.metrics import Evaluator, evaluate
 from y8m_models.pipeline import Job
-from y8m_models.store import PredictionWriter, StoreError, join, read_predictions
+from y8m_models.store import PredictionWriter, StoreError, common_classes, join, read_predictions
 from y8m_models.train import CHECKPOINT
 
 
@@ -142,10 +142,7 @@ class Executor:
         ids, labels, x = self.split(split, features)
         try:
             stored = [read_predictions(self.folder(m) / "predictions" / split) for m in job.members]
-            if len({s.num_classes for s in stored}) != 1:
-                raise StoreError("the members disagree on the number of classes: "
-                                 + ", ".join(f"{m.name}: {s.num_classes}" for m, s in zip(job.members, stored,
-                                                                                            strict=True)))
+            common_classes(stored, [m.name for m in job.members])
             rows = []
             for member, s in zip(job.members, stored, strict=True):
                 try:
