@@ -54,6 +54,15 @@ class StackData(Protocol):
         """Every video once, in order or shuffled by ``rng``; the last batch may be smaller."""
 
 
+def _row_batches(n: int, batch_size: int, shuffle: bool,
+                 rng: np.random.Generator | None) -> Iterator[slice | np.ndarray]:
+    """The rows of each batch: consecutive slices, or (``shuffle``) sorted draws of a permutation, so that
+    memory-mapped arrays are read in file order within a batch."""
+    order = (rng or np.random.default_rng()).permutation(n) if shuffle else None
+    for lo in range(0, n, batch_size):
+        yield slice(lo, lo + batch_size) if order is None else np.sort(order[lo:lo + batch_size])
+
+
 @dataclass
 class TensorStackData:
     """In-memory ``StackData``: arrays of any float dtype (float16 halves the memory; np.memmap reads only
@@ -80,10 +89,7 @@ class TensorStackData:
 
     def batches(self, batch_size: int, shuffle: bool = False,
                 rng: np.random.Generator | None = None) -> Iterator[StackBatch]:
-        n = self.shape[0]
-        order = (rng or np.random.default_rng()).permutation(n) if shuffle else None
-        for lo in range(0, n, batch_size):
-            rows = slice(lo, lo + batch_size) if order is None else np.sort(order[lo:lo + batch_size])
+        for rows in _row_batches(self.shape[0], batch_size, shuffle, rng):
             yield StackBatch(*(torch.from_numpy(np.asarray(a[rows], dtype=np.float32))
                                for a in (self.P_NMC, self.x_ND, self.labels_NC)))
 
@@ -105,10 +111,7 @@ class StoreStackData:
 
     def batches(self, batch_size: int, shuffle: bool = False,
                 rng: np.random.Generator | None = None) -> Iterator[StackBatch]:
-        n = self.shape[0]
-        order = (rng or np.random.default_rng()).permutation(n) if shuffle else np.arange(n)
-        for lo in range(0, n, batch_size):
-            rows = np.sort(order[lo:lo + batch_size])
+        for rows in _row_batches(self.shape[0], batch_size, shuffle, rng):
             P_BMC = np.stack([s.dense(self.rows_MN[m, rows]) for m, s in enumerate(self.stored)], axis=1)
             yield StackBatch(torch.from_numpy(P_BMC), torch.from_numpy(np.asarray(self.x_ND[rows], np.float32)),
                              torch.from_numpy(np.asarray(self.labels_NC[rows], np.float32)))
