@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from y8m_models.configs import ConfigError, Configuration, resolve
+from y8m_models.configs.schema import SingleModel
 from y8m_models.data.check import resolve_num_classes
 from y8m_models.data.dataset import detect_level, read_record
 from y8m_models.data.errors import Y8MDataError
@@ -113,6 +114,15 @@ def _files(data: Path, level: str, split: str) -> list[Path]:
     return files
 
 
+def epoch_steps(model: SingleModel, train_files: list[Path], num_classes: int, epochs: float | None = None) -> int:
+    """Steps of ``epochs`` (default: the model's) over the train1 records at the model's batch size."""
+    from y8m_models.data.dataset import YT8MDataset
+
+    records = YT8MDataset(train_files, model.level, num_classes).num_records
+    total = epochs if epochs is not None else model.training.epochs
+    return max(1, round(total * records / model.training.batch_size))
+
+
 def create_run(config_key: int | str | Configuration, data: Path, out: Path, *, preset: str = "tiny",
                seed: int = 0, steps: int | None = None, epochs: float | None = None, as_in_code: bool = False,
                overrides: dict[str, Any] | None = None, num_classes: int | None = None,
@@ -156,11 +166,7 @@ def create_run(config_key: int | str | Configuration, data: Path, out: Path, *, 
     except Y8MDataError as exc:
         raise RunError(f"{config.name} cannot read {train_files[0]}: {exc}") from None
     if steps is None:
-        from y8m_models.data.dataset import YT8MDataset
-
-        records = YT8MDataset(train_files, level, classes).num_records
-        total_epochs = epochs if epochs is not None else config.model.training.epochs
-        steps = max(1, round(total_epochs * records / config.model.training.batch_size))
+        steps = epoch_steps(config.model, train_files, classes, epochs)
     try:
         out.mkdir(parents=True, exist_ok=True)
         if (out / RUN_FILE).exists():

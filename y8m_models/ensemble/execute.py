@@ -37,7 +37,15 @@ from y8m_models.ensemble.stacking import (
     predict_stack,
 )
 from y8m_models.ensemble.weights import ExampleWeights, boosting_weights, bootstrap_weights, example_errors
-from y8m_models.experiment import RunError, create_run, evaluate_run, open_run, predict_run, train_run
+from y8m_models.experiment import (
+    RunError,
+    create_run,
+    epoch_steps,
+    evaluate_run,
+    open_run,
+    predict_run,
+    train_run,
+)
 from y8m_models.metrics import Evaluator, evaluate
 from y8m_models.pipeline import Job
 from y8m_models.store import PredictionWriter, StoreError, common_classes, join, read_predictions
@@ -95,10 +103,7 @@ class Executor:
         if job.weights:
             links["example_weights"] = str(self._example_weights(job, folder))
         model = job.config.model
-        train1 = split_files(self.data, model.level)["train1"]
-        records = YT8MDataset(train1, model.level, self.num_classes).num_records
-        epochs = job.epochs if job.epochs is not None else model.training.epochs
-        steps = max(1, round(epochs * records / model.training.batch_size))
+        steps = epoch_steps(model, split_files(self.data, model.level)["train1"], self.num_classes, job.epochs)
         steps = min(steps, self.max_steps) if self.max_steps else steps
         if job.init:
             steps += open_run(self.folder(job.init)).steps
