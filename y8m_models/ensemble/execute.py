@@ -31,7 +31,6 @@ from y8m_models.ensemble.merge import merge_top_k
 from y8m_models.ensemble.stacking import (
     StoreStackData,
     build_stack,
-    evaluate_stack,
     export_weights,
     fit_stack,
     predict_stack,
@@ -72,6 +71,8 @@ class Executor:
     def split(self, split: str, features: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(video ids [N], labels [N, C] float32, video-level features [N, D] or None) of a split, read once
         from the video-level files (the frame-level ones hold the same labels, not the mean features)."""
+        if not features and (split, True) in self._splits:  # read with the features already
+            return self._splits[split, True]
         if (split, features) not in self._splits:
             levels = [lv for lv in ("video", "frame") if split_files(self.data, lv).get(split)]
             if not levels or (features and levels[0] != "video"):
@@ -181,9 +182,10 @@ class Executor:
         gaps = {}
         for split in sorted(job.splits):
             data = validate if split == "validate2" else self._members(job, split, features)
-            self._write(folder, split, (p for p, _ in predict_stack(stack, data, device=self.device)))
+            evaluator = Evaluator(self.num_classes)
+            self._write(folder, split, _scored(predict_stack(stack, data, device=self.device), evaluator))
             if split == "validate2":
-                gaps[split] = evaluate_stack(stack, data, device=self.device)
+                gaps[split] = evaluator.result().gap
         members = {j.name: evaluate(s.dense(validate.rows_MN[k]), validate.labels_NC).gap
                    for k, (j, s) in enumerate(zip(job.members, validate.stored, strict=True))}
         self.log(f"  {job.config.name}: validate2 GAP {gaps.get('validate2', float('nan')):.4f}; members "
@@ -192,17 +194,23 @@ class Executor:
 
     def _merge(self, job: Job, folder: Path) -> dict[str, Any]:
         ens = job.config.ensemble
-        gaps = {}
-        def merged(data: StoreStackData, evaluator: Evaluator) -> Iterator[np.ndarray]:
+
+        def merged(data: StoreStackData) -> Iterator[tuple[np.ndarray, np.ndarray]]:
             for batch in data.batches(4096):
                 P_BMC = batch.P_BMC.numpy()
-                scores_BC = merge_top_k(P_BMC[:, 0], P_BMC[:, 1], ens.top_k, ens.missing)
-                evaluator.update(scores_BC, batch.labels_BC.numpy())
-                yield scores_BC
+                yield merge_top_k(P_BMC[:, 0], P_BMC[:, 1], ens.top_k, ens.missing), batch.labels_BC.numpy()
 
+        gaps = {}
         for split in sorted(job.splits):
             evaluator = Evaluator(self.num_classes)
-            self._write(folder, split, merged(self._members(job, split), evaluator))
+            self._write(folder, split, _scored(merged(self._members(job, split)), evaluator))
             if split == "validate2":
                 gaps[split] = evaluator.result().gap
         return {"gap": gaps}
+
+
+def _scored(batches: Iterator[tuple[np.ndarray, np.ndarray]], evaluator: Evaluator) -> Iterator[np.ndarray]:
+    """The scores of (scores, labels) batches, each also scored by ``evaluator`` on its way to the store."""
+    for scores_BC, labels_BC in batches:
+        evaluator.update(scores_BC, labels_BC)
+        yield scores_BC
