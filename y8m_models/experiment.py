@@ -233,7 +233,7 @@ class SelectOnValidate1(Callback):
 
 
 def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...] = (),
-              device: str = "cpu", eval_every: int = 1000, num_workers: int = 0,
+              device: str = "cpu", eval_every: int = 1000, checkpoint_every: int = 500, num_workers: int = 0,
               compile: bool = False) -> dict[str, Any]:
     """Train to ``run.steps`` (continuing from the checkpoint with ``resume``), scoring validate1 every
     ``eval_every`` steps and at the end; returns the last validate1 scores and the best step."""
@@ -250,7 +250,8 @@ def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...]
         selector = SelectOnValidate1(run, model, eval_every, device)
         own.append(selector)
     state = fit(model, run.model, run.files("train1"), run.num_classes, run.dir, run.steps, seed=run.seed,
-                resume=resume, callbacks=(*own, *callbacks), device=device, num_workers=num_workers, compile=compile,
+                resume=resume, checkpoint_every=checkpoint_every, callbacks=(*own, *callbacks), device=device,
+                num_workers=num_workers, compile=compile,
                 side=run.side_inputs(),
                 vertical_matrix=None if inputs.vertical_matrix is None else inputs.vertical_matrix.to(device))
     result: dict[str, Any] = {"step": state.step}
@@ -282,11 +283,15 @@ def evaluate_run(run: Run, split: str, *, device: str = "cpu", model: torch.nn.M
                  step: int | None = None) -> dict[str, Any]:
     """GAP@20, Hit@1, PERR and mAP on ``split``; the predictions go to the store; a line in metrics.jsonl."""
     out = _predict_into_store(run, split, model if model is not None else _trained(run, device), device)
-    result = evaluate(out.scores.numpy(), out.labels.numpy()).to_dict()
-    record = {"split": split, **({"step": step} if step is not None else {}),
-              **{k: result[k] for k in ("gap", "hit_at_1", "perr", "map", "n_videos")}}
+    record = score_record(split, evaluate(out.scores.numpy(), out.labels.numpy()).to_dict(), step)
     run.log(record)
     return record
+
+
+def score_record(split: str, result: dict[str, Any], step: int | None = None) -> dict[str, Any]:
+    """A metrics.jsonl line of an evaluation: the split, its step (where there is one) and the scores."""
+    return {"split": split, **({"step": step} if step is not None else {}),
+            **{k: result[k] for k in ("gap", "hit_at_1", "perr", "map", "n_videos")}}
 
 
 def predict_run(run: Run, split: str, csv: Path | None = None, attention_videos: list[str] | None = None, *,

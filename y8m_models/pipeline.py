@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from y8m_models.configs import Configuration, resolve
+from y8m_models.configs import ConfigError, Configuration, resolve
 from y8m_models.configs.schema import Ensemble, NamedModel, SingleModel
 from y8m_models.models import cascade_streams
 
@@ -105,13 +105,23 @@ class _Planner:
             self.jobs[key] = Job(key, kind, config, **{"seed": self.seed, **links})
         return self.jobs[key]
 
-    def configuration(self, number: int) -> Job:
-        if number in self.by_number:
+    def configuration(self, number: int, overrides: dict[str, Any] | None = None, epochs: float | None = None) -> Job:
+        """Configuration ``number``'s final job; ``overrides`` (``--set``) and ``epochs`` change this one job
+        (a single model's), not the configurations it reads."""
+        changed = bool(overrides) or epochs is not None
+        if number in self.by_number and not changed:
             return self.by_number[number]
-        config = resolve(number, self.preset, self.as_in_code)
-        job = self._single(config) if config.model is not None else self._ensemble(config, config.ensemble)
+        config = resolve(number, self.preset, self.as_in_code, overrides)
+        if config.model is not None:
+            job = self._single(config, **({"epochs": epochs} if epochs is not None else {}))
+        elif epochs is not None:
+            raise ConfigError(f"--epochs applies to single models; {config.name} is an ensemble (its members' "
+                              "epochs are ensemble.member_epochs)")
+        else:
+            job = self._ensemble(config, config.ensemble)
         job.number = job.number or number
-        self.by_number[number] = job
+        if not changed:
+            self.by_number[number] = job
         return job
 
     def _single(self, config: Configuration, **links: Any) -> Job:
@@ -154,10 +164,12 @@ class _Planner:
 
 
 def plan(numbers: list[int], data: Path, *, preset: str = "tiny", seed: int = 0, as_in_code: bool = False,
-         max_steps: int | None = None, test_split: bool = True) -> Plan:
-    """The jobs configurations ``numbers`` need, producers before consumers, with the splits each predicts."""
+         max_steps: int | None = None, test_split: bool = True, overrides: dict[str, Any] | None = None,
+         epochs: float | None = None) -> Plan:
+    """The jobs configurations ``numbers`` need, producers before consumers, with the splits each predicts.
+    ``overrides`` and ``epochs`` apply to the configurations asked for, not to those they read."""
     planner = _Planner(preset, data.resolve(), seed, as_in_code, max_steps)
-    targets = {n: planner.configuration(n) for n in numbers}
+    targets = {n: planner.configuration(n, overrides, epochs) for n in numbers}
     order = list(planner.jobs.values())  # creation order: every job after the jobs it reads
     for job in targets.values():
         job.splits |= {"validate2", "test"} if test_split else {"validate2"}
@@ -171,6 +183,37 @@ def plan(numbers: list[int], data: Path, *, preset: str = "tiny", seed: int = 0,
         if job.weights and job.weights[0] == "boosting":
             job.weights[1].splits.add("train1")
     return Plan(order, targets)
+
+
+def job_spec(job: Job) -> dict[str, Any]:
+    """A job as JSON (a worker's database row): what it runs and, by role, the keys of the jobs it reads."""
+    weights = job.weights
+    if weights and weights[0] == "boosting":
+        weights = ("boosting", weights[1].key, weights[2])
+    return {"key": job.key, "kind": job.kind, "config": job.config.model_dump(mode="json"), "seed": job.seed,
+            "number": job.number, "epochs": job.epochs, "splits": sorted(job.splits),
+            "weights": list(weights) if weights else None,
+            "reads": {"init": job.init.key if job.init else None,
+                      "teacher": job.teacher.key if job.teacher else None,
+                      "streams": [j.key for j in job.streams], "members": [j.key for j in job.members]}}
+
+
+def job_from_spec(spec: dict[str, Any], reads: dict[str, Job] | None = None) -> Job:
+    """``job_spec``'s inverse. ``reads``: the jobs it reads, by key; None gives a job without its links (enough
+    to name its folder, as the jobs a worker's run reads are used)."""
+
+    def get(key: str | None) -> Job | None:
+        return None if key is None or reads is None else reads[key]
+
+    links, weights = spec["reads"], spec["weights"]
+    if weights and weights[0] == "boosting":
+        weights = ("boosting", get(weights[1]), weights[2]) if reads is not None else None
+    return Job(spec["key"], spec["kind"], Configuration.model_validate(spec["config"]), spec["seed"],
+               number=spec["number"], epochs=spec["epochs"], init=get(links["init"]), teacher=get(links["teacher"]),
+               streams=tuple(get(k) for k in links["streams"]) if reads is not None else (),
+               weights=tuple(weights) if weights else None,
+               members=tuple(get(k) for k in links["members"]) if reads is not None else (),
+               splits=set(spec["splits"]))
 
 
 def describe(p: Plan) -> list[dict[str, Any]]:

@@ -212,7 +212,7 @@ def test_the_best_validation_step_is_returned(train: TensorStackData) -> None:
     worse_later = synthetic(400, seed=3, swap=True)
     stack = build_stack(combiner("classwise"), M, C, D, seed=5)
     snapshots = Snapshots(stack)
-    result = fit_stack(stack, combiner("classwise"), train, worse_later, eval_every=4, callback=snapshots)
+    result = fit_stack(stack, combiner("classwise"), train, worse_later, eval_every=4, callbacks=(snapshots,))
     steps = [s for s, _ in result.history]
     gaps = [g for _, g in result.history]
     assert steps[-1] == result.steps and result.best_step < result.steps

@@ -68,8 +68,8 @@ def reproduce(
         classes = resolve_num_classes(split_files(data, level)["train1"], None)
         if classes is None:
             raise RunError(f"cannot tell the number of classes: no vocabulary.csv under {data}")
-        executor = Executor(data, out, classes, preset=preset, device=_device(device), max_steps=max_steps,
-                            eval_every=eval_every, log=lambda line: typer.echo(line, err=True))
+        executor = Executor(data, lambda job: out / job.name, classes, preset=preset, device=_device(device),
+                            max_steps=max_steps, eval_every=eval_every, log=lambda line: typer.echo(line, err=True))
         results = run_plan(jobs, out, executor, log=lambda line: typer.echo(line, err=True))
     except (RunError, ConfigError, ValueError) as exc:
         raise fail(str(exc)) from None

@@ -16,6 +16,7 @@ without predictions for a split, or holding other videos, stops with an error na
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,34 +38,40 @@ from y8m_models.ensemble.stacking import (
 )
 from y8m_models.ensemble.weights import ExampleWeights, boosting_weights, bootstrap_weights, example_errors
 from y8m_models.experiment import (
+    METRICS_FILE,
     RunError,
     create_run,
     epoch_steps,
     evaluate_run,
     open_run,
     predict_run,
+    score_record,
     train_run,
 )
 from y8m_models.metrics import Evaluator, evaluate
 from y8m_models.pipeline import Job
 from y8m_models.store import PredictionWriter, StoreError, common_classes, join, read_predictions
-from y8m_models.train import CHECKPOINT
+from y8m_models.train import CHECKPOINT, Callback
 
 
 class Executor:
     """``executor(job, folder) -> results``: the callable ``pipeline.run_plan`` calls for each job."""
 
-    def __init__(self, data: Path, out: Path, num_classes: int, *, preset: str, device: str = "cpu",
-                 max_steps: int | None = None, eval_every: int = 1000, log: Callable[[str], None] = print):
-        self.data, self.out, self.num_classes, self.preset = data, out, num_classes, preset
+    def __init__(self, data: Path, folder: Callable[[Job], Path], num_classes: int, *, preset: str,
+                 device: str = "cpu", max_steps: int | None = None, eval_every: int = 1000, checkpoint_every: int = 500,
+                 num_workers: int = 0, compile: bool = False, callbacks: tuple[Callback, ...] = (),
+                 log: Callable[[str], None] = print):
+        """``folder(job)``: where a job's run directory is (``OUT/<slug>-<hash>`` for ``y8m reproduce``, the
+        database run's folder in a worker); ``callbacks``: training's (``train.Callback``: progress, cancel),
+        also given to the stacking combiner's loop."""
+        self.data, self.folder, self.num_classes, self.preset = data, folder, num_classes, preset
         self.device, self.max_steps, self.eval_every, self.log = device, max_steps, eval_every, log
+        self.checkpoint_every, self.num_workers, self.compile = checkpoint_every, num_workers, compile
+        self.callbacks = callbacks
         self._splits: dict[tuple[str, bool], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
 
     def __call__(self, job: Job, folder: Path) -> dict[str, Any]:
         return {"train": self._train, "stack": self._stack, "merge": self._merge}[job.kind](job, folder)
-
-    def folder(self, job: Job) -> Path:
-        return self.out / job.name
 
     # ------------------------------------------------------------------------------------- the records
 
@@ -111,7 +118,8 @@ class Executor:
         run = create_run(job.config, self.data, folder, preset=self.preset, seed=job.seed, steps=steps,
                          num_classes=self.num_classes, links=links, resume=True)
         train_run(run, resume=(folder / CHECKPOINT).exists(), device=self.device,
-                  eval_every=min(self.eval_every, steps))
+                  eval_every=min(self.eval_every, steps), checkpoint_every=self.checkpoint_every,
+                  num_workers=self.num_workers, compile=self.compile, callbacks=self.callbacks)
         gaps = {}
         for split in sorted(job.splits):
             if split == "validate2":
@@ -174,7 +182,8 @@ class Executor:
         train, validate = self._members(job, "train2", features), self._members(job, "validate2", features)
         n, m, c, d = train.shape
         stack = build_stack(combiner, m, c, d, seed=job.seed)
-        result = fit_stack(stack, combiner, train, validate, seed=job.seed, eval_every=100, device=self.device)
+        result = fit_stack(stack, combiner, train, validate, seed=job.seed, eval_every=100, device=self.device,
+                           callbacks=self.callbacks)
         torch.save({"model": stack.state_dict(), "best_step": result.best_step}, folder / "stack.pt")
         exported = export_weights(stack, validate, videos=range(min(20, validate.shape[0])), device=self.device)
         np.savez(folder / "stacking_weights.npz", members=np.array([j.name for j in job.members]),
@@ -185,7 +194,7 @@ class Executor:
             evaluator = Evaluator(self.num_classes)
             self._write(folder, split, _scored(predict_stack(stack, data, device=self.device), evaluator))
             if split == "validate2":
-                gaps[split] = evaluator.result().gap
+                gaps[split] = _log_scores(folder, split, evaluator, result.steps)
         members = {j.name: evaluate(s.dense(validate.rows_MN[k]), validate.labels_NC).gap
                    for k, (j, s) in enumerate(zip(job.members, validate.stored, strict=True))}
         self.log(f"  {job.config.name}: validate2 GAP {gaps.get('validate2', float('nan')):.4f}; members "
@@ -205,8 +214,16 @@ class Executor:
             evaluator = Evaluator(self.num_classes)
             self._write(folder, split, _scored(merged(self._members(job, split)), evaluator))
             if split == "validate2":
-                gaps[split] = evaluator.result().gap
+                gaps[split] = _log_scores(folder, split, evaluator)
         return {"gap": gaps}
+
+
+def _log_scores(folder: Path, split: str, evaluator: Evaluator, step: int | None = None) -> float:
+    """The evaluation as a line of ``folder/metrics.jsonl`` (as a training run logs its own); returns the GAP."""
+    result = evaluator.result().to_dict()
+    with open(folder / METRICS_FILE, "a", encoding="utf-8") as out:
+        out.write(json.dumps(score_record(split, result, step)) + "\n")
+    return result["gap"]
 
 
 def _scored(batches: Iterator[tuple[np.ndarray, np.ndarray]], evaluator: Evaluator) -> Iterator[np.ndarray]:

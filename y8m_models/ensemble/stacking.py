@@ -317,8 +317,8 @@ class StackResult:
 
 
 def fit_stack(stack: Stack, combiner: Combiner, train: StackData, validate: StackData, *, seed: int = 0,
-              eval_every: int = 200, device: torch.device | str = "cpu", callback: Callback | None = None,
-              shuffle: bool = False) -> StackResult:
+              eval_every: int = 200, device: torch.device | str = "cpu",
+              callbacks: tuple[Callback, ...] = (), shuffle: bool = False) -> StackResult:
     """Train ``stack`` on ``train`` for ``combiner.training.epochs`` epochs of ``batch_size`` (the last
     epoch may be fractional); every ``eval_every`` steps and at the end take GAP@20 on ``validate`` and keep
     the best weights (the code's checkpoint selection on validate2), loaded into ``stack`` on return.
@@ -356,8 +356,9 @@ def fit_stack(stack: Stack, combiner: Combiner, train: StackData, validate: Stac
         if improved:
             result.best_step, result.best_gap = state.step, gap
             best = {k: v.detach().clone() for k, v in stack.state_dict().items()}
-        if isinstance(callback, StackCallback):
-            callback.on_eval(state, gap, improved)
+        for callback in callbacks:
+            if isinstance(callback, StackCallback):
+                callback.on_eval(state, gap, improved)
 
     stop = False
     while state.step < total and not stop:
@@ -373,9 +374,9 @@ def fit_stack(stack: Stack, combiner: Combiner, train: StackData, validate: Stac
             state.step += 1
             state.examples += len(y_BC)
             result.losses.append(float(loss.detach()))
-            if callback is not None:
+            for callback in callbacks:
                 callback.on_step(state, result.losses[-1], scheduler.get_last_lr()[0])
-                stop = callback.should_stop(state)
+            stop = any(callback.should_stop(state) for callback in callbacks)
             if state.step % eval_every == 0:
                 validate_now()
             if state.step >= total or stop:

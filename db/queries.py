@@ -1,0 +1,169 @@
+"""The queries the worker, the CLI and the dashboard share. Each takes a ``Session`` and never commits: the
+caller owns the transaction (``with writing(engine) as s:``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased
+
+from db.models import ACTIVE, Artifact, Configuration, Dataset, Metric, Run, RunEvent, RunLink, Score
+
+
+def _insert(session: Session, table: Any) -> Any:
+    """An INSERT that can say ON CONFLICT (both databases speak it)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+# --------------------------------------------------------------------------------------- configurations
+
+def sync_configurations(session: Session, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert or update the configurations (number, slug, title, section, paper_section, kind, level,
+    paper_gap, paper_private_gap); returns how many rows were given."""
+    rows = list(rows)
+    if rows:
+        stmt = _insert(session, Configuration).values(rows)
+        columns = {c: stmt.excluded[c] for c in rows[0] if c != "number"}
+        session.execute(stmt.on_conflict_do_update(index_elements=["number"], set_=columns))
+    return len(rows)
+
+
+def configurations(session: Session) -> list[Configuration]:
+    return list(session.scalars(select(Configuration).order_by(Configuration.number)))
+
+
+# --------------------------------------------------------------------------------------------- datasets
+
+def dataset_named(session: Session, name: str) -> Dataset | None:
+    return session.scalar(select(Dataset).where(Dataset.name == name))
+
+
+def dataset_at(session: Session, path: str) -> Dataset | None:
+    return session.scalar(select(Dataset).where(Dataset.path == path))
+
+
+def datasets(session: Session) -> list[Dataset]:
+    return list(session.scalars(select(Dataset).order_by(Dataset.name)))
+
+
+# ------------------------------------------------------------------------------------------------- runs
+
+def reusable_run(session: Session, key: str, dataset_id: int) -> Run | None:
+    """The newest run with this content hash on this dataset that succeeded or is on its way (a job of that
+    hash is then not run again)."""
+    return session.scalar(select(Run).where(Run.key == key, Run.dataset_id == dataset_id,
+                                            Run.status.in_(("succeeded", *ACTIVE)))
+                          .order_by(Run.id.desc()).limit(1))
+
+
+def runs_query(status: Sequence[str] | None = None, number: int | None = None,
+               dataset_id: int | None = None) -> Select[tuple[Run]]:
+    query = select(Run).order_by(Run.id.desc())
+    if status:
+        query = query.where(Run.status.in_(status))
+    if number is not None:
+        query = query.where(Run.number == number)
+    if dataset_id is not None:
+        query = query.where(Run.dataset_id == dataset_id)
+    return query
+
+
+def ready_runs(session: Session) -> list[Run]:
+    """Waiting runs whose inputs have all succeeded."""
+    source = aliased(Run)
+    unfinished = (select(RunLink.run_id).join(source, RunLink.input_id == source.id)
+                  .where(RunLink.run_id == Run.id, source.status != "succeeded"))
+    return list(session.scalars(select(Run).where(Run.status == "waiting", ~exists(unfinished))
+                                .order_by(Run.id)))
+
+
+def readers(session: Session, run_ids: Iterable[int]) -> list[Run]:
+    """The unfinished runs that read any of ``run_ids``, directly or through other runs."""
+    found: dict[int, Run] = {}
+    frontier = set(run_ids)
+    while frontier:
+        rows = session.scalars(select(Run).join(RunLink, RunLink.run_id == Run.id)
+                               .where(RunLink.input_id.in_(frontier), Run.status.in_(ACTIVE))).unique()
+        frontier = set()
+        for run in rows:
+            if run.id not in found:
+                found[run.id] = run
+                frontier.add(run.id)
+    return sorted(found.values(), key=lambda r: r.id)
+
+
+def add_event(session: Session, run_id: int, event: str, message: str = "") -> None:
+    session.add(RunEvent(run_id=run_id, event=event, message=message))
+
+
+def events(session: Session, run_id: int) -> list[RunEvent]:
+    return list(session.scalars(select(RunEvent).where(RunEvent.run_id == run_id).order_by(RunEvent.id)))
+
+
+def set_status(session: Session, run_id: int, new: str, *, expected: Sequence[str], **values: Any) -> bool:
+    """Move a run to ``new`` only from one of the ``expected`` statuses (a guarded UPDATE: of two processes
+    making the same move, one wins); True when this one did."""
+    result = session.execute(update(Run).where(Run.id == run_id, Run.status.in_(expected))
+                             .values(status=new, **values).execution_options(synchronize_session=False))
+    if result.rowcount == 1:
+        add_event(session, run_id, new, values.get("error") or "")
+        return True
+    return False
+
+
+# --------------------------------------------------------------------------------- metrics, scores, files
+
+def upsert_metrics(session: Session, run_id: int, points: Iterable[tuple[str, int, float]]) -> int:
+    """Points (name, step, value); a point already there (a resumed run repeating steps) is overwritten."""
+    rows = [{"run_id": run_id, "name": n, "step": s, "value": v} for n, s, v in points]
+    if rows:
+        stmt = _insert(session, Metric).values(rows)
+        session.execute(stmt.on_conflict_do_update(index_elements=["run_id", "name", "step"],
+                                                   set_={"value": stmt.excluded.value}))
+    return len(rows)
+
+
+def metric_series(session: Session, run_id: int,
+                  names: Sequence[str] | None = None) -> dict[str, list[tuple[int, float]]]:
+    query = select(Metric.name, Metric.step, Metric.value).where(Metric.run_id == run_id).order_by(Metric.step)
+    if names:
+        query = query.where(Metric.name.in_(names))
+    out: dict[str, list[tuple[int, float]]] = {}
+    for name, step, value in session.execute(query):
+        out.setdefault(name, []).append((step, value))
+    return out
+
+
+def metric_count(session: Session, run_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Metric).where(Metric.run_id == run_id)) or 0
+
+
+def set_scores(session: Session, run_id: int, scores: dict[str, dict[str, Any]]) -> None:
+    """The run's final scores per split (replacing any from an earlier attempt)."""
+    for split, values in scores.items():
+        stmt = _insert(session, Score).values(run_id=run_id, split=split, **values)
+        session.execute(stmt.on_conflict_do_update(index_elements=["run_id", "split"],
+                                                   set_={k: stmt.excluded[k] for k in values}))
+
+
+def set_artifacts(session: Session, run_id: int, files: Iterable[tuple[str, str, str, int]]) -> None:
+    """Artifacts (kind, split or "", path relative to Y8M_ARTIFACTS, bytes), replacing those recorded."""
+    for kind, split, path, size in files:
+        stmt = _insert(session, Artifact).values(run_id=run_id, kind=kind, split=split, path=path, bytes=size)
+        session.execute(stmt.on_conflict_do_update(index_elements=["run_id", "kind", "split"],
+                                                   set_={"path": stmt.excluded.path, "bytes": stmt.excluded.bytes}))
+
+
+def artifacts(session: Session, run_id: int) -> list[Artifact]:
+    return list(session.scalars(select(Artifact).where(Artifact.run_id == run_id)
+                                .order_by(Artifact.kind, Artifact.split)))
+
+
+def stale_runs(session: Session, before: datetime) -> list[Run]:
+    """Running runs whose last heartbeat is older than ``before``."""
+    return list(session.scalars(select(Run).where(Run.status == "running", Run.heartbeat_at < before)))

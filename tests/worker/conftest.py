@@ -1,0 +1,164 @@
+"""Backends and worker processes for the worker tests.
+
+``backend``: the embedded default (``filesystem://`` broker, SQLite under a temporary ``$Y8M_HOME``) and,
+where ``Y8M_TEST_DATABASE_URL`` and ``Y8M_TEST_REDIS_URL`` are set (``.ci/run`` sets them), Redis with a fresh
+PostgreSQL database. The test process and every worker it starts see the same environment.
+``Workers`` starts ``y8m worker`` processes (each in its own process group, so a test can ``kill -9`` a worker
+with its children, as a machine that dies would).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+Y8M = str(Path(sys.executable).with_name("y8m"))
+
+
+@dataclass
+class Backend:
+    name: str
+    env: dict[str, str]
+    home: Path
+    data: Path
+
+    def apply(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for key, value in self.env.items():
+            monkeypatch.setenv(key, value)
+
+
+def _fresh_postgres(url: str) -> tuple[str, Callable[[], None]]:
+    """A new database beside ``url``'s (dropped afterwards): tests never see another run's rows."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"y8m_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        from db.engine import _engines
+
+        for key in [k for k in _engines if name in k[1]]:
+            _engines.pop(key).dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(url).set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from y8m_models.data.synthetic import generate
+
+    root = tmp_path_factory.mktemp("data-root")
+    generate(root / "tiny", preset="tiny", seed=3)
+    return root
+
+
+def _backends() -> list:
+    services = os.environ.get("Y8M_TEST_DATABASE_URL") and os.environ.get("Y8M_TEST_REDIS_URL")
+    return ["embedded", pytest.param("services", marks=pytest.mark.skipif(
+        not services, reason="Y8M_TEST_DATABASE_URL and Y8M_TEST_REDIS_URL not set (.ci/run sets them)"))]
+
+
+@pytest.fixture(scope="module", params=_backends())
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+            tiny_data: Path) -> Iterator[Backend]:
+    home = tmp_path_factory.mktemp(f"home-{request.param}")
+    env = {"Y8M_HOME": str(home), "Y8M_DATA_ROOTS": str(tiny_data), "Y8M_HEARTBEAT_SECONDS": "0.5",
+           "Y8M_STALE_SECONDS": "20", "Y8M_CACHE_DIR": os.environ.get("Y8M_CACHE_DIR", str(home / "cache"))}
+    drop = None
+    if request.param == "services":
+        import redis
+
+        redis_url = os.environ["Y8M_TEST_REDIS_URL"]
+        redis.Redis.from_url(redis_url).flushdb()
+        env["Y8M_DATABASE_URL"], drop = _fresh_postgres(os.environ["Y8M_TEST_DATABASE_URL"])
+        env["Y8M_BROKER_URL"] = redis_url
+    else:
+        env["Y8M_DATABASE_URL"] = f"sqlite:///{home / 'y8m.db'}"
+        env["Y8M_BROKER_URL"] = "filesystem://"
+    yield Backend(request.param, env, home, tiny_data / "tiny")
+    if drop is not None:
+        drop()
+
+
+@pytest.fixture
+def env(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    """The backend's environment in this test process too."""
+    backend.apply(monkeypatch)
+    return backend
+
+
+@dataclass
+class Workers:
+    backend: Backend
+    log_dir: Path
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def start(self, queues: str = "gpu,cpu", wait: bool = True) -> subprocess.Popen:
+        log = self.log_dir / f"worker-{len(self.processes)}.log"
+        env = {**os.environ, **self.backend.env, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        with open(log, "w") as out:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen([Y8M, "worker", "--queues", queues, "--loglevel", "info"], cwd=ROOT, env=env,
+                                       stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process.log = log  # type: ignore[attr-defined]
+        self.processes.append(process)
+        if wait:
+            deadline = time.monotonic() + 60
+            while " ready." not in log.read_text():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"worker did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(0.2)
+        return process
+
+    def kill(self, process: subprocess.Popen) -> None:
+        """``kill -9`` of the worker and its children (as when its machine dies)."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def logs(self) -> str:
+        return "\n".join(p.log.read_text() for p in self.processes)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def workers(env: Backend, tmp_path: Path) -> Iterator[Workers]:
+    pool = Workers(env, tmp_path)
+    yield pool
+    pool.stop()
+    assert "database is locked" not in pool.logs()
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.3) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -1,0 +1,210 @@
+"""The run API without worker processes: bad input refused before anything is queued, the DAG of a
+submission, cancel, failure propagation, claiming, the sweeper, the reporter's metric rows, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from tests.worker.conftest import Backend
+
+
+def _count_runs() -> int:
+    from db.engine import reading
+    from db.models import Run
+    from worker.runs import prepare
+
+    with reading(prepare()) as s:
+        return s.scalar(select(func.count()).select_from(Run))
+
+
+def _set(run_id: int, **values) -> None:
+    from db.engine import get_engine, writing
+    from db.models import Run
+
+    with writing(get_engine()) as s:
+        run = s.get(Run, run_id)
+        for key, value in values.items():
+            setattr(run, key, value)
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_bad_input_is_refused_before_anything_is_queued(env: Backend, tmp_path: Path) -> None:
+    from worker.runs import SubmitError, submit
+
+    before = _count_runs()
+    cases = [
+        (dict(configs="81"), "1 to 80"),
+        (dict(configs="chaining_cn"), "did you mean chaining_cnn"),
+        (dict(configs="3", overrides={"model.training.no_such_knob": 1}), "no_such_knob"),
+        (dict(configs="3", data="no-such-dataset"), "not a registered dataset"),
+        (dict(configs="3", data=tmp_path), "outside the data roots"),
+        (dict(configs="3", eval_every=0), "--eval-every must be at least 1"),
+        (dict(configs="75", epochs=1.0), "--epochs applies to single models"),
+    ]
+    for kwargs, message in cases:
+        kwargs.setdefault("data", env.data)
+        with pytest.raises(SubmitError, match=message):
+            submit(kwargs.pop("configs"), kwargs.pop("data"), preset="tiny", **kwargs)
+    # a directory in a data root without frame-level files, for a frame-level configuration
+    video_only = env.data.parent / "video_only"
+    video_only.mkdir(exist_ok=True)
+    for name in ("video", "vocabulary.csv"):
+        if not (video_only / name).exists():
+            (video_only / name).symlink_to(env.data / name)
+    with pytest.raises(SubmitError, match="#3 .* needs frame-level .*train1"):
+        submit("3", video_only, preset="tiny")
+    assert _count_runs() == before
+
+
+def test_a_submission_is_the_pipeline_dag_with_links_and_reuse(env: Backend) -> None:
+    """#47 (#2's model with #75's predictions as input): #75's four members and stack, then #47; only the
+    members can start. #2 submitted alone afterwards is the member run already there."""
+    from worker.runs import show, submit
+
+    sub = submit("47", env.data, preset="tiny", max_steps=3, seed=7)
+    assert len(sub.created) == 6 and not sub.reused
+    infos = [show(r) for r in sub.created]
+    assert [i["status"] for i in infos] == ["queued"] * 4 + ["waiting"] * 2
+    stack, cascade = infos[4], infos[5]
+    assert stack["number"] == 75 and [x["run"] for x in stack["reads"]] == sub.created[:4]
+    assert cascade["number"] == 47 and cascade["reads"] == [{"role": "stream", "position": 0, "run": stack["id"]}]
+    again = submit("2", env.data, preset="tiny", max_steps=3, seed=7)
+    assert again.targets == {2: sub.created[0]} and not again.created
+
+
+def test_cancel_ends_queued_runs_with_their_readers_and_their_own_inputs(env: Backend) -> None:
+    from worker.runs import cancel, show, submit
+
+    sub = submit("75", env.data, preset="tiny", max_steps=3, seed=8)
+    result = cancel(sub.targets[75])
+    assert result == {"cancelled": sorted(sub.created), "stopping": []}
+    assert all(show(r)["status"] == "cancelled" for r in sub.created)
+    assert show(sub.created[0])["error"] == f"run {sub.targets[75]} was cancelled"
+
+
+def test_a_failed_input_fails_the_runs_reading_it(env: Backend) -> None:
+    from db.engine import get_engine, writing
+    from worker.runs import fail_readers, show, submit
+
+    sub = submit("75", env.data, preset="tiny", max_steps=3, seed=9)
+    member = sub.created[1]
+    _set(member, status="failed", error="boom")
+    with writing(get_engine()) as s:
+        assert fail_readers(s, member, "failed", "boom") == [sub.targets[75]]
+    info = show(sub.targets[75])
+    assert info["status"] == "failed" and info["error"] == f"input run {member} failed: boom"
+
+
+def test_a_run_is_not_claimed_twice(env: Backend) -> None:
+    from db.engine import get_engine
+    from db.models import utcnow
+    from db.settings import Settings
+    from worker.execute import _claim
+    from worker.runs import submit
+
+    run_id = submit("1", env.data, preset="tiny", max_steps=3, seed=10).targets[1]
+    settings, engine = Settings.from_env(), get_engine()
+    _set(run_id, status="running", worker=f"{socket.gethostname()}:{os.getpid()}", heartbeat_at=utcnow())
+    assert _claim(engine, run_id, "elsewhere:1", settings) is None  # alive on this host
+    _set(run_id, worker="other-host:1", heartbeat_at=utcnow())
+    assert _claim(engine, run_id, "elsewhere:1", settings) is None  # fresh heartbeat from another host
+    _set(run_id, worker=f"{socket.gethostname()}:{_dead_pid()}")
+    claimed = _claim(engine, run_id, "elsewhere:1", settings)  # its process is gone: taken over
+    assert claimed is not None and claimed["attempt"] == 1
+    _set(run_id, status="succeeded")
+    assert _claim(engine, run_id, "elsewhere:2", settings) is None
+
+
+def test_the_sweeper_resends_dead_runs_and_leaves_live_ones(env: Backend) -> None:
+    from db.models import utcnow
+    from worker.runs import show, submit, sweep
+
+    ids = [submit("1", env.data, preset="tiny", max_steps=3, seed=s).targets[1] for s in (20, 21, 22, 23)]
+    here, old = socket.gethostname(), utcnow() - timedelta(seconds=3600)
+    _set(ids[0], status="running", worker=f"{here}:{_dead_pid()}", heartbeat_at=utcnow(), step=40)
+    _set(ids[1], status="running", worker=f"{here}:{_dead_pid()}", heartbeat_at=utcnow(), cancel_requested=True)
+    _set(ids[2], status="running", worker="far-away:12", heartbeat_at=utcnow())
+    _set(ids[3], status="running", worker="far-away:13", heartbeat_at=old)
+    before = show(ids[0])["celery_id"]
+    result = sweep()
+    assert sorted(result["resent"]) == [ids[0], ids[3]] and result["cancelled"] == [ids[1]]
+    first = show(ids[0])
+    assert first["status"] == "interrupted" and first["celery_id"] != before
+    assert "stopped at step 40" in first["error"]
+    assert show(ids[2])["status"] == "running"
+
+
+def test_the_reporter_writes_one_row_per_metric_and_step(env: Backend, tmp_path: Path) -> None:
+    from db.engine import get_engine, reading
+    from db.models import utcnow
+    from db.queries import metric_series
+    from worker.execute import Reporter
+    from worker.runs import show, submit
+
+    run_id = submit("1", env.data, preset="tiny", max_steps=3, seed=30).targets[1]
+    me = "here:1"
+    _set(run_id, status="running", worker=me, heartbeat_at=utcnow())
+    lines = [{"step": 10, "loss": 2.0, "lr": 0.1, "examples_per_second": 5.0},
+             {"split": "validate1", "step": 10, "gap": 0.5, "hit_at_1": 0.6, "perr": 0.4, "map": 0.3}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"step": 20, "lo')
+    reporter = Reporter(get_engine(), run_id, tmp_path, me, 60)
+    reporter.progress.update(step=12, loss=1.5)
+    reporter.flush()
+    with open(tmp_path / "metrics.jsonl", "a") as out:  # the half line completed; step 10 again (a resume)
+        out.write('ss": 1.0}\n' + json.dumps({"step": 10, "loss": 3.0}) + "\n")
+    reporter.flush()
+    with reading(get_engine()) as s:
+        series = metric_series(s, run_id)
+    assert series["loss"] == [(10, 3.0), (20, 1.0)] and series["validate1/gap"] == [(10, 0.5)]
+    info = show(run_id)
+    assert info["step"] == 12 and info["loss"] == 1.5 and not reporter.cancelled.is_set()
+    _set(run_id, cancel_requested=True)
+    reporter.flush()
+    assert reporter.cancelled.is_set()
+    _set(run_id, worker="someone-else:2")
+    reporter.flush()
+    assert reporter.taken_over.is_set()
+
+
+def test_scores_are_the_selected_checkpoint_s_and_the_last_evaluation() -> None:
+    from worker.execute import metric_points, scores_of
+
+    lines = [{"split": "validate1", "step": 10, "gap": 0.4}, {"split": "validate1", "step": 20, "gap": 0.6},
+             {"split": "validate1", "step": 30, "gap": 0.5}, {"split": "validate2", "gap": 0.55, "n_videos": 40}]
+    scores = scores_of(lines)
+    assert scores["validate1"]["gap"] == 0.6 and scores["validate1"]["step"] == 20
+    assert scores["validate2"]["gap"] == 0.55 and scores["validate2"]["n_videos"] == 40
+    assert metric_points(lines[3], 30) == [("validate2/gap", 30, 0.55)]
+
+
+def test_the_cli_submits_lists_shows_and_cancels(env: Backend) -> None:
+    from worker.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["runs", "submit", "--config", "chaining_cnn", "--data", "tiny", "--preset", "tiny",
+                                 "--max-steps", "3", "--seed", "40"])
+    assert result.exit_code == 0, result.output
+    run_id = int(result.stdout.strip().splitlines()[-1])
+    listed = json.loads(runner.invoke(app, ["runs", "list", "--json", "--status", "queued"]).stdout)
+    assert run_id in [r["id"] for r in listed]
+    shown = runner.invoke(app, ["runs", "show", str(run_id)])
+    assert f"run {run_id}: queued  #18 chaining_cnn" in shown.stdout
+    assert runner.invoke(app, ["runs", "cancel", str(run_id)]).stdout.startswith(f"cancelled: [{run_id}]")
+    bad = runner.invoke(app, ["runs", "submit", "--config", "18", "--data", "/nowhere", "--preset", "tiny"])
+    assert bad.exit_code == 2 and "not a registered dataset" in bad.output
+    assert runner.invoke(app, ["runs", "show", "999999"]).exit_code == 2
+    assert runner.invoke(app, ["worker", "--queues", "tpu"]).exit_code == 2

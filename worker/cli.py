@@ -1,0 +1,177 @@
+"""``y8m runs ...`` and ``y8m worker``, added to the library's ``y8m`` command line (the console script
+points here: ``y8m_models`` stays free of the database and the workers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from y8m_models.cli import app
+from y8m_models.cli.common import fail
+from y8m_models.cli.train import _overrides
+
+runs_app = typer.Typer(help="Runs in the database, executed by workers: submit, list, show, cancel, predict.",
+                       no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("submit")
+def submit(
+    config: Annotated[str, typer.Option("--config", help="paper number (18), slug (chaining_cnn), list or range")],
+    data: Annotated[str, typer.Option(help="a registered dataset's name, or a dataset directory in a data root")],
+    preset: Annotated[str, typer.Option(help="paper, small or tiny")] = "paper",
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="stop each training run after N steps")] = None,
+    epochs: Annotated[float | None, typer.Option(help="default: the configuration's")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    code: Annotated[bool, typer.Option("--code", help="the authors' code values where they differ")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value (repeatable)")] = None,
+    num_classes: Annotated[int | None, typer.Option(help="default: the dataset's vocabulary.csv")] = None,
+    eval_every: Annotated[int, typer.Option(help="score validate1 every N steps; the best weights are kept")] = 1000,
+    checkpoint_every: Annotated[int, typer.Option(help="checkpoint every N steps (and every 15 min)")] = 500,
+    workers: Annotated[int, typer.Option(help="DataLoader workers (0: read in the training process)")] = 0,
+    device: Annotated[str, typer.Option(help="auto (the worker's GPU, else CPU), cpu, cuda ...")] = "auto",
+    compile_: Annotated[bool, typer.Option("--compile", help="run the training forward through torch.compile")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Queue configurations with every run they need; prints the run id of each as the last line."""
+    from worker.runs import SubmitError
+    from worker.runs import submit as submit_runs
+    from y8m_models.configs import get_config
+
+    try:
+        result = submit_runs(config, data, preset=preset, seed=seed, max_steps=max_steps, epochs=epochs,
+                             as_in_code=code, overrides=_overrides(set_), num_classes=num_classes,
+                             eval_every=eval_every, checkpoint_every=checkpoint_every, workers=workers,
+                             device=device, compile=compile_)
+    except SubmitError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps({"targets": result.targets, "created": result.created, "reused": result.reused}))
+        return
+    for number, run_id in result.targets.items():
+        typer.echo(f"#{number} {get_config(number).slug}: run {run_id}", err=True)
+    typer.echo(f"{len(result.created)} run(s) created, {len(result.reused)} reused", err=True)
+    typer.echo(" ".join(str(r) for r in result.targets.values()))
+
+
+@runs_app.command("list")
+def list_(
+    status: Annotated[str | None, typer.Option(help="only these statuses: running,queued ...")] = None,
+    config: Annotated[int | None, typer.Option("--config", help="only runs of this paper number")] = None,
+    limit: Annotated[int, typer.Option(help="newest N runs")] = 100,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The newest runs: id, status, configuration, progress, GAP."""
+    from worker.runs import list_runs
+
+    rows = list_runs(status.split(",") if status else None, config, limit)
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    typer.echo(f"{'id':>5}  {'status':<11} {'#':>3} {'slug':<34} {'dataset':<10} {'step':>11}  {'validate2':>9}")
+    for r in rows:
+        steps = f"{r['step']}/{r['steps'] or '?'}"
+        gap = r["gap"].get("validate2")
+        typer.echo(f"{r['id']:>5}  {r['status']:<11} {r['number'] or '':>3} {r['slug'][:34]:<34} "
+                   f"{r['dataset'][:10]:<10} {steps:>11}  {'' if gap is None else f'{gap:.4f}':>9}")
+
+
+@runs_app.command("show")
+def show(
+    run_id: Annotated[int, typer.Argument(help="a run id")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Status, progress, scores per split, error, inputs and artifacts of a run."""
+    from worker.runs import SubmitError
+    from worker.runs import show as show_run
+
+    try:
+        info = show_run(run_id)
+    except SubmitError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(info))
+        return
+    typer.echo(f"run {info['id']}: {info['status']}  #{info['number'] or '-'} {info['slug']} ({info['kind']}, "
+               f"{info['preset']}, seed {info['seed']}) on {info['dataset']}")
+    loss = "" if info["loss"] is None else f", loss {info['loss']:.4f}"
+    speed = "" if info["examples_per_second"] is None else f", {info['examples_per_second']:.1f} examples/s"
+    typer.echo(f"  step {info['step']}/{info['steps'] or '?'}{loss}{speed}; attempts {info['attempts']}; "
+               f"worker {info['worker'] or '-'}")
+    for split, sc in info["scores"].items():
+        typer.echo(f"  {split:<10} GAP {sc['gap']:.4f}" + (f"  Hit@1 {sc['hit_at_1']:.4f}  PERR {sc['perr']:.4f}"
+                                                             if sc["hit_at_1"] is not None else ""))
+    for link in info["reads"]:
+        typer.echo(f"  reads run {link['run']} as {link['role']} {link['position']}")
+    if info["error"]:
+        typer.echo(f"  error: {info['error']}")
+    typer.echo(f"  folder {info['dir']} ({len(info['artifacts'])} artifacts, {info['metric_rows']} metric rows)")
+
+
+@runs_app.command("cancel")
+def cancel(run_id: Annotated[int, typer.Argument(help="a run id")]) -> None:
+    """Cancel a run (and the runs reading it, and its inputs nothing else needs)."""
+    from worker.runs import SubmitError
+    from worker.runs import cancel as cancel_run
+
+    try:
+        result = cancel_run(run_id)
+    except SubmitError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"cancelled: {result['cancelled'] or 'none'}; "
+               f"stopping at their next step: {result['stopping'] or 'none'}")
+
+
+@runs_app.command("predict")
+def predict(
+    run_id: Annotated[int, typer.Argument(help="a succeeded train run")],
+    split: Annotated[str, typer.Option(help="the split to predict")] = "test",
+    csv: Annotated[bool, typer.Option("--csv/--no-csv", help="write a Kaggle submission CSV")] = True,
+    attention_videos: Annotated[str | None, typer.Option(help="dump these videos' attention weights: ID,ID")] = None,
+) -> None:
+    """Queue a trained run's predictions on a split; prints the predict run's id."""
+    from worker.runs import SubmitError
+    from worker.runs import predict as predict_run
+
+    try:
+        videos = [v for v in attention_videos.split(",") if v] if attention_videos else None
+        typer.echo(predict_run(run_id, split, csv=csv, attention_videos=videos))
+    except SubmitError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command("worker")
+def worker(
+    queues: Annotated[str, typer.Option(help="gpu (training, stacking, predicting), cpu (merging)")] = "gpu,cpu",
+    concurrency: Annotated[int, typer.Option(help="processes; 1 per GPU (set CUDA_VISIBLE_DEVICES per worker)")] = 1,
+    loglevel: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+    name: Annotated[str | None, typer.Option(help="node name (default y8m-PID@HOST)")] = None,
+) -> None:
+    """Start a Celery worker: prefork, a fresh process per run, late acks, prefetch 1 (ARCHITECTURE.md)."""
+    from db.engine import get_engine
+    from db.migrate import ensure_schema
+    from db.settings import Settings
+    from worker.celery_app import QUEUES
+
+    unknown = [q for q in queues.split(",") if q not in QUEUES]
+    if unknown or not queues:
+        raise fail(f"--queues: {', '.join(unknown) or 'empty'}; the queues are {', '.join(QUEUES)}")
+    if concurrency < 1:
+        raise fail(f"--concurrency must be at least 1, not {concurrency}")
+    settings = Settings.from_env()
+    ensure_schema(get_engine(settings.database_url))
+    from worker.celery_app import celery
+
+    typer.echo(f"y8m worker: queues {queues}, broker {settings.broker_url}, database {settings.database_url}",
+               err=True)
+    sys.stdout.flush()
+    celery.worker_main(["worker", "-Q", queues, "-P", "prefork", "-c", str(concurrency),
+                        "--max-tasks-per-child", "1", "-n", name or f"y8m-{os.getpid()}@%h",
+                        "--loglevel", loglevel, "--without-gossip", "--without-mingle"])
+
+
+__all__ = ["app"]

@@ -1,0 +1,432 @@
+"""The run API the CLI and the dashboard share: register datasets, submit configurations, list, show and
+cancel runs, predict a trained run; and the scheduling around the tasks: ``dispatch`` (send the runs whose
+inputs are done) and ``sweep`` (runs whose worker died).
+
+A submission is the pipeline's DAG in the database: every job of ``pipeline.plan`` is a run (or reuses a run
+with the same content hash that succeeded or is on its way), linked to the runs it reads. Runs start
+``waiting``; ``dispatch`` moves those whose inputs all succeeded to ``queued`` and sends one task each, so
+independent members run on different workers at once and an ensemble starts when its last member is done.
+The DAG lives in the database rather than in a Celery chord: a chord's join state is in the result backend,
+and a member whose worker was killed never reports to it; a run re-sent by the sweeper does.
+
+Bad input is refused before anything is written or queued (``SubmitError`` names the option): an unknown
+configuration, an override the schema rejects, a dataset that is not registered and not a directory, a
+directory outside the data roots, a dataset without the files a job needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from db.engine import get_engine, reading, writing
+from db.migrate import ensure_schema
+from db.models import ACTIVE, FINISHED, Dataset, Run, RunLink, utcnow
+from db.queries import (
+    add_event,
+    artifacts,
+    dataset_at,
+    dataset_named,
+    events,
+    metric_count,
+    readers,
+    ready_runs,
+    reusable_run,
+    runs_query,
+    set_status,
+    sync_configurations,
+)
+from db.settings import Settings
+from worker.celery_app import ROUTES, celery_for
+
+log = logging.getLogger("y8m.worker")
+
+ROLE_OF_READS = {"init": "init", "teacher": "teacher", "streams": "stream", "members": "member"}
+
+
+class SubmitError(ValueError):
+    """Input refused before anything was queued; the message names the option or file."""
+
+
+_prepared: set[str] = set()
+
+
+def prepare(settings: Settings | None = None) -> Engine:
+    """The engine, with the schema at the newest revision and the 80 configurations synced (once per process)."""
+    settings = settings or Settings.from_env()
+    engine = get_engine(settings.database_url)
+    if settings.database_url not in _prepared:
+        ensure_schema(engine)
+        from y8m_models.configs import all_configurations
+
+        rows = [{"number": c.number, "slug": c.slug, "title": c.title, "section": c.section,
+                 "paper_section": c.paper_section, "kind": c.ensemble.method if c.ensemble else "single",
+                 "level": c.model.level if c.model else None, "paper_gap": c.paper_gap,
+                 "paper_private_gap": c.paper_private_gap} for c in all_configurations()]
+        with writing(engine) as s:
+            sync_configurations(s, rows)
+        _prepared.add(settings.database_url)
+    return engine
+
+
+# ---------------------------------------------------------------------------------------------- datasets
+
+def _split_counts(path: Path) -> dict[str, dict[str, dict[str, int]]]:
+    from y8m_models.data.splits import split_files
+    from y8m_models.data.tfrecord import build_index
+
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for level in ("frame", "video"):
+        if (path / level).is_dir():
+            parts = split_files(path, level)
+            out[level] = {part: {"files": len(files), "records": sum(len(build_index(f)) for f in files)}
+                          for part, files in parts.items() if files}
+    return out
+
+
+def register_dataset(data: str | Path, *, name: str | None = None, num_classes: int | None = None,
+                     settings: Settings | None = None) -> Dataset:
+    """A dataset by registered name, or a directory (registered on first use: inside a data root, with
+    ``frame/`` or ``video/`` holding train1 files, and a class count from vocabulary.csv or ``num_classes``)."""
+    from y8m_models.data.check import resolve_num_classes
+    from y8m_models.data.errors import Y8MDataError
+    from y8m_models.data.splits import split_files
+
+    settings = settings or Settings.from_env()
+    engine = prepare(settings)
+    with reading(engine) as s:
+        found = dataset_named(s, str(data))
+        if found is not None:
+            return found
+    path = Path(data).expanduser().resolve()
+    if not path.is_dir():
+        with reading(engine) as s:
+            known = ", ".join(d.name for d in s.scalars(select(Dataset).order_by(Dataset.name))) or "none yet"
+        raise SubmitError(f"--data {data}: not a registered dataset (registered: {known}) and not a directory")
+    if not any(path.is_relative_to(root) for root in settings.data_roots):
+        raise SubmitError(f"--data {path} is outside the data roots ({', '.join(map(str, settings.data_roots))}); "
+                          "set Y8M_DATA_ROOTS to allow it")
+    with reading(engine) as s:
+        found = dataset_at(s, str(path))
+        if found is not None:
+            return found
+    levels = [lv for lv in ("video", "frame") if (path / lv).is_dir() and split_files(path, lv).get("train1")]
+    if not levels:
+        raise SubmitError(f"--data {path}: no train1 files (train??.tfrecord) under {path}/frame or {path}/video")
+    try:
+        classes = resolve_num_classes(split_files(path, levels[0])["train1"], num_classes)
+        splits = _split_counts(path)
+    except (ValueError, Y8MDataError) as exc:
+        raise SubmitError(f"--data {path}: {exc}") from None
+    if classes is None:
+        raise SubmitError(f"--data {path}: no vocabulary.csv tells the number of classes; pass --num-classes")
+    with writing(engine) as s:
+        taken = {d.name for d in s.scalars(select(Dataset))}
+        base = name or path.name
+        unique = next(n for n in (base, *(f"{base}-{k}" for k in range(2, 1000))) if n not in taken)
+        dataset = Dataset(name=unique, path=str(path), num_classes=classes, splits=splits,
+                          synthetic=(path / "synthetic.json").exists())
+        s.add(dataset)
+    return dataset
+
+
+# ------------------------------------------------------------------------------------------- submitting
+
+@dataclass
+class Submission:
+    """``targets``: the run of each configuration asked for (by paper number); ``created`` and ``reused``:
+    the DAG's runs made now and those taken from earlier submissions."""
+
+    targets: dict[int, int]
+    created: list[int]
+    reused: list[int]
+
+
+def parse_configs(text: str) -> list[int]:
+    """``75``, ``chaining_cnn``, ``75,80`` or ``28-46`` -> paper numbers."""
+    from y8m_models.configs import ConfigError, get_config
+
+    out: list[int] = []
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        lo, sep, hi = part.partition("-")
+        try:
+            numbers = list(range(int(lo), int(hi) + 1)) if sep and lo.isdigit() else [get_config(part).number]
+        except (ConfigError, ValueError) as exc:
+            raise SubmitError(f"--config {part!r}: {exc}") from None
+        if not numbers or None in numbers or min(numbers) < 1 or max(numbers) > 80:
+            raise SubmitError(f"--config {part!r}: the configurations are #1-#80")
+        out.extend(n for n in numbers if n not in out)
+    if not out:
+        raise SubmitError("--config: give a paper number (18), a slug (chaining_cnn) or a range (28-46)")
+    return out
+
+
+def _check_splits(jobs: list[Any], dataset: Dataset) -> None:
+    """Every job's files exist: train1 for training, train2 and validate2 for stacking, the splits predicted."""
+    for job in jobs:
+        if job.kind == "train":
+            level, needed = job.config.model.level, {"train1", *job.splits}
+        elif job.kind == "stack" and job.config.ensemble.combiner.kind == "attention":
+            level, needed = "video", {"train2", "validate2", *job.splits}
+        else:
+            level, needed = None, {"train2", "validate2"} if job.kind == "stack" else set(job.splits)
+        have = dataset.splits.get(level, {}) if level else {k for lv in dataset.splits.values() for k in lv}
+        missing = sorted(split for split in needed if split not in have)
+        if missing:
+            where = f"{level}-level " if level else ""
+            raise SubmitError(f"{job.config.name} needs {where}{', '.join(missing)} files, which dataset "
+                              f"{dataset.name} ({dataset.path}) does not have")
+
+
+def submit(configs: str | int | Sequence[int], data: str | Path, *, preset: str = "tiny", seed: int = 0,
+           max_steps: int | None = None, epochs: float | None = None, as_in_code: bool = False,
+           overrides: dict[str, Any] | None = None, num_classes: int | None = None, eval_every: int = 1000,
+           checkpoint_every: int = 500, workers: int = 0, device: str = "auto", compile: bool = False,
+           settings: Settings | None = None) -> Submission:
+    """Create the runs the configurations need (reusing finished or active ones with the same content hash)
+    and send those that can start. Raises ``SubmitError`` before writing anything when the input is bad."""
+    from y8m_models.configs import ConfigError
+    from y8m_models.pipeline import job_spec, plan
+
+    settings = settings or Settings.from_env()
+    numbers = parse_configs(",".join(map(str, configs)) if isinstance(configs, list | tuple) else str(configs))
+    for name, value, low in (("--eval-every", eval_every, 1), ("--checkpoint-every", checkpoint_every, 1),
+                             ("--workers", workers, 0), ("--seed", seed, 0)):
+        if value < low:
+            raise SubmitError(f"{name} must be at least {low}, not {value}")
+    if max_steps is not None and max_steps < 1:
+        raise SubmitError(f"--max-steps must be at least 1, not {max_steps}")
+    dataset = register_dataset(data, num_classes=num_classes, settings=settings)
+    try:
+        jobs = plan(numbers, Path(dataset.path), preset=preset, seed=seed, as_in_code=as_in_code,
+                    max_steps=max_steps, test_split="test" in {k for lv in dataset.splits.values() for k in lv},
+                    overrides=overrides, epochs=epochs)
+    except (ConfigError, ValueError) as exc:
+        raise SubmitError(str(exc)) from None
+    _check_splits(jobs.jobs, dataset)
+    options = {"max_steps": max_steps, "epochs": epochs, "as_in_code": as_in_code, "overrides": overrides or {},
+               "eval_every": eval_every, "checkpoint_every": checkpoint_every, "workers": workers,
+               "device": device, "compile": compile}
+    engine = prepare(settings)
+    by_key: dict[str, int] = {}
+    created, reused = [], []
+    with writing(engine) as s:
+        for job in jobs.jobs:
+            found = reusable_run(s, job.key, dataset.id)
+            if found is not None:
+                by_key[job.key] = found.id
+                reused.append(found.id)
+                continue
+            spec = job_spec(job)
+            run = Run(kind=job.kind, key=job.key, number=job.number, slug=job.config.slug, config=spec["config"],
+                      job=spec, options=options, dataset_id=dataset.id, preset=preset, seed=job.seed,
+                      status="waiting")
+            s.add(run)
+            s.flush()
+            run.artifact_dir = f"runs/{run.id}"
+            for field, keys in spec["reads"].items():
+                for position, key in enumerate([keys] if isinstance(keys, str) else keys or []):
+                    s.add(RunLink(run_id=run.id, role=ROLE_OF_READS[field], position=position, input_id=by_key[key]))
+            weights = spec["weights"]
+            if weights and weights[0] == "boosting":
+                s.add(RunLink(run_id=run.id, role="previous", position=0, input_id=by_key[weights[1]]))
+            by_key[job.key] = run.id
+            created.append(run.id)
+            add_event(s, run.id, "created", f"{job.kind} {job.config.name} on {dataset.name}, preset {preset}, seed "
+                                            f"{job.seed}")
+    dispatch(settings)
+    return Submission({n: by_key[j.key] for n, j in jobs.targets.items()}, created, reused)
+
+
+def predict(run_id: int, split: str = "test", *, csv: bool = True, attention_videos: list[str] | None = None,
+            device: str = "auto", settings: Settings | None = None) -> int:
+    """A predict run of a succeeded train run on ``split`` (a submission CSV with ``csv``); returns its id."""
+    settings = settings or Settings.from_env()
+    engine = prepare(settings)
+    with writing(engine) as s:
+        source = s.get(Run, run_id)
+        if source is None:
+            raise SubmitError(f"no run {run_id}")
+        if source.kind != "train" or source.status != "succeeded":
+            raise SubmitError(f"run {run_id} is a {source.status} {source.kind} run: only a succeeded train run "
+                              "predicts")
+        level = source.config["model"]["level"]
+        if split not in source.dataset.splits.get(level, {}):
+            raise SubmitError(f"--split {split}: dataset {source.dataset.name} has no {level}-level {split} files")
+        run = Run(kind="predict", key=uuid.uuid4().hex[:12], number=source.number, slug=source.slug,
+                  config=source.config, job={"source": run_id}, dataset_id=source.dataset_id, preset=source.preset,
+                  seed=source.seed, status="waiting",
+                  options={"split": split, "csv": csv, "attention_videos": attention_videos, "device": device})
+        s.add(run)
+        s.flush()
+        run.artifact_dir = f"runs/{run.id}"
+        s.add(RunLink(run_id=run.id, role="source", position=0, input_id=run_id))
+        add_event(s, run.id, "created", f"predict run {run_id} on {split}")
+        new = run.id
+    dispatch(settings)
+    return new
+
+
+# ----------------------------------------------------------------------------------------------- sending
+
+def _send(settings: Settings, runs: list[tuple[int, str, str]]) -> None:
+    """Send (run id, kind, task id) after the commit that queued them (a task never sees an uncommitted run)."""
+    app = celery_for(settings)
+    for run_id, kind, task_id in runs:
+        name, queue = ROUTES[kind]
+        app.send_task(name, args=[run_id], queue=queue, task_id=task_id)
+
+
+def dispatch(settings: Settings | None = None) -> list[int]:
+    """Queue and send every waiting run whose inputs all succeeded; returns their ids."""
+    settings = settings or Settings.from_env()
+    engine = get_engine(settings.database_url)
+    sent: list[tuple[int, str, str]] = []
+    with writing(engine) as s:
+        for run in ready_runs(s):
+            task_id = str(uuid.uuid4())
+            if set_status(s, run.id, "queued", expected=("waiting",), celery_id=task_id):
+                sent.append((run.id, run.kind, task_id))
+    _send(settings, sent)
+    return [r for r, _, _ in sent]
+
+
+def fail_readers(session: Any, run_id: int, status: str, error: str | None) -> list[int]:
+    """The unfinished runs that read run ``run_id`` (directly or not) end too: it failed or was cancelled."""
+    ended = []
+    for run in readers(session, [run_id]):
+        reason = f"input run {run_id} {status}" + (f": {error}" if error else "")
+        new = "cancelled" if status == "cancelled" else "failed"
+        if set_status(session, run.id, new, expected=ACTIVE, finished_at=utcnow(), error=reason):
+            ended.append(run.id)
+    return ended
+
+
+# ------------------------------------------------------------------------------------------- the sweeper
+
+def sweep(settings: Settings | None = None) -> dict[str, list[int]]:
+    """Runs whose worker died: ``running`` with a dead process on this host, or with no heartbeat for
+    ``Y8M_STALE_SECONDS`` from any host. Each is marked ``interrupted`` and sent again (it resumes from its
+    checkpoint), or ``cancelled`` when cancel had been asked. Then ``dispatch``. Safe to run in several
+    workers at once (each move is a guarded update)."""
+    from worker.execute import process_alive, worker_name
+
+    settings = settings or Settings.from_env()
+    engine = get_engine(settings.database_url)
+    now, me = utcnow(), worker_name()
+    resent: list[tuple[int, str, str]] = []
+    cancelled: list[int] = []
+    with writing(engine) as s:
+        for run in s.scalars(select(Run).where(Run.status == "running")).all():
+            alive = process_alive(run.worker)
+            stale = run.heartbeat_at is None or now - run.heartbeat_at > timedelta(seconds=settings.stale_seconds)
+            if alive or (alive is None and not stale):
+                continue
+            beat = f" (last heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)" if run.heartbeat_at else ""
+            seen = f"worker {run.worker} stopped at step {run.step}{beat}"
+            if run.cancel_requested:
+                if set_status(s, run.id, "cancelled", expected=("running",), finished_at=now, error=seen):
+                    cancelled.append(run.id)
+                    fail_readers(s, run.id, "cancelled", None)
+                continue
+            task_id = str(uuid.uuid4())
+            if set_status(s, run.id, "interrupted", expected=("running",), celery_id=task_id,
+                          error=f"{seen}; sent again by {me} to resume from its last checkpoint"):
+                resent.append((run.id, run.kind, task_id))
+    _send(settings, resent)
+    log.info("sweep: %d resent, %d cancelled", len(resent), len(cancelled))
+    return {"resent": [r for r, _, _ in resent], "cancelled": cancelled, "dispatched": dispatch(settings)}
+
+
+# ----------------------------------------------------------------------------------- listing, cancelling
+
+def summary(run: Run) -> dict[str, Any]:
+    """A run as one JSON row (``y8m runs list``)."""
+    return {"id": run.id, "status": run.status, "kind": run.kind, "number": run.number, "slug": run.slug,
+            "dataset": run.dataset.name, "preset": run.preset, "seed": run.seed, "step": run.step,
+            "steps": run.steps, "loss": run.loss, "examples_per_second": run.examples_per_second,
+            "gap": {s.split: s.gap for s in run.scores}, "attempts": run.attempts,
+            "created_at": run.created_at.isoformat(), "error": run.error}
+
+
+def list_runs(status: Sequence[str] | None = None, number: int | None = None, limit: int = 100,
+              settings: Settings | None = None) -> list[dict[str, Any]]:
+    from sqlalchemy.orm import selectinload
+
+    engine = prepare(settings)
+    with reading(engine) as s:
+        query = runs_query(status, number).options(selectinload(Run.scores)).limit(limit)
+        return [summary(r) for r in s.scalars(query)]
+
+
+def show(run_id: int, settings: Settings | None = None) -> dict[str, Any]:
+    """Everything about one run: status, progress, scores, error, what it reads, its artifacts."""
+    settings = settings or Settings.from_env()
+    engine = prepare(settings)
+    with reading(engine) as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise SubmitError(f"no run {run_id}")
+        return {**summary(run), "key": run.key, "options": run.options, "worker": run.worker,
+                "celery_id": run.celery_id, "cancel_requested": run.cancel_requested,
+                "started_at": run.started_at and run.started_at.isoformat(),
+                "finished_at": run.finished_at and run.finished_at.isoformat(),
+                "heartbeat_at": run.heartbeat_at and run.heartbeat_at.isoformat(),
+                "scores": {sc.split: {"gap": sc.gap, "hit_at_1": sc.hit_at_1, "perr": sc.perr, "map": sc.map,
+                                      "n_videos": sc.n_videos, "step": sc.step} for sc in run.scores},
+                "reads": [{"role": link.role, "position": link.position, "run": link.input_id}
+                          for link in run.inputs],
+                "metric_rows": metric_count(s, run_id),
+                "events": [{"at": e.at.isoformat(), "event": e.event, "message": e.message} for e in events(s, run_id)],
+                "dir": str(settings.artifacts / run.artifact_dir),
+                "artifacts": [{"kind": a.kind, "split": a.split, "path": a.path, "bytes": a.bytes}
+                              for a in artifacts(s, run_id)]}
+
+
+def cancel(run_id: int, settings: Settings | None = None) -> dict[str, list[int]]:
+    """Cancel a run, the unfinished runs that read it, and its unfinished inputs that nothing else still
+    needs (cancelling an ensemble stops its members). Queued and waiting runs end at once; a running one
+    stops at its next training step (the flag its reporter reads) and its message is revoked."""
+    settings = settings or Settings.from_env()
+    engine = prepare(settings)
+    with writing(engine) as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise SubmitError(f"no run {run_id}")
+        if run.status in FINISHED:
+            raise SubmitError(f"run {run_id} already {run.status}")
+        chosen = {run.id: run} | {r.id: r for r in readers(s, [run.id])}
+        grew = True
+        while grew:  # inputs only the chosen runs read
+            grew = False
+            for link in s.scalars(select(RunLink).where(RunLink.run_id.in_(list(chosen)))).all():
+                source = link.input
+                if source.id in chosen or source.status in FINISHED:
+                    continue
+                others = s.scalars(select(RunLink.run_id).join(Run, Run.id == RunLink.run_id)
+                                   .where(RunLink.input_id == source.id, Run.status.in_(ACTIVE))).all()
+                if set(others) <= set(chosen):
+                    chosen[source.id], grew = source, True
+        stopping, ended, revoke = [], [], []
+        for r in chosen.values():
+            if r.status == "running":
+                r.cancel_requested = True
+                stopping.append(r.id)
+                add_event(s, r.id, "cancel asked", "stops at its next training step")
+            elif set_status(s, r.id, "cancelled", expected=("waiting", "queued", "interrupted"),
+                            finished_at=utcnow(), cancel_requested=True,
+                            error=None if r.id == run_id else f"run {run_id} was cancelled"):
+                ended.append(r.id)
+            if r.celery_id:
+                revoke.append(r.celery_id)
+    app = celery_for(settings)
+    for task_id in revoke:
+        app.control.revoke(task_id)
+    return {"cancelled": sorted(ended), "stopping": sorted(stopping)}

@@ -1,0 +1,68 @@
+"""The tasks: a run id in; the run is re-read from the database, refused when it is already finished or
+running elsewhere, executed (``worker.execute``) and its outcome written back. They never wait on another
+task: a run whose inputs are not done is not sent (``worker.runs.dispatch``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from celery.signals import worker_ready
+
+from worker.celery_app import celery
+
+log = logging.getLogger("y8m.worker")
+
+
+@celery.task(name="y8m.train")
+def train(run_id: int) -> str:
+    """A single model (a configuration or an ensemble member): train, select on validate1, predict."""
+    from worker.execute import execute_run
+
+    return execute_run(run_id)
+
+
+@celery.task(name="y8m.stack")
+def stack(run_id: int) -> str:
+    """An ensemble's combiner over its members' predictions (stack), or two ensembles merged (#80)."""
+    from worker.execute import execute_run
+
+    return execute_run(run_id)
+
+
+@celery.task(name="y8m.predict")
+def predict(run_id: int) -> str:
+    """A trained run's predictions on a split (and a submission CSV, attention dumps)."""
+    from worker.execute import execute_run
+
+    return execute_run(run_id)
+
+
+# ------------------------------------------------------------------------------------ the worker process
+
+_SWEEP_LOCK = threading.Lock()
+# No child is forked while a sweep holds a database connection or the logging lock.
+os.register_at_fork(before=_SWEEP_LOCK.acquire, after_in_parent=_SWEEP_LOCK.release,
+                    after_in_child=_SWEEP_LOCK.release)
+
+
+@worker_ready.connect
+def _start_sweeper(**_: object) -> None:
+    """On start (runs a killed worker left ``running`` resume now) and every ``Y8M_STALE_SECONDS / 2``."""
+    from db.settings import Settings
+    from worker.runs import sweep
+
+    interval = Settings.from_env().stale_seconds / 2
+
+    def loop() -> None:
+        while True:
+            with _SWEEP_LOCK:
+                try:
+                    sweep()
+                except Exception:  # the database may be away for a while; the next sweep tries again
+                    log.exception("sweep failed")
+            time.sleep(interval)
+
+    threading.Thread(target=loop, name="y8m-sweeper", daemon=True).start()
