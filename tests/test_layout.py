@@ -27,6 +27,24 @@ def test_core_package_imports_no_app_db_or_worker() -> None:
     assert not offenders
 
 
+def _offenders(package: str, forbidden: tuple[str, ...]) -> dict[str, set[str]]:
+    found = {}
+    for path in (ROOT / package).rglob("*.py"):
+        bad = {n for n in _imports(path) if n.split(".")[0] in forbidden}
+        if bad:
+            found[str(path.relative_to(ROOT))] = bad
+    return found
+
+
+def test_db_imports_neither_the_models_nor_the_workers_nor_the_app() -> None:
+    # the dashboard reads the database without torch
+    assert not _offenders("db", ("y8m_models", "worker", "app", "torch"))
+
+
+def test_workers_never_import_the_app() -> None:
+    assert not _offenders("worker", ("app",))
+
+
 def test_layers_never_import_models() -> None:
     layers = ROOT / "y8m_models" / "layers"
     offenders = {str(p.relative_to(ROOT)) for p in layers.rglob("*.py")

@@ -122,7 +122,11 @@ class Reporter(threading.Thread):
     def flush(self) -> None:
         with self._lock:
             progress = dict(self.progress)
-            points = [p for line in self._new_lines() for p in metric_points(line, progress.get("step", 0))]
+            lines = self._new_lines()
+            points = [p for line in lines for p in metric_points(line, progress.get("step", 0))]
+            speeds = [line["examples_per_second"] for line in lines if "examples_per_second" in line]
+            if speeds:
+                progress["examples_per_second"] = speeds[-1]
             with writing(self.engine) as s:
                 run = s.get(Run, self.run_id)
                 if run.status != "running" or run.worker != self.me:

@@ -248,6 +248,7 @@ def submit(configs: str | int | Sequence[int], data: str | Path, *, preset: str 
 def predict(run_id: int, split: str = "test", *, csv: bool = True, attention_videos: list[str] | None = None,
             device: str = "auto", settings: Settings | None = None) -> int:
     """A predict run of a succeeded train run on ``split`` (a submission CSV with ``csv``); returns its id."""
+    from y8m_models.configs import Configuration
     settings = settings or Settings.from_env()
     engine = prepare(settings)
     with writing(engine) as s:
@@ -257,7 +258,7 @@ def predict(run_id: int, split: str = "test", *, csv: bool = True, attention_vid
         if source.kind != "train" or source.status != "succeeded":
             raise SubmitError(f"run {run_id} is a {source.status} {source.kind} run: only a succeeded train run "
                               "predicts")
-        level = source.config["model"]["level"]
+        level = Configuration.model_validate(source.config).level
         if split not in source.dataset.splits.get(level, {}):
             raise SubmitError(f"--split {split}: dataset {source.dataset.name} has no {level}-level {split} files")
         run = Run(kind="predict", key=uuid.uuid4().hex[:12], number=source.number, slug=source.slug,

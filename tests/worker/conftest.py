@@ -3,27 +3,21 @@
 ``backend``: the embedded default (``filesystem://`` broker, SQLite under a temporary ``$Y8M_HOME``) and,
 where ``Y8M_TEST_DATABASE_URL`` and ``Y8M_TEST_REDIS_URL`` are set (``.ci/run`` sets them), Redis with a fresh
 PostgreSQL database. The test process and every worker it starts see the same environment.
-``Workers`` starts ``y8m worker`` processes (each in its own process group, so a test can ``kill -9`` a worker
-with its children, as a machine that dies would).
+``workers``: ``worker.local.LocalWorkers`` with the backend's environment.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-
-Y8M = str(Path(sys.executable).with_name("y8m"))
+from worker.local import LocalWorkers
 
 
 @dataclass
@@ -104,51 +98,9 @@ def env(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Backend:
     return backend
 
 
-@dataclass
-class Workers:
-    backend: Backend
-    log_dir: Path
-    processes: list[subprocess.Popen] = field(default_factory=list)
-
-    def start(self, queues: str = "gpu,cpu", wait: bool = True) -> subprocess.Popen:
-        log = self.log_dir / f"worker-{len(self.processes)}.log"
-        env = {**os.environ, **self.backend.env, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-        with open(log, "w") as out:  # the child keeps its own copy of the descriptor
-            process = subprocess.Popen([Y8M, "worker", "--queues", queues, "--loglevel", "info"], cwd=ROOT, env=env,
-                                       stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        process.log = log  # type: ignore[attr-defined]
-        self.processes.append(process)
-        if wait:
-            deadline = time.monotonic() + 60
-            while " ready." not in log.read_text():
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"worker did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
-        return process
-
-    def kill(self, process: subprocess.Popen) -> None:
-        """``kill -9`` of the worker and its children (as when its machine dies)."""
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-    def logs(self) -> str:
-        return "\n".join(p.log.read_text() for p in self.processes)  # type: ignore[attr-defined]
-
-
 @pytest.fixture
-def workers(env: Backend, tmp_path: Path) -> Iterator[Workers]:
-    pool = Workers(env, tmp_path)
+def workers(env: Backend, tmp_path: Path) -> Iterator[LocalWorkers]:
+    pool = LocalWorkers(env.env, tmp_path)
     yield pool
     pool.stop()
     assert "database is locked" not in pool.logs()

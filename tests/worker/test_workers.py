@@ -5,6 +5,8 @@ spread over two workers."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -12,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.worker.conftest import Backend, Workers, wait_for
+from tests.worker.conftest import Backend, wait_for
+from worker.local import LocalWorkers as Workers
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +31,7 @@ def _finished(run_ids: list[int]) -> bool:
 
 
 def test_a_run_goes_from_submit_to_succeeded_with_scores_and_metrics(env: Backend, workers: Workers) -> None:
-    from worker.runs import show, submit
+    from worker.runs import predict, show, submit
 
     workers.start()
     sub = submit("1", env.data, preset="tiny", max_steps=30, eval_every=10)
@@ -36,13 +39,43 @@ def test_a_run_goes_from_submit_to_succeeded_with_scores_and_metrics(env: Backen
     wait_for(lambda: _finished([run_id]), 120, f"run {run_id}")
     info = show(run_id)
     assert info["status"] == "succeeded", info["error"]
-    assert info["step"] == info["steps"] == 30 and info["attempts"] == 1
+    assert info["step"] == info["steps"] == 30 and info["attempts"] == 1 and info["examples_per_second"] > 0
     assert 0 < info["scores"]["validate2"]["gap"] <= 1 and info["scores"]["validate1"]["step"] in (10, 20, 30)
     # loss, lr and examples/s every 10 steps; validate1 scores at 10, 20, 30; validate2 at the end
     assert info["metric_rows"] == 3 * 3 + 3 * 4 + 4
     kinds = {(a["kind"], a["split"]) for a in info["artifacts"]}
     assert {("checkpoint", ""), ("best", ""), ("predictions", "validate2"), ("metrics", "")} <= kinds
     assert (Path(info["dir"]) / "best.pt").exists()
+    predicted = predict(run_id, "test")  # the predict task: the test split and a submission CSV
+    wait_for(lambda: _finished([predicted]), 60, f"predict run {predicted}")
+    assert show(predicted)["status"] == "succeeded", show(predicted)["error"]
+    csv = (Path(show(predicted)["dir"]) / "submission.csv").read_text().splitlines()
+    assert csv[0] == "VideoId,LabelConfidencePairs" and len(csv) > 1
+    assert ("predictions", "test") in {(a["kind"], a["split"]) for a in show(run_id)["artifacts"]}
+
+
+def test_a_failing_run_says_why_and_fails_the_runs_reading_it(env: Backend, workers: Workers) -> None:
+    """#75 on a dataset whose frame-level train files are damaged after submission: the frame members fail
+    with the reader's message (file, record, byte), #2 (video-level) succeeds, the stack fails naming its
+    input."""
+    from worker.runs import show, submit
+
+    doomed = env.data.parent / f"doomed-{env.name}"
+    shutil.copytree(env.data, doomed)
+    sub = submit("75", doomed, preset="tiny", max_steps=4)
+    for damaged in (doomed / "frame").glob("train*.tfrecord"):  # every record's payload, through each file
+        data = bytearray(damaged.read_bytes())
+        for at in range(100, len(data), 5000):
+            data[at:at + 16] = bytes(16)
+        damaged.write_bytes(data)
+    workers.start()
+    wait_for(lambda: _finished(sub.created), 120, "the DAG")
+    infos = [show(r) for r in sub.created]
+    assert [i["status"] for i in infos] == ["succeeded", "failed", "failed", "failed", "failed"]
+    frame = f"{doomed / 'frame'}/train"
+    assert all(i["error"].startswith(frame) and "CRC mismatch" in i["error"] for i in infos[1:4])
+    assert re.match(rf"input run ({'|'.join(map(str, sub.created[1:4]))}) failed: {frame}", infos[4]["error"])
+    assert (Path(infos[1]["dir"]) / "error.log").read_text().startswith("Traceback")
 
 
 def test_cancel_stops_a_running_run_at_its_next_step(env: Backend, workers: Workers) -> None:
