@@ -29,7 +29,10 @@ run: venv $(DEMO)/synthetic.json
 	@echo "  $(VENV)/bin/y8m train --config 25 --data $(DEMO) --preset small --epochs 1"
 	@echo "Or an ensemble with every run it needs (#75 stacks #2, #10, #18 and #25):"
 	@echo "  $(VENV)/bin/y8m reproduce --configs 75 --data $(DEMO) --preset tiny --max-steps 200"
-	@echo "The worker and the Streamlit dashboard will start here (coming with the next issues)."
+	@echo "Or through the run store and a worker (y8m runs list shows progress and GAPs):"
+	@echo "  $(VENV)/bin/y8m worker &"
+	@echo "  $(VENV)/bin/y8m runs submit --config 75 --data $(DEMO) --preset tiny --max-steps 200"
+	@echo "The Streamlit dashboard will start here (coming with the next issue)."
 
 test: venv
 	$(PY) -m pytest -q
@@ -42,6 +45,7 @@ bench: venv
 	$(PY) bench/bench_learning.py
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_stacking.py
+	$(PY) bench/bench_workers.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

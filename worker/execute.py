@@ -64,7 +64,10 @@ def process_alive(worker: str | None) -> bool | None:
         return False
     except (PermissionError, ValueError):
         return True
-    return True
+    try:  # a killed worker's child lingers as a zombie until something reaps it: dead all the same
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 # ------------------------------------------------------------------------------------------ the reporter
