@@ -167,3 +167,33 @@ def artifacts(session: Session, run_id: int) -> list[Artifact]:
 def stale_runs(session: Session, before: datetime) -> list[Run]:
     """Running runs whose last heartbeat is older than ``before``."""
     return list(session.scalars(select(Run).where(Run.status == "running", Run.heartbeat_at < before)))
+
+
+# ------------------------------------------------------------------------------------------ the dashboard
+
+def best_scores(session: Session) -> list[tuple[int, int, str, float, int]]:
+    """(configuration number, dataset id, split, best GAP, the run that has it) over succeeded runs that
+    complete a configuration (predict runs excluded)."""
+    rows = session.execute(
+        select(Run.number, Run.dataset_id, Score.split, Score.gap, Run.id).join(Score, Score.run_id == Run.id)
+        .where(Run.number.is_not(None), Run.status == "succeeded", Run.kind != "predict")).all()
+    best: dict[tuple[int, int, str], tuple[float, int]] = {}
+    for number, dataset_id, split, gap, run_id in rows:
+        key = (number, dataset_id, split)
+        if key not in best or gap > best[key][0]:
+            best[key] = (gap, run_id)
+    return [(n, d, s, gap, run_id) for (n, d, s), (gap, run_id) in sorted(best.items())]
+
+
+def run_counts(session: Session) -> dict[int, int]:
+    """Runs per configuration number (any status; predict runs excluded)."""
+    rows = session.execute(select(Run.number, func.count()).where(Run.number.is_not(None), Run.kind != "predict")
+                           .group_by(Run.number)).all()
+    return {number: count for number, count in rows}
+
+
+def runs_with_artifact(session: Session, kind: str) -> list[Run]:
+    """Succeeded runs holding an artifact of ``kind`` (attention dumps, stacking weights), newest first."""
+    return list(session.scalars(select(Run).join(Artifact, Artifact.run_id == Run.id)
+                                .where(Artifact.kind == kind, Run.status == "succeeded")
+                                .order_by(Run.id.desc()).distinct()))

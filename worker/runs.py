@@ -185,17 +185,15 @@ def _check_splits(jobs: list[Any], dataset: Dataset) -> None:
                               f"{dataset.name} ({dataset.path}) does not have")
 
 
-def submit(configs: str | int | Sequence[int], data: str | Path, *, preset: str = "tiny", seed: int = 0,
-           max_steps: int | None = None, epochs: float | None = None, as_in_code: bool = False,
-           overrides: dict[str, Any] | None = None, num_classes: int | None = None, eval_every: int = 1000,
-           checkpoint_every: int = 500, workers: int = 0, device: str = "auto", compile: bool = False,
-           settings: Settings | None = None) -> Submission:
-    """Create the runs the configurations need (reusing finished or active ones with the same content hash)
-    and send those that can start. Raises ``SubmitError`` before writing anything when the input is bad."""
+def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: str = "tiny", seed: int = 0,
+             max_steps: int | None = None, epochs: float | None = None, as_in_code: bool = False,
+             overrides: dict[str, Any] | None = None, num_classes: int | None = None, eval_every: int = 1000,
+             checkpoint_every: int = 500, workers: int = 0, device: str = "auto", compile: bool = False,
+             settings: Settings) -> tuple[Dataset, Any, dict[str, Any]]:
+    """The checked input as (dataset, the pipeline's plan, the runs' options); ``SubmitError`` otherwise."""
     from y8m_models.configs import ConfigError
-    from y8m_models.pipeline import job_spec, plan
+    from y8m_models.pipeline import plan
 
-    settings = settings or Settings.from_env()
     numbers = parse_configs(",".join(map(str, configs)) if isinstance(configs, list | tuple) else str(configs))
     for name, value, low in (("--eval-every", eval_every, 1), ("--checkpoint-every", checkpoint_every, 1),
                              ("--workers", workers, 0), ("--seed", seed, 0)):
@@ -211,9 +209,36 @@ def submit(configs: str | int | Sequence[int], data: str | Path, *, preset: str 
     except (ConfigError, ValueError) as exc:
         raise SubmitError(str(exc)) from None
     _check_splits(jobs.jobs, dataset)
-    options = {"max_steps": max_steps, "epochs": epochs, "as_in_code": as_in_code, "overrides": overrides or {},
-               "eval_every": eval_every, "checkpoint_every": checkpoint_every, "workers": workers,
-               "device": device, "compile": compile}
+    options = {"preset": preset, "max_steps": max_steps, "epochs": epochs, "as_in_code": as_in_code,
+               "overrides": overrides or {}, "eval_every": eval_every, "checkpoint_every": checkpoint_every,
+               "workers": workers, "device": device, "compile": compile}
+    return dataset, jobs, options
+
+
+def preview(configs: str | int | Sequence[int], data: str | Path, *, settings: Settings | None = None,
+            **options: Any) -> list[dict[str, Any]]:
+    """What ``submit`` with the same arguments would do, writing nothing: one row per run of the DAG (job
+    name, kind, paper number, what it reads) with the run it would reuse, if any."""
+    settings = settings or Settings.from_env()
+    dataset, jobs, _ = _planned(configs, data, settings=settings, **options)
+    with reading(prepare(settings)) as s:
+        reused = {job.key: reusable_run(s, job.key, dataset.id) for job in jobs.jobs}
+        return [{"job": job.name, "kind": job.kind, "number": job.number, "reads": [d.name for d in job.deps],
+                 "reuse": reused[job.key].id if reused[job.key] else None,
+                 "reuse_status": reused[job.key].status if reused[job.key] else None} for job in jobs.jobs]
+
+
+def submit(configs: str | int | Sequence[int], data: str | Path, *, settings: Settings | None = None,
+           **options: Any) -> Submission:
+    """Create the runs the configurations need (reusing finished or active ones with the same content hash)
+    and send those that can start. Raises ``SubmitError`` before writing anything when the input is bad.
+    ``options``: preset, seed, max_steps, epochs, as_in_code, overrides, num_classes, eval_every,
+    checkpoint_every, workers, device, compile (``y8m train``'s)."""
+    from y8m_models.pipeline import job_spec
+
+    settings = settings or Settings.from_env()
+    dataset, jobs, options = _planned(configs, data, settings=settings, **options)
+    preset = options["preset"]
     engine = prepare(settings)
     by_key: dict[str, int] = {}
     created, reused = [], []
@@ -375,7 +400,7 @@ def show(run_id: int, settings: Settings | None = None) -> dict[str, Any]:
         run = s.get(Run, run_id)
         if run is None:
             raise SubmitError(f"no run {run_id}")
-        return {**summary(run), "key": run.key, "options": run.options, "worker": run.worker,
+        return {**summary(run), "key": run.key, "config": run.config, "options": run.options, "worker": run.worker,
                 "celery_id": run.celery_id, "cancel_requested": run.cancel_requested,
                 "started_at": run.started_at and run.started_at.isoformat(),
                 "finished_at": run.finished_at and run.finished_at.isoformat(),

@@ -280,9 +280,13 @@ def _predict_into_store(run: Run, split: str, model: torch.nn.Module, device: st
 
 
 def evaluate_run(run: Run, split: str, *, device: str = "cpu", model: torch.nn.Module | None = None,
-                 step: int | None = None) -> dict[str, Any]:
-    """GAP@20, Hit@1, PERR and mAP on ``split``; the predictions go to the store; a line in metrics.jsonl."""
-    out = _predict_into_store(run, split, model if model is not None else _trained(run, device), device)
+                 step: int | None = None, attention_videos: list[str] | None = None) -> dict[str, Any]:
+    """GAP@20, Hit@1, PERR and mAP on ``split``; the predictions go to the store; a line in metrics.jsonl;
+    with ``attention_videos``, their attention dump where the model has attention (``save_attention``)."""
+    out = _predict_into_store(run, split, model if model is not None else _trained(run, device), device,
+                              set(attention_videos or ()))
+    if attention_videos and out.attention:
+        save_attention(run, split, out, [v for v in attention_videos if v in out.attention])
     record = score_record(split, evaluate(out.scores.numpy(), out.labels.numpy()).to_dict(), step)
     run.log(record)
     return record
@@ -312,10 +316,26 @@ def predict_run(run: Run, split: str, csv: Path | None = None, attention_videos:
             raise RunError(f"--attention-videos: {', '.join(missing[:5])} not in the {split} split")
         if not out.attention:
             raise RunError(f"{run.config.name} ({run.model.architecture}) has no attention weights to dump")
-        (run.dir / "attention").mkdir(exist_ok=True)
-        np.savez(run.dir / "attention" / f"{split}.npz",
-                 **{f"weights/{vid}": out.attention[vid].numpy() for vid in attention_videos})
+        save_attention(run, split, out, attention_videos)
     return run.dir / "predictions" / split
+
+
+def save_attention(run: Run, split: str, out: Predictions, videos: list[str]) -> Path:
+    """``RUN_DIR/attention/<split>.npz`` for the dashboard's frame gallery, per video: ``weights/<id>``
+    [num_frames, K], ``sketch/<id>`` [num_frames, 32] (``Predictions.sketches``) and ``labels/<id>`` (its
+    class indices)."""
+    import numpy as np
+
+    row = {vid: i for i, vid in enumerate(out.ids)}
+    arrays = {}
+    for vid in videos:
+        arrays[f"weights/{vid}"] = out.attention[vid].numpy()
+        arrays[f"sketch/{vid}"] = out.sketches[vid].numpy().astype(np.float16)
+        arrays[f"labels/{vid}"] = np.flatnonzero(out.labels[row[vid]].numpy() > 0).astype(np.int32)
+    (run.dir / "attention").mkdir(exist_ok=True)
+    path = run.dir / "attention" / f"{split}.npz"
+    np.savez(path, **arrays)
+    return path
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

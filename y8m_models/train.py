@@ -265,13 +265,16 @@ def train_steps(model: nn.Module, spec: SingleModel, files: list, num_classes: i
 
 @dataclass
 class Predictions:
-    """A model's output over files, in file order: ids [N], scores and labels [N, C] (CPU float32), and the
-    attention weights [num_frames, K] of the videos asked for (models with attention only)."""
+    """A model's output over files, in file order: ids [N], scores and labels [N, C] (CPU float32), and for
+    the videos asked for (models with attention only) the attention weights [num_frames, K] and a sketch of
+    their frames: the first 1024 features (rgb) averaged in 32 groups of 32, [num_frames, 32] (the
+    dashboard draws it where there are no thumbnails)."""
 
     ids: list[str]
     scores: torch.Tensor
     labels: torch.Tensor
     attention: dict[str, torch.Tensor]
+    sketches: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @torch.no_grad()
@@ -286,7 +289,7 @@ def predict(model: nn.Module, spec: SingleModel, files: list, num_classes: int, 
     data = YT8MDataset(files, spec.level, num_classes, batch_size=batch_size,
                        max_frames=getattr(spec.params, "max_frames", 300))
     model.eval()
-    ids, predictions, labels, attention = [], [], [], {}
+    ids, predictions, labels, attention, sketches = [], [], [], {}, {}
     for batch in DataLoader(data, batch_size=None):
         inputs = to_device(batch, device)
         SideInputs(cascade=cascade).apply(batch, inputs, device)
@@ -298,5 +301,8 @@ def predict(model: nn.Module, spec: SingleModel, files: list, num_classes: int, 
         if attention_of and out.attention is not None:
             for row, vid in enumerate(batch["video_ids"]):
                 if vid in attention_of:
-                    attention[vid] = out.attention[row, : int(inputs["num_frames"][row])].float().cpu()
-    return Predictions(ids, torch.cat(predictions), torch.cat(labels), attention)
+                    n = int(inputs["num_frames"][row])
+                    attention[vid] = out.attention[row, :n].float().cpu()
+                    rgb_TD = inputs["features"][row, :n, :1024].float().cpu()
+                    sketches[vid] = rgb_TD.reshape(n, 32, -1).mean(-1)
+    return Predictions(ids, torch.cat(predictions), torch.cat(labels), attention, sketches)

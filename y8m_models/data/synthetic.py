@@ -54,7 +54,6 @@ from y8m_models.data.synthetic_world import (
     plan_video,
     render_video,
 )
-from y8m_models.data.writer import RecordWriter
 
 VERSION = 1
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"  # file-name and id characters
@@ -356,6 +355,8 @@ def _publish(staging: Path, out: Path) -> None:
 
 def _write_file(out: Path, f: _File, config: SynthConfig, world: World, plans: list[VideoPlan],
                 public: np.ndarray) -> int:
+    from y8m_models.data.writer import RecordWriter  # the tfrecord package imports torch: only when writing
+
     frames = 0
     with RecordWriter(out / "frame" / f.name, "frame", config.id_key) as fw, \
             RecordWriter(out / "video" / f.name, "video", config.id_key) as vw:

@@ -54,6 +54,9 @@ from y8m_models.store import PredictionWriter, StoreError, common_classes, join,
 from y8m_models.train import CHECKPOINT, Callback
 
 
+ATTENTION_VIDEOS = 20  # validate2 videos whose attention weights a train job keeps (models with attention)
+
+
 class Executor:
     """``executor(job, folder) -> results``: the callable ``pipeline.run_plan`` calls for each job."""
 
@@ -122,8 +125,9 @@ class Executor:
                   num_workers=self.num_workers, compile=self.compile, callbacks=self.callbacks)
         gaps = {}
         for split in sorted(job.splits):
-            if split == "validate2":
-                gaps[split] = evaluate_run(run, split, device=self.device)["gap"]
+            if split == "validate2":  # with the attention of its first videos (the dashboard's gallery)
+                first = [str(v) for v in self.split(split)[0][:ATTENTION_VIDEOS]]
+                gaps[split] = evaluate_run(run, split, device=self.device, attention_videos=first)["gap"]
             else:
                 predict_run(run, split, device=self.device)
         return {"gap": gaps, "steps": run.steps}

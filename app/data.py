@@ -1,0 +1,185 @@
+"""What the pages read, cached: the run store's queries (``db.queries``) and the artifact files (attention
+dumps, stacking weights, prediction stores, synthetic thumbnails). Loaders return plain data (dicts, lists,
+arrays, DataFrames); the pages turn it into widgets and ``app.components`` figures. Nothing here trains or
+writes, except ``engine()``'s first call, which brings the schema to its newest revision and syncs the 80
+configurations (``worker.runs.prepare``; that reads the configuration registry)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.orm import selectinload
+
+from db import queries
+from db.engine import reading
+from db.models import Run
+from db.settings import Settings
+
+SORTS = {"newest": Run.id.desc(), "oldest": Run.id.asc(), "start time": Run.started_at.desc(),
+         "configuration": Run.number.asc()}
+
+
+@st.cache_resource
+def engine() -> Engine:
+    from worker.runs import prepare
+
+    return prepare(Settings.from_env())
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@st.cache_data(ttl=3600)
+def configurations() -> list[dict[str, Any]]:
+    with reading(engine()) as s:
+        return [{"number": c.number, "slug": c.slug, "title": c.title, "section": c.section,
+                 "paper_section": c.paper_section, "kind": c.kind, "level": c.level or "ensemble",
+                 "paper_gap": c.paper_gap, "paper_private_gap": c.paper_private_gap}
+                for c in queries.configurations(s)]
+
+
+@st.cache_data(ttl=5)
+def datasets() -> list[dict[str, Any]]:
+    with reading(engine()) as s:
+        return [{"id": d.id, "name": d.name, "path": d.path, "classes": d.num_classes, "synthetic": d.synthetic,
+                 "splits": d.splits, "created": d.created_at} for d in queries.datasets(s)]
+
+
+@st.cache_data(ttl=2)
+def runs_table(status: tuple[str, ...] = (), number: int | None = None, dataset_id: int | None = None,
+               sort: str = "newest", limit: int = 500) -> pd.DataFrame:
+    """The runs as a table: newest ``limit`` after the filters, sorted (GAP sorts the loaded rows)."""
+    with reading(engine()) as s:
+        query = queries.runs_query(status or None, number, dataset_id).options(selectinload(Run.scores))
+        if sort in SORTS:
+            query = query.order_by(None).order_by(SORTS[sort], Run.id.desc())
+        rows = [{"id": r.id, "status": r.status, "#": r.number, "configuration": r.slug, "kind": r.kind,
+                 "dataset": r.dataset.name, "preset": r.preset, "seed": r.seed,
+                 "progress": (r.step / r.steps) if r.steps else (1.0 if r.status == "succeeded" else 0.0),
+                 "step": r.step, "loss": r.loss, "validate1 GAP": r.gap("validate1"),
+                 "validate2 GAP": r.gap("validate2"), "started": r.started_at, "error": r.error}
+                for r in s.scalars(query.limit(limit))]
+    frame = pd.DataFrame(rows, columns=["id", "status", "#", "configuration", "kind", "dataset", "preset", "seed",
+                                        "progress", "step", "loss", "validate1 GAP", "validate2 GAP", "started",
+                                        "error"])
+    if sort == "validate2 GAP":
+        frame = frame.sort_values("validate2 GAP", ascending=False, na_position="last")
+    return frame
+
+
+@st.cache_data(ttl=1)
+def run(run_id: int) -> dict[str, Any]:
+    from worker.runs import show
+
+    return show(run_id, settings())
+
+
+@st.cache_data(ttl=2)
+def series(run_id: int) -> dict[str, list[tuple[int, float]]]:
+    with reading(engine()) as s:
+        return queries.metric_series(s, run_id)
+
+
+@st.cache_data(ttl=5)
+def leaderboard(dataset_id: int | None) -> pd.DataFrame:
+    """The 80 configurations with the paper's GAPs and our best validate2 / validate1 GAP on a dataset."""
+    with reading(engine()) as s:
+        best = queries.best_scores(s)
+        counts = queries.run_counts(s)
+    ours = {(n, split): (gap, run_id) for n, d, split, gap, run_id in best if d == dataset_id}
+    rows = []
+    for c in configurations():
+        v2, v1 = ours.get((c["number"], "validate2")), ours.get((c["number"], "validate1"))
+        rows.append({"#": c["number"], "configuration": c["slug"], "section": c["section"], "level": c["level"],
+                     "paper GAP": c["paper_gap"], "paper private LB": c["paper_private_gap"],
+                     "our validate2 GAP": v2[0] if v2 else None, "our validate1 GAP": v1[0] if v1 else None,
+                     "difference": (v2[0] - c["paper_gap"]) if v2 and c["paper_gap"] else None,
+                     "runs": counts.get(c["number"], 0), "best run": v2[1] if v2 else None})
+    return pd.DataFrame(rows)
+
+
+@st.cache_data(ttl=5)
+def runs_with(kind: str) -> list[dict[str, Any]]:
+    """Succeeded runs with an artifact of ``kind`` ("attention", "stacking_weights") and its files."""
+    with reading(engine()) as s:
+        found = queries.runs_with_artifact(s, kind)
+        return [{"id": r.id, "label": f"run {r.id}: #{r.number or '-'} {r.slug} ({r.dataset.name})",
+                 "dataset": r.dataset.path, "dir": str(settings().artifacts / r.artifact_dir),
+                 "files": {a.split: str(settings().artifacts / a.path) for a in queries.artifacts(s, r.id)
+                           if a.kind == kind}} for r in found]
+
+
+@st.cache_data
+def npz(path: str, mtime: float) -> dict[str, np.ndarray]:
+    """An .npz artifact's arrays (``mtime`` keys the cache: a rewritten file is read again)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def load_npz(path: str) -> dict[str, np.ndarray]:
+    return npz(path, Path(path).stat().st_mtime)
+
+
+@st.cache_data
+def class_names(dataset: str) -> list[str]:
+    from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
+
+    for level in ("video", "frame", ""):
+        found = find_vocabulary(Path(dataset) / level) if (Path(dataset) / level).is_dir() else None
+        if found:
+            return list(read_vocabulary(found).names)
+    return []
+
+
+@st.cache_data
+def class_order(dataset: str, num_classes: int) -> np.ndarray:
+    """Class indices, most frequent in train1 first (vocabulary.csv's TrainVideoCount; else by index)."""
+    from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
+
+    for level in ("video", "frame"):
+        found = find_vocabulary(Path(dataset) / level) if (Path(dataset) / level).is_dir() else None
+        if found:
+            counts = read_vocabulary(found).train_counts
+            if counts is not None and len(counts) == num_classes:
+                return np.argsort(-counts, kind="stable")
+    return np.arange(num_classes)
+
+
+@st.cache_data
+def uninformative(dataset: str) -> dict[str, np.ndarray]:
+    """Synthetic datasets: each video's ground-truth uninformative frames (bool [360]); {} otherwise."""
+    path = Path(dataset) / "ground_truth.npz"
+    if not path.exists():
+        return {}
+    with np.load(path) as truth:
+        return dict(zip(truth["ids"].tolist(), truth["uninformative"], strict=True))
+
+
+@st.cache_data
+def thumbnail(dataset: str, video_id: str, frame: int) -> bytes | None:
+    """A synthetic video's frame as PNG (regenerated from synthetic.json), or None for real data."""
+    if not (Path(dataset) / "synthetic.json").exists():
+        return None
+    from y8m_models.data.thumbnails import png_bytes
+    from y8m_models.data.thumbnails import thumbnail as draw
+
+    return png_bytes(draw(Path(dataset), video_id, frame, size=96))
+
+
+@st.cache_data(ttl=30)
+def top_predictions(run_dir: str, split: str, video_id: str, k: int = 5) -> list[tuple[int, float]]:
+    from y8m_models.store import StoreError, read_predictions
+
+    try:
+        stored = read_predictions(Path(run_dir) / "predictions" / split)
+        scores = stored.dense(stored.row_of([video_id]))[0]
+    except StoreError:
+        return []
+    top = np.argsort(-scores)[:k]
+    return [(int(c), float(scores[c])) for c in top]

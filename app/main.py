@@ -1,0 +1,44 @@
+"""The dashboard's entry: ``streamlit run app/main.py`` (``make run`` starts it beside a worker).
+
+An optional password for shared deployments: ``Y8M_APP_PASSWORD``; the app binds 127.0.0.1 unless
+``app/serve.py`` is told otherwise."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ first, not the project
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+
+def _allowed() -> bool:
+    password = os.environ.get("Y8M_APP_PASSWORD")
+    if not password or st.session_state.get("auth_ok"):
+        return True
+    given = st.text_input("Password", type="password", key="auth_password")
+    if given and hmac.compare_digest(given, password):
+        st.session_state["auth_ok"] = True
+        st.rerun()
+    if given:
+        st.error("Wrong password")
+    return False
+
+
+st.set_page_config(page_title="y8m", layout="wide")
+if _allowed():
+    st.navigation([
+        st.Page(PAGES / "launch.py", title="Launch", url_path="launch", default=True),
+        st.Page(PAGES / "runs.py", title="Runs", url_path="runs"),
+        st.Page(PAGES / "leaderboard.py", title="Leaderboard", url_path="leaderboard"),
+        st.Page(PAGES / "attention.py", title="Attention", url_path="attention"),
+        st.Page(PAGES / "stacking.py", title="Stacking", url_path="stacking"),
+        st.Page(PAGES / "datasets.py", title="Datasets", url_path="datasets"),
+    ]).run()

@@ -1,0 +1,94 @@
+"""Launch: a configuration (grouped by paper section, with its paper GAP), preset, dataset, seed and
+overrides checked by the same schema as the CLI; an ensemble lists the runs it needs and which already
+exist. Errors appear beside their field and nothing is queued; a submission opens the run's page."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from app import data
+
+st.title("Launch a run")
+configs = data.configurations()
+datasets = data.datasets()
+if not datasets:
+    st.info("No dataset yet: generate or register one on the Datasets page.")
+    st.stop()
+
+sections = sorted({c["section"] for c in configs})
+section = st.selectbox("Paper section", ["all", *sections], key="launch_section")
+shown = [c for c in configs if section == "all" or c["section"] == section]
+
+
+def _label(c: dict) -> str:
+    gap = f", paper GAP {c['paper_gap']:.4f}" if c["paper_gap"] else ""
+    return f"#{c['number']} {c['slug']} ({c['level']}{gap})"
+
+
+config = st.selectbox("Configuration", shown, format_func=_label, key="launch_config")
+st.caption(config["title"])
+left, right = st.columns(2)
+preset = left.selectbox("Preset", ["tiny", "small", "paper"], key="launch_preset")
+dataset = right.selectbox("Dataset", datasets, format_func=lambda d: f"{d['name']} ({d['classes']} classes)",
+                          key="launch_dataset")
+seed = left.number_input("Seed", min_value=0, value=0, step=1, key="launch_seed")
+max_steps = right.number_input("Max steps per training run (0: the configuration's epochs)", min_value=0,
+                               value=200, step=50, key="launch_max_steps")
+overrides_text = st.text_area("Overrides, one key=value per line (e.g. model.training.learning_rate=0.002)",
+                              key="launch_overrides")
+
+
+def _overrides(text: str) -> tuple[dict, str | None]:
+    out = {}
+    for line in filter(None, (x.strip() for x in text.splitlines())):
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            return {}, f"{line!r} is not key=value"
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value.strip()
+    return out, None
+
+
+def _field(message: str) -> str:
+    """Which field an error belongs to (the API's messages name the option)."""
+    for option, name in (("--max-steps", "max_steps"), ("--seed", "seed"), ("--data", "dataset"),
+                         ("--config", "config")):
+        if message.startswith(option):
+            return name
+    return "overrides" if "override" in message or "=" in message or "model." in message else "form"
+
+
+overrides, parse_error = _overrides(overrides_text)
+options = {"preset": preset, "seed": int(seed), "max_steps": int(max_steps) or None, "overrides": overrides}
+from worker.runs import SubmitError, preview, submit  # noqa: E402  (after the widgets: a fast first paint)
+
+errors: dict[str, str] = {"overrides": parse_error} if parse_error else {}
+plan = []
+if not errors:
+    try:
+        plan = preview(str(config["number"]), dataset["name"], **options)
+    except SubmitError as exc:
+        errors[_field(str(exc))] = str(exc)
+for name, message in errors.items():
+    st.error(f"{name}: {message}", icon="⚠️")
+if plan:
+    new = sum(row["reuse"] is None for row in plan)
+    st.subheader(f"{len(plan)} run(s): {new} new, {len(plan) - new} reused")
+    st.dataframe([{"run": row["job"], "kind": row["kind"], "#": row["number"],
+                   "reads": ", ".join(row["reads"]),
+                   "reuses": f"run {row['reuse']} ({row['reuse_status']})" if row["reuse"] else "new"}
+                  for row in plan], hide_index=True, key="launch_plan")
+if st.button("Submit", type="primary", disabled=bool(errors), key="launch_submit"):
+    try:
+        result = submit(str(config["number"]), dataset["name"], **options)
+    except SubmitError as exc:
+        st.error(str(exc))
+    else:
+        target = result.targets[config["number"]]
+        st.session_state["runs_selected"] = target
+        st.success(f"Run {target} queued ({len(result.created)} created, {len(result.reused)} reused)")
+        st.switch_page("pages/runs.py", query_params={"run": str(target)})

@@ -1,0 +1,31 @@
+"""Leaderboard: the 80 configurations with the paper's GAP (validate2) and private leaderboard score beside
+our best GAP on a dataset, the difference, the number of runs and the best run; a scatter of paper vs ours;
+the paper's road-map (Table 12)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import data
+from app.components import figures
+
+st.title("Leaderboard of the 80 configurations")
+datasets = data.datasets()
+left, middle, right = st.columns(3)
+dataset = left.selectbox("Dataset", datasets or [None], key="leaderboard_dataset",
+                         format_func=lambda d: d["name"] if d else "no dataset yet")
+table = data.leaderboard(dataset["id"] if dataset else None)
+sections = middle.multiselect("Section", sorted(table["section"].unique()), key="leaderboard_section")
+levels = right.multiselect("Level", sorted(table["level"].unique()), key="leaderboard_level")
+shown = table[table["section"].isin(sections or table["section"]) & table["level"].isin(levels or table["level"])]
+st.dataframe(shown, hide_index=True, key="leaderboard_table", height=min(35 * (len(shown) + 1), 800),
+             column_config={k: st.column_config.NumberColumn(format="%.4f")
+                            for k in ("paper GAP", "paper private LB", "our validate2 GAP", "our validate1 GAP",
+                                      "difference")})
+st.caption("Our GAPs: the best succeeded run of the configuration on this dataset (validate2, the paper's "
+           "split; validate1 at the selected checkpoint). Open a run on the Runs page (?run=ID).")
+rows = [{"number": r["#"], "slug": r["configuration"], "section": r["section"], "paper_gap": r["paper GAP"],
+         "our_gap": r["our validate2 GAP"]} for r in shown.to_dict("records")]
+st.plotly_chart(figures.leaderboard_scatter(rows), key="leaderboard_scatter")
+ours = {int(r["#"]): r["our validate2 GAP"] for r in table.to_dict("records") if r["our validate2 GAP"] is not None}
+st.plotly_chart(figures.roadmap(figures.roadmap_rows(ours)), key="leaderboard_roadmap")
