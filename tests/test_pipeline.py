@@ -64,7 +64,10 @@ def test_79_stacks_74_configurations_and_shares_every_run() -> None:
 
 def test_the_hash_reuses_shared_runs_and_changes_with_what_determines_them() -> None:
     a, b = plan([75], DATA), plan([47], DATA)
-    assert [j.key for j in a.jobs] == [j.key for j in b.jobs][:5]
+    assert [j.key for j in a.jobs][:4] == [j.key for j in b.jobs][:4]  # the members
+    # #75 as #47's cascade input also predicts train1 and validate1: another stack job over the same members
+    assert a.jobs[4].key != b.jobs[4].key and b.jobs[4].splits > a.jobs[4].splits
+    assert plan([75, 47], DATA).jobs[4].key == b.jobs[4].key
     assert plan([75], DATA, seed=1).jobs[0].key != a.jobs[0].key
     assert plan([75], DATA, preset="small").jobs[0].key != a.jobs[0].key
     assert plan([75], DATA, max_steps=5).jobs[-1].key != a.jobs[-1].key
@@ -128,14 +131,21 @@ def test_reproduce_rejects_bad_input(tiny: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "does not exist" in result.output
 
 
-def test_a_member_without_the_split_is_named(tiny: Path, tmp_path: Path) -> None:
+def test_a_member_without_the_split_predicts_it_or_is_named(tiny: Path, tmp_path: Path) -> None:
+    """A member reused from a run that did not need a split (#25 alone, then #75) predicts it from its
+    selected weights; one that cannot (no weights left) stops the stack with an error naming it."""
     import shutil
 
-    _reproduce(tiny, tmp_path, "75")
-    member = next(tmp_path.glob("parallel_lstm_output-*"))
+    _reproduce(tiny, tmp_path, "25")
+    member = next(tmp_path.glob("multi_attention_pooling_lstm-*"))
+    assert not (member / "predictions" / "train2").exists()
+    assert _reproduce(tiny, tmp_path, "75")[0]["gap"] > 0  # #25 reused: train2 predicted on demand
+    assert (member / "predictions" / "train2" / "meta.json").exists()
     shutil.rmtree(member / "predictions" / "train2")
+    for name in ("best.pt", "checkpoint.pt"):
+        (member / name).unlink()
     (next(tmp_path.glob("ensemble4-*")) / "done.json").unlink()
     result = CliRunner().invoke(app, ["reproduce", "--configs", "75", "--data", str(tiny), "--out", str(tmp_path),
                                       "--preset", "tiny", "--max-steps", "4", "--device", "cpu"])
     assert result.exit_code == 2
-    assert "#75 ensemble4 on train2" in result.output and member.name in result.output, result.output
+    assert member.name in result.output and "checkpoint.pt" in result.output, result.output

@@ -314,9 +314,8 @@ def execute_run(run_id: int) -> str:
         if status == "succeeded":
             set_scores(s, run_id, scores_of(lines))
         set_artifacts(s, run_id, artifacts_of(folder, settings.artifacts))
-        if claimed["kind"] == "predict":
-            source = settings.artifacts / claimed["inputs"][0]["dir"]
-            set_artifacts(s, claimed["inputs"][0]["id"], artifacts_of(source, settings.artifacts))
+        for source in claimed["inputs"]:  # a predict run, or a reused member predicting a split it lacked
+            set_artifacts(s, source["id"], artifacts_of(settings.artifacts / source["dir"], settings.artifacts))
         if status != "succeeded":
             fail_readers(s, run_id, status, error)
     if status == "succeeded":

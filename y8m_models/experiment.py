@@ -303,7 +303,6 @@ def predict_run(run: Run, split: str, csv: Path | None = None, attention_videos:
     """The model's predictions on ``split`` into the store (and a submission CSV); the attention weights of
     ``attention_videos`` into ``RUN_DIR/attention/<split>.npz`` (the dashboard's frame gallery). Returns the
     store folder."""
-    import numpy as np
 
     from y8m_models.submission import write_submission
 

@@ -182,6 +182,13 @@ def plan(numbers: list[int], data: Path, *, preset: str = "tiny", seed: int = 0,
             stream.splits |= {"train1", "validate1"} | job.splits
         if job.weights and job.weights[0] == "boosting":
             job.weights[1].splits.add("train1")
+    for job in order:
+        # A stack or merge predicts only the splits its readers need, so those are part of what it is: #75
+        # planned alone (validate2, test) is another job than #75 as #47's cascade input (train1, validate1
+        # too); both reuse the same members. A training run reused without a split predicts it on demand
+        # (``Executor.stored``), so its hash leaves the splits out.
+        if job.kind != "train":
+            job.key = _key(job.key, sorted(job.splits))
     return Plan(order, targets)
 
 

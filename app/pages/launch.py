@@ -27,17 +27,24 @@ def _label(c: dict) -> str:
     return f"#{c['number']} {c['slug']} ({c['level']}{gap})"
 
 
+# Each field has a slot under it for its error (filled once the whole form is checked below).
 config = st.selectbox("Configuration", shown, format_func=_label, key="launch_config")
+slots = {"config": st.empty()}
 st.caption(config["title"])
 left, right = st.columns(2)
 preset = left.selectbox("Preset", ["tiny", "small", "paper"], key="launch_preset")
 dataset = right.selectbox("Dataset", datasets, format_func=lambda d: f"{d['name']} ({d['classes']} classes)",
                           key="launch_dataset")
+slots["dataset"] = right.empty()
 seed = left.number_input("Seed", min_value=0, value=0, step=1, key="launch_seed")
+slots["seed"] = left.empty()
 max_steps = right.number_input("Max steps per training run (0: the configuration's epochs)", min_value=0,
                                value=200, step=50, key="launch_max_steps")
+slots["max_steps"] = right.empty()
 overrides_text = st.text_area("Overrides, one key=value per line (e.g. model.training.learning_rate=0.002)",
                               key="launch_overrides")
+slots["overrides"] = st.empty()
+slots["form"] = st.empty()
 
 
 def _overrides(text: str) -> tuple[dict, str | None]:
@@ -74,7 +81,7 @@ if not errors:
     except SubmitError as exc:
         errors[_field(str(exc))] = str(exc)
 for name, message in errors.items():
-    st.error(f"{name}: {message}", icon="⚠️")
+    slots[name].error(message, icon="⚠️")
 if plan:
     new = sum(row["reuse"] is None for row in plan)
     st.subheader(f"{len(plan)} run(s): {new} new, {len(plan) - new} reused")

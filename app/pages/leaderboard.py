@@ -4,6 +4,7 @@ the paper's road-map (Table 12)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from app import data
@@ -18,12 +19,15 @@ table = data.leaderboard(dataset["id"] if dataset else None)
 sections = middle.multiselect("Section", sorted(table["section"].unique()), key="leaderboard_section")
 levels = right.multiselect("Level", sorted(table["level"].unique()), key="leaderboard_level")
 shown = table[table["section"].isin(sections or table["section"]) & table["level"].isin(levels or table["level"])]
-st.dataframe(shown, hide_index=True, key="leaderboard_table", height=min(35 * (len(shown) + 1), 800),
-             column_config={k: st.column_config.NumberColumn(format="%.4f")
-                            for k in ("paper GAP", "paper private LB", "our validate2 GAP", "our validate1 GAP",
-                                      "difference")})
+linked = shown.assign(**{"best run": [None if pd.isna(r) else f"/runs?run={int(r)}"
+                                      for r in shown["best run"]]})
+st.dataframe(linked, hide_index=True, key="leaderboard_table", height=min(35 * (len(shown) + 1), 800),
+             column_config={**{k: st.column_config.NumberColumn(format="%.4f")
+                               for k in ("paper GAP", "paper private LB", "our validate2 GAP", "our validate1 GAP",
+                                         "difference")},
+                            "best run": st.column_config.LinkColumn("best run", display_text=r"run=(\d+)")})
 st.caption("Our GAPs: the best succeeded run of the configuration on this dataset (validate2, the paper's "
-           "split; validate1 at the selected checkpoint). Open a run on the Runs page (?run=ID).")
+           "split; validate1 at the selected checkpoint); the best run's link opens it on the Runs page.")
 rows = [{"number": r["#"], "slug": r["configuration"], "section": r["section"], "paper_gap": r["paper GAP"],
          "our_gap": r["our validate2 GAP"]} for r in shown.to_dict("records")]
 st.plotly_chart(figures.leaderboard_scatter(rows), key="leaderboard_scatter")

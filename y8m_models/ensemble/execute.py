@@ -53,7 +53,6 @@ from y8m_models.pipeline import Job
 from y8m_models.store import PredictionWriter, StoreError, common_classes, join, read_predictions
 from y8m_models.train import CHECKPOINT, Callback
 
-
 ATTENTION_VIDEOS = 20  # validate2 videos whose attention weights a train job keeps (models with attention)
 
 
@@ -75,6 +74,16 @@ class Executor:
 
     def __call__(self, job: Job, folder: Path) -> dict[str, Any]:
         return {"train": self._train, "stack": self._stack, "merge": self._merge}[job.kind](job, folder)
+
+    def stored(self, job: Job, split: str) -> Path:
+        """The store of ``job``'s predictions on ``split``. A training run reused from an earlier plan (same
+        content hash) may not have predicted this split, which its new reader needs: it predicts it now from
+        its selected weights. (Stack and merge jobs carry their splits in their hash: ``pipeline.plan``.)"""
+        folder = self.folder(job) / "predictions" / split
+        if job.kind == "train" and not (folder / "meta.json").exists() and (self.folder(job) / "run.json").exists():
+            self.log(f"  {job.name}: predicting {split} (reused from a run that did not need it)")
+            predict_run(open_run(self.folder(job)), split, device=self.device)
+        return folder
 
     # ------------------------------------------------------------------------------------- the records
 
@@ -108,6 +117,7 @@ class Executor:
         if job.init:
             links["init"] = str(self.folder(job.init))
         if job.teacher:
+            self.stored(job.teacher, "train1")
             links["teacher"] = str(self.folder(job.teacher))
         if job.streams:
             links["streams"] = [str(self.folder(s)) for s in job.streams]
@@ -144,7 +154,7 @@ class Executor:
             return path
         _, previous, rule = job.weights
         before = self.folder(previous)
-        _, scores = join([read_predictions(before / "predictions" / "train1")], [previous.name],
+        _, scores = join([read_predictions(self.stored(previous, "train1"))], [previous.name],
                                   video_ids=list(ids))
         weights = (ExampleWeights.load(before / "example_weights.npz")
                    if (before / "example_weights.npz").exists() else ExampleWeights.uniform(list(ids)))
@@ -159,7 +169,7 @@ class Executor:
         """The members' stored predictions on ``split`` joined to the split's videos by id (read per batch)."""
         ids, labels, x = self.split(split, features)
         try:
-            stored = [read_predictions(self.folder(m) / "predictions" / split) for m in job.members]
+            stored = [read_predictions(self.stored(m, split)) for m in job.members]
             common_classes(stored, [m.name for m in job.members])
             rows = []
             for member, s in zip(job.members, stored, strict=True):
