@@ -104,10 +104,10 @@ def test_reproduce_runs_stacking_distillation_and_cascade_then_reuses(tiny: Path
     assert cascade["links"]["streams"] == [str(stack)]
     # a second invocation reuses every run; a job whose done.json is gone runs again, alone
     (stack / "done.json").unlink()
-    again = CliRunner().invoke(app, ["reproduce", "--configs", "75", "--data", str(tiny), "--out", str(tmp_path),
-                                     "--preset", "tiny", "--max-steps", "4", "--device", "cpu", "--json"])
+    again = CliRunner().invoke(app, ["reproduce", "--configs", "75,39,47", "--data", str(tiny), "--out",
+                                     str(tmp_path), "--preset", "tiny", "--max-steps", "4", "--device", "cpu", "--json"])
     assert again.exit_code == 0, again.output
-    assert again.output.count("reused") == 4 and json.loads(again.stdout.strip().splitlines()[-1]) == rows[:1]
+    assert again.output.count("reused") == 6 and json.loads(again.stdout.strip().splitlines()[-1]) == rows
 
 
 def test_reproduce_bagging_and_boosting(tiny: Path, tmp_path: Path) -> None:
