@@ -108,11 +108,14 @@ def leaderboard(dataset_id: int | None) -> pd.DataFrame:
 def runs_with(kind: str) -> list[dict[str, Any]]:
     """Succeeded runs with an artifact of ``kind`` ("attention", "stacking_weights") and its files."""
     with reading(engine()) as s:
-        found = queries.runs_with_artifact(s, kind)
-        return [{"id": r.id, "label": f"run {r.id}: #{r.number or '-'} {r.slug} ({r.dataset.name})",
-                 "dataset": r.dataset.path, "dir": str(settings().artifacts / r.artifact_dir),
-                 "files": {a.split: str(settings().artifacts / a.path) for a in queries.artifacts(s, r.id)
-                           if a.kind == kind}} for r in found]
+        rows = queries.runs_with_artifact(s, kind)
+    root = settings().artifacts
+    runs: dict[int, dict[str, Any]] = {}
+    for run_id, number, slug, folder, dataset, dataset_path, split, path in rows:
+        run = runs.setdefault(run_id, {"id": run_id, "label": f"run {run_id}: #{number or '-'} {slug} ({dataset})",
+                                       "dataset": dataset_path, "dir": str(root / folder), "files": {}})
+        run["files"][split] = str(root / path)
+    return list(runs.values())
 
 
 @st.cache_data

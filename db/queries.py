@@ -192,8 +192,12 @@ def run_counts(session: Session) -> dict[int, int]:
     return {number: count for number, count in rows}
 
 
-def runs_with_artifact(session: Session, kind: str) -> list[Run]:
-    """Succeeded runs holding an artifact of ``kind`` (attention dumps, stacking weights), newest first."""
-    return list(session.scalars(select(Run).join(Artifact, Artifact.run_id == Run.id)
-                                .where(Artifact.kind == kind, Run.status == "succeeded")
-                                .order_by(Run.id.desc()).distinct()))
+def runs_with_artifact(session: Session, kind: str) -> list[tuple[int, int | None, str, str, str, str, str]]:
+    """(run id, number, slug, run folder, dataset name, dataset path, artifact split, artifact path) of the
+    succeeded runs holding artifacts of ``kind`` (attention dumps, stacking weights), newest first; one row per
+    artifact, in one query (the pages list thousands)."""
+    return list(session.execute(
+        select(Run.id, Run.number, Run.slug, Run.artifact_dir, Dataset.name, Dataset.path, Artifact.split,
+               Artifact.path)
+        .join(Artifact, Artifact.run_id == Run.id).join(Dataset, Dataset.id == Run.dataset_id)
+        .where(Artifact.kind == kind, Run.status == "succeeded").order_by(Run.id.desc(), Artifact.split)).all())

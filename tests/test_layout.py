@@ -45,6 +45,11 @@ def test_workers_never_import_the_app() -> None:
     assert not _offenders("worker", ("app",))
 
 
+def test_the_app_never_imports_torch() -> None:
+    # a thin view: it trains nothing and never touches CUDA (STYLE.md habit 16)
+    assert not _offenders("app", ("torch",))
+
+
 def test_layers_never_import_models() -> None:
     layers = ROOT / "y8m_models" / "layers"
     offenders = {str(p.relative_to(ROOT)) for p in layers.rglob("*.py")

@@ -28,8 +28,15 @@ st.dataframe(linked, hide_index=True, key="leaderboard_table", height=min(35 * (
                             "best run": st.column_config.LinkColumn("best run", display_text=r"run=(\d+)")})
 st.caption("Our GAPs: the best succeeded run of the configuration on this dataset (validate2, the paper's "
            "split; validate1 at the selected checkpoint); the best run's link opens it on the Runs page.")
-rows = [{"number": r["#"], "slug": r["configuration"], "section": r["section"], "paper_gap": r["paper GAP"],
-         "our_gap": r["our validate2 GAP"]} for r in shown.to_dict("records")]
+
+
+def _value(x: object) -> float | None:
+    return None if pd.isna(x) else float(x)  # pandas holds a missing GAP as NaN
+
+
+rows = [{"number": r["#"], "slug": r["configuration"], "section": r["section"], "paper_gap": _value(r["paper GAP"]),
+         "our_gap": _value(r["our validate2 GAP"])} for r in shown.to_dict("records")]
 st.plotly_chart(figures.leaderboard_scatter(rows), key="leaderboard_scatter")
-ours = {int(r["#"]): r["our validate2 GAP"] for r in table.to_dict("records") if r["our validate2 GAP"] is not None}
+ours = {int(r["#"]): _value(r["our validate2 GAP"]) for r in table.to_dict("records")
+        if _value(r["our validate2 GAP"]) is not None}
 st.plotly_chart(figures.roadmap(figures.roadmap_rows(ours)), key="leaderboard_roadmap")

@@ -1,0 +1,267 @@
+"""Every dashboard page through ``streamlit.testing.v1.AppTest`` over the real state of ``conftest.dashboard``
+(runs of #25 and #75 executed on the tiny synthetic dataset): each test checks what the page shows against
+the database, the artifact files or the configuration registry.
+
+Plotly 7 writes arrays as base64 typed arrays in the figure JSON; ``_array`` decodes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+from streamlit.testing.v1 import AppTest
+
+from db.engine import get_engine, reading
+from db.models import Artifact, Dataset, Metric, Run, Score
+from tests.app.conftest import MAIN, Dashboard, clear_streamlit_caches
+from y8m_models.configs import all_configurations, get_config
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches(dashboard: Dashboard) -> None:
+    clear_streamlit_caches()
+
+
+def _page(name: str, query: dict[str, str] | None = None) -> AppTest:
+    """The app opened on ``pages/<name>.py`` (the first run is needed to register st.navigation's pages)."""
+    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    if name != "launch":
+        at.query_params.update(query or {})
+        at.switch_page(f"pages/{name}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _chart(at: AppTest, key: str) -> dict[str, Any]:
+    charts = [c for c in at.get("plotly_chart") if c.key == key]
+    assert charts, f"no chart {key!r}; charts: {[c.key for c in at.get('plotly_chart')]}"
+    return json.loads(charts[0].proto.spec)
+
+
+def _array(value: Any) -> np.ndarray:
+    """A figure JSON array: a list, or plotly's {"dtype", "bdata", "shape"} typed array."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = value.get("shape")
+        return flat.reshape([int(n) for n in str(shape).split(",")]) if shape else flat
+    return np.asarray(value)
+
+
+def _select(at: AppTest, key: str, prefix: str) -> None:
+    box = at.selectbox(key=key)
+    box.select_index(next(i for i, label in enumerate(box.options) if label.startswith(prefix)))
+
+
+def _count_runs(dashboard: Dashboard) -> int:
+    with reading(get_engine(dashboard.database_url)) as s:
+        return s.scalar(select(func.count()).select_from(Run))
+
+
+def _artifact(dashboard: Dashboard, run_id: int, kind: str) -> np.lib.npyio.NpzFile:
+    with reading(get_engine(dashboard.database_url)) as s:
+        path = s.scalar(select(Artifact.path).where(Artifact.run_id == run_id, Artifact.kind == kind))
+    return np.load(dashboard.home / path)
+
+
+# ------------------------------------------------------------------------------------------------ launch
+
+def test_launch_offers_the_80_configurations_and_a_sections_own(dashboard: Dashboard) -> None:
+    at = _page("launch")
+    numbers = [int(re.match(r"#(\d+) ", label).group(1)) for label in at.selectbox(key="launch_config").options]
+    assert numbers == [c.number for c in all_configurations()] and len(numbers) == 80
+    at.selectbox(key="launch_section").set_value("A.9").run()
+    shown = [label.split(" ")[1] for label in at.selectbox(key="launch_config").options]
+    assert shown == [c.slug for c in all_configurations() if c.section == "A.9"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ("model.training.no_such_knob=1", "no_such_knob: Extra inputs are not permitted"),
+    ('model.training.learning_rate="fast"', "learning_rate: Input should be a valid number"),
+    ("model.training.learning_rate=-1", "learning_rate: Input should be greater than 0"),
+    ("learning_rate 0.1", "is not key=value"),
+])
+def test_launch_refuses_a_bad_override_and_queues_nothing(dashboard: Dashboard, overrides: str,
+                                                          message: str) -> None:
+    before = _count_runs(dashboard)
+    at = _page("launch")
+    _select(at, "launch_config", "#25 ")
+    at.text_area(key="launch_overrides").input(overrides).run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert at.button(key="launch_submit").disabled
+    assert not at.subheader  # no plan previewed
+    assert _count_runs(dashboard) == before
+
+
+def test_launch_previews_75_as_five_reused_runs(dashboard: Dashboard) -> None:
+    at = _page("launch")
+    at.number_input(key="launch_max_steps").set_value(4)
+    _select(at, "launch_config", "#75 ")
+    at.run()
+    assert [h.value for h in at.subheader] == ["5 run(s): 0 new, 5 reused"]
+    plan = at.dataframe[0].value
+    runs = dashboard.runs
+    assert list(plan["#"]) == [2, 10, 18, 25, 75]
+    assert list(plan["reuses"]) == [f"run {runs[n]} (succeeded)" for n in (2, 10, 18, 25, 75)]
+    assert not at.button(key="launch_submit").disabled
+
+
+def test_launch_submits_a_queued_run_and_opens_it(dashboard: Dashboard) -> None:
+    before = _count_runs(dashboard)
+    at = _page("launch")
+    _select(at, "launch_config", "#1 ")
+    at.selectbox(key="launch_preset").set_value("tiny")
+    at.number_input(key="launch_max_steps").set_value(5)
+    at.number_input(key="launch_seed").set_value(1).run()
+    at.button(key="launch_submit").click().run()  # the page ends in st.switch_page to the Runs page
+    assert not at.exception, [e.value for e in at.exception]
+    with reading(get_engine(dashboard.database_url)) as s:
+        newest = s.scalars(select(Run).order_by(Run.id.desc()).limit(1)).one()
+    assert _count_runs(dashboard) == before + 1
+    assert (newest.number, newest.status, newest.preset, newest.seed, newest.options["max_steps"]) == \
+        (1, "queued", "tiny", 1, 5)
+    assert [t.value for t in at.title] == ["Runs"]
+    assert at.query_params["run"] == str(newest.id)
+    assert at.subheader[0].value.startswith(f"run {newest.id}: queued — #1 ")
+
+
+# -------------------------------------------------------------------------------------------------- runs
+
+def test_runs_table_lists_the_runs_with_their_statuses(dashboard: Dashboard) -> None:
+    at = _page("runs")
+    table = at.dataframe[0].value
+    with reading(get_engine(dashboard.database_url)) as s:
+        expected = [(r.id, r.status, r.number) for r in s.scalars(select(Run).order_by(Run.id.desc()))]
+    assert list(zip(table["id"], table["status"], table["#"], strict=True)) == expected
+    assert {dashboard.runs[n] for n in (2, 10, 18, 25, 75)} <= set(table["id"])
+
+
+def test_runs_shows_the_run_in_the_query_with_its_curves(dashboard: Dashboard) -> None:
+    run_id = dashboard.runs[25]
+    at = _page("runs", {"run": str(run_id)})
+    assert [h.value for h in at.subheader] == [f"run {run_id}: succeeded — #25 multi_attention_pooling_lstm (train)"]
+    with reading(get_engine(dashboard.database_url)) as s:
+        points = {(name, step): value for name, step, value in s.execute(
+            select(Metric.name, Metric.step, Metric.value).where(Metric.run_id == run_id))}
+    loss = _chart(at, f"runs_loss_{run_id}")
+    assert [t["name"] for t in loss["data"]] == ["loss"]
+    assert _array(loss["data"][0]["y"]).tolist() == [v for (n, _), v in sorted(points.items()) if n == "loss"]
+    gap = _chart(at, f"runs_gap_{run_id}")
+    assert sorted(t["name"] for t in gap["data"]) == ["validate1/gap", "validate2/gap"]
+    for trace in gap["data"]:
+        steps, values = _array(trace["x"]), _array(trace["y"])
+        assert values.tolist() == [points[(trace["name"], int(step))] for step in steps]
+    with pytest.raises(KeyError):  # a finished run has no cancel button
+        at.button(key=f"runs_cancel_{run_id}")
+
+
+def test_runs_cancels_a_queued_run(dashboard: Dashboard) -> None:
+    from worker.runs import submit
+
+    run_id = submit("1", "tiny", preset="tiny", max_steps=3, seed=9).targets[1]
+    at = _page("runs", {"run": str(run_id)})
+    assert at.subheader[0].value.startswith(f"run {run_id}: queued")
+    at.button(key=f"runs_cancel_{run_id}").click().run()
+    assert not at.exception
+    with reading(get_engine(dashboard.database_url)) as s:
+        assert s.get(Run, run_id).status == "cancelled"
+    assert at.subheader[0].value.startswith(f"run {run_id}: cancelled")
+
+
+# ------------------------------------------------------------------------------------------- leaderboard
+
+def test_leaderboard_puts_our_gaps_beside_the_papers(dashboard: Dashboard) -> None:
+    at = _page("leaderboard")
+    table = at.dataframe[0].value
+    assert list(table["#"]) == list(range(1, 81))
+    for number, paper in zip(table["#"], table["paper GAP"], strict=True):
+        expected = get_config(int(number)).paper_gap
+        assert (np.isnan(paper) if expected is None else paper == pytest.approx(expected)), number
+    with reading(get_engine(dashboard.database_url)) as s:
+        ours = {n: s.scalar(select(Score.gap).where(Score.run_id == dashboard.runs[n], Score.split == "validate2"))
+                for n in dashboard.runs}
+    have = table[table["our validate2 GAP"].notna()]
+    assert dict(zip(have["#"], have["our validate2 GAP"], strict=True)) == pytest.approx(ours)
+    assert {25, 75} <= set(ours)
+    assert list(have["best run"]) == [f"/runs?run={dashboard.runs[n]}" for n in have["#"]]
+    assert _chart(at, "leaderboard_scatter")["data"] and _chart(at, "leaderboard_roadmap")["data"]
+
+
+def test_leaderboard_charts_plot_only_the_configurations_we_ran(dashboard: Dashboard) -> None:
+    at = _page("leaderboard")
+    scatter = _chart(at, "leaderboard_scatter")
+    ran = [n for n in dashboard.runs if get_config(n).paper_gap is not None]
+    assert scatter["layout"]["title"]["text"] == f"Our GAP against the paper's ({len(ran)} of 80 configurations)"
+    ours = np.concatenate([_array(t["y"]) for t in scatter["data"] if t.get("mode") == "markers"]).astype(float)
+    assert len(ours) == len(ran) and np.isfinite(ours).all()
+    roadmap = _chart(at, "leaderboard_roadmap")
+    assert len(_array(roadmap["data"][0]["y"])) == 6  # the rows of the paper's Table 12
+    assert len(roadmap["data"]) == 1  # neither #77 nor #79 has run: no "ours" trace
+
+
+# --------------------------------------------------------------------------------------------- attention
+
+def test_attention_shows_the_kept_videos_and_their_frames(dashboard: Dashboard) -> None:
+    at = _page("attention")
+    dump = _artifact(dashboard, dashboard.runs[25], "attention")
+    kept = sorted(k.split("/", 1)[1] for k in dump.files if k.startswith("weights/"))
+    assert len(kept) == 20
+    videos = at.selectbox(key="attention_video")
+    assert videos.options == kept
+    video = videos.value
+    weights_TK = dump[f"weights/{video}"].astype(np.float64)
+    T, K = weights_TK.shape
+    with np.load(dashboard.dataset / "ground_truth.npz") as truth:
+        flags_T = truth["uninformative"][list(truth["ids"]).index(video)][:T]
+    share_K = (weights_TK[flags_T].sum(axis=0) / weights_TK.sum(axis=0))
+    assert [m.value for m in at.metric] == [f"{share_K.mean():.1%}"]
+    assert len(at.image) == 8 * K  # per group: the 4 lowest- and 4 highest-weighted frames
+    top_frame = int(np.argmax(weights_TK[:, 0]))
+    assert at.image[4].captions[0].startswith(f"{top_frame} s, {weights_TK[top_frame, 0]:.3f}")
+
+
+# ---------------------------------------------------------------------------------------------- stacking
+
+def test_stacking_shows_the_weights_of_the_four_members(dashboard: Dashboard) -> None:
+    at = _page("stacking")
+    weights = _artifact(dashboard, dashboard.runs[75], "stacking_weights")
+    class_weights_MC = weights["class_weights"]
+    heatmap = _chart(at, "stacking_heatmap")["data"][0]
+    z = _array(heatmap["z"])
+    assert z.shape == (4, class_weights_MC.shape[1])
+    assert heatmap["y"] == [str(m) for m in weights["members"]]
+    assert sorted(z.sum(axis=1)) == pytest.approx(sorted(class_weights_MC.sum(axis=1)))
+    bars = _chart(at, "stacking_members")["data"][0]
+    assert _array(bars["y"]) == pytest.approx(class_weights_MC.mean(axis=1))
+
+
+# ---------------------------------------------------------------------------------------------- datasets
+
+def test_datasets_lists_the_tiny_dataset_with_its_record_counts(dashboard: Dashboard) -> None:
+    at = _page("datasets")
+    rows = at.dataframe[0].value.to_dict("records")
+    assert [r["name"] for r in rows] == ["tiny"]
+    parts = json.loads((dashboard.dataset / "synthetic.json").read_text())["parts"]
+    for split in ("train1", "validate1", "train2", "validate2", "test"):
+        assert rows[0][f"frame {split}"] == rows[0][f"video {split}"] == parts[split]["videos"], split
+
+
+def test_datasets_refuses_a_folder_outside_the_data_roots(dashboard: Dashboard, tmp_path) -> None:
+    with reading(get_engine(dashboard.database_url)) as s:
+        before = s.scalar(select(func.count()).select_from(Dataset))
+    at = _page("datasets")
+    at.text_input(key="datasets_path").input(str(tmp_path))
+    next(b for b in at.button if b.label == "Register").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        f"--data {tmp_path.resolve()} is outside the data roots ({dashboard.data_root.resolve()}); "
+        "set Y8M_DATA_ROOTS to allow it"]
+    with reading(get_engine(dashboard.database_url)) as s:
+        assert s.scalar(select(func.count()).select_from(Dataset)) == before
