@@ -22,17 +22,8 @@ $(DEMO)/synthetic.json: | venv
 	$(VENV)/bin/y8m data synth $(DEMO) --preset demo --seed 0
 
 run: venv $(DEMO)/synthetic.json
-	@$(VENV)/bin/y8m data splits $(DEMO) --level frame | grep -v '^      '
-	@echo
-	@echo "Demo dataset ready at $(DEMO)."
-	@echo "Train a model on it (the 80 configurations: $(VENV)/bin/y8m configs list):"
-	@echo "  $(VENV)/bin/y8m train --config 25 --data $(DEMO) --preset small --epochs 1"
-	@echo "Or an ensemble with every run it needs (#75 stacks #2, #10, #18 and #25):"
-	@echo "  $(VENV)/bin/y8m reproduce --configs 75 --data $(DEMO) --preset tiny --max-steps 200"
-	@echo "Or through the run store and a worker (y8m runs list shows progress and GAPs):"
-	@echo "  $(VENV)/bin/y8m worker &"
-	@echo "  $(VENV)/bin/y8m runs submit --config 75 --data $(DEMO) --preset tiny --max-steps 200"
-	@echo "The Streamlit dashboard will start here (coming with the next issue)."
+	@echo "The same runs from the command line, in another shell: $(VENV)/bin/y8m runs list, y8m reproduce (README)."
+	$(PY) -m app.serve
 
 test: venv
 	$(PY) -m pytest -q
@@ -46,6 +37,7 @@ bench: venv
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_stacking.py
 	$(PY) bench/bench_workers.py
+	$(PY) bench/bench_app.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -16,7 +16,9 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ first, no
 
 import streamlit as st  # noqa: E402
 
-PAGES = Path(__file__).resolve().parent / "pages"
+# Not "pages/": a folder of that name beside the entry script puts Streamlit in its legacy multipage mode, which
+# runs those files directly (skipping this script and its password) until a session opens "/".
+VIEWS = Path(__file__).resolve().parent / "views"
 
 
 def _allowed() -> bool:
@@ -33,12 +35,15 @@ def _allowed() -> bool:
 
 
 st.set_page_config(page_title="y8m", layout="wide")
-if _allowed():
-    st.navigation([
-        st.Page(PAGES / "launch.py", title="Launch", url_path="launch", default=True),
-        st.Page(PAGES / "runs.py", title="Runs", url_path="runs"),
-        st.Page(PAGES / "leaderboard.py", title="Leaderboard", url_path="leaderboard"),
-        st.Page(PAGES / "attention.py", title="Attention", url_path="attention"),
-        st.Page(PAGES / "stacking.py", title="Stacking", url_path="stacking"),
-        st.Page(PAGES / "datasets.py", title="Datasets", url_path="datasets"),
-    ]).run()
+allowed = _allowed()
+# Built either way, so that a link such as /runs?run=5 still leads there once the password is given.
+page = st.navigation([
+    st.Page(VIEWS / "launch.py", title="Launch", url_path="launch", default=True),
+    st.Page(VIEWS / "runs.py", title="Runs", url_path="runs"),
+    st.Page(VIEWS / "leaderboard.py", title="Leaderboard", url_path="leaderboard"),
+    st.Page(VIEWS / "attention.py", title="Attention", url_path="attention"),
+    st.Page(VIEWS / "stacking.py", title="Stacking", url_path="stacking"),
+    st.Page(VIEWS / "datasets.py", title="Datasets", url_path="datasets"),
+], position="sidebar" if allowed else "hidden")
+if allowed:
+    page.run()

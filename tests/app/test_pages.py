@@ -29,12 +29,12 @@ def _fresh_caches(dashboard: Dashboard) -> None:
 
 
 def _page(name: str, query: dict[str, str] | None = None) -> AppTest:
-    """The app opened on ``pages/<name>.py`` (the first run is needed to register st.navigation's pages)."""
+    """The app opened on ``views/<name>.py`` (the first run is needed to register st.navigation's pages)."""
     at = AppTest.from_file(str(MAIN), default_timeout=60).run()
     assert not at.exception, [e.value for e in at.exception]
     if name != "launch":
         at.query_params.update(query or {})
-        at.switch_page(f"pages/{name}.py").run()
+        at.switch_page(f"views/{name}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -98,4 +98,4 @@ if st.button("Submit", type="primary", disabled=bool(errors), key="launch_submit
         target = result.targets[config["number"]]
         st.session_state["runs_selected"] = target
         st.success(f"Run {target} queued ({len(result.created)} created, {len(result.reused)} reused)")
-        st.switch_page("pages/runs.py", query_params={"run": str(target)})
+        st.switch_page("views/runs.py", query_params={"run": str(target)})

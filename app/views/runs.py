@@ -38,9 +38,13 @@ def _curves(run_id: int) -> None:
 
 
 @st.fragment(run_every=2)
-def _live(run_id: int) -> None:
-    """Polls while the run is active: status, progress, curves."""
+def _live(run_id: int, drawn_as: str) -> None:
+    """Polls: status, progress, curves; the whole page is drawn again once the run's status changes (the
+    table and the Cancel button outside this fragment follow)."""
     info = data.run(run_id)
+    if info["status"] != drawn_as:
+        data.runs_table.clear()
+        st.rerun(scope="app")
     st.subheader(f"run {run_id}: {info['status']} — #{info['number'] or '-'} {info['slug']} ({info['kind']})")
     steps = info["steps"] or 0
     st.progress(min(1.0, info["step"] / steps) if steps else (1.0 if info["status"] == "succeeded" else 0.0),
@@ -61,12 +65,18 @@ def _detail(run_id: int) -> None:
         st.error(str(exc))
         return
     if info["status"] in ACTIVE and st.button(f"Cancel run {run_id}", key=f"runs_cancel_{run_id}"):
-        from worker.runs import cancel
+        from worker.runs import SubmitError, cancel
 
-        result = cancel(run_id)
-        st.toast(f"cancelled {result['cancelled']}, stopping {result['stopping']}")
+        try:
+            result = cancel(run_id)
+        except SubmitError as exc:  # it finished meanwhile
+            st.toast(str(exc))
+        else:
+            st.toast(f"cancelled {result['cancelled']}, stopping {result['stopping']}")
         data.run.clear()
-    _live(run_id)
+        data.runs_table.clear()
+        info = data.run(run_id)
+    _live(run_id, info["status"])
     with st.expander("events, inputs, artifacts, options"):
         st.dataframe(info["events"], hide_index=True)
         st.write({"reads": info["reads"], "options": info["options"], "folder": info["dir"]})

@@ -1,0 +1,248 @@
+"""The dashboard end to end in a real browser: ``python -m app.serve`` (what ``make run`` starts: a worker and
+Streamlit on SQLite and the folder broker) on a tiny synthetic dataset, driven through Debian's chromium with
+Playwright. A run of #1 is launched from the form, trained by the worker to ``succeeded`` on the Runs page, and
+its validate2 GAP shows on the Leaderboard; every page opens; Ctrl-C stops everything.
+
+The app runs with ``Y8M_APP_PASSWORD`` and the browser first opens a page other than the default one, as a
+shared link does on a freshly started server: the password must be asked for there too.
+
+Screenshots of each page go to ``$Y8M_SCREENSHOTS`` when set, else to the test's temporary folder. About
+40 s on 2 cores. Chromium is ``/usr/bin/chromium`` (``.ci/run`` installs it; never ``playwright install``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"no chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORD = "e2e-password"
+PAGES = ["Launch", "Runs", "Leaderboard", "Attention", "Stacking", "Datasets"]
+# the run store's settings a developer may have exported: the app must run on the embedded default here
+STORE_SETTINGS = ("Y8M_DATABASE_URL", "Y8M_BROKER_URL", "Y8M_ARTIFACTS", "Y8M_DATA_ROOTS")
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen
+    url: str
+    home: Path
+    output: Path
+
+    def text(self) -> str:
+        return self.output.read_text()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes below ``pid`` (from /proc: the worker, its pool child, streamlit)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+    from y8m_models.data.synthetic import generate
+
+    home = tmp_path / "home"
+    generate(home / "datasets" / "demo", preset="tiny", seed=0)
+    port = _free_port()
+    for key in STORE_SETTINGS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.delenv("Y8M_APP_HOST", raising=False)
+    for key, value in {"Y8M_HOME": str(home), "Y8M_APP_PORT": str(port), "Y8M_WORKERS": "1",
+                       "OMP_NUM_THREADS": "1", "Y8M_APP_PASSWORD": PASSWORD, "PYTHONUNBUFFERED": "1"}.items():
+        monkeypatch.setenv(key, value)  # also this process's: worker.runs.show reads the same store
+    output = tmp_path / "serve.out"
+    with open(output, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "app.serve"], cwd=ROOT, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    served = Served(process, f"http://127.0.0.1:{port}", home, output)
+    try:
+        deadline = time.monotonic() + 120
+        while "Ctrl-C stops everything" not in served.text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"app.serve did not come up:\n{served.text()}")
+            time.sleep(0.2)
+        assert f"Open {served.url}" in served.text()
+        yield served
+    finally:
+        if process.poll() is None:  # the test failed before its own Ctrl-C
+            children = _descendants(process.pid)
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            for pid in children:
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _settle(page, quiet: float = 1.0, timeout: float = 60) -> None:
+    """Until the script has finished: Streamlit's status widget ("Running...") absent for ``quiet`` s (it
+    appears only after a short delay, so one look is not enough)."""
+    page.wait_for_selector('[data-testid="stApp"]')
+    running = page.get_by_test_id("stStatusWidget")
+    deadline = since = time.monotonic()
+    deadline += timeout
+    while time.monotonic() < deadline:
+        if running.count():
+            since = time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the script of {page.url} still runs after {timeout:.0f} s")
+
+
+def _choose(page, label: str, text: str) -> None:
+    """A selectbox: click, type to filter, Enter."""
+    page.get_by_role("combobox", name=label).click()
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+    _settle(page)
+
+
+def _open(page, name: str, title: str) -> None:
+    """A page through the sidebar (the same browser session: the password is asked once)."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
+    _visible_title(page, title)
+    _settle(page)
+
+
+def _visible_title(page, title: str | re.Pattern) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", level=1, name=title)).to_be_visible(timeout=30_000)
+
+
+def _screenshot(page, folder: Path, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its main block, so the window grows to the content first."""
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": min(max(900, height), 6000)})
+    page.wait_for_timeout(500)  # charts redraw at the new size
+    page.screenshot(path=folder / f"{name}.png", full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+
+def _cell(page, row_first_cell: str, column: str) -> str:
+    """A cell of the first st.dataframe. The grid is drawn on a canvas; its text is in a hidden table kept
+    for screen readers (hidden: so CSS, not roles)."""
+    table = page.get_by_test_id("stDataFrame").first.locator("table")
+    table.locator("tbody td").first.wait_for(state="attached")
+    headers = [(h.text_content() or "").strip() for h in table.locator("thead th").all()]
+    assert column in headers, f"no column {column!r} in {headers}"
+    for row in table.locator("tbody tr").all():
+        cells = [(c.text_content() or "").strip() for c in row.locator("td").all()]
+        if cells and cells[0] == row_first_cell:
+            return cells[headers.index(column)]
+    raise AssertionError(f"no row {row_first_cell!r} in the table")
+
+
+def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from worker.runs import show
+
+    shots = Path(os.environ.get("Y8M_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(30_000)
+
+        # a fresh server opened on a page that is not the default one asks for the password first
+        page.goto(f"{served.url}/runs")
+        password = page.get_by_label("Password", exact=True)
+        expect(password, "/runs on a fresh server: no password asked (a pages/ folder beside app/main.py puts "
+                         "Streamlit in its legacy mode, which runs page files without main.py)").to_be_visible()
+        password.fill(PASSWORD)
+        password.press("Enter")
+        expect(page.get_by_test_id("stSidebarNav").get_by_role("link")).to_have_text(PAGES)
+        _settle(page)
+
+        # 1. launch #1 at preset tiny for 30 steps
+        _open(page, "Launch", "Launch a run")
+        _choose(page, "Configuration", "chaining_video_relabel")
+        _choose(page, "Preset", "tiny")
+        steps = page.get_by_label(re.compile(r"^Max steps"))
+        steps.fill("30")
+        steps.press("Enter")
+        _settle(page)
+        expect(page.get_by_role("combobox", name="Configuration")).to_have_value(
+            re.compile(r"^#1 chaining_video_relabel "))
+        expect(page.get_by_role("combobox", name="Preset")).to_have_value("tiny")
+        expect(steps).to_have_value("30")
+        _screenshot(page, shots, "1-launch")
+        page.get_by_role("button", name="Submit").click()
+
+        # 2. the run's page, live, until the worker has trained it
+        page.wait_for_url(re.compile(r"/runs\?run=\d+$"))
+        run_id = int(page.url.rsplit("=", 1)[1])
+        _visible_title(page, "Runs")
+        expect(page.get_by_role("heading", name=f"run {run_id}: succeeded")).to_be_visible(timeout=90_000)
+        expect(page.get_by_text("step 30/30")).to_be_visible()
+        expect(page.get_by_text("no data yet")).to_have_count(0)  # its loss and GAP curves
+        info = show(run_id)
+        assert info["status"] == "succeeded" and info["number"] == 1 and info["steps"] == 30, info
+        _screenshot(page, shots, "2-runs")
+
+        # 3. the leaderboard's #1 row holds the run's validate2 GAP
+        _open(page, "Leaderboard", "Leaderboard of the 80 configurations")
+        shown = float(_cell(page, "1", "our validate2 GAP"))
+        assert shown == pytest.approx(info["scores"]["validate2"]["gap"], abs=5e-5)
+        _screenshot(page, shots, "3-leaderboard")
+
+        # 4-5. the other pages open (no attention or stacking run yet: their info boxes)
+        for name, title in [("Attention", "Attention frame gallery"), ("Stacking", "Stacking weights"),
+                            ("Datasets", "Datasets")]:
+            _open(page, name, title)
+            _screenshot(page, shots, f"{PAGES.index(name) + 1}-{name.lower()}")
+        assert _cell(page, "demo", "classes") == "60"
+        browser.close()
+
+    # 6. Ctrl-C stops the app and the worker
+    children = _descendants(served.process.pid)
+    assert len(children) >= 3, children  # streamlit, the worker, its pool child
+    served.process.send_signal(signal.SIGINT)
+    assert served.process.wait(timeout=30) == 0, served.text()
+    time.sleep(0.5)
+    assert not [pid for pid in children if _alive(pid)], "processes left behind"
+    assert "Stopping the app and the workers" in served.text()
