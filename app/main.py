@@ -26,7 +26,7 @@ def _allowed() -> bool:
     if not password or st.session_state.get("auth_ok"):
         return True
     given = st.text_input("Password", type="password", key="auth_password")
-    if given and hmac.compare_digest(given, password):
+    if given and hmac.compare_digest(given.encode(), password.encode()):
         st.session_state["auth_ok"] = True
         st.rerun()
     if given:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # A run's life: waiting (for the runs it reads) -> queued -> running -> succeeded | failed | cancelled.
@@ -191,5 +191,5 @@ class Artifact(Base):
     kind: Mapped[str] = mapped_column(String(20))
     split: Mapped[str] = mapped_column(String(12), default="")
     path: Mapped[str] = mapped_column(Text)
-    bytes: Mapped[int]
+    bytes: Mapped[int] = mapped_column(BigInteger)  # a dense test split of the real data is ~6.6 GB
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

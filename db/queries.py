@@ -57,7 +57,7 @@ def reusable_run(session: Session, key: str, dataset_id: int) -> Run | None:
     """The newest run with this content hash on this dataset that succeeded or is on its way (a job of that
     hash is then not run again)."""
     return session.scalar(select(Run).where(Run.key == key, Run.dataset_id == dataset_id,
-                                            Run.status.in_(("succeeded", *ACTIVE)))
+                                            Run.status.in_(("succeeded", *ACTIVE)), Run.cancel_requested.is_(False))
                           .order_by(Run.id.desc()).limit(1))
 
 
@@ -105,10 +105,13 @@ def events(session: Session, run_id: int) -> list[RunEvent]:
     return list(session.scalars(select(RunEvent).where(RunEvent.run_id == run_id).order_by(RunEvent.id)))
 
 
-def set_status(session: Session, run_id: int, new: str, *, expected: Sequence[str], **values: Any) -> bool:
-    """Move a run to ``new`` only from one of the ``expected`` statuses (a guarded UPDATE: of two processes
-    making the same move, one wins); True when this one did."""
-    result = session.execute(update(Run).where(Run.id == run_id, Run.status.in_(expected))
+def set_status(session: Session, run_id: int, new: str, *, expected: Sequence[str],
+               match: dict[str, Any] | None = None, **values: Any) -> bool:
+    """Move a run to ``new`` only from one of the ``expected`` statuses and while its columns still hold
+    ``match`` (e.g. the worker that runs it): a guarded UPDATE, so of two processes making the same move one
+    wins; True when this one did."""
+    guard = [getattr(Run, column) == value for column, value in (match or {}).items()]
+    result = session.execute(update(Run).where(Run.id == run_id, Run.status.in_(expected), *guard)
                              .values(status=new, **values).execution_options(synchronize_session=False))
     if result.rowcount == 1:
         add_event(session, run_id, new, values.get("error") or "")
@@ -119,10 +122,13 @@ def set_status(session: Session, run_id: int, new: str, *, expected: Sequence[st
 # --------------------------------------------------------------------------------- metrics, scores, files
 
 def upsert_metrics(session: Session, run_id: int, points: Iterable[tuple[str, int, float]]) -> int:
-    """Points (name, step, value); a point already there (a resumed run repeating steps) is overwritten."""
-    rows = [{"run_id": run_id, "name": n, "step": s, "value": v} for n, s, v in points]
-    if rows:
-        stmt = _insert(session, Metric).values(rows)
+    """Points (name, step, value); a point already there (a resumed run repeating steps) is overwritten, and
+    of points repeated within ``points`` the last counts (PostgreSQL refuses one INSERT touching a row twice).
+    Written in chunks (PostgreSQL takes at most 65,535 parameters a statement)."""
+    latest = {(n, s): v for n, s, v in points}
+    rows = [{"run_id": run_id, "name": n, "step": s, "value": v} for (n, s), v in latest.items()]
+    for lo in range(0, len(rows), 5000):
+        stmt = _insert(session, Metric).values(rows[lo:lo + 5000])
         session.execute(stmt.on_conflict_do_update(index_elements=["run_id", "name", "step"],
                                                    set_={"value": stmt.excluded.value}))
     return len(rows)

@@ -105,7 +105,8 @@ def test_reproduce_runs_stacking_distillation_and_cascade_then_reuses(tiny: Path
     # a second invocation reuses every run; a job whose done.json is gone runs again, alone
     (stack / "done.json").unlink()
     again = CliRunner().invoke(app, ["reproduce", "--configs", "75,39,47", "--data", str(tiny), "--out",
-                                     str(tmp_path), "--preset", "tiny", "--max-steps", "4", "--device", "cpu", "--json"])
+                                     str(tmp_path), "--preset", "tiny", "--max-steps", "4", "--device", "cpu",
+                                     "--json"])
     assert again.exit_code == 0, again.output
     assert again.output.count("reused") == 6 and json.loads(again.stdout.strip().splitlines()[-1]) == rows
 

@@ -66,8 +66,12 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The newest runs: id, status, configuration, progress, GAP."""
+    from db.models import STATUSES
     from worker.runs import list_runs
 
+    unknown = [x for x in (status or "").split(",") if x and x not in STATUSES]
+    if unknown:
+        raise fail(f"--status {', '.join(unknown)}: the statuses are {', '.join(STATUSES)}")
     rows = list_runs(status.split(",") if status else None, config, limit)
     if as_json:
         typer.echo(json.dumps(rows))

@@ -105,16 +105,17 @@ class Reporter(threading.Thread):
         self.join()
         self.flush()
 
-    def _new_lines(self) -> list[dict[str, Any]]:
+    def _new_lines(self) -> tuple[list[dict[str, Any]], int]:
+        """The complete lines after the offset, and the offset after them (kept once they are written)."""
         path = self.folder / "metrics.jsonl"
         if not path.exists():
-            return []
+            return [], self._offset
         with open(path, "rb") as handle:
             handle.seek(self._offset)
             data = handle.read()
         complete = data[:data.rfind(b"\n") + 1]  # a line being written is read at the next beat
-        self._offset += len(complete)
-        return [json.loads(line) for line in complete.decode().splitlines() if line.strip()]
+        lines = [json.loads(line) for line in complete.decode().splitlines() if line.strip()]
+        return lines, self._offset + len(complete)
 
     def _steps(self) -> int | None:
         try:
@@ -125,7 +126,7 @@ class Reporter(threading.Thread):
     def flush(self) -> None:
         with self._lock:
             progress = dict(self.progress)
-            lines = self._new_lines()
+            lines, offset = self._new_lines()
             points = [p for line in lines for p in metric_points(line, progress.get("step", 0))]
             speeds = [line["examples_per_second"] for line in lines if "examples_per_second" in line]
             if speeds:
@@ -145,6 +146,7 @@ class Reporter(threading.Thread):
                         setattr(run, key, progress[key])
                 if run.cancel_requested:
                     self.cancelled.set()
+            self._offset = offset  # committed: a failed beat reads the same lines again
 
 
 def _control(reporter: Reporter) -> Any:
@@ -181,14 +183,16 @@ def _claim(engine: Engine, run_id: int, me: str, settings: Settings) -> dict[str
             log.info("run %s is %s: not started", run_id, run.status)
             return None
         if run.status == "running" and run.worker != me:
-            alive = process_alive(run.worker)
             age = (utcnow() - run.heartbeat_at).total_seconds() if run.heartbeat_at else None
             fresh = age is not None and age < settings.stale_seconds
-            if alive or (alive is None and fresh):
+            if fresh and process_alive(run.worker) is not False:  # a dead pid only speeds the take-over up
                 log.info("run %s runs in %s: not started twice", run_id, run.worker)
                 return None
         if run.cancel_requested:
+            from worker.runs import fail_readers
+
             set_status(s, run_id, "cancelled", expected=(run.status,), finished_at=utcnow())
+            fail_readers(s, run_id, "cancelled", None)
             return None
         run.status, run.worker, run.heartbeat_at = "running", me, utcnow()
         run.attempts += 1
@@ -254,7 +258,7 @@ def artifacts_of(folder: Path, root: Path) -> list[tuple[str, str, str, int]]:
              "metrics.jsonl": "metrics", "submission.csv": "submission", "error.log": "error_log"}
     found = [(kind, "", folder / name) for name, kind in named.items() if (folder / name).exists()]
     for sub, kind in (("predictions", "predictions"), ("attention", "attention")):
-        for path in sorted((folder / sub).glob("*")) if (folder / sub).is_dir() else []:
+        for path in sorted((folder / sub).glob("[!.]*")) if (folder / sub).is_dir() else []:  # not staging
             found.append((kind, path.name.removesuffix(".npz"), path))
 
     def size(path: Path) -> int:
@@ -308,8 +312,8 @@ def execute_run(run_id: int) -> str:
     lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()] \
         if (folder / "metrics.jsonl").exists() else []
     with writing(engine) as s:
-        if not set_status(s, run_id, status, expected=("running",), finished_at=utcnow(), error=error,
-                          heartbeat_at=utcnow()):
+        if not set_status(s, run_id, status, expected=("running",), match={"worker": me}, finished_at=utcnow(),
+                          error=error, heartbeat_at=utcnow()):
             return "taken over"
         if status == "succeeded":
             set_scores(s, run_id, scores_of(lines))

@@ -24,7 +24,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import aliased
 
 from db.engine import get_engine, reading, writing
 from db.migrate import ensure_schema
@@ -48,6 +49,8 @@ from worker.celery_app import ROUTES, celery_for
 
 log = logging.getLogger("y8m.worker")
 
+Waiting = aliased(Run)
+MAX_ATTEMPTS = 5  # a run that takes its worker down this many times (out of memory, a crash) fails
 ROLE_OF_READS = {"init": "init", "teacher": "teacher", "streams": "stream", "members": "member"}
 
 
@@ -156,6 +159,8 @@ def parse_configs(text: str) -> list[int]:
     out: list[int] = []
     for part in filter(None, (p.strip() for p in str(text).split(","))):
         lo, sep, hi = part.partition("-")
+        if sep and lo.isdigit() and hi.isdigit() and not 1 <= int(lo) <= int(hi) <= 80:
+            raise SubmitError(f"--config {part!r}: the configurations are #1-#80")
         try:
             numbers = list(range(int(lo), int(hi) + 1)) if sep and lo.isdigit() else [get_config(part).number]
         except (ConfigError, ValueError) as exc:
@@ -302,26 +307,41 @@ def predict(run_id: int, split: str = "test", *, csv: bool = True, attention_vid
 
 # ----------------------------------------------------------------------------------------------- sending
 
-def _send(settings: Settings, runs: list[tuple[int, str, str]]) -> None:
-    """Send (run id, kind, task id) after the commit that queued them (a task never sees an uncommitted run)."""
+def _send(settings: Settings, runs: list[tuple[int, str]]) -> list[int]:
+    """Send (run id, kind) after the commit that queued them (a task never sees an uncommitted run), then
+    record each message's id. A broker that is away leaves the rest without one: the sweeper sends runs
+    that are queued or interrupted without a message id (a message sent twice is harmless: a run is claimed
+    once). Returns the runs sent."""
     app = celery_for(settings)
-    for run_id, kind, task_id in runs:
-        name, queue = ROUTES[kind]
-        app.send_task(name, args=[run_id], queue=queue, task_id=task_id)
+    sent: dict[int, str] = {}
+    try:
+        for run_id, kind in runs:
+            name, queue = ROUTES[kind]
+            sent[run_id] = app.send_task(name, args=[run_id], queue=queue).id
+    except Exception as exc:  # kombu's errors vary by transport; the runs wait for the next sweep
+        log.warning("broker unreachable, %d run(s) left for the sweeper: %s", len(runs) - len(sent), exc)
+    if sent:
+        with writing(get_engine(settings.database_url)) as s:
+            for run_id, task_id in sent.items():
+                s.execute(update(Run).where(Run.id == run_id).values(celery_id=task_id))
+    return list(sent)
 
 
 def dispatch(settings: Settings | None = None) -> list[int]:
-    """Queue and send every waiting run whose inputs all succeeded; returns their ids."""
+    """Queue and send every waiting run whose inputs all succeeded, and end those whose inputs failed or
+    were cancelled; returns the runs sent."""
     settings = settings or Settings.from_env()
     engine = get_engine(settings.database_url)
-    sent: list[tuple[int, str, str]] = []
+    queued: list[tuple[int, str]] = []
     with writing(engine) as s:
         for run in ready_runs(s):
-            task_id = str(uuid.uuid4())
-            if set_status(s, run.id, "queued", expected=("waiting",), celery_id=task_id):
-                sent.append((run.id, run.kind, task_id))
-    _send(settings, sent)
-    return [r for r, _, _ in sent]
+            if set_status(s, run.id, "queued", expected=("waiting",), celery_id=None):
+                queued.append((run.id, run.kind))
+        for source in s.scalars(select(Run).join(RunLink, RunLink.input_id == Run.id).join(
+                Waiting, Waiting.id == RunLink.run_id).where(Waiting.status == "waiting",
+                                                             Run.status.in_(("failed", "cancelled")))).unique():
+            fail_readers(s, source.id, source.status, source.error)
+    return _send(settings, queued)
 
 
 def fail_readers(session: Any, run_id: int, status: str, error: str | None) -> list[int]:
@@ -347,28 +367,32 @@ def sweep(settings: Settings | None = None) -> dict[str, list[int]]:
     settings = settings or Settings.from_env()
     engine = get_engine(settings.database_url)
     now, me = utcnow(), worker_name()
-    resent: list[tuple[int, str, str]] = []
-    cancelled: list[int] = []
+    resend: list[tuple[int, str]] = []
+    cancelled: list[int] = []  # cancel asked, or too many attempts: ended
     with writing(engine) as s:
-        for run in s.scalars(select(Run).where(Run.status == "running")).all():
-            alive = process_alive(run.worker)
+        for run in s.scalars(select(Run).where(Run.status == "running").order_by(Run.id)).all():
             stale = run.heartbeat_at is None or now - run.heartbeat_at > timedelta(seconds=settings.stale_seconds)
-            if alive or (alive is None and not stale):
+            if not stale and process_alive(run.worker) is not False:  # a dead pid only speeds this up
                 continue
+            held = {"worker": run.worker, "heartbeat_at": run.heartbeat_at}  # unless it was claimed meanwhile
             beat = f" (last heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)" if run.heartbeat_at else ""
             seen = f"worker {run.worker} stopped at step {run.step}{beat}"
-            if run.cancel_requested:
-                if set_status(s, run.id, "cancelled", expected=("running",), finished_at=now, error=seen):
+            if run.cancel_requested or run.attempts >= MAX_ATTEMPTS:
+                new, why = (("cancelled", seen) if run.cancel_requested else
+                            ("failed", f"{seen}; {run.attempts} attempts, each ended by its worker stopping"))
+                if set_status(s, run.id, new, expected=("running",), match=held, finished_at=now, error=why):
                     cancelled.append(run.id)
-                    fail_readers(s, run.id, "cancelled", None)
+                    fail_readers(s, run.id, new, why)
                 continue
-            task_id = str(uuid.uuid4())
-            if set_status(s, run.id, "interrupted", expected=("running",), celery_id=task_id,
+            if set_status(s, run.id, "interrupted", expected=("running",), match=held, celery_id=None,
                           error=f"{seen}; sent again by {me} to resume from its last checkpoint"):
-                resent.append((run.id, run.kind, task_id))
-    _send(settings, resent)
-    log.info("sweep: %d resent, %d cancelled", len(resent), len(cancelled))
-    return {"resent": [r for r, _, _ in resent], "cancelled": cancelled, "dispatched": dispatch(settings)}
+                resend.append((run.id, run.kind))
+        unsent = s.execute(select(Run.id, Run.kind).where(Run.status.in_(("queued", "interrupted")),
+                                                          Run.celery_id.is_(None))).all()
+    resend += [(run_id, kind) for run_id, kind in unsent if (run_id, kind) not in resend]
+    resent = _send(settings, resend)
+    log.info("sweep: %d sent again, %d ended", len(resent), len(cancelled))
+    return {"resent": resent, "ended": cancelled, "dispatched": dispatch(settings)}
 
 
 # ----------------------------------------------------------------------------------- listing, cancelling
@@ -450,6 +474,9 @@ def cancel(run_id: int, settings: Settings | None = None) -> dict[str, list[int]
                             finished_at=utcnow(), cancel_requested=True,
                             error=None if r.id == run_id else f"run {run_id} was cancelled"):
                 ended.append(r.id)
+            elif s.execute(update(Run).where(Run.id == r.id, Run.status == "running")  # claimed meanwhile
+                           .values(cancel_requested=True)).rowcount:
+                stopping.append(r.id)
             if r.celery_id:
                 revoke.append(r.celery_id)
     app = celery_for(settings)

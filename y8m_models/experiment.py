@@ -329,7 +329,8 @@ def save_attention(run: Run, split: str, out: Predictions, videos: list[str]) ->
     arrays = {}
     for vid in videos:
         arrays[f"weights/{vid}"] = out.attention[vid].numpy()
-        arrays[f"sketch/{vid}"] = out.sketches[vid].numpy().astype(np.float16)
+        if vid in out.sketches:
+            arrays[f"sketch/{vid}"] = out.sketches[vid].numpy().astype(np.float16)
         arrays[f"labels/{vid}"] = np.flatnonzero(out.labels[row[vid]].numpy() > 0).astype(np.int32)
     (run.dir / "attention").mkdir(exist_ok=True)
     path = run.dir / "attention" / f"{split}.npz"

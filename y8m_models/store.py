@@ -42,7 +42,8 @@ class PredictionWriter:
         if num_classes < 1 or (top_k is not None and not 1 <= top_k <= num_classes):
             raise ValueError(f"need num_classes >= 1 and 1 <= top_k <= num_classes, got {num_classes}, {top_k}")
         self.folder, self.num_classes, self.top_k = Path(folder), num_classes, top_k
-        self.staging = self.folder.with_name(f".{self.folder.name}.partial")
+        # per process: two runs predicting the same reused member's split must not share a staging folder
+        self.staging = self.folder.with_name(f".{self.folder.name}.{os.getpid()}.partial")
         self.rows = 0
         self._ids: list[str] = []
         self._seen: set[str] = set()
@@ -85,11 +86,16 @@ class PredictionWriter:
         meta = {"version": FORMAT_VERSION, "format": "topk" if self.top_k else "dense", "rows": self.rows,
                 "num_classes": self.num_classes, "k": self.top_k}
         (self.staging / "meta.json").write_text(json.dumps(meta, indent=1))
-        old = self.folder.with_name(f".{self.folder.name}.old")
+        old = self.folder.with_name(f".{self.folder.name}.{os.getpid()}.old")
         shutil.rmtree(old, ignore_errors=True)
         if self.folder.exists():
             os.replace(self.folder, old)
-        os.replace(self.staging, self.folder)
+        try:
+            os.replace(self.staging, self.folder)
+        except OSError:  # another process published this split in between: keep its complete copy
+            if not (self.folder / "meta.json").exists():
+                raise
+            shutil.rmtree(self.staging, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
 
 

@@ -304,5 +304,6 @@ def predict(model: nn.Module, spec: SingleModel, files: list, num_classes: int, 
                     n = int(inputs["num_frames"][row])
                     attention[vid] = out.attention[row, :n].float().cpu()
                     rgb_TD = inputs["features"][row, :n, :1024].float().cpu()
-                    sketches[vid] = rgb_TD.reshape(n, 32, -1).mean(-1)
+                    if n and rgb_TD.shape[1] % 32 == 0:  # 1024 rgb features in the YT8M layouts
+                        sketches[vid] = rgb_TD.reshape(n, 32, -1).mean(-1)
     return Predictions(ids, torch.cat(predictions), torch.cat(labels), attention, sketches)

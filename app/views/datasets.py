@@ -37,12 +37,12 @@ with st.form("datasets_generate"):
                 from worker.runs import SubmitError, register_dataset
 
                 try:
-                    register_dataset(target, name=name)
+                    found = register_dataset(target, name=name)
                 except SubmitError as exc:
                     st.error(str(exc))
                 else:
                     data.datasets.clear()
-                    st.success(f"{name}: generated and registered")
+                    st.success(f"{found.name}: generated and registered")
 
 with st.form("datasets_register"):
     st.subheader("Register a directory of YouTube-8M files")

@@ -23,7 +23,7 @@ event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="
                      column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
                                     "validate2 GAP": st.column_config.NumberColumn(format="%.4f"),
                                     "validate1 GAP": st.column_config.NumberColumn(format="%.4f")})
-chosen = [int(table.iloc[i]["id"]) for i in event.selection.rows] if event and event.selection.rows else []
+chosen = [int(table.iloc[i]["id"]) for i in (event.selection.rows if event else []) if i < len(table)]
 asked = st.query_params.get("run")
 if not chosen and asked and asked.isdigit():
     chosen = [int(asked)]
@@ -86,7 +86,11 @@ def _detail(run_id: int) -> None:
 def _compare(run_ids: list[int]) -> None:
     st.subheader(f"Compare runs {', '.join(map(str, run_ids))}")
     all_series = {r: data.series(r) for r in run_ids}
-    metric = st.selectbox("Metric", sorted({n for s in all_series.values() for n in s}), key="runs_compare_metric")
+    names = sorted({n for s in all_series.values() for n in s})
+    if not names:
+        st.info("None of these runs has logged a metric yet.")
+        return
+    metric = st.selectbox("Metric", names, key="runs_compare_metric")
     st.plotly_chart(figures.compare({f"run {r}": s.get(metric, []) for r, s in all_series.items()}, metric),
                     key="runs_compare_chart")
     configs = {r: data.run(r) for r in run_ids}

@@ -19,7 +19,9 @@ run = st.selectbox("Stacking run", runs, format_func=lambda r: r["label"], key="
 weights = data.load_npz(next(iter(run["files"].values())))
 members = [str(m) for m in weights["members"]]
 class_weights_MC = weights["class_weights"]
-names = data.class_names(run["dataset"]) or [str(c) for c in range(class_weights_MC.shape[1])]
+names = data.class_names(run["dataset"])
+if len(names) != class_weights_MC.shape[1]:  # a vocabulary of another size: class indices instead
+    names = [str(c) for c in range(class_weights_MC.shape[1])]
 order = data.class_order(run["dataset"], class_weights_MC.shape[1])
 left, right = st.columns([3, 1])
 query = left.text_input("Only classes whose name contains", key="stacking_filter")

@@ -133,15 +133,19 @@ def test_the_sweeper_resends_dead_runs_and_leaves_live_ones(env: Backend) -> Non
     from db.models import utcnow
     from worker.runs import show, submit, sweep
 
-    ids = [submit("1", env.data, preset="tiny", max_steps=3, seed=s).targets[1] for s in (20, 21, 22, 23)]
+    ids = [submit("1", env.data, preset="tiny", max_steps=3, seed=s).targets[1] for s in (20, 21, 22, 23, 24, 25)]
     here, old = socket.gethostname(), utcnow() - timedelta(seconds=3600)
     _set(ids[0], status="running", worker=f"{here}:{_dead_pid()}", heartbeat_at=utcnow(), step=40)
     _set(ids[1], status="running", worker=f"{here}:{_dead_pid()}", heartbeat_at=utcnow(), cancel_requested=True)
     _set(ids[2], status="running", worker="far-away:12", heartbeat_at=utcnow())
     _set(ids[3], status="running", worker="far-away:13", heartbeat_at=old)
+    _set(ids[4], celery_id=None)  # queued, but its message was never sent (the broker was away)
+    _set(ids[5], status="running", worker=f"{here}:{_dead_pid()}", heartbeat_at=utcnow(), attempts=5)
     before = show(ids[0])["celery_id"]
     result = sweep()
-    assert sorted(result["resent"]) == [ids[0], ids[3]] and result["cancelled"] == [ids[1]]
+    assert sorted(result["resent"]) == [ids[0], ids[3], ids[4]] and sorted(result["ended"]) == [ids[1], ids[5]]
+    assert show(ids[5])["status"] == "failed" and "5 attempts" in show(ids[5])["error"]
+    assert show(ids[4])["celery_id"] is not None
     first = show(ids[0])
     assert first["status"] == "interrupted" and first["celery_id"] != before
     assert "stopped at step 40" in first["error"]
@@ -160,7 +164,9 @@ def test_the_reporter_writes_one_row_per_metric_and_step(env: Backend, tmp_path:
     _set(run_id, status="running", worker=me, heartbeat_at=utcnow())
     lines = [{"step": 10, "loss": 2.0, "lr": 0.1, "examples_per_second": 5.0},
              {"split": "validate1", "step": 10, "gap": 0.5, "hit_at_1": 0.6, "perr": 0.4, "map": 0.3}]
-    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"step": 20, "lo')
+    resumed = [{"step": 10, "loss": 2.5}]  # a resumed run's file repeats steps: one INSERT must not hold both
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in [*resumed, *lines])
+                                            + '{"step": 20, "lo')
     reporter = Reporter(get_engine(), run_id, tmp_path, me, 60)
     reporter.progress.update(step=12, loss=1.5)
     reporter.flush()

@@ -16,6 +16,7 @@ without predictions for a split, or holding other videos, stops with an error na
 
 from __future__ import annotations
 
+import fcntl
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -80,9 +81,13 @@ class Executor:
         content hash) may not have predicted this split, which its new reader needs: it predicts it now from
         its selected weights. (Stack and merge jobs carry their splits in their hash: ``pipeline.plan``.)"""
         folder = self.folder(job) / "predictions" / split
-        if job.kind == "train" and not (folder / "meta.json").exists() and (self.folder(job) / "run.json").exists():
-            self.log(f"  {job.name}: predicting {split} (reused from a run that did not need it)")
-            predict_run(open_run(self.folder(job)), split, device=self.device)
+        if job.kind != "train" or (folder / "meta.json").exists() or not (self.folder(job) / "run.json").exists():
+            return folder
+        with open(self.folder(job) / f".predict-{split}.lock", "w") as lock:  # one reader predicts, others wait
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (folder / "meta.json").exists():
+                self.log(f"  {job.name}: predicting {split} (reused from a run that did not need it)")
+                predict_run(open_run(self.folder(job)), split, device=self.device)
         return folder
 
     # ------------------------------------------------------------------------------------- the records
@@ -120,6 +125,9 @@ class Executor:
             self.stored(job.teacher, "train1")
             links["teacher"] = str(self.folder(job.teacher))
         if job.streams:
+            for stream in job.streams:
+                for split in {"train1", "validate1", *job.splits}:
+                    self.stored(stream, split)
             links["streams"] = [str(self.folder(s)) for s in job.streams]
         if job.weights:
             links["example_weights"] = str(self._example_weights(job, folder))

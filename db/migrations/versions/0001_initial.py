@@ -84,7 +84,7 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('split', sa.String(length=12), nullable=False),
     sa.Column('path', sa.Text(), nullable=False),
-    sa.Column('bytes', sa.Integer(), nullable=False),
+    sa.Column('bytes', sa.BigInteger(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
