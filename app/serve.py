@@ -155,8 +155,8 @@ def serve() -> int:
         print(f"y8m: {exc}; stopping the rest.", file=sys.stderr)
         return 1
     finally:
-        print("Stopping the app and the workers (a run in progress gets 20 s to finish, else it resumes from "
-              "its checkpoint on the next start) ...", flush=True)
+        print("Stopping the app and the workers (a run in progress stops now and resumes from its last "
+              "checkpoint on the next start) ...", flush=True)
         _stop_app(app)
         workers.stop()
     return 0
