@@ -189,7 +189,7 @@ def _claim(engine: Engine, run_id: int, me: str, settings: Settings) -> dict[str
                 log.info("run %s runs in %s: not started twice", run_id, run.worker)
                 return None
         if run.cancel_requested:
-            from worker.runs import fail_readers
+            from worker.schedule import fail_readers
 
             set_status(s, run_id, "cancelled", expected=(run.status,), finished_at=utcnow())
             fail_readers(s, run_id, "cancelled", None)
@@ -282,7 +282,7 @@ def readable(exc: BaseException) -> str:
 
 def execute_run(run_id: int) -> str:
     """Claim, execute and record run ``run_id``; returns its final status (or why it was not started)."""
-    from worker.runs import dispatch, fail_readers
+    from worker.schedule import dispatch, fail_readers
 
     settings = Settings.from_env()
     engine = get_engine(settings.database_url)

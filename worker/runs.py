@@ -1,13 +1,14 @@
 """The run API the CLI and the dashboard share: register datasets, submit configurations, list, show and
-cancel runs, predict a trained run; and the scheduling around the tasks: ``dispatch`` (send the runs whose
-inputs are done) and ``sweep`` (runs whose worker died).
+cancel runs, predict a trained run. The scheduling around the tasks (``dispatch``, ``sweep``) is in
+``worker.schedule``.
 
 A submission is the pipeline's DAG in the database: every job of ``pipeline.plan`` is a run (or reuses a run
 with the same content hash that succeeded or is on its way), linked to the runs it reads. Runs start
 ``waiting``; ``dispatch`` moves those whose inputs all succeeded to ``queued`` and sends one task each, so
 independent members run on different workers at once and an ensemble starts when its last member is done.
-The DAG lives in the database rather than in a Celery chord: a chord's join state is in the result backend,
-and a member whose worker was killed never reports to it; a run re-sent by the sweeper does.
+The DAG lives in the database (``worker.schedule``) rather than in a Celery chord: a chord's join state is
+in the result backend, and a member whose worker was killed never reports to it; a run re-sent by the sweeper
+does.
 
 Bad input is refused before anything is written or queued (``SubmitError`` names the option): an unknown
 configuration, an override the schema rejects, a dataset that is not registered and not a directory, a
@@ -20,12 +21,10 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.orm import aliased
 
 from db.engine import get_engine, reading, writing
 from db.migrate import ensure_schema
@@ -38,19 +37,17 @@ from db.queries import (
     events,
     metric_count,
     readers,
-    ready_runs,
     reusable_run,
     runs_query,
     set_status,
     sync_configurations,
 )
 from db.settings import Settings
-from worker.celery_app import ROUTES, celery_for
+from worker.celery_app import celery_for
+from worker.schedule import dispatch
 
 log = logging.getLogger("y8m.worker")
 
-Waiting = aliased(Run)
-MAX_ATTEMPTS = 5  # a run that takes its worker down this many times (out of memory, a crash) fails
 ROLE_OF_READS = {"init": "init", "teacher": "teacher", "streams": "stream", "members": "member"}
 
 
@@ -303,96 +300,6 @@ def predict(run_id: int, split: str = "test", *, csv: bool = True, attention_vid
         new = run.id
     dispatch(settings)
     return new
-
-
-# ----------------------------------------------------------------------------------------------- sending
-
-def _send(settings: Settings, runs: list[tuple[int, str]]) -> list[int]:
-    """Send (run id, kind) after the commit that queued them (a task never sees an uncommitted run), then
-    record each message's id. A broker that is away leaves the rest without one: the sweeper sends runs
-    that are queued or interrupted without a message id (a message sent twice is harmless: a run is claimed
-    once). Returns the runs sent."""
-    app = celery_for(settings)
-    sent: dict[int, str] = {}
-    try:
-        for run_id, kind in runs:
-            name, queue = ROUTES[kind]
-            sent[run_id] = app.send_task(name, args=[run_id], queue=queue).id
-    except Exception as exc:  # kombu's errors vary by transport; the runs wait for the next sweep
-        log.warning("broker unreachable, %d run(s) left for the sweeper: %s", len(runs) - len(sent), exc)
-    if sent:
-        with writing(get_engine(settings.database_url)) as s:
-            for run_id, task_id in sent.items():
-                s.execute(update(Run).where(Run.id == run_id).values(celery_id=task_id))
-    return list(sent)
-
-
-def dispatch(settings: Settings | None = None) -> list[int]:
-    """Queue and send every waiting run whose inputs all succeeded, and end those whose inputs failed or
-    were cancelled; returns the runs sent."""
-    settings = settings or Settings.from_env()
-    engine = get_engine(settings.database_url)
-    queued: list[tuple[int, str]] = []
-    with writing(engine) as s:
-        for run in ready_runs(s):
-            if set_status(s, run.id, "queued", expected=("waiting",), celery_id=None):
-                queued.append((run.id, run.kind))
-        for source in s.scalars(select(Run).join(RunLink, RunLink.input_id == Run.id).join(
-                Waiting, Waiting.id == RunLink.run_id).where(Waiting.status == "waiting",
-                                                             Run.status.in_(("failed", "cancelled")))).unique():
-            fail_readers(s, source.id, source.status, source.error)
-    return _send(settings, queued)
-
-
-def fail_readers(session: Any, run_id: int, status: str, error: str | None) -> list[int]:
-    """The unfinished runs that read run ``run_id`` (directly or not) end too: it failed or was cancelled."""
-    ended = []
-    for run in readers(session, [run_id]):
-        reason = f"input run {run_id} {status}" + (f": {error}" if error else "")
-        new = "cancelled" if status == "cancelled" else "failed"
-        if set_status(session, run.id, new, expected=ACTIVE, finished_at=utcnow(), error=reason):
-            ended.append(run.id)
-    return ended
-
-
-# ------------------------------------------------------------------------------------------- the sweeper
-
-def sweep(settings: Settings | None = None) -> dict[str, list[int]]:
-    """Runs whose worker died: ``running`` with a dead process on this host, or with no heartbeat for
-    ``Y8M_STALE_SECONDS`` from any host. Each is marked ``interrupted`` and sent again (it resumes from its
-    checkpoint), or ``cancelled`` when cancel had been asked. Then ``dispatch``. Safe to run in several
-    workers at once (each move is a guarded update)."""
-    from worker.execute import process_alive, worker_name
-
-    settings = settings or Settings.from_env()
-    engine = get_engine(settings.database_url)
-    now, me = utcnow(), worker_name()
-    resend: list[tuple[int, str]] = []
-    cancelled: list[int] = []  # cancel asked, or too many attempts: ended
-    with writing(engine) as s:
-        for run in s.scalars(select(Run).where(Run.status == "running").order_by(Run.id)).all():
-            stale = run.heartbeat_at is None or now - run.heartbeat_at > timedelta(seconds=settings.stale_seconds)
-            if not stale and process_alive(run.worker) is not False:  # a dead pid only speeds this up
-                continue
-            held = {"worker": run.worker, "heartbeat_at": run.heartbeat_at}  # unless it was claimed meanwhile
-            beat = f" (last heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)" if run.heartbeat_at else ""
-            seen = f"worker {run.worker} stopped at step {run.step}{beat}"
-            if run.cancel_requested or run.attempts >= MAX_ATTEMPTS:
-                new, why = (("cancelled", seen) if run.cancel_requested else
-                            ("failed", f"{seen}; {run.attempts} attempts, each ended by its worker stopping"))
-                if set_status(s, run.id, new, expected=("running",), match=held, finished_at=now, error=why):
-                    cancelled.append(run.id)
-                    fail_readers(s, run.id, new, why)
-                continue
-            if set_status(s, run.id, "interrupted", expected=("running",), match=held, celery_id=None,
-                          error=f"{seen}; sent again by {me} to resume from its last checkpoint"):
-                resend.append((run.id, run.kind))
-        unsent = s.execute(select(Run.id, Run.kind).where(Run.status.in_(("queued", "interrupted")),
-                                                          Run.celery_id.is_(None))).all()
-    resend += [(run_id, kind) for run_id, kind in unsent if (run_id, kind) not in resend]
-    resent = _send(settings, resend)
-    log.info("sweep: %d sent again, %d ended", len(resent), len(cancelled))
-    return {"resent": resent, "ended": cancelled, "dispatched": dispatch(settings)}
 
 
 # ----------------------------------------------------------------------------------- listing, cancelling

@@ -52,7 +52,7 @@ os.register_at_fork(before=_SWEEP_LOCK.acquire, after_in_parent=_SWEEP_LOCK.rele
 def _start_sweeper(**_: object) -> None:
     """On start (runs a killed worker left ``running`` resume now) and every ``Y8M_STALE_SECONDS / 2``."""
     from db.settings import Settings
-    from worker.runs import sweep
+    from worker.schedule import sweep
 
     interval = Settings.from_env().stale_seconds / 2
 

@@ -98,7 +98,8 @@ def test_cancel_ends_queued_runs_with_their_readers_and_their_own_inputs(env: Ba
 
 def test_a_failed_input_fails_the_runs_reading_it(env: Backend) -> None:
     from db.engine import get_engine, writing
-    from worker.runs import fail_readers, show, submit
+    from worker.runs import show, submit
+    from worker.schedule import fail_readers
 
     sub = submit("75", env.data, preset="tiny", max_steps=3, seed=9)
     member = sub.created[1]
@@ -131,7 +132,8 @@ def test_a_run_is_not_claimed_twice(env: Backend) -> None:
 
 def test_the_sweeper_resends_dead_runs_and_leaves_live_ones(env: Backend) -> None:
     from db.models import utcnow
-    from worker.runs import show, submit, sweep
+    from worker.runs import show, submit
+    from worker.schedule import sweep
 
     ids = [submit("1", env.data, preset="tiny", max_steps=3, seed=s).targets[1] for s in (20, 21, 22, 23, 24, 25)]
     here, old = socket.gethostname(), utcnow() - timedelta(seconds=3600)
