@@ -271,22 +271,23 @@ def _trained(run: Run, device: str) -> torch.nn.Module:
 
 
 def _predict_into_store(run: Run, split: str, model: torch.nn.Module, device: str,
-                        attention_of: set[str] | None = None) -> Predictions:
+                        attention_of: set[str] | None = None, attention_first: int = 0) -> Predictions:
     out = predict(model, run.model, run.files(split), run.num_classes, device=device, attention_of=attention_of,
-                  cascade=run.cascade(split))
+                  cascade=run.cascade(split), attention_first=attention_first)
     with PredictionWriter(run.dir / "predictions" / split, run.num_classes) as writer:
         writer.add(out.ids, out.scores)
     return out
 
 
 def evaluate_run(run: Run, split: str, *, device: str = "cpu", model: torch.nn.Module | None = None,
-                 step: int | None = None, attention_videos: list[str] | None = None) -> dict[str, Any]:
+                 step: int | None = None, attention_first: int = 0) -> dict[str, Any]:
     """GAP@20, Hit@1, PERR and mAP on ``split``; the predictions go to the store; a line in metrics.jsonl;
-    with ``attention_videos``, their attention dump where the model has attention (``save_attention``)."""
+    with ``attention_first``, the attention dump of the split's first videos where the model has attention
+    (``save_attention``: the dashboard's gallery)."""
     out = _predict_into_store(run, split, model if model is not None else _trained(run, device), device,
-                              set(attention_videos or ()))
-    if attention_videos and out.attention:
-        save_attention(run, split, out, [v for v in attention_videos if v in out.attention])
+                              attention_first=attention_first)
+    if out.attention:
+        save_attention(run, split, out, list(out.attention))
     record = score_record(split, evaluate(out.scores.numpy(), out.labels.numpy()).to_dict(), step)
     run.log(record)
     return record

@@ -280,8 +280,9 @@ class Predictions:
 @torch.no_grad()
 def predict(model: nn.Module, spec: SingleModel, files: list, num_classes: int, batch_size: int = 256,
             device: torch.device | str = "cpu", attention_of: set[str] | None = None,
-            cascade: PredictionLookup | None = None) -> Predictions:
-    """``model`` in eval mode over ``files`` (a cascade model reads its streams' predictions of the split)."""
+            cascade: PredictionLookup | None = None, attention_first: int = 0) -> Predictions:
+    """``model`` in eval mode over ``files`` (a cascade model reads its streams' predictions of the split);
+    the attention of the videos ``attention_of`` and of the first ``attention_first`` in file order."""
     from torch.utils.data import DataLoader
 
     from y8m_models.data.dataset import YT8MDataset
@@ -295,12 +296,13 @@ def predict(model: nn.Module, spec: SingleModel, files: list, num_classes: int, 
         SideInputs(cascade=cascade).apply(batch, inputs, device)
         with _autocast(device):
             out = model(inputs)
+        before = len(ids)
         ids.extend(batch["video_ids"])
         predictions.append(out.predictions.float().cpu())
         labels.append(inputs["labels"].cpu())
-        if attention_of and out.attention is not None:
+        if (attention_of or attention_first > before) and out.attention is not None:
             for row, vid in enumerate(batch["video_ids"]):
-                if vid in attention_of:
+                if before + row < attention_first or vid in (attention_of or ()):
                     n = int(inputs["num_frames"][row])
                     attention[vid] = out.attention[row, :n].float().cpu()
                     rgb_TD = inputs["features"][row, :n, :1024].float().cpu()

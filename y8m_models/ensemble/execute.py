@@ -144,8 +144,7 @@ class Executor:
         gaps = {}
         for split in sorted(job.splits):
             if split == "validate2":  # with the attention of its first videos (the dashboard's gallery)
-                first = [str(v) for v in self.split(split)[0][:ATTENTION_VIDEOS]]
-                gaps[split] = evaluate_run(run, split, device=self.device, attention_videos=first)["gap"]
+                gaps[split] = evaluate_run(run, split, device=self.device, attention_first=ATTENTION_VIDEOS)["gap"]
             else:
                 predict_run(run, split, device=self.device)
         return {"gap": gaps, "steps": run.steps}
