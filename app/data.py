@@ -129,28 +129,29 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
     return npz(path, Path(path).stat().st_mtime)
 
 
-@st.cache_data
-def class_names(dataset: str) -> list[str]:
+@st.cache_resource
+def vocabulary(dataset: str) -> Any:
+    """The dataset's ``Vocabulary`` (vocabulary.csv beside a level folder or in the dataset), or None."""
     from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
 
     for level in ("video", "frame", ""):
         found = find_vocabulary(Path(dataset) / level) if (Path(dataset) / level).is_dir() else None
         if found:
-            return list(read_vocabulary(found).names)
-    return []
+            return read_vocabulary(found)
+    return None
 
 
-@st.cache_data
+def class_names(dataset: str) -> list[str]:
+    found = vocabulary(dataset)
+    return list(found.names) if found else []
+
+
 def class_order(dataset: str, num_classes: int) -> np.ndarray:
     """Class indices, most frequent in train1 first (vocabulary.csv's TrainVideoCount; else by index)."""
-    from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
-
-    for level in ("video", "frame"):
-        found = find_vocabulary(Path(dataset) / level) if (Path(dataset) / level).is_dir() else None
-        if found:
-            counts = read_vocabulary(found).train_counts
-            if counts is not None and len(counts) == num_classes:
-                return np.argsort(-counts, kind="stable")
+    found = vocabulary(dataset)
+    counts = found.train_counts if found else None
+    if counts is not None and len(counts) == num_classes:
+        return np.argsort(-counts, kind="stable")
     return np.arange(num_classes)
 
 

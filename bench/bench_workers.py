@@ -32,26 +32,13 @@ def _environment(home: Path, data_root: Path, services: bool) -> tuple[dict[str,
     if not services:
         return {**env, "Y8M_DATABASE_URL": f"sqlite:///{home / 'y8m.db'}", "Y8M_BROKER_URL": "filesystem://"}, None
     import redis
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+
+    from db.engine import scratch_database
 
     admin_url = os.environ.get("Y8M_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("Y8M_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     redis.Redis.from_url(redis_url).flushdb()
-    name = f"y8m_bench_{int(time.time() * 1000)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        from db.engine import _engines
-
-        for key in [k for k in _engines if name in k[1]]:
-            _engines.pop(key).dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    url, drop = scratch_database(admin_url, "y8m_bench")
     return {**env, "Y8M_DATABASE_URL": url, "Y8M_BROKER_URL": redis_url}, drop
 
 

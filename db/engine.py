@@ -10,7 +10,7 @@ Engines are per process: a Celery child forked from its parent must not share th
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -57,6 +57,34 @@ def get_engine(url: str | None = None) -> Engine:
     if key not in _engines:
         _engines[key] = make_engine(url)
     return _engines[key]
+
+
+def forget(url: str) -> None:
+    """Close this process's engines for ``url`` (before its database is dropped or its file removed)."""
+    for key in [k for k in _engines if k[1] == url]:
+        _engines.pop(key).dispose()
+
+
+def scratch_database(admin_url: str, prefix: str) -> tuple[str, Callable[[], None]]:
+    """A new, empty PostgreSQL database beside ``admin_url``'s (the tests' and benchmarks' own) and the
+    function that drops it; the caller never sees another run's rows."""
+    import uuid
+
+    from sqlalchemy import text
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        forget(url)
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
 
 
 @contextmanager

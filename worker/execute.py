@@ -18,6 +18,7 @@ the outcome back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -90,7 +91,7 @@ class Reporter(threading.Thread):
         self.cancelled, self.taken_over, self._stop_event = threading.Event(), threading.Event(), threading.Event()
         self.progress: dict[str, Any] = {}
         self.notes: list[tuple[str, str]] = []  # events to write at the next beat
-        self._offset = 0
+        self._offset, self._known_steps = 0, None
         self._lock = threading.Lock()
 
     def run(self) -> None:
@@ -118,10 +119,11 @@ class Reporter(threading.Thread):
         return lines, self._offset + len(complete)
 
     def _steps(self) -> int | None:
-        try:
-            return int(json.loads((self.folder / "run.json").read_text())["steps"])
-        except (OSError, ValueError, KeyError):
-            return None
+        """The run's step count from its run.json (written when training starts; fixed from then on)."""
+        if self._known_steps is None:
+            with contextlib.suppress(OSError, ValueError, KeyError):  # not written yet
+                self._known_steps = int(json.loads((self.folder / "run.json").read_text())["steps"])
+        return self._known_steps
 
     def flush(self) -> None:
         with self._lock:

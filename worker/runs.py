@@ -217,6 +217,16 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: st
     return dataset, jobs, options
 
 
+def _add_run(session: Any, run: Run, created: str) -> Run:
+    """A new run, ``waiting``, with its folder ``runs/<id>`` and its first event."""
+    run.status = "waiting"
+    session.add(run)
+    session.flush()  # its id
+    run.artifact_dir = f"runs/{run.id}"
+    add_event(session, run.id, "created", created)
+    return run
+
+
 def preview(configs: str | int | Sequence[int], data: str | Path, *, settings: Settings | None = None,
             **options: Any) -> list[dict[str, Any]]:
     """What ``submit`` with the same arguments would do, writing nothing: one row per run of the DAG (job
@@ -252,12 +262,10 @@ def submit(configs: str | int | Sequence[int], data: str | Path, *, settings: Se
                 reused.append(found.id)
                 continue
             spec = job_spec(job)
-            run = Run(kind=job.kind, key=job.key, number=job.number, slug=job.config.slug, config=spec["config"],
-                      job=spec, options=options, dataset_id=dataset.id, preset=preset, seed=job.seed,
-                      status="waiting")
-            s.add(run)
-            s.flush()
-            run.artifact_dir = f"runs/{run.id}"
+            run = _add_run(s, Run(kind=job.kind, key=job.key, number=job.number, slug=job.config.slug,
+                                  config=spec["config"], job=spec, options=options, dataset_id=dataset.id,
+                                  preset=preset, seed=job.seed),
+                           f"{job.kind} {job.config.name} on {dataset.name}, preset {preset}, seed {job.seed}")
             for field, keys in spec["reads"].items():
                 for position, key in enumerate([keys] if isinstance(keys, str) else keys or []):
                     s.add(RunLink(run_id=run.id, role=ROLE_OF_READS[field], position=position, input_id=by_key[key]))
@@ -266,8 +274,6 @@ def submit(configs: str | int | Sequence[int], data: str | Path, *, settings: Se
                 s.add(RunLink(run_id=run.id, role="previous", position=0, input_id=by_key[weights[1]]))
             by_key[job.key] = run.id
             created.append(run.id)
-            add_event(s, run.id, "created", f"{job.kind} {job.config.name} on {dataset.name}, preset {preset}, seed "
-                                            f"{job.seed}")
     dispatch(settings)
     return Submission({n: by_key[j.key] for n, j in jobs.targets.items()}, created, reused)
 
@@ -276,6 +282,7 @@ def predict(run_id: int, split: str = "test", *, csv: bool = True, attention_vid
             device: str = "auto", settings: Settings | None = None) -> int:
     """A predict run of a succeeded train run on ``split`` (a submission CSV with ``csv``); returns its id."""
     from y8m_models.configs import Configuration
+
     settings = settings or Settings.from_env()
     engine = prepare(settings)
     with writing(engine) as s:
@@ -288,15 +295,13 @@ def predict(run_id: int, split: str = "test", *, csv: bool = True, attention_vid
         level = Configuration.model_validate(source.config).level
         if split not in source.dataset.splits.get(level, {}):
             raise SubmitError(f"--split {split}: dataset {source.dataset.name} has no {level}-level {split} files")
-        run = Run(kind="predict", key=uuid.uuid4().hex[:12], number=source.number, slug=source.slug,
-                  config=source.config, job={"source": run_id}, dataset_id=source.dataset_id, preset=source.preset,
-                  seed=source.seed, status="waiting",
-                  options={"split": split, "csv": csv, "attention_videos": attention_videos, "device": device})
-        s.add(run)
-        s.flush()
-        run.artifact_dir = f"runs/{run.id}"
+        run = _add_run(s, Run(kind="predict", key=uuid.uuid4().hex[:12], number=source.number, slug=source.slug,
+                              config=source.config, job={"source": run_id}, dataset_id=source.dataset_id,
+                              preset=source.preset, seed=source.seed,
+                              options={"split": split, "csv": csv, "attention_videos": attention_videos,
+                                       "device": device}),
+                       f"predict run {run_id} on {split}")
         s.add(RunLink(run_id=run.id, role="source", position=0, input_id=run_id))
-        add_event(s, run.id, "created", f"predict run {run_id} on {split}")
         new = run.id
     dispatch(settings)
     return new

@@ -42,7 +42,7 @@ def clear_streamlit_caches() -> None:
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     from sqlalchemy import select
 
-    from db.engine import _engines, get_engine, reading
+    from db.engine import forget, get_engine, reading
     from db.models import Run
     from worker.execute import execute_run
     from worker.runs import submit
@@ -73,5 +73,4 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         assert set(numbers) == {2, 10, 18, 25, 75}, numbers
         yield Dashboard(home, data_root, data_root / "tiny", url, numbers)
         clear_streamlit_caches()
-    for key in [k for k in _engines if k[1] == url]:
-        _engines.pop(key).dispose()
+    forget(url)

@@ -28,9 +28,9 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path):
         yield engine
         engine.dispose()
         return
-    from tests.worker.conftest import _fresh_postgres
+    from db.engine import scratch_database
 
-    url, drop = _fresh_postgres(os.environ["Y8M_TEST_DATABASE_URL"])
+    url, drop = scratch_database(os.environ["Y8M_TEST_DATABASE_URL"], "y8m_test")
     engine = make_engine(url)
     yield engine
     engine.dispose()

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from db.engine import scratch_database
 from worker.local import LocalWorkers
 
 
@@ -30,28 +30,6 @@ class Backend:
     def apply(self, monkeypatch: pytest.MonkeyPatch) -> None:
         for key, value in self.env.items():
             monkeypatch.setenv(key, value)
-
-
-def _fresh_postgres(url: str) -> tuple[str, Callable[[], None]]:
-    """A new database beside ``url``'s (dropped afterwards): tests never see another run's rows."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"y8m_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        from db.engine import _engines
-
-        for key in [k for k in _engines if name in k[1]]:
-            _engines.pop(key).dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return make_url(url).set(database=name).render_as_string(hide_password=False), drop
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +59,7 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
         redis_url = os.environ["Y8M_TEST_REDIS_URL"]
         redis.Redis.from_url(redis_url).flushdb()
-        env["Y8M_DATABASE_URL"], drop = _fresh_postgres(os.environ["Y8M_TEST_DATABASE_URL"])
+        env["Y8M_DATABASE_URL"], drop = scratch_database(os.environ["Y8M_TEST_DATABASE_URL"], "y8m_test")
         env["Y8M_BROKER_URL"] = redis_url
     else:
         env["Y8M_DATABASE_URL"] = f"sqlite:///{home / 'y8m.db'}"
