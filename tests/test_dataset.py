@@ -98,15 +98,25 @@ def test_two_dataloader_workers_read_every_record_exactly_once(tmp_path: Path, s
     assert seen == Counter(f"f{f}v{k}" for f in range(3) for k in range(25))
 
 
-def test_ranks_times_workers_partition_the_records(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ranks_split_each_batch_of_one_process(tmp_path: Path, workers: int) -> None:
+    """DDP: rank r reads the r-th part of every batch one process would read; the parts make the batch."""
     paths = _synthetic_files(tmp_path, files=4, per_file=13)
-    seen: Counter = Counter()
-    for rank in range(3):
-        ds = YT8MDataset(paths, "frame", 5, batch_size=5, shuffle=True, seed=1, rank=rank, world_size=3)
-        for batch in DataLoader(ds, batch_size=None, num_workers=2):
-            seen.update(batch["video_ids"])
-    assert len(seen) == 52 and set(seen.values()) == {1}
-    # Shard ranges are contiguous and cover all records without overlap.
+
+    def batches(rank: int = 0, world_size: int = 1) -> list[dict]:
+        ds = YT8MDataset(paths, "frame", 5, batch_size=5, shuffle=True, seed=1, rank=rank, world_size=world_size)
+        ds.set_epoch(1)
+        return list(DataLoader(ds, batch_size=None, num_workers=workers))
+
+    whole = batches()
+    parts = [batches(rank, 3) for rank in range(3)]
+    assert all(len(p) == len(whole) for p in parts)  # the ranks step together
+    for k, batch in enumerate(whole):
+        assert [v for p in parts for v in p[k]["video_ids"]] == batch["video_ids"]
+        assert {p[k]["global_size"] for p in parts} == {len(batch["video_ids"])}
+        assert {p[k]["position"] for p in parts} == {batch["position"]}  # one checkpoint serves every rank
+        assert sorted(len(p[k]["video_ids"]) for p in parts) in ([1, 2, 2], [1, 1, 1], [0, 1, 1], [0, 0, 1])
+    # A shard's records are contiguous and the shards cover them all without overlap.
     ds = YT8MDataset(paths, "frame", 5)
     sizes = [sum(b - a for _, a, b in ds.shard_ranges(s, 6)) for s in range(6)]
     assert sum(sizes) == 52 and max(sizes) - min(sizes) <= 1

@@ -32,6 +32,7 @@ from y8m_models.data.records import SPECS
 from y8m_models.data.splits import PAPER_GLOBS, split_files
 from y8m_models.data.tfrecord import TFRecordFile
 from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
+from y8m_models.distributed import barrier, current
 from y8m_models.metrics import evaluate
 from y8m_models.models import ModelInputs, build_architecture
 from y8m_models.store import PredictionLookup, PredictionWriter, StoreError, read_predictions
@@ -236,21 +237,25 @@ def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...]
               device: str = "cpu", eval_every: int = 1000, checkpoint_every: int = 500, num_workers: int = 0,
               compile: bool = False) -> dict[str, Any]:
     """Train to ``run.steps`` (continuing from the checkpoint with ``resume``), scoring validate1 every
-    ``eval_every`` steps and at the end; returns the last validate1 scores and the best step."""
+    ``eval_every`` steps and at the end; returns the last validate1 scores and the best step (under DDP, on
+    rank 0; the other ranks return the step only)."""
     torch.manual_seed(run.seed)
+    main = current().main  # under DDP, rank 0 alone writes and reports
     init = run.links.get("init")
     if init and not (run.dir / CHECKPOINT).exists():  # an ensemble member continues its base's checkpoint
-        shutil.copyfile(Path(init) / CHECKPOINT, run.dir / CHECKPOINT)
+        if main:
+            shutil.copyfile(Path(init) / CHECKPOINT, run.dir / CHECKPOINT)
+        barrier()
         resume = True
     inputs = run.inputs()
     model = run.build(inputs).to(device)
-    own: list[Callback] = [MetricsLog(run)]
+    own: list[Callback] = [MetricsLog(run), *callbacks] if main else []
     selector = None
-    if split_files(run.data, run.model.level).get("validate1"):
+    if main and split_files(run.data, run.model.level).get("validate1"):
         selector = SelectOnValidate1(run, model, eval_every, device)
-        own.append(selector)
+        own.insert(1, selector)
     state = fit(model, run.model, run.files("train1"), run.num_classes, run.dir, run.steps, seed=run.seed,
-                resume=resume, checkpoint_every=checkpoint_every, callbacks=(*own, *callbacks), device=device,
+                resume=resume, checkpoint_every=checkpoint_every, callbacks=tuple(own), device=device,
                 num_workers=num_workers, compile=compile,
                 side=run.side_inputs(),
                 vertical_matrix=None if inputs.vertical_matrix is None else inputs.vertical_matrix.to(device))

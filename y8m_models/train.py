@@ -5,8 +5,9 @@ matrices only (the authors' slim regularisers; biases are not regularised).
 
 ``fit`` is the loop: steps over shuffled epochs, callbacks (progress, checkpoint, stop request), and
 checkpoints (model, optimizer, schedule, step, epoch, data positions, RNG) from which ``resume`` continues
-exactly; device selection (CUDA, MPS, CPU), bf16 autocast on CUDA, optional ``torch.compile``. The run
-directory, validate1 selection and the CLI are ``y8m_models.experiment``'s.
+exactly; device selection (CUDA, MPS, CPU), bf16 autocast on CUDA, optional ``torch.compile``; several
+processes under DDP (``y8m_models.distributed``) train as one. The run directory, validate1 selection and the
+CLI are ``y8m_models.experiment``'s.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch import nn
 
 from y8m_models.configs.schema import SingleModel, Training
 from y8m_models.data.dataset import to_device
+from y8m_models.distributed import all_sum, current, wrap
 from y8m_models.losses import cross_entropy_per_video, distillation_loss, model_loss
 
 if TYPE_CHECKING:
@@ -61,10 +63,12 @@ def clip_per_tensor(model: nn.Module, clip_norm: float) -> None:
 
 def train_step(model: nn.Module, inputs: dict, spec: SingleModel, optimizer: torch.optim.Optimizer,
                scheduler: torch.optim.lr_scheduler.LRScheduler, vertical_matrix: torch.Tensor | None = None,
-               weights: torch.Tensor | None = None, teacher: torch.Tensor | None = None) -> float:
+               weights: torch.Tensor | None = None, teacher: torch.Tensor | None = None,
+               scale: float = 1.0) -> float:
     """One optimisation step on model inputs (``to_device`` of a loader batch); returns the loss.
     ``weights`` [B]: per-video loss weights (bagging, boosting); ``teacher`` [B, C]: soft targets, mixed with
-    the labels by ``spec.distillation.weight`` (paper Eq. 12)."""
+    the labels by ``spec.distillation.weight`` (paper Eq. 12); ``scale``: what the gradient is multiplied by
+    (a DDP rank's share of the batch)."""
     model.train()
     with _autocast(inputs["labels"].device):
         output = model(inputs)
@@ -75,7 +79,7 @@ def train_step(model: nn.Module, inputs: dict, spec: SingleModel, optimizer: tor
             to_teacher = model_loss(output, teacher, spec.loss, weights, vertical_matrix)
             loss = distillation_loss(loss, to_teacher, spec.distillation.weight)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss * scale if scale != 1.0 else loss).backward()
     clip_per_tensor(model, spec.training.clip_norm)
     optimizer.step()
     scheduler.step()
@@ -191,24 +195,31 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
     that checkpoint: with the same seed the final weights equal an uninterrupted run's
     (also with DataLoader workers: their turns are resumed in order). ``compile``: the training forward runs
     through ``torch.compile`` (the weights, checkpoints and evaluation stay the plain module's). ``side``: the
-    per-video inputs of ensemble members (loss weights, teacher, cascade streams)."""
+    per-video inputs of ensemble members (loss weights, teacher, cascade streams). Under DDP
+    (``y8m_models.distributed``) each rank reads its part of every batch, rank 0 writes the checkpoints, and
+    the callbacks see the whole batch's loss; give them to rank 0 only."""
     from torch.utils.data import DataLoader
 
     from y8m_models.data.dataset import YT8MDataset
 
+    ranks = current()
     checkpoint = None
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint = run_dir / CHECKPOINT
     optimizer, scheduler = build_optimizer(model, spec.training)
-    net = torch.compile(model) if compile else model
     if resume and checkpoint is not None and checkpoint.exists():
         state = load_checkpoint(checkpoint, model, optimizer, scheduler)
     else:
         torch.manual_seed(seed)
         state = TrainState()
+    if ranks.rank:  # dropout draws of their own (the weights come from rank 0: DDP broadcasts them)
+        torch.manual_seed(seed + 1_000_003 * ranks.rank + state.step)
+    net = wrap(model, device)
+    net = torch.compile(net) if compile else net
     data = YT8MDataset(files, spec.level, num_classes, batch_size=spec.training.batch_size, shuffle=True,
-                       seed=seed, max_frames=getattr(spec.params, "max_frames", 300))
+                       seed=seed, max_frames=getattr(spec.params, "max_frames", 300), rank=ranks.rank,
+                       world_size=ranks.world_size)
     saved_at = time.monotonic()
     while state.step < steps:
         if state.positions:
@@ -222,19 +233,29 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
             state.positions[int(batch["shard"])] = int(batch["position"])
             state.num_shards = int(batch["num_shards"])
             state.last_shard = int(batch["shard"])
-            if not len(batch["video_ids"]):
+            videos, scale = len(batch["video_ids"]), 1.0
+            if ranks.world_size > 1:  # every rank skips the same steps: a shard's last step of < N videos
+                if batch["global_size"] < ranks.world_size:
+                    continue
+                scale = ranks.world_size * videos / batch["global_size"]  # DDP's gradient mean = the batch mean
+            elif not videos:
                 continue
             inputs = to_device(batch, device)
             weights, teacher = side.apply(batch, inputs, device)
-            loss = train_step(net, inputs, spec, optimizer, scheduler, vertical_matrix, weights, teacher)
+            loss = train_step(net, inputs, spec, optimizer, scheduler, vertical_matrix, weights, teacher, scale)
+            if ranks.world_size > 1:
+                loss, videos = all_sum(loss * scale / ranks.world_size, videos)
             state.step += 1
-            state.examples += len(batch["video_ids"])
+            state.examples += int(videos)
             for cb in callbacks:
                 cb.on_step(state, loss, scheduler.get_last_lr()[0])
             stop = any(cb.should_stop(state) for cb in callbacks)
+            if ranks.world_size > 1:  # rank 0's callbacks decide for all
+                stop = all_sum(float(stop))[0] > 0
             due = time.monotonic() - saved_at >= 60 * checkpoint_minutes
             if checkpoint is not None and (state.step % checkpoint_every == 0 or due or state.step >= steps or stop):
-                save_checkpoint(checkpoint, model, optimizer, scheduler, state)
+                if ranks.main:
+                    save_checkpoint(checkpoint, model, optimizer, scheduler, state)
                 saved_at = time.monotonic()
                 for cb in callbacks:
                     cb.on_checkpoint(state, checkpoint)

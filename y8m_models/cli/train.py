@@ -53,6 +53,8 @@ def train(
     workers: Annotated[int, typer.Option(help="DataLoader workers (0: read in the training process)")] = 0,
     device: DeviceOption = "auto",
     compile_: Annotated[bool, typer.Option("--compile", help="run the training forward through torch.compile")] = False,
+    nproc: Annotated[int, typer.Option("--nproc", help="training processes (DDP through torchrun): one per GPU "
+                                       "of this machine; on the CPU, gloo")] = 1,
 ) -> None:
     """Train one single-model configuration; print its validate1 GAP (last and best) as JSON."""
     import os
@@ -83,14 +85,32 @@ def train(
         run = create_run(config, data, out, preset=preset, seed=seed, steps=max_steps, epochs=epochs,
                          as_in_code=code, overrides=_overrides(set_), num_classes=num_classes, resume=resume)
         typer.echo(f"training {run.config.name} ({preset}) for {run.steps} steps into {run.dir}", err=True)
-        if eval_every < 1 or workers < 0:
-            raise RunError(f"--eval-every must be at least 1 and --workers at least 0, not {eval_every}, {workers}")
+        if eval_every < 1 or workers < 0 or nproc < 1:
+            raise RunError(f"--eval-every and --nproc must be at least 1 and --workers at least 0, not {eval_every}, "
+                           f"{nproc}, {workers}")
+        if nproc > 1:
+            raise typer.Exit(_distributed(run, nproc, device, resume, eval_every, workers, compile_))
         with tqdm(total=run.steps, initial=0, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
             result = train_run(run, resume=resume, device=_device(device), eval_every=eval_every,
                                num_workers=workers, compile=compile_, callbacks=(_Progress(bar),))
     except (RunError, ConfigError) as exc:
         raise fail(str(exc)) from None
     typer.echo(json.dumps({"run": str(run.dir), **result}))
+
+
+def _distributed(run, nproc: int, device: str, resume: bool, eval_every: int, workers: int, compile_: bool) -> int:
+    """``--nproc N``: the run trained by N processes (``y8m_models.distributed``); torchrun's exit code."""
+    import torch
+
+    from y8m_models.distributed import launch
+
+    if _device(device).startswith("cuda") and nproc > torch.cuda.device_count():
+        raise fail(f"--nproc {nproc}: this machine has {torch.cuda.device_count()} CUDA device(s); use at most that "
+                   "many, or --device cpu")
+    typer.echo(f"{nproc} processes (DDP), each reading 1/{nproc} of every batch of "
+               f"{run.model.training.batch_size}", err=True)
+    return launch(run.dir, nproc, device=device, resume=resume, eval_every=eval_every,
+                  checkpoint_every=500, num_workers=workers, compile=compile_)
 
 
 @app.command("eval")

@@ -24,10 +24,13 @@ batch buffer alive and cost 15% of the reading speed.) Each batch also says wher
 ``num_shards`` and ``position`` (records of that shard's order consumed so far, damaged ones included);
 ``YT8MDataset.resume`` continues an epoch from those positions.
 
-Sharding: every (rank, DataLoader worker) pair is one shard; the records of all files, in file order
-(shuffled per epoch when ``shuffle``), are cut into contiguous ranges, one per shard, so each record is
-read exactly once per epoch and a shard mostly reads whole files. Shuffling then permutes record
-positions through a seeded buffer before anything is read.
+Sharding: every DataLoader worker is one shard; the records of all files, in file order (shuffled per epoch
+when ``shuffle``), are cut into contiguous ranges, one per shard, so each record is read exactly once per epoch
+and a shard mostly reads whole files. Shuffling then permutes record positions through a seeded buffer before
+anything is read. Distributed ranks (``rank``, ``world_size``: DDP) split each batch instead: every rank walks
+the same order and reads only its part of each run of ``batch_size`` positions (``global_size`` in each
+batch: the videos of the whole step), so N ranks train on exactly the batches one process would, each rank
+on 1/N of every one, and a checkpoint's positions hold for any number of ranks.
 """
 
 from __future__ import annotations
@@ -173,7 +176,7 @@ class YT8MDataset(IterableDataset):
         workers, worker = (info.num_workers, info.id) if info else (1, 0)
         if self._resume is not None and self._resume[0] == self.epoch:
             worker = (worker + self._resume[3]) % workers
-        return self.rank * workers + worker, self.world_size * workers
+        return worker, workers
 
     def _file_order(self) -> np.ndarray:
         order = np.arange(len(self.files))
@@ -202,7 +205,7 @@ class YT8MDataset(IterableDataset):
             return 0
         if self._resume[1] != num_shards:
             raise ValueError(f"cannot resume: positions were recorded with {self._resume[1]} shards "
-                             f"(ranks x DataLoader workers), this run has {num_shards}")
+                             f"(DataLoader workers), this run has {num_shards}")
         return self._resume[2].get(shard, 0)
 
     def __iter__(self) -> Iterator[dict]:
@@ -214,31 +217,53 @@ class YT8MDataset(IterableDataset):
             positions = _shuffled(positions, self.shuffle_buffer, np.random.default_rng([self.seed, self.epoch, shard]))
         unread = {f: b - a for f, a, b in ranges}
         untouched = {f: (a, b) for f, a, b in ranges}
+        total = sum(unread.values())
         consumed = self._start(shard, num_shards)
         for file_pos, _ in itertools.islice(positions, consumed):  # resume: skip without reading
             unread[file_pos] -= 1
         batch = _Batch(self)
         for file_pos, i in positions:
             file = self.files[file_pos]
-            if file_pos in untouched:  # map this shard's part of the file in one call, not a fault per 4 KB
-                file.prefetch(*untouched.pop(file_pos))
-            try:
-                batch.add(read_record(file, i, self.level, self.spec, self.num_classes), (file_pos, i))
-            except Y8MDataError as exc:
-                if not self.skip_corrupt:
-                    raise
-                self.skipped.append(Skipped.from_error(exc))
-                batch.skipped += 1
+            if self._mine(consumed, total):
+                if file_pos in untouched:  # map this shard's part of the file in one call, not a fault per 4 KB
+                    file.prefetch(*untouched.pop(file_pos))
+                try:
+                    batch.add(read_record(file, i, self.level, self.spec, self.num_classes), (file_pos, i))
+                except Y8MDataError as exc:
+                    if not self.skip_corrupt:
+                        raise
+                    self.skipped.append(Skipped.from_error(exc))
+                    batch.skipped += 1
             consumed += 1
             unread[file_pos] -= 1
             if not unread[file_pos]:
                 file.close()
-            if batch.full:
-                yield batch.finish(shard, num_shards, consumed)
+            # One process fills its batches (a damaged record skipped is replaced by the next one); ranks end
+            # each batch after the same batch_size positions, so that they step together.
+            if batch.full if self.world_size == 1 else consumed % self.batch_size == 0 or consumed == total:
+                yield batch.finish(shard, num_shards, consumed, self._step_size(batch, consumed - 1, total))
                 batch = _Batch(self)
         if batch.size or batch.skipped:  # a batch of 0 videos only to carry the count of trailing damage
-            yield batch.finish(shard, num_shards, consumed)
+            yield batch.finish(shard, num_shards, consumed, batch.size + batch.skipped)
         self._report(shard)
+
+    def _step_size(self, batch: _Batch, position: int, total: int) -> int:
+        """The records of the whole step (all ranks' parts, damaged ones included) whose last is ``position``."""
+        if self.world_size == 1:
+            return batch.size + batch.skipped
+        return self._global_size(position, total)
+
+    def _global_size(self, position: int, total: int) -> int:
+        """The positions of the step (over all ranks) that ``position`` of a shard's order of ``total`` is in."""
+        return min(self.batch_size, total - position // self.batch_size * self.batch_size)
+
+    def _mine(self, position: int, total: int) -> bool:
+        """Whether this rank reads ``position``: rank r takes the r-th of ``world_size`` near-equal parts of
+        each step's positions (a shard's last step may be shorter than ``batch_size``)."""
+        if self.world_size == 1:
+            return True
+        size, offset = self._global_size(position, total), position % self.batch_size
+        return size * self.rank // self.world_size <= offset < size * (self.rank + 1) // self.world_size
 
     def _report(self, shard: int) -> None:
         damage = self.skipped + (self.framing_damage if shard == 0 else [])
@@ -311,10 +336,11 @@ class _Batch:
             self.codes[b, n:, cols] = 0  # only the padding is zeroed: no full-batch memset
             self.lengths[b, k] = n
 
-    def finish(self, shard: int, num_shards: int, position: int) -> dict:
+    def finish(self, shard: int, num_shards: int, position: int, global_size: int) -> dict:
         n = self.size
         batch: dict = {"video_ids": self.video_ids, "labels": torch.from_numpy(self.labels[:n]),
-                       "skipped": self.skipped, "shard": shard, "num_shards": num_shards, "position": position}
+                       "skipped": self.skipped, "shard": shard, "num_shards": num_shards, "position": position,
+                       "global_size": global_size}
         if self.dataset.level == "video":
             batch["features"] = torch.from_numpy(self.features[:n])
             return batch

@@ -5,11 +5,16 @@ Batch statistics come from the valid frames only and padding comes out 0, so tha
 changes nothing. [DIFF-detail] The authors' slim ``batch_norm`` also counts the padding. Centre and scale,
 epsilon 1e-3 as slim; moving averages with momentum 0.01 rather than slim's decay 0.999 (momentum 0.001),
 which needs thousands of steps before evaluation statistics settle: more than the tiny and small presets run.
+
+Under DDP (``y8m_models.distributed``) the statistics are those of the whole batch, all ranks' frames: each
+sum is all-reduced (differentiably, so the gradient through them is the single process's too).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
+import torch.distributed._functional_collectives as funcol
 from torch import nn
 
 
@@ -27,9 +32,10 @@ class MaskedBatchNorm(nn.Module):
     def forward(self, x_BTN: torch.Tensor, valid_BT: torch.Tensor) -> torch.Tensor:
         valid_BT1 = valid_BT[..., None].to(x_BTN.dtype)
         if self.training:
-            count = valid_BT1.sum()
-            mean_N = (x_BTN * valid_BT1).sum(dim=(0, 1)) / count.clamp(min=1)
-            var_N = ((x_BTN - mean_N) ** 2 * valid_BT1).sum(dim=(0, 1)) / count.clamp(min=1)
+            sums = _over_ranks(torch.cat([(x_BTN * valid_BT1).sum(dim=(0, 1)), valid_BT1.sum()[None]]))
+            count = sums[-1]
+            mean_N = sums[:-1] / count.clamp(min=1)
+            var_N = _over_ranks(((x_BTN - mean_N) ** 2 * valid_BT1).sum(dim=(0, 1))) / count.clamp(min=1)
             with torch.no_grad():  # no update from a batch with fewer than 2 valid frames (no host sync)
                 keep = count < 2
                 unbiased_N = var_N * count / (count - 1).clamp(min=1)
@@ -39,3 +45,10 @@ class MaskedBatchNorm(nn.Module):
             mean_N, var_N = self.running_mean, self.running_var
         normalized_BTN = (x_BTN - mean_N) * torch.rsqrt(var_N + self.eps)
         return (normalized_BTN * self.weight + self.bias) * valid_BT1
+
+
+def _over_ranks(sum_N: torch.Tensor) -> torch.Tensor:
+    """The sum over the DDP ranks (differentiable); itself in one process."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return funcol.all_reduce(sum_N, "sum", dist.group.WORLD)  # with its backward: the gradients' sum
+    return sum_N

@@ -70,7 +70,7 @@ class DBoF(nn.Module):
         self.cluster = nn.Linear(dim, cluster_size, bias=False)
         self.cluster_norm = MaskedBatchNorm(cluster_size)
         self.hidden = nn.Linear(cluster_size, hidden_size, bias=False)
-        self.hidden_norm = nn.BatchNorm1d(hidden_size, eps=1e-3, momentum=0.01)  # as MaskedBatchNorm
+        self.hidden_norm = MaskedBatchNorm(hidden_size)  # every video counts: a sequence of length 1 each
         self.moe = MoE(hidden_size, num_classes, mixtures)
         # The starter code's initialisation: N(0, 1 / fan_in).
         nn.init.normal_(self.cluster.weight, std=dim ** -0.5)
@@ -85,7 +85,8 @@ class DBoF(nn.Module):
         valid_BT = valid_mask(num_frames_B, x_BTD.shape[1])
         h_BTH = F.relu6(self.cluster_norm(self.cluster(self.input_norm(x_BTD, valid_BT)), valid_BT))
         pooled_BH = max_over_time(h_BTH, num_frames_B)
-        hidden_BH = F.relu6(self.hidden_norm(self.hidden(pooled_BH)))
+        every_B1 = torch.ones_like(pooled_BH[:, :1], dtype=torch.bool)
+        hidden_BH = F.relu6(self.hidden_norm(self.hidden(pooled_BH)[:, None], every_B1)[:, 0])
         return ModelOutput(predictions=self.moe(hidden_BH))
 
 
