@@ -34,7 +34,8 @@ class Settings:
         roots = [Path(p).resolve() for p in (env.get("Y8M_DATA_ROOTS") or "").split(os.pathsep) if p]
         return cls(home=home,
                    database_url=env.get("Y8M_DATABASE_URL") or f"sqlite:///{home / 'y8m.db'}",
-                   artifacts=Path(env.get("Y8M_ARTIFACTS") or home).resolve(),
+                   # as mounted (not through its links): each machine may mount the shared volume elsewhere
+                   artifacts=Path(os.path.abspath(env.get("Y8M_ARTIFACTS") or home)),
                    data_roots=tuple(roots) or (home / "datasets",),
                    broker_url=env.get("Y8M_BROKER_URL") or "filesystem://",
                    heartbeat_seconds=_number(env, "Y8M_HEARTBEAT_SECONDS", 5.0),

@@ -123,3 +123,22 @@ def test_checkpoint_selection_on_validate1(data: Path, tmp_path: Path) -> None:
     assert (run / "best.pt").exists()
     again = runner.invoke(app, ["eval", str(run), "--split", "validate1", "--json"])
     assert json.loads(again.stdout)["gap"] == pytest.approx(best["gap"])  # eval reads the selected weights
+
+
+def test_a_tree_of_runs_reads_the_same_wherever_it_is_mounted(data: Path, tmp_path: Path) -> None:
+    """run.json keeps the runs a run reads relative to it: workers mount the shared artifacts anywhere."""
+    from y8m_models.configs import resolve
+    from y8m_models.experiment import create_run, open_run
+
+    tree = tmp_path / "mount-a" / "runs"
+    (tree / "1").mkdir(parents=True)
+    links = {"init": str(tree / "1"), "streams": [str(tree / "1"), str(tree / "2")],
+             "example_weights": str(tree / "3" / "example_weights.npz")}
+    create_run(resolve(2, "tiny"), data, tree / "3", steps=2, links=links)
+    assert json.loads((tree / "3" / "run.json").read_text())["links"]["streams"] == ["../1", "../2"]
+    moved = tmp_path / "mount-b"
+    (tmp_path / "mount-a").rename(moved)
+    run = open_run(moved / "runs" / "3")
+    runs = moved / "runs"
+    assert run.links == {"init": str(runs / "1"), "streams": [str(runs / "1"), str(runs / "2")],
+                         "example_weights": str(runs / "3" / "example_weights.npz")}

@@ -15,8 +15,10 @@ unknown, an output directory that cannot be written or already holds another run
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,7 +179,8 @@ def create_run(config_key: int | str | Configuration, data: Path, out: Path, *, 
         (out / RUN_FILE).write_text(json.dumps({
             "config": config.model_dump(mode="json"), "data": str(run.data), "preset": preset, "seed": seed,
             "steps": steps, "num_classes": classes, "as_in_code": as_in_code, "overrides": overrides or {},
-            "links": run.links, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
+            "links": _links(run.links, lambda p: os.path.relpath(p, out)),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
     except OSError as exc:
         raise RunError(f"cannot write the run directory {out}: {exc.strerror}") from None
     return run
@@ -189,7 +192,15 @@ def open_run(run_dir: Path) -> Run:
     except OSError:
         raise RunError(f"{run_dir} is not a run directory (no {RUN_FILE})") from None
     return Run(run_dir, Configuration.model_validate(meta["config"]), Path(meta["data"]), meta["preset"],
-               meta["seed"], meta["steps"], meta["num_classes"], meta.get("links", {}))
+               meta["seed"], meta["steps"], meta["num_classes"],
+               _links(meta.get("links", {}), lambda p: os.path.normpath(run_dir / p)))
+
+
+def _links(links: dict[str, Any], convert: Callable[[str], str]) -> dict[str, Any]:
+    """``convert`` applied to each path of ``Run.links``. run.json holds them relative to the run directory, so
+    that a tree of runs reads the same wherever it is mounted (the workers' shared artifacts volume)."""
+    return {key: [convert(p) for p in value] if isinstance(value, list) else convert(value)
+            for key, value in links.items()}
 
 
 class MetricsLog(Callback):
