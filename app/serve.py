@@ -11,7 +11,8 @@ workers"; the embedded default is SQLite and a folder broker under ``$Y8M_HOME``
 ``Y8M_APP_HOST``      the address the app listens on (default ``127.0.0.1``; ``0.0.0.0`` for every interface:
                       set ``Y8M_APP_PASSWORD`` then, which ``app/main.py`` asks for)
 ``Y8M_APP_PORT``      its port (default ``8501``)
-``Y8M_WORKERS``       how many worker processes (default ``1``); each trains one run at a time
+``Y8M_WORKERS``       how many worker processes (default ``1``); each trains one run at a time; ``0``: none, the
+                      workers run elsewhere (``docker-compose.yml``: the app container)
 ``OMP_NUM_THREADS``   torch threads per worker (default: this machine's cores shared among the workers)
 
 Logs go to ``$Y8M_HOME/logs/``: ``app.log`` (Streamlit) and ``worker-<n>.log``.
@@ -118,8 +119,8 @@ def serve() -> int:
     settings = Settings.from_env()
     host = os.environ.get("Y8M_APP_HOST") or "127.0.0.1"
     port = _setting("Y8M_APP_PORT", 8501, 1, 65535)
-    count = _setting("Y8M_WORKERS", 1, 1, 64)
-    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // count))
+    count = _setting("Y8M_WORKERS", 1, 0, 64)
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // max(count, 1)))
     os.environ["Y8M_HOME"] = str(settings.home)  # the children agree on it whatever their directory
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -145,8 +146,8 @@ def serve() -> int:
         _wait_until_up(app, workers, url, stop)
         if not stop.is_set():
             print(f"Open {url}" + (f" (listening on {host})" if host != "127.0.0.1" else ""))
-            print(f"{count} worker(s) and the app are running (logs in {logs}). Ctrl-C stops everything.",
-                  flush=True)
+            running = f"{count} worker(s) and the app are" if count else "The app (no workers: Y8M_WORKERS=0) is"
+            print(f"{running} running (logs in {logs}). Ctrl-C stops everything.", flush=True)
         while not stop.wait(0.5):
             dead = _dead(app, workers)
             if dead:

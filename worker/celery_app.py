@@ -9,6 +9,9 @@ Workers and torch (ARCHITECTURE.md): prefork with one process per GPU and a fres
 (``y8m worker`` passes ``-P prefork -c 1 --max-tasks-per-child 1``), late acks, prefetch 1, reject on a lost
 child (Redis puts the message back). The parent never imports torch (a forked child deadlocks if the parent
 ran a torch op): ``worker.tasks`` imports the training code inside the task.
+
+Task events (what flower shows, ``docker-compose.yml``) are sent with Redis (or any network broker), not with the
+embedded folder broker: there nothing watches them, and each would be one more file written per task.
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ ROUTES = {"train": ("y8m.train", "gpu"), "stack": ("y8m.stack", "gpu"), "merge":
 # Redis redelivers an unacknowledged message after this; it must exceed the longest run (the sweeper, not
 # redelivery, recovers runs whose worker died).
 VISIBILITY_TIMEOUT = 30 * 24 * 3600
+# Brokers whose workers and senders emit no task events (see the docstring).
+NO_EVENTS = ("filesystem://", "memory://")
 
 
 def make_celery(settings: Settings) -> Celery:
     app = Celery("y8m")
+    events = not settings.broker_url.startswith(NO_EVENTS)
     options: dict = {"visibility_timeout": VISIBILITY_TIMEOUT}
     if settings.broker_url.startswith("filesystem://"):
         folder = settings.home / "broker"
@@ -42,7 +48,7 @@ def make_celery(settings: Settings) -> Celery:
         task_serializer="json", accept_content=["json"], result_serializer="json", task_ignore_result=True,
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
         task_default_queue="gpu", worker_hijack_root_logger=False, worker_redirect_stdouts=False,
-        imports=("worker.tasks",))
+        worker_send_task_events=events, task_send_sent_event=events, imports=("worker.tasks",))
     return app
 
 

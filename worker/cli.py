@@ -154,28 +154,69 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="processes; 1 per GPU (set CUDA_VISIBLE_DEVICES per worker)")] = 1,
     loglevel: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
     name: Annotated[str | None, typer.Option(help="node name (default y8m-PID@HOST)")] = None,
+    gpus: Annotated[str | None, typer.Option(help="one worker per GPU, named gpu<i>@HOST: all (nvidia-smi -L, or "
+                                                  "CUDA_VISIBLE_DEVICES when set) or 0,1,...")] = None,
+    ping: Annotated[bool, typer.Option("--ping", help="only check that the workers these options name (--name or "
+                                                      "--gpus) answer on this host; exit 1 if one does not")] = False,
 ) -> None:
     """Start a Celery worker: prefork, a fresh process per run, late acks, prefetch 1 (ARCHITECTURE.md)."""
-    from db.engine import get_engine
-    from db.migrate import ensure_schema
-    from db.settings import Settings
     from worker.celery_app import QUEUES
+    from worker.local import WorkerError, gpu_ids, gpu_node, run_per_gpu
 
     unknown = [q for q in queues.split(",") if q not in QUEUES]
     if unknown or not queues:
         raise fail(f"--queues: {', '.join(unknown) or 'empty'}; the queues are {', '.join(QUEUES)}")
-    if concurrency < 1:
-        raise fail(f"--concurrency must be at least 1, not {concurrency}")
+    if concurrency < 1 or (gpus and concurrency != 1):
+        raise fail(f"--concurrency {concurrency}: at least 1, and 1 with --gpus (one process per GPU)")
+    if gpus and name:
+        raise fail(f"--name {name}: --gpus names its workers gpu<i>@HOST")
+    try:
+        devices = gpu_ids(gpus) if gpus else []
+    except WorkerError as exc:
+        raise fail(str(exc)) from None
+    if ping:
+        _ping([gpu_node(g) for g in devices] if gpus else [name] if name else [])
+    elif gpus:
+        raise typer.Exit(run_per_gpu(devices, queues, loglevel))
+    else:
+        _run_worker(queues, concurrency, loglevel, name)
+
+
+def _run_worker(queues: str, concurrency: int, loglevel: str, name: str | None) -> None:
+    from sqlalchemy.engine import make_url
+
+    from db.engine import get_engine
+    from db.migrate import ensure_schema
+    from db.settings import Settings
+
     settings = Settings.from_env()
     ensure_schema(get_engine(settings.database_url))
     from worker.celery_app import celery
 
-    typer.echo(f"y8m worker: queues {queues}, broker {settings.broker_url}, database {settings.database_url}",
-               err=True)
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    typer.echo(f"y8m worker: queues {queues}, broker {celery.connection().as_uri()}, database {database}", err=True)
     sys.stdout.flush()
     celery.worker_main(["worker", "-Q", queues, "-P", "prefork", "-c", str(concurrency),
                         "--max-tasks-per-child", "1", "-n", name or f"y8m-{os.getpid()}@%h",
                         "--loglevel", loglevel, "--without-gossip", "--without-mingle"])
+
+
+def _ping(nodes: list[str], timeout: float = 5.0) -> None:
+    """Exit 0 when every node answers a ping within ``timeout`` (the compose file's worker healthchecks)."""
+    from celery.utils.nodenames import host_format
+
+    from worker.celery_app import celery
+
+    if not nodes:
+        raise fail("--ping: name the workers with --name or --gpus (the default name y8m-PID@HOST is per process)")
+    wanted = [host_format(n) for n in nodes]
+    replies = celery.control.ping(destination=wanted, timeout=timeout)
+    missing = sorted(set(wanted) - {node for reply in replies for node in reply})
+    if missing:  # exit 1: Docker reads a healthcheck's 1 as unhealthy (2 is reserved)
+        typer.echo(f"error: no answer in {timeout:.0f} s from {', '.join(missing)} "
+                   f"(broker {celery.connection().as_uri()})", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{', '.join(wanted)}: pong")
 
 
 __all__ = ["app"]

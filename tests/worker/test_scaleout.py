@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,17 +25,17 @@ pytestmark = pytest.mark.skipif(
     reason="needs Y8M_TEST_DATABASE_URL and Y8M_TEST_REDIS_URL (.ci/run sets them)")
 
 
-def hosts(tmp_path: Path, data_root: Path, names: tuple[str, ...]) -> tuple[dict[str, dict[str, str]], Path, callable]:
-    """Per "machine" its environment: one database and broker, its own home, the shared artifacts folder
-    mounted (a symbolic link) at a path of its own. Returns the environments, the shared folder and the
-    database's drop."""
+def hosts(tmp_path: Path, data_root: Path, names: tuple[str, ...], admin_url: str,
+          redis_url: str) -> tuple[dict[str, dict[str, str]], Path, Callable[[], None]]:
+    """Per "machine" its environment: one database (a scratch one beside ``admin_url``'s) and one broker (Redis,
+    emptied), its own home, the shared artifacts folder mounted (a symbolic link) at a path of its own. Returns
+    the environments, the shared folder and the database's drop. (``bench/bench_scaleout.py`` uses it too.)"""
     import redis
 
-    redis_url = os.environ["Y8M_TEST_REDIS_URL"]
     redis.Redis.from_url(redis_url).flushdb()
-    database_url, drop = scratch_database(os.environ["Y8M_TEST_DATABASE_URL"], "y8m_scaleout")
+    database_url, drop = scratch_database(admin_url, "y8m_scaleout")
     shared = tmp_path / "shared-artifacts"
-    shared.mkdir()
+    shared.mkdir(parents=True)
     envs = {}
     for name in names:
         home = tmp_path / name / "home"
@@ -48,7 +49,8 @@ def hosts(tmp_path: Path, data_root: Path, names: tuple[str, ...]) -> tuple[dict
 
 
 def test_two_machines_share_one_dag(tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    envs, shared, drop = hosts(tmp_path, tiny_data, ("host-a", "host-b"))
+    envs, shared, drop = hosts(tmp_path, tiny_data, ("host-a", "host-b"), os.environ["Y8M_TEST_DATABASE_URL"],
+                               os.environ["Y8M_TEST_REDIS_URL"])
     machines = {name: LocalWorkers(env, tmp_path / name / "home" / "logs") for name, env in envs.items()}
     try:
         machines["host-a"].start(queues="gpu")
