@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from y8m_models.cli import app
+from y8m_models.experiment import open_run
 from y8m_models.pipeline import Job, Plan, plan
 
 DATA = Path("/nonexistent/dataset")  # planning reads no data
@@ -100,8 +101,9 @@ def test_reproduce_runs_stacking_distillation_and_cascade_then_reuses(tiny: Path
     stack = next(tmp_path.glob("ensemble4-*"))
     weights = __import__("numpy").load(stack / "stacking_weights.npz")
     assert weights["class_weights"].shape == (4, 60) and len(weights["members"]) == 4
-    cascade = json.loads((next(tmp_path.glob("cascade75_chaining_video-*")) / "run.json").read_text())
-    assert cascade["links"]["streams"] == [str(stack)]
+    cascade = next(tmp_path.glob("cascade75_chaining_video-*"))
+    assert json.loads((cascade / "run.json").read_text())["links"]["streams"] == [f"../{stack.name}"]
+    assert open_run(cascade).links["streams"] == [str(stack)]  # relative to the run: the tree may move
     # a second invocation reuses every run; a job whose done.json is gone runs again, alone
     (stack / "done.json").unlink()
     again = CliRunner().invoke(app, ["reproduce", "--configs", "75,39,47", "--data", str(tiny), "--out",
