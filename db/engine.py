@@ -10,15 +10,33 @@ Engines are per process: a Celery child forked from its parent must not share th
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 _engines: dict[tuple[int, str], Engine] = {}
+
+
+def switch_to_wal(cursor: Any, seconds: float = 30.0) -> None:
+    """``PRAGMA journal_mode=WAL``, again while SQLite answers "database is locked". Two processes opening a
+    new database at once (``y8m worker --gpus 0,1``) both switch it: one of them gets SQLITE_BUSY at once,
+    without the busy timeout, because waiting could deadlock; a moment later the file is in WAL mode."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def make_engine(url: str) -> Engine:
@@ -34,7 +52,7 @@ def make_engine(url: str) -> Engine:
     def _connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # transactions are begun below, not by the driver
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
