@@ -51,8 +51,7 @@ def _one_step_gradients(rank: int, world_size: int, run_dir: Path, rendezvous: P
 # 15 split 7 + 8: the ranks' losses are weighted by their share.
 @pytest.mark.parametrize("config", ["chaining_video_8stage", "multiscale_cnn_lstm", "lstm_1024x2_moe8"])
 def test_two_processes_take_the_gradient_of_one(data: Path, tmp_path: Path, config: str) -> None:
-    tiny = resolve(config, "tiny")  # then batches of 15 (the tiny preset sets 16)
-    run = create_run(resolve(tiny, "paper", overrides={"model.training.batch_size": 15}), data, tmp_path / "run",
+    run = create_run(resolve(config, "tiny", overrides={"model.training.batch_size": 15}), data, tmp_path / "run",
                      steps=1, seed=3)
     assert run.model.training.batch_size == 15
     _one_step_gradients(0, 1, run.dir, tmp_path / "unused")

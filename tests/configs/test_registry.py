@@ -113,6 +113,15 @@ def test_overrides_are_checked_against_the_schema() -> None:
         resolve(3, overrides={"model.architecture": "lstmm"})
 
 
+def test_a_batch_size_the_user_sets_is_kept_at_every_preset() -> None:
+    """The preset sets the batch size (16 at tiny); a user's own (e.g. for a DDP run) is not replaced."""
+    assert resolve(3, "tiny").model.training.batch_size == 16
+    assert resolve(3, "tiny", overrides={"model.training.batch_size": 48}).model.training.batch_size == 48
+    stack = resolve(75, "tiny", overrides={"ensemble.combiner.training.batch_size": 40})
+    assert stack.ensemble.combiner.training.batch_size == 40
+    assert resolve(75, "tiny").ensemble.combiner.training.batch_size == 16
+
+
 def test_presets_scale_sizes_and_keep_structure() -> None:
     paper, tiny, small = resolve(25), resolve(25, "tiny"), resolve(25, "small")
     assert (paper.model.params.cells, small.model.params.cells, tiny.model.params.cells) == (1024, 256, 32)

@@ -2,8 +2,9 @@
 
 ``resolve(config, preset, as_in_code, overrides)`` is the only way a configuration changes: the authors'
 code values (``as_in_code``), then user overrides (``{"model.training.learning_rate": 0.002}``, the CLI's
-``--set``), then the preset's scaling; the result is validated again, so an override is held to the same
-schema and an error names the path. ``build_model`` is the one way in from a configuration to a model.
+``--set``), then the preset's scaling (an overridden width is scaled too; an overridden batch size is kept);
+the result is validated again, so an override is held to the same schema and an error names the path.
+``build_model`` is the one way in from a configuration to a model.
 """
 
 from __future__ import annotations
@@ -129,6 +130,10 @@ def resolve(config: Configuration | int | str, preset: str = "paper", as_in_code
     if combiner and p.batch_size is not None:  # the preset's batch rule holds for the stacking combiners too
         combiner["training"] = {**combiner["training"], "batch_size": p.batch_size,
                                 "epochs": combiner["training"]["epochs"] * p.stacking_epochs}
+    # The preset sets the batch size, it does not scale it: a batch size the user set is kept (a DDP run's).
+    for path, value in (overrides or {}).items():
+        if path.endswith("training.batch_size"):
+            _set_path(data, path, value, where)
     return _validate(data, f"{where} at preset {preset!r}")
 
 
