@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -210,12 +211,34 @@ def test_gpu_workers_stop_together_when_one_dies(tmp_path: Path) -> None:
     with _started([str(BIN / "y8m"), "worker", "--gpus", "0,1"], env, log) as supervisor:
         _wait(lambda: all(re.search(rf"^gpu{i} \| .* ready\.", log.read_text(), re.MULTILINE) for i in (0, 1)),
               supervisor, log, "both workers ready")
-        victim = next(pid for pid in _children(supervisor.pid) if "gpu1@%h" in _cmdline(pid))
-        os.kill(victim, signal.SIGKILL)
+        workers = _children(supervisor.pid)
+        victim = next(pid for pid in workers if "gpu1@%h" in _cmdline(pid))
+        assert len(_group(victim)) >= 2  # the worker and its pool process, which trains the runs
+        os.kill(victim, signal.SIGKILL)  # the worker alone: its pool process lives on, orphaned
         assert supervisor.wait(timeout=40) == 1
+    deadline = time.monotonic() + 5
+    while [pid for worker in workers for pid in _group(worker)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for worker in workers for pid in _group(worker)] == []  # nothing left on a GPU
     output = log.read_text()
     assert f"gpu1@{socket.gethostname()} (CUDA_VISIBLE_DEVICES=1) exited with code -9" in output, output[-2000:]
     assert f"stopped (gpu0@{socket.gethostname()})" in output
+
+
+def test_stopping_reaches_a_group_whose_worker_already_exited() -> None:
+    """A worker killed alone (OOM, ``kill -9``) leaves its busy pool process in its group: stopping the
+    supervisor kills the group anyway."""
+    from worker.local import _stop_all
+
+    orphaned = subprocess.Popen(["bash", "-c", "sleep 120 & exit 0"], start_new_session=True)
+    orphaned.wait()
+    assert len(_group(orphaned.pid)) == 1  # the sleep, still in the exited worker's group
+    orphaned.copier = threading.Thread(target=lambda: None)  # type: ignore[attr-defined]  # as _start_child's
+    _stop_all([orphaned], [], timeout=3)
+    deadline = time.monotonic() + 5  # SIGKILL is delivered, not awaited
+    while _group(orphaned.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _group(orphaned.pid) == []
 
 
 def test_serve_runs_the_app_alone_when_told_no_workers(tmp_path: Path) -> None:
@@ -351,6 +374,19 @@ def _children(pid: int) -> list[int]:
         except (OSError, IndexError):
             continue
         if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of a process group."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
             found.append(int(stat.parent.name))
     return found
 

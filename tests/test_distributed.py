@@ -15,6 +15,7 @@ import torch.multiprocessing as mp
 
 from y8m_models.configs import resolve
 from y8m_models.data.synthetic import generate
+from y8m_models.distributed import batch_mean
 from y8m_models.distributed import main as distributed_main
 from y8m_models.experiment import create_run, open_run
 from y8m_models.train import fit
@@ -66,6 +67,21 @@ def test_two_processes_take_the_gradient_of_one(data: Path, tmp_path: Path, conf
         torch.testing.assert_close(ranks[0]["buffers"][name], buffer, rtol=1e-4, atol=1e-6, msg=name)
 
 
+def _batch_means(rank: int, world_size: int, rendezvous: Path, out: Path) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world_size)
+    # rank 0: 3 videos of mean 1.0; rank 1: 1 video of 5.0 -> the batch's mean is (3 + 5) / 4 = 2.0
+    mean = batch_mean(torch.tensor([1.0, 5.0][rank]), [3, 1][rank])
+    torch.save(mean, out / f"mean-{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_batch_level_decisions_see_the_whole_batch(tmp_path: Path) -> None:
+    """#1 relabels below a batch loss, #65 boosts above a batch mean: every rank takes the whole batch's."""
+    mp.spawn(_batch_means, args=(2, tmp_path / "rendezvous", tmp_path), nprocs=2, join=True)
+    assert [float(torch.load(tmp_path / f"mean-{r}.pt")) for r in range(2)] == [2.0, 2.0]
+    assert float(batch_mean(torch.tensor(4.0), 7)) == 4.0  # one process: its own
+
+
 def _train(data: Path, out: Path, *extra: str) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([Y8M, "train", "--config", "2", "--data", str(data), "--preset", "tiny", "--max-steps",
@@ -100,6 +116,11 @@ def test_bad_nproc_and_direct_start_are_refused(data: Path, tmp_path: Path) -> N
     done = subprocess.run([Y8M, "train", "--config", "2", "--data", str(data), "--preset", "tiny", "--nproc", "0",
                            "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--nproc must be at least 1" in done.stderr.replace("\n", " ")
+    done = subprocess.run([Y8M, "train", "--config", "2", "--data", str(data), "--preset", "tiny", "--nproc", "2",
+                           "--set", "model.training.batch_size=1", "--out", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "a batch of 1 cannot be split among 2" in done.stderr.replace("\n", " ")
+    assert not (tmp_path / "r").exists()  # refused before anything was written
     if not torch.cuda.is_available():
         done = subprocess.run([Y8M, "train", "--config", "2", "--data", str(data), "--preset", "tiny", "--nproc",
                                "2", "--device", "cuda", "--out", str(tmp_path / "c")], capture_output=True, text=True,

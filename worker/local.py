@@ -124,7 +124,7 @@ def run_per_gpu(gpus: list[str], queues: str, loglevel: str) -> int:
     its output prefixed by its node name. SIGTERM/SIGINT are passed on to every worker (Celery's warm shutdown;
     ``kill -9`` after ``STOP_SECONDS``), then 0. When one exits on its own, the rest are stopped and the
     returned 1 follows a message naming it. Torch threads: ``OMP_NUM_THREADS``, else the cores shared out."""
-    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // len(gpus)))
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, len(os.sched_getaffinity(0)) // len(gpus)))
     received: list[int] = []
     handlers = {s: signal.signal(s, lambda signum, _: received.append(signum))
                 for s in (signal.SIGINT, signal.SIGTERM)}
@@ -135,6 +135,8 @@ def run_per_gpu(gpus: list[str], queues: str, loglevel: str) -> int:
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu, "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
                    "OMP_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}
             workers[gpu] = _start_child(gpu_node(gpu), queues, loglevel, env)
+        for process in workers.values():  # after the last fork: preexec_fn is unsafe beside running threads
+            process.copier.start()  # type: ignore[attr-defined]
         dead = _watch(workers, received)
     finally:
         _stop_all(list(workers.values()), received, STOP_SECONDS)
@@ -164,7 +166,6 @@ def _start_child(node: str, queues: str, loglevel: str, env: dict[str, str]) -> 
             sys.stdout.buffer.flush()
 
     process.copier = threading.Thread(target=copy, name=f"output-{node}", daemon=True)  # type: ignore[attr-defined]
-    process.copier.start()  # type: ignore[attr-defined]
     return process
 
 
@@ -201,10 +202,11 @@ def _stop_all(processes: list[subprocess.Popen], received: list[int], timeout: f
     for process in processes:
         _signal_group(process, signal.SIGKILL)
         process.wait()
-        process.copier.join(timeout=2)  # type: ignore[attr-defined]  # its last lines
+        if process.copier.ident is not None:  # type: ignore[attr-defined]  # started: its last lines
+            process.copier.join(timeout=2)  # type: ignore[attr-defined]
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
-            os.killpg(process.pid, signum)
+    # Also once the worker itself has exited: its pool child (the run) may live on in its group, on the GPU.
+    with contextlib.suppress(ProcessLookupError):  # the whole group is gone
+        os.killpg(process.pid, signum)

@@ -53,13 +53,32 @@ def current() -> Ranks:
 
 def wrap(model: nn.Module, device: torch.device | str) -> nn.Module:
     """``model`` under DDP where there are several ranks (its gradients averaged over them), else itself.
-    ``static_graph``: the parameters a configuration leaves unused (e.g. an auxiliary head without loss
-    weight) are the same at every step, which DDP then needs no per-step search for."""
+    DDP's defaults: every model gives every parameter a gradient at every step (all 27 single models and the
+    baselines, checked), so no search for unused ones. (``static_graph=True`` left the first step's gradients
+    unreduced here, rank 0 and rank 1 keeping their own.)"""
     if current().world_size == 1:
         return model
     device = torch.device(device)
-    return nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
-                                               static_graph=False)
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+
+def check_batch(batch_size: int, world_size: int) -> None:
+    """Every rank needs a part of every batch: refuse a batch smaller than the number of processes."""
+    if batch_size < world_size:
+        raise ValueError(f"a batch of {batch_size} cannot be split among {world_size} processes; set "
+                         f"model.training.batch_size (--set) to at least {world_size}, or use fewer processes")
+
+
+def batch_mean(mean: torch.Tensor, count: int) -> torch.Tensor:
+    """The mean over the whole batch (all ranks' videos) of a value whose mean over this rank's ``count``
+    videos is ``mean``: the batch-level decisions of #1 (relabel below a loss) and #65 (boost above the mean)
+    are then those of one process. Not differentiable (a decision, not a loss)."""
+    if current().world_size == 1:
+        return mean.detach()
+    total = torch.stack([mean.detach().double() * count, torch.tensor(float(count), device=mean.device,
+                                                                      dtype=torch.float64)])
+    dist.all_reduce(total)
+    return (total[0] / total[1].clamp(min=1)).to(mean.dtype)
 
 
 def all_sum(*values: float) -> list[float]:
@@ -89,7 +108,7 @@ def launch(run_dir: Path, nproc: int, *, device: str, resume: bool, eval_every: 
                "--checkpoint-every", str(checkpoint_every), "--workers", str(num_workers)]
     command += ["--resume"] * resume + ["--compile"] * compile
     # Each process gets its share of the cores (torchrun would otherwise set one thread and say so).
-    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // nproc))
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, len(os.sched_getaffinity(0)) // nproc))
     return subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": threads}).returncode
 
 

@@ -253,9 +253,13 @@ def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...]
     torch.manual_seed(run.seed)
     main = current().main  # under DDP, rank 0 alone writes and reports
     init = run.links.get("init")
-    if init and not (run.dir / CHECKPOINT).exists():  # an ensemble member continues its base's checkpoint
+    fresh = bool(init) and not (run.dir / CHECKPOINT).exists()  # an ensemble member continues its base's
+    barrier()  # under DDP every rank has looked before rank 0 writes
+    if fresh:
         if main:
-            shutil.copyfile(Path(init) / CHECKPOINT, run.dir / CHECKPOINT)
+            copy = run.dir / f".{CHECKPOINT}.init"
+            shutil.copyfile(Path(init) / CHECKPOINT, copy)
+            copy.replace(run.dir / CHECKPOINT)
         barrier()
         resume = True
     inputs = run.inputs()

@@ -22,6 +22,8 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from y8m_models.distributed import batch_mean
+
 EPSILON = 1e-5  # the authors write it as 10e-6
 
 
@@ -103,7 +105,7 @@ def model_loss(output, y_BC: torch.Tensor, spec: LossSpec, weights_B: torch.Tens
         targets_BC = y_BC
         if spec.relabel != "none":
             plain = cross_entropy(p_BC, y_BC, weights_B, spec.positive_weight)
-            targets_BC = relabeled_targets(p_BC, y_BC, plain.detach(), spec.relabel_threshold,
+            targets_BC = relabeled_targets(p_BC, y_BC, batch_mean(plain, len(y_BC)), spec.relabel_threshold,
                                            as_in_code=spec.relabel == "code")
         if infrequent_BI is None or spec.infrequent == "sigmoid":
             return cross_entropy(p_BC, targets_BC, weights_B, spec.positive_weight)

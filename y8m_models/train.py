@@ -24,7 +24,7 @@ from torch import nn
 
 from y8m_models.configs.schema import SingleModel, Training
 from y8m_models.data.dataset import to_device
-from y8m_models.distributed import all_sum, current, wrap
+from y8m_models.distributed import all_sum, batch_mean, check_batch, current, wrap
 from y8m_models.losses import cross_entropy_per_video, distillation_loss, model_loss
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class SideInputs:
         weights = None if self.example_weights is None else self.example_weights.lookup(ids).to(device)
         if self.boost_from_stream:
             stream_ce_B = cross_entropy_per_video(inputs["cascade"][:, 0], inputs["labels"])
-            boost_B = torch.where(stream_ce_B > stream_ce_B.mean(), 3.0, 0.5)
+            boost_B = torch.where(stream_ce_B > batch_mean(stream_ce_B.mean(), len(ids)), 3.0, 0.5)
             weights = boost_B if weights is None else weights * boost_B
         teacher = None if self.teacher is None else torch.from_numpy(self.teacher(ids)[:, 0]).to(device)
         return weights, teacher
@@ -203,6 +203,7 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
     from y8m_models.data.dataset import YT8MDataset
 
     ranks = current()
+    check_batch(spec.training.batch_size, ranks.world_size)
     checkpoint = None
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -18,3 +18,12 @@ def test_masked_batch_norm_takes_statistics_from_valid_frames_only() -> None:
     assert (out[~valid] == 0).all()
     torch.testing.assert_close(norm.running_mean, 0.01 * rows.mean(0))
     assert torch.isfinite(norm(x, torch.zeros(2, 4, dtype=torch.bool))).all()  # no valid frame: no NaN
+
+
+def test_a_checkpoint_of_a_batch_norm1d_loads() -> None:
+    """DBoF's video-level norm was an nn.BatchNorm1d: its checkpoints (with a step counter) still load."""
+    old = torch.nn.BatchNorm1d(4)
+    old.running_mean.fill_(0.5)
+    norm = MaskedBatchNorm(4)
+    norm.load_state_dict(old.state_dict())
+    assert torch.equal(norm.running_mean, torch.full((4,), 0.5))

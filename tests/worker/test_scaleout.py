@@ -5,6 +5,7 @@ read through the shared volume by runs on the other."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable
@@ -95,7 +96,11 @@ def test_two_machines_share_one_dag(tiny_data: Path, tmp_path: Path, monkeypatch
     # Nothing stored names one machine's mount: run.json links, store metadata and the database are relative.
     for path in shared.rglob("*.json*"):
         text = path.read_text()
-        assert "host-a" not in text and "host-b" not in text, path
+        assert "host-" not in text and shared.name not in text, path
+    for path in shared.rglob("run.json"):
+        links = json.loads(path.read_text())["links"]
+        paths = [p for value in links.values() for p in (value if isinstance(value, list) else [value])]
+        assert not [p for p in paths if os.path.isabs(p)], path
     assert not [p for p in artifacts if "host-" in p]
     assert not [r.artifact_dir for r in runs if os.path.isabs(r.artifact_dir)]
 

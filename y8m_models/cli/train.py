@@ -79,15 +79,17 @@ def train(
     from y8m_models.experiment import RunError, create_run, train_run
 
     try:
+        if eval_every < 1 or workers < 0 or nproc < 1:
+            raise RunError(f"--eval-every and --nproc must be at least 1 and --workers at least 0, not {eval_every}, "
+                           f"{nproc}, {workers}")
+        if nproc > 1:  # before anything is written
+            _check_processes(nproc, device, config, preset, code, _overrides(set_))
         if out is None:
             home = Path(os.environ.get("Y8M_HOME", "var"))
             out = home / "runs" / f"{get_config(config).slug}-{preset}-s{seed}"
         run = create_run(config, data, out, preset=preset, seed=seed, steps=max_steps, epochs=epochs,
                          as_in_code=code, overrides=_overrides(set_), num_classes=num_classes, resume=resume)
         typer.echo(f"training {run.config.name} ({preset}) for {run.steps} steps into {run.dir}", err=True)
-        if eval_every < 1 or workers < 0 or nproc < 1:
-            raise RunError(f"--eval-every and --nproc must be at least 1 and --workers at least 0, not {eval_every}, "
-                           f"{nproc}, {workers}")
         if nproc > 1:
             raise typer.Exit(_distributed(run, nproc, device, resume, eval_every, workers, compile_))
         with tqdm(total=run.steps, initial=0, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
@@ -98,15 +100,28 @@ def train(
     typer.echo(json.dumps({"run": str(run.dir), **result}))
 
 
-def _distributed(run, nproc: int, device: str, resume: bool, eval_every: int, workers: int, compile_: bool) -> int:
-    """``--nproc N``: the run trained by N processes (``y8m_models.distributed``); torchrun's exit code."""
+def _check_processes(nproc: int, device: str, config: str, preset: str, code: bool, overrides: dict) -> None:
+    """``--nproc N``: a GPU for each process where they train on CUDA, and a part of every batch for each."""
     import torch
 
-    from y8m_models.distributed import launch
+    from y8m_models.configs import resolve
+    from y8m_models.distributed import check_batch
 
     if _device(device).startswith("cuda") and nproc > torch.cuda.device_count():
         raise fail(f"--nproc {nproc}: this machine has {torch.cuda.device_count()} CUDA device(s); use at most that "
                    "many, or --device cpu")
+    model = resolve(config, preset, code, overrides).model
+    if model is not None:  # an ensemble is refused by create_run, with its own message
+        try:
+            check_batch(model.training.batch_size, nproc)
+        except ValueError as exc:
+            raise fail(f"--nproc {nproc}: {exc}") from None
+
+
+def _distributed(run, nproc: int, device: str, resume: bool, eval_every: int, workers: int, compile_: bool) -> int:
+    """``--nproc N``: the run trained by N processes (``y8m_models.distributed``); torchrun's exit code."""
+    from y8m_models.distributed import launch
+
     typer.echo(f"{nproc} processes (DDP), each reading 1/{nproc} of every batch of "
                f"{run.model.training.batch_size}", err=True)
     return launch(run.dir, nproc, device=device, resume=resume, eval_every=eval_every,

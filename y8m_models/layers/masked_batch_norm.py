@@ -29,6 +29,11 @@ class MaskedBatchNorm(nn.Module):
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args) -> None:
+        # DBoF's video-level norm was an nn.BatchNorm1d, whose checkpoints also hold a step counter.
+        state_dict.pop(prefix + "num_batches_tracked", None)
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
     def forward(self, x_BTN: torch.Tensor, valid_BT: torch.Tensor) -> torch.Tensor:
         valid_BT1 = valid_BT[..., None].to(x_BTN.dtype)
         if self.training:
