@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
+from bench_workers import _most_at_once, _wait  # noqa: E402  (this folder, the script's sys.path[0])
+
 from tests.worker.test_scaleout import hosts  # noqa: E402  (the test's machines, not a copy of them)
 
 QUEUES = {"host-a": "gpu", "host-b": "gpu,cpu"}
@@ -38,6 +40,7 @@ def rehearse(data_root: Path, work: Path, machines: int, configs: str, steps: in
     from worker.runs import submit
 
     names = tuple(QUEUES)[:machines]
+    queues = {name: QUEUES[name] if machines > 1 else "gpu,cpu" for name in names}
     envs, _, drop = hosts(work / f"{machines}-machines", data_root, names,
                           os.environ.get("Y8M_BENCH_DATABASE_URL",
                                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
@@ -45,30 +48,27 @@ def rehearse(data_root: Path, work: Path, machines: int, configs: str, steps: in
     pools = {name: LocalWorkers(envs[name], work / f"{machines}-machines" / name / "logs") for name in names}
     try:
         for name in names:
-            pools[name].start(queues=QUEUES[name] if machines > 1 else "gpu,cpu")
+            pools[name].start(queues=queues[name])
         os.environ.update(envs[names[0]])
         start = time.time()
         sub = submit(configs, data_root / "tiny", preset="tiny", max_steps=steps)
         engine = get_engine(envs[names[0]]["Y8M_DATABASE_URL"])
-        while True:
+
+        def finished() -> list[Run] | None:
             with reading(engine) as s:
                 runs = s.scalars(select(Run)).all()
-            if all(r.status in ("succeeded", "failed", "cancelled") for r in runs):
-                break
-            time.sleep(0.5)
+            return runs if all(r.status in ("succeeded", "failed", "cancelled") for r in runs) else None
+
+        runs = _wait(finished, 1800, "the DAG", interval=0.5)
         end = max(r.finished_at.timestamp() for r in runs)
     finally:
         for pool in pools.values():
             pool.stop()
         drop()
     ran = {name: len(set(re.findall(r"run (\d+) \(\w+\): attempt", pools[name].logs()))) for name in names}
-    spans = sorted([(r.started_at.timestamp(), 1) for r in runs] + [(r.finished_at.timestamp(), -1) for r in runs])
-    running = most = 0
-    for _, step in spans:
-        running += step
-        most = max(most, running)
+    most = _most_at_once([(r.started_at.timestamp(), r.finished_at.timestamp()) for r in runs])
     wall = end - start
-    result = {"machines": machines, "queues": {n: QUEUES[n] if machines > 1 else "gpu,cpu" for n in names},
+    result = {"machines": machines, "queues": queues,
               "configs": configs, "steps": steps, "runs": len(runs), "created": len(sub.created),
               "succeeded": sum(r.status == "succeeded" for r in runs), "attempts": sorted({r.attempts for r in runs}),
               "wall_s": round(wall, 1), "runs_per_min": round(60 * len(runs) / wall, 1), "most_at_once": most,

@@ -366,29 +366,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _children(pid: int) -> list[int]:
-    found = []
+def _processes() -> Iterator[tuple[int, str, int, int]]:
+    """(pid, state, parent pid, process group) of every process, from /proc."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            state, ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
             continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
+        yield int(stat.parent.name), state, int(ppid), int(pgrp)
+
+
+def _children(pid: int) -> list[int]:
+    return [child for child, _, parent, _ in _processes() if parent == pid]
 
 
 def _group(pgid: int) -> list[int]:
     """The live processes of a process group."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
+    return [member for member, state, _, group in _processes() if group == pgid and state != "Z"]
 
 
 def _cmdline(pid: int) -> str:

@@ -75,10 +75,8 @@ def batch_mean(mean: torch.Tensor, count: int) -> torch.Tensor:
     are then those of one process. Not differentiable (a decision, not a loss)."""
     if current().world_size == 1:
         return mean.detach()
-    total = torch.stack([mean.detach().double() * count, torch.tensor(float(count), device=mean.device,
-                                                                      dtype=torch.float64)])
-    dist.all_reduce(total)
-    return (total[0] / total[1].clamp(min=1)).to(mean.dtype)
+    total, videos = all_sum(float(mean) * count, count)
+    return torch.tensor(total / max(videos, 1.0), dtype=mean.dtype, device=mean.device)
 
 
 def all_sum(*values: float) -> list[float]:
