@@ -34,6 +34,9 @@ bench: venv
 	$(PY) bench/bench_synthetic.py
 	$(PY) bench/bench_models.py
 	$(PY) bench/bench_learning.py
+	test -d $(Y8M_HOME)/datasets/paper || $(VENV)/bin/y8m data synth $(Y8M_HOME)/datasets/paper --preset paper --seed 0
+	$(PY) bench/bench_paper_data.py --data $(Y8M_HOME)/datasets/paper
+	$(PY) bench/bench_schedule.py --data $(Y8M_HOME)/datasets/paper --seconds 150 --every 15
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_stacking.py
 	$(PY) bench/bench_workers.py

@@ -15,6 +15,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import selectinload
 
+from app.components import ranking
 from db import queries
 from db.engine import reading
 from db.models import Run
@@ -88,18 +89,23 @@ def series(run_id: int) -> dict[str, list[tuple[int, float]]]:
 
 @st.cache_data(ttl=5)
 def leaderboard(dataset_id: int | None) -> pd.DataFrame:
-    """The 80 configurations with the paper's GAPs and our best validate2 / validate1 GAP on a dataset."""
+    """The 80 configurations with the paper's GAPs, our best validate2 / validate1 GAP on a dataset, and the
+    paper's and our rank among the configurations with both a paper GAP and one of our validate2 GAPs."""
     with reading(engine()) as s:
         best = queries.best_scores(s)
         counts = queries.run_counts(s)
     ours = {(n, split): (gap, run_id) for n, d, split, gap, run_id in best if d == dataset_id}
+    paper = {c["number"]: c["paper_gap"] for c in configurations()}
+    ranks = ranking.paired_ranks({n: (paper.get(n), gap) for (n, split), (gap, _) in ours.items()
+                                  if split == "validate2"})
     rows = []
     for c in configurations():
         v2, v1 = ours.get((c["number"], "validate2")), ours.get((c["number"], "validate1"))
+        paper_rank, our_rank = ranks.get(c["number"], (None, None))
         rows.append({"#": c["number"], "configuration": c["slug"], "section": c["section"], "level": c["level"],
                      "paper GAP": c["paper_gap"], "paper private LB": c["paper_private_gap"],
                      "our validate2 GAP": v2[0] if v2 else None, "our validate1 GAP": v1[0] if v1 else None,
-                     "difference": (v2[0] - c["paper_gap"]) if v2 and c["paper_gap"] else None,
+                     "paper rank": paper_rank, "our rank": our_rank,
                      "runs": counts.get(c["number"], 0), "best run": v2[1] if v2 else None})
     return pd.DataFrame(rows)
 
@@ -187,3 +193,42 @@ def top_predictions(run_dir: str, split: str, video_id: str, k: int = 5) -> list
         return []
     top = np.argsort(-scores)[:k]
     return [(int(c), float(scores[c])) for c in top]
+
+
+# ------------------------------------------------------------------------------------------------ paper sets
+
+def _manifest(name: str) -> Any:
+    from worker.paper import manifests
+
+    found = {m.name: m for m in manifests(settings())}
+    if name not in found:
+        raise KeyError(f"no paper set {name!r} under {settings().artifacts / 'paper'}; sets: {sorted(found)}")
+    return found[name]
+
+
+@st.cache_data(ttl=5)
+def paper_sets() -> list[dict[str, Any]]:
+    """The paper sets (``worker.paper.manifests``: ``$Y8M_ARTIFACTS/paper/*.json``), newest first: name, dataset,
+    created, tables, seeds, preset and how many runs the set asked for. ValueError on a manifest it cannot read."""
+    from worker.paper import manifests
+
+    return [{"name": m.name, "dataset": m.dataset, "created": m.created, "tables": list(m.options.tables),
+             "seeds": m.options.seeds, "preset": m.options.preset, "runs": len(m.runs)}
+            for m in manifests(settings())]
+
+
+@st.cache_data(ttl=2)
+def paper_statuses(name: str) -> dict[int, str]:
+    """Each run of the paper set ``name``: its status now."""
+    from worker.paper import statuses
+
+    return statuses(_manifest(name), settings())
+
+
+@st.cache_data(ttl=2)
+def paper_report(name: str) -> dict[str, Any]:
+    """The paper set's report from the database as it is now (``worker.paper.report``: tables, comparisons,
+    summary; ``meta["runs"]``: each row's run name -> run ids, one per seed)."""
+    from worker.paper import report
+
+    return report(_manifest(name), settings())

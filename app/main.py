@@ -41,6 +41,7 @@ page = st.navigation([
     st.Page(VIEWS / "launch.py", title="Launch", url_path="launch", default=True),
     st.Page(VIEWS / "runs.py", title="Runs", url_path="runs"),
     st.Page(VIEWS / "leaderboard.py", title="Leaderboard", url_path="leaderboard"),
+    st.Page(VIEWS / "paper.py", title="Paper", url_path="paper"),
     st.Page(VIEWS / "attention.py", title="Attention", url_path="attention"),
     st.Page(VIEWS / "stacking.py", title="Stacking", url_path="stacking"),
     st.Page(VIEWS / "datasets.py", title="Datasets", url_path="datasets"),

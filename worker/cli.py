@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -180,6 +181,48 @@ def worker(
         raise typer.Exit(run_per_gpu(devices, queues, loglevel))
     else:
         _run_worker(queues, concurrency, loglevel, name)
+
+
+@app.command("paper")
+def paper(
+    data: Annotated[str, typer.Option(help="a registered dataset's name, or a dataset directory in a data root "
+                                           "(`y8m data synth OUT --preset paper`)")],
+    out: Annotated[Path, typer.Option(help="where paper.md and paper.json go")],
+    tables: Annotated[str, typer.Option(help="the paper's tables: 2-12, or a list such as 4,5,7")] = "2-12",
+    seeds: Annotated[int, typer.Option(help="seeds 0..N-1 of every run")] = 3,
+    quick: Annotated[bool, typer.Option("--quick", help="Tables 4, 5, 7, 8 and 10 with one seed")] = False,
+    preset: Annotated[str, typer.Option(help="paper, small or tiny")] = "tiny",
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="cap every training run's steps")] = None,
+    eval_every: Annotated[int | None, typer.Option(help="score validate1 every N steps; the best weights are kept "
+                                                        "(default: every half epoch at the tiny preset)")] = None,
+    workers: Annotated[int, typer.Option(help="local workers to start for the call, one thread each (0: the "
+                                              "deployment's workers train)")] = max(1, os.cpu_count() or 1),
+    timeout: Annotated[float | None, typer.Option(help="give up waiting after S seconds (the runs go on)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as one JSON object")] = False,
+) -> None:
+    """Regenerate the paper's Tables 2-12 on a dataset: every run in the run store (reused by content hash, so a
+    second call resumes), each table beside the paper's, each comparison it draws reproduced or not."""
+    from worker.paper import REPORT_MD, PaperOptions, regenerate
+    from worker.runs import SubmitError
+    from y8m_models.paper import QUICK, parse_tables
+
+    try:
+        chosen = QUICK if quick else parse_tables(tables)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if seeds < 1 or workers < 0:
+        raise fail(f"--seeds must be at least 1 and --workers at least 0, not {seeds} and {workers}")
+    options = PaperOptions(tables=chosen, seeds=1 if quick else seeds, preset=preset, max_steps=max_steps,
+                           eval_every=eval_every)
+    try:
+        report = regenerate(data, out, options, workers=workers, timeout=timeout,
+                            log=lambda line: typer.echo(line, err=True))
+    except (SubmitError, TimeoutError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(report))
+    else:
+        typer.echo((out / REPORT_MD).read_text())
 
 
 def _run_worker(queues: str, concurrency: int, loglevel: str, name: str | None) -> None:

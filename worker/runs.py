@@ -149,21 +149,24 @@ class Submission:
     reused: list[int]
 
 
-def parse_configs(text: str) -> list[int]:
-    """``75``, ``chaining_cnn``, ``75,80`` or ``28-46`` -> paper numbers."""
+def parse_configs(text: str) -> list[int | str]:
+    """``75``, ``chaining_cnn``, ``75,80`` or ``28-46`` -> paper numbers; a Table 2 baseline's slug
+    (``baseline_logistic``) stays its slug (it has no number)."""
     from y8m_models.configs import ConfigError, get_config
 
-    out: list[int] = []
+    out: list[int | str] = []
     for part in filter(None, (p.strip() for p in str(text).split(","))):
         lo, sep, hi = part.partition("-")
         if sep and lo.isdigit() and hi.isdigit() and not 1 <= int(lo) <= int(hi) <= 80:
             raise SubmitError(f"--config {part!r}: the configurations are #1-#80")
         try:
-            numbers = list(range(int(lo), int(hi) + 1)) if sep and lo.isdigit() else [get_config(part).number]
+            config = None if sep and lo.isdigit() else get_config(part)
+            numbers = list(range(int(lo), int(hi) + 1)) if config is None else [config.number or config.slug]
         except (ConfigError, ValueError) as exc:
             raise SubmitError(f"--config {part!r}: {exc}") from None
-        if not numbers or None in numbers or min(numbers) < 1 or max(numbers) > 80:
-            raise SubmitError(f"--config {part!r}: the configurations are #1-#80")
+        ints = [n for n in numbers if isinstance(n, int)]
+        if not numbers or (ints and (min(ints) < 1 or max(ints) > 80)):
+            raise SubmitError(f"--config {part!r}: the configurations are #1-#80 and the Table 2 baselines")
         out.extend(n for n in numbers if n not in out)
     if not out:
         raise SubmitError("--config: give a paper number (18), a slug (chaining_cnn) or a range (28-46)")

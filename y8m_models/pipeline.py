@@ -105,9 +105,10 @@ class _Planner:
             self.jobs[key] = Job(key, kind, config, **{"seed": self.seed, **links})
         return self.jobs[key]
 
-    def configuration(self, number: int, overrides: dict[str, Any] | None = None, epochs: float | None = None) -> Job:
-        """Configuration ``number``'s final job; ``overrides`` (``--set``) and ``epochs`` change this one job
-        (a single model's), not the configurations it reads."""
+    def configuration(self, number: int | str, overrides: dict[str, Any] | None = None,
+                      epochs: float | None = None) -> Job:
+        """Configuration ``number``'s final job (a paper number, or a Table 2 baseline's slug); ``overrides``
+        (``--set``) and ``epochs`` change this one job (a single model's), not the configurations it reads."""
         changed = bool(overrides) or epochs is not None
         if number in self.by_number and not changed:
             return self.by_number[number]
@@ -119,7 +120,7 @@ class _Planner:
                               "epochs are ensemble.member_epochs)")
         else:
             job = self._ensemble(config, config.ensemble)
-        job.number = job.number or number
+        job.number = job.number or config.number  # None for a baseline
         if not changed:
             self.by_number[number] = job
         return job
@@ -163,7 +164,7 @@ class _Planner:
         return self._add("stack", config, members=tuple(jobs))
 
 
-def plan(numbers: list[int], data: Path, *, preset: str = "tiny", seed: int = 0, as_in_code: bool = False,
+def plan(numbers: list[int | str], data: Path, *, preset: str = "tiny", seed: int = 0, as_in_code: bool = False,
          max_steps: int | None = None, test_split: bool = True, overrides: dict[str, Any] | None = None,
          epochs: float | None = None) -> Plan:
     """The jobs configurations ``numbers`` need, producers before consumers, with the splits each predicts.

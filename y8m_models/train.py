@@ -23,9 +23,10 @@ import torch
 from torch import nn
 
 from y8m_models.configs.schema import SingleModel, Training
-from y8m_models.data.dataset import to_device
+from y8m_models.data.dataset import label_prior, to_device
 from y8m_models.distributed import all_sum, batch_mean, check_batch, current, wrap
 from y8m_models.losses import cross_entropy_per_video, distillation_loss, model_loss
+from y8m_models.models.base import start_at_label_prior
 
 if TYPE_CHECKING:
     from y8m_models.ensemble.weights import ExampleWeights
@@ -214,6 +215,8 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
     else:
         torch.manual_seed(seed)
         state = TrainState()
+        if spec.training.output_bias == "label_prior":
+            start_at_label_prior(model, torch.from_numpy(label_prior(files, spec.level, num_classes)))
     if ranks.rank:  # dropout draws of their own (the weights come from rank 0: DDP broadcasts them)
         torch.manual_seed(seed + 1_000_003 * ranks.rank + state.step)
     net = wrap(model, device)

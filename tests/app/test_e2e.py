@@ -1,7 +1,7 @@
 """The dashboard end to end in a real browser: ``python -m app.serve`` (what ``make run`` starts: a worker and
 Streamlit on SQLite and the folder broker) on a tiny synthetic dataset, driven through Debian's chromium with
 Playwright. A run of #1 is launched from the form, trained by the worker to ``succeeded`` on the Runs page, and
-its validate2 GAP shows on the Leaderboard; every page opens; Ctrl-C stops everything.
+its validate2 GAP shows on the Leaderboard; every page opens (the Paper page with no set yet); Ctrl-C stops everything.
 
 The app runs with ``Y8M_APP_PASSWORD`` and the browser first opens a page other than the default one, as a
 shared link does on a freshly started server: the password must be asked for there too.
@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "e2e-password"
-PAGES = ["Launch", "Runs", "Leaderboard", "Attention", "Stacking", "Datasets"]
+PAGES = ["Launch", "Runs", "Leaderboard", "Paper", "Attention", "Stacking", "Datasets"]
 # the run store's settings a developer may have exported: the app must run on the embedded default here
 STORE_SETTINGS = ("Y8M_DATABASE_URL", "Y8M_BROKER_URL", "Y8M_ARTIFACTS", "Y8M_DATA_ROOTS")
 
@@ -230,7 +230,13 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         assert shown == pytest.approx(info["scores"]["validate2"]["gap"], abs=5e-5)
         _screenshot(page, shots, "3-leaderboard")
 
-        # 4-5. the other pages open (no attention or stacking run yet: their info boxes)
+        # 4. the Paper page: no paper set yet, its quick-set button there
+        _open(page, "Paper", "The paper in miniature")
+        expect(page.get_by_text(re.compile(r"^No paper set yet: "))).to_be_visible()
+        expect(page.get_by_role("button", name="Run the quick set on the workers")).to_be_enabled()
+        _screenshot(page, shots, "4-paper")
+
+        # 5-7. the other pages open (no attention or stacking run yet: their info boxes)
         for name, title in [("Attention", "Attention frame gallery"), ("Stacking", "Stacking weights"),
                             ("Datasets", "Datasets")]:
             _open(page, name, title)
@@ -238,7 +244,7 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         assert _cell(page, "demo", "classes") == "60"
         browser.close()
 
-    # 6. Ctrl-C stops the app and the worker
+    # 8. Ctrl-C stops the app and the worker
     children = _descendants(served.process.pid)
     assert len(children) >= 3, children  # streamlit, the worker, its pool child
     served.process.send_signal(signal.SIGINT)

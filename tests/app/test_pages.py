@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -17,10 +19,13 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
+from app.components.ranking import kendall_tau_b
 from db.engine import get_engine, reading
 from db.models import Artifact, Dataset, Metric, Run, Score
 from tests.app.conftest import MAIN, Dashboard, clear_streamlit_caches
+from worker.paper import Manifest, PaperOptions
 from y8m_models.configs import all_configurations, get_config
+from y8m_models.paper import TABLES, RunKey
 
 
 @pytest.fixture(autouse=True)
@@ -194,6 +199,27 @@ def test_leaderboard_puts_our_gaps_beside_the_papers(dashboard: Dashboard) -> No
     assert _chart(at, "leaderboard_scatter")["data"] and _chart(at, "leaderboard_roadmap")["data"]
 
 
+def test_leaderboard_ranks_the_configurations_and_shows_their_rank_agreement(dashboard: Dashboard) -> None:
+    at = _page("leaderboard")
+    table = at.dataframe[0].value
+    assert "difference" not in table.columns
+    ranked = table[table["our rank"].notna()]
+    # the paper's validate2 GAPs: #75 0.8373 > #18 0.8179 > #10 0.8160 > #25 0.8157 > #2 0.8106
+    assert dict(zip(ranked["#"], ranked["paper rank"], strict=True)) == {75: 1, 18: 2, 10: 3, 25: 4, 2: 5}
+    with reading(get_engine(dashboard.database_url)) as s:
+        ours = {n: s.scalar(select(Score.gap).where(Score.run_id == dashboard.runs[n], Score.split == "validate2"))
+                for n in dashboard.runs}
+    expected = {n: 1 + sum(g > gap for g in ours.values()) + (sum(g == gap for g in ours.values()) - 1) / 2
+                for n, gap in ours.items()}
+    assert dict(zip(ranked["#"], ranked["our rank"], strict=True)) == expected
+    assert table[table["our rank"].isna()]["paper rank"].isna().all()  # no run: neither rank
+    (metric,) = at.metric
+    assert metric.label.endswith("Kendall's tau-b over n = 5 configurations")
+    tau = kendall_tau_b([get_config(n).paper_gap for n in ours], list(ours.values()))
+    assert metric.value == ("undefined (all tied on one side)" if tau is None else f"{tau:.3f}")
+    assert any("only the order of the configurations is compared" in c.value for c in at.caption)
+
+
 def test_leaderboard_charts_plot_only_the_configurations_we_ran(dashboard: Dashboard) -> None:
     at = _page("leaderboard")
     scatter = _chart(at, "leaderboard_scatter")
@@ -265,3 +291,105 @@ def test_datasets_refuses_a_folder_outside_the_data_roots(dashboard: Dashboard, 
         "set Y8M_DATA_ROOTS to allow it"]
     with reading(get_engine(dashboard.database_url)) as s:
         assert s.scalar(select(func.count()).select_from(Dataset)) == before
+
+
+# ------------------------------------------------------------------------------------------------- paper
+
+@pytest.fixture
+def table_8_set(dashboard: Dashboard) -> Iterator[Manifest]:
+    """A paper set of Table 8 whose originals (#2, #10, #18, #25) are the fixture's runs and whose bagging rows
+    (#28, #37, #33, #35) have none: its four claims are "not measured"."""
+    runs = {(RunKey.of(n), 0): dashboard.runs[n] for n in (2, 10, 18, 25)}
+    manifest = Manifest("tiny-t8", "tiny", PaperOptions(tables=(8,)), runs, "2024-05-01T10:00:00Z")
+    path = dashboard.home / "paper" / f"{manifest.name}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(manifest.to_json()))
+    yield manifest
+    path.unlink()
+
+
+def test_paper_shows_a_sets_gaps_beside_the_papers_and_its_claims_not_measured(dashboard: Dashboard,
+                                                                                table_8_set: Manifest) -> None:
+    at = _page("paper")
+    assert at.selectbox(key="paper_set").value == "tiny-t8"
+    assert at.selectbox(key="paper_set").options == ["tiny-t8 (tiny, 2024-05-01T10:00:00Z): tables 8, 1 seed, tiny"]
+    (bar,) = at.get("progress")
+    assert bar.proto.text == "4 of 4 runs succeeded; 0 running, 0 queued, 0 failed"
+    markdown = [m.value for m in at.markdown]
+    assert ("Reproduced 0 of the 4 comparisons that have a mechanism in the synthetic world (0 of all 4); "
+            "4 not measured yet.") in markdown
+    assert any("not comparable with the paper's in absolute terms" in c.value for c in at.caption)
+    assert [h.value for h in at.subheader] == ["Table 8: Bagging models"]
+    (table,) = [d.value for d in at.dataframe]
+    with reading(get_engine(dashboard.database_url)) as s:
+        ours = {n: s.scalar(select(Score.gap).where(Score.run_id == dashboard.runs[n], Score.split == "validate2"))
+                for n in (2, 10, 18, 25)}
+    originals, bagging = table[table["column"] == "Original"], table[table["column"] == "Bagging"]
+    assert list(originals["model"]) == ["Chaining (Video)", "parallel LSTM", "Chaining CNN", "multi-AP LSTM"]
+    assert list(originals["ours"]) == pytest.approx([ours[n] for n in (2, 10, 18, 25)])
+    assert list(originals["paper GAP"]) == pytest.approx([0.8106, 0.8160, 0.8179, 0.8157])
+    assert list(originals["run"]) == [f"/runs?run={dashboard.runs[n]}" for n in (2, 10, 18, 25)]
+    assert bagging["ours"].isna().all() and bagging["run"].isna().all()
+    claims = next(m for m in markdown if "Bagging above Original" in m).splitlines()
+    assert claims == [f'- **⏳ not measured**: {label}: Bagging above Original — no GAP yet for "{label} (Bagging)"'
+                      for label in ("Chaining (Video)", "parallel LSTM", "Chaining CNN", "multi-AP LSTM")]
+
+
+def test_paper_says_when_there_is_no_set_yet(dashboard: Dashboard) -> None:
+    at = _page("paper")
+    assert at.selectbox(key="paper_set").options == ["no paper set yet"]
+    assert at.info[0].value.startswith("No paper set yet")
+    assert not at.dataframe
+
+
+def test_paper_quick_set_on_a_dataset_without_frames_shows_the_error_and_queues_nothing(dashboard: Dashboard) -> None:
+    from db.engine import writing
+    from worker.runs import register_dataset
+
+    folder = dashboard.data_root / "video-only"  # the tiny dataset's video level alone: no frame-level model fits
+    shutil.copytree(dashboard.dataset / "video", folder / "video")
+    shutil.copy(dashboard.dataset / "vocabulary.csv", folder)
+    dataset_id = register_dataset(folder).id
+    before = _count_runs(dashboard)
+    try:
+        at = _page("paper")
+        at.selectbox(key="paper_dataset").set_value("video-only").run()
+        at.button(key="paper_submit").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        (error,) = at.error
+        assert error.value.startswith("#3 (seed 0): ") and "needs frame-level" in error.value
+        assert "does not have" in error.value and "video-only" in error.value
+        assert _count_runs(dashboard) == before
+        assert not list((dashboard.home / "paper").glob("*.json"))
+    finally:
+        with writing(get_engine(dashboard.database_url)) as s:
+            s.delete(s.get(Dataset, dataset_id))
+        shutil.rmtree(folder)
+
+
+def test_paper_quick_set_queues_its_runs_and_selects_the_new_set(dashboard: Dashboard) -> None:
+    """Queues the quick set on the tiny dataset without training it (no worker reads the folder broker here):
+    under a second. Kept last: its queued runs stay in the module's database."""
+    from worker.paper import manifests
+
+    before = _count_runs(dashboard)
+    at = _page("paper")
+    at.button(key="paper_submit").click().run()
+    try:
+        assert not at.exception, [e.value for e in at.exception]
+        (manifest,) = manifests()
+        assert [s.value for s in at.success] == [f"Paper set tiny-quick: {len(manifest.runs)} runs submitted "
+                                                 "(or reused)"]
+        assert (manifest.name, manifest.options) == ("tiny-quick", PaperOptions())
+        assert at.selectbox(key="paper_set").value == "tiny-quick"
+        with reading(get_engine(dashboard.database_url)) as s:
+            statuses = dict(s.execute(select(Run.id, Run.status).where(Run.id.in_(manifest.runs.values()))).all())
+        assert set(statuses.values()) <= {"waiting", "queued"}  # new: the fixture's runs had other options
+        assert _count_runs(dashboard) - before >= len(statuses) == len(set(manifest.runs.values()))
+        (bar,) = at.get("progress")
+        assert bar.proto.text.startswith(f"0 of {len(manifest.runs)} runs succeeded; 0 running, "
+                                         f"{sum(v == 'queued' for v in statuses.values())} queued, 0 failed")
+        assert [h.value for h in at.subheader] == [f"Table {n}: {TABLES[n].title}" for n in (4, 5, 7, 8, 10)]
+        assert len(at.dataframe) == 5
+    finally:
+        (dashboard.home / "paper" / "tiny-quick.json").unlink(missing_ok=True)

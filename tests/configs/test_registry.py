@@ -130,7 +130,12 @@ def test_presets_scale_sizes_and_keep_structure() -> None:
     assert tiny.model.params.mixtures == 2 and small.model.params.mixtures == 8
     assert tiny.model.params.groups == paper.model.params.groups == 8  # structure stays
     assert tiny.model.training.batch_size == 16 and small.model.training.batch_size == 128
-    assert tiny.model.training.learning_rate == paper.model.training.learning_rate
+    # tiny trains frame-level models at 10x the paper's rate (presets.py); video models and a rate the user
+    # set keep theirs
+    assert tiny.model.training.learning_rate == 10 * paper.model.training.learning_rate
+    assert small.model.training.learning_rate == paper.model.training.learning_rate
+    assert resolve(2, "tiny").model.training.learning_rate == resolve(2).model.training.learning_rate
+    assert resolve(25, "tiny", overrides={"model.training.learning_rate": 0.002}).model.training.learning_rate == 0.002
     assert resolve(27, "tiny").model.params.positional == 4 and resolve(25, "tiny").model.params.positional == 0
     two_parts = resolve(9, "tiny").model.params.cells
     assert two_parts == (32, 4)  # 128 / 32 = 4: the floor of a width

@@ -258,3 +258,62 @@ def test_attention_export_needs_data_and_valid_rows(validate: TensorStackData) -
         export_weights(stack)
     with pytest.raises(ValueError, match=r"\[500\].*\[0, 500\)"):
         export_weights(stack, validate, videos=[500])
+
+
+# ------------------------------------------------------------------------------- never below the best member
+
+
+@pytest.mark.parametrize("kind", ["linear", "classwise", "attention"])
+def test_start_at_member_gives_it_the_weight_for_every_class_and_video(kind: str) -> None:
+    stack = build_stack(combiner(kind), M, C, D, seed=3)
+    stack.start_at_member(1, 0.99)
+    P, x = batch(b=6)
+    w = stack.weights(P, x)  # [M] linear, [M, C] classwise, [B, M, C] attention
+    w_BMC = w[:, None].expand(M, C)[None] if w.dim() == 1 else w[None] if w.dim() == 2 else w
+    # attention: X_k Y_k (Glorot, small) still moves each class's logits a little around the member's
+    assert torch.allclose(w_BMC[:, 1], torch.full_like(w_BMC[:, 1], 0.99), atol=0.01 if kind == "attention" else 1e-5)
+    assert float(w_BMC.sum(dim=1).sub(1).abs().max()) < 1e-5
+    with pytest.raises(ValueError, match="outside the 3 members"):
+        stack.start_at_member(3)
+    with pytest.raises(ValueError, match="has no weights"):
+        MeanStack(M, C, D).start_at_member(0)
+
+
+def dominant(n: int, seed: int) -> TensorStackData:
+    """Member 0 good on every class, members 1 and 2 near noise: the mean is far below member 0."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, C)) < 0.08).astype(np.float32)
+    y[np.arange(n), rng.integers(0, C, n)] = 1
+    P = np.stack([np.clip(0.5 * y + 0.25 + 0.2 * rng.standard_normal((n, C)), 0, 1),
+                  np.clip(0.1 * y + rng.random((n, C)) * 0.8, 0, 1), rng.random((n, C)) * 0.8], axis=1)
+    return TensorStackData(P.astype(np.float16), rng.standard_normal((n, D)).astype(np.float32), y)
+
+
+@pytest.mark.parametrize("kind", ["linear", "classwise", "attention"])
+def test_a_dominant_member_is_where_the_stack_starts_and_never_above_it(kind: str) -> None:
+    """The authors' start (Glorot, or Eq. 8's mean) is the mean here, far below member 0; the stack starts at
+    member 0 (best on train) and ends at least at its validate GAP minus the 0.002 of issue 15."""
+    train, validate = dominant(400, seed=5), dominant(200, seed=6)
+    mean = evaluate_stack(MeanStack(M, C, D), validate)
+    best = best_member_gap(validate)
+    assert mean < best - 0.05  # the situation the rule is about
+    stack = build_stack(combiner(kind), M, C, D, seed=0)
+    result = fit_stack(stack, combiner(kind), train, validate, eval_every=2)
+    assert result.start == 0
+    assert result.history[0][0] == 0  # the start was a candidate
+    assert evaluate_stack(stack, validate) == pytest.approx(result.best_gap)
+    assert result.best_gap >= best - 0.002, (result.best_gap, best)
+
+
+def test_a_member_alone_replaces_a_worse_stack(train: TensorStackData) -> None:
+    """Member 1 is the best on this validate set (the halves swapped against train's): every checkpoint
+    that learned train's halves is worse, and the stack becomes member 1 alone, which it says."""
+    validate = TensorStackData(*(a.copy() for a in (synthetic(300, seed=8).P_NMC, synthetic(300, seed=8).x_ND,
+                                                    synthetic(300, seed=8).labels_NC)))
+    validate.P_NMC[:, 0] = validate.P_NMC[:, 2]  # member 0 is noise on validate
+    stack = build_stack(combiner("linear"), M, C, D)
+    result = fit_stack(stack, combiner("linear"), train, validate, eval_every=5)
+    gaps = [evaluate(validate.P_NMC[:, m].astype(np.float32), validate.labels_NC).gap for m in range(M)]
+    assert result.member == int(np.argmax(gaps))
+    assert result.best_gap == pytest.approx(max(gaps), abs=1e-6)
+    assert evaluate_stack(stack, validate) == pytest.approx(max(gaps), abs=1e-6)

@@ -10,6 +10,7 @@ import torch
 from y8m_models.configs import all_configurations, resolve, single_models
 from y8m_models.configs.check import check_model, random_vertical_matrix, synthetic_batch
 from y8m_models.models import ModelInputs, build_architecture
+from y8m_models.models.base import start_at_label_prior
 
 INPUTS = ModelInputs(num_classes=12, feature_sizes=(1024, 128), vertical_matrix=random_vertical_matrix(12, 5))
 CASES = [(config.slug, code) for config in all_configurations(baselines=True)
@@ -65,3 +66,20 @@ def test_auxiliary_predictions_one_per_stage_or_scale(slug: str) -> None:
         out = net(synthetic_batch(model.level, INPUTS, batch_size=3, frames=8))
         expected = getattr(model.params, CHAINING[model.architecture])
         assert out.auxiliary.shape == (3, expected, INPUTS.num_classes)
+
+
+@pytest.mark.parametrize("slug", [s for s, code in CASES if not code])
+def test_every_model_starts_at_the_label_prior(slug: str) -> None:
+    """``start_at_label_prior`` reaches each model's label classifier(s): the untrained model's predictions,
+    averaged over a batch, follow the priors (rare classes low, frequent ones high) instead of ~1/3 each."""
+    prior_C = torch.linspace(0.002, 0.3, INPUTS.num_classes)
+    for _, model in _models(slug, False):
+        torch.manual_seed(0)
+        net = build_architecture(model.architecture, model.params, INPUTS).eval()
+        assert start_at_label_prior(net, prior_C) >= 1
+        with torch.no_grad():
+            p_C = net(synthetic_batch(model.level, INPUTS, batch_size=8, frames=6)).predictions.mean(dim=0)
+        frequent = INPUTS.num_classes // 2  # the split head (#56's code version) keeps its softmax part
+        assert p_C[0] < 0.02 and p_C[frequent - 1] > 3 * p_C[0], (slug, p_C)
+        if model.params.model_dump().get("head") != "sigmoid_softmax":
+            assert torch.corrcoef(torch.stack([p_C, prior_C]))[0, 1] > 0.9, (slug, p_C)

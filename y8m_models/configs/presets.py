@@ -2,9 +2,13 @@
 
 ``small`` (quarter widths, half the frames) trains on the demo dataset on a CPU in minutes; ``tiny``
 (widths / 32, at most 2 mixtures, a third of the frames, batch 16 for models and stacking combiners, which
-train 10x their epochs) makes one CPU step take milliseconds, for tests and smoke runs. The structure never
-changes: layers, stages, scales, attention groups, loss weights and learning rates stay as the paper has
-them. Every parameter marked ``WIDTH``, ``MIXTURES`` or ``FRAMES`` in ``y8m_models.models`` is scaled, and so
+train 10x their epochs) makes one CPU step take milliseconds, for tests, smoke runs and `y8m paper`. The
+structure never changes: layers, stages, scales, attention groups and loss weights stay as the paper has them;
+so do the learning rates, except that ``tiny`` trains frame-level models at 10x the paper's (0.001 -> 0.01, the
+video models' rate): at widths / 32 the paper's rate leaves every frame family far from its plateau after a
+few epochs, x10 was the best of x1/x3/x10/x30, and the video models are best at their own rate (BENCHMARKS.md,
+"Schedules for small data"). Every parameter marked ``WIDTH``, ``MIXTURES`` or ``FRAMES`` in
+``y8m_models.models`` is scaled, and so
 is a cascade input's projection.
 """
 
@@ -28,14 +32,23 @@ class Preset:
     # (measured, #75 class-wise on the easy dataset: validate2 GAP 0.802 after 2 epochs, 0.843 after 20,
     # best member 0.838).
     stacking_epochs: float = 1.0
+    frame_learning_rate: float = 1.0  # frame-level models' learning rate times this (module docstring)
 
 
 PRESETS = {
     "paper": Preset("paper", 1.0, None, 1.0, None),
     "small": Preset("small", 1 / 4, None, 1 / 2, None),
-    "tiny": Preset("tiny", 1 / 32, 2, 1 / 3, 16, stacking_epochs=10.0),
+    "tiny": Preset("tiny", 1 / 32, 2, 1 / 3, 16, stacking_epochs=10.0, frame_learning_rate=10.0),
 }
 MIN_WIDTH, MIN_FRAMES = 4, 2
+
+
+def evaluation_steps(name: str, train_records: int, default: int = 1000) -> int:
+    """How often (in steps) a run scores validate1 for its checkpoint selection: half an epoch of
+    ``train_records`` at the preset's batch size where the preset sets one (``tiny``: a run of a few epochs is
+    scored ~10 times and keeps its best weights), else ``default``."""
+    batch = preset(name).batch_size
+    return default if batch is None else max(1, train_records // (2 * batch))
 
 
 def preset(name: str) -> Preset:
@@ -56,8 +69,9 @@ def _scale(value: Any, marker: PresetMarker, p: Preset) -> Any:
     return value if p.max_mixtures is None else min(value, p.max_mixtures)
 
 
-def scale_model(model: dict, params_type: type, p: Preset) -> dict:
-    """A single model's dict (architecture, params, training, cascade) at preset ``p``."""
+def scale_model(model: dict, params_type: type, p: Preset, level: str) -> dict:
+    """A single model's dict (architecture, params, training, cascade) at preset ``p``; ``level``: its input
+    level (frame or video)."""
     params = dict(model["params"])
     for name, info in params_type.model_fields.items():
         markers = [m for m in info.metadata if isinstance(m, PresetMarker)]
@@ -66,6 +80,9 @@ def scale_model(model: dict, params_type: type, p: Preset) -> dict:
     out = {**model, "params": params}
     if p.batch_size is not None:
         out["training"] = {**model["training"], "batch_size": p.batch_size}
+    if level == "frame" and p.frame_learning_rate != 1.0:
+        training = out["training"]
+        out["training"] = {**training, "learning_rate": training["learning_rate"] * p.frame_learning_rate}
     if model.get("cascade"):
         out["cascade"] = {**model["cascade"],
                           "projection": _scale(model["cascade"]["projection"], PresetMarker("width"), p)}

@@ -123,16 +123,18 @@ def resolve(config: Configuration | int | str, preset: str = "paper", as_in_code
     # Validate before scaling so that an override error names the user's value, not a scaled one.
     data = _validate(data, where).model_dump()
     for model, _ in _single_models(data):
-        scaled = scale_model(model, architecture(model["architecture"]).params, p)
+        registered = architecture(model["architecture"])
+        scaled = scale_model(model, registered.params, p, registered.level)
         model.clear()
         model.update(scaled)
     combiner = (data.get("ensemble") or {}).get("combiner")
     if combiner and p.batch_size is not None:  # the preset's batch rule holds for the stacking combiners too
         combiner["training"] = {**combiner["training"], "batch_size": p.batch_size,
                                 "epochs": combiner["training"]["epochs"] * p.stacking_epochs}
-    # The preset sets the batch size, it does not scale it: a batch size the user set is kept (a DDP run's).
+    # The preset sets the batch size, it does not scale it: a batch size the user set is kept (a DDP run's);
+    # so is a learning rate the user set (the preset's frame_learning_rate applies to the paper's).
     for path, value in (overrides or {}).items():
-        if path.endswith("training.batch_size"):
+        if path.endswith(("training.batch_size", "training.learning_rate")):
             _set_path(data, path, value, where)
     return _validate(data, f"{where} at preset {preset!r}")
 

@@ -59,6 +59,10 @@ class Training(Strict):
     clip_norm: Positive = 1.0
     epochs: Positive = 5.0
     l2: float = Field(1e-8, ge=0)
+    # Where the label classifiers' output biases start: the train1 label frequencies ("label_prior"), or
+    # [DIFF] the authors' zero ("zero"), under which #25 never leaves the label-prior loss at small scale
+    # (models.base.start_at_label_prior says why).
+    output_bias: Literal["label_prior", "zero"] = "label_prior"
 
 
 class Distillation(Strict):

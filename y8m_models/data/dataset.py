@@ -272,6 +272,19 @@ class YT8MDataset(IterableDataset):
                         "\n  ".join(map(str, damage)))
 
 
+def label_prior(files: Sequence[str | Path], level: Level, num_classes: int, max_records: int = 20_000) -> np.ndarray:
+    """float64 [C]: each class's share of videos among the first ``max_records`` records of ``files`` (file
+    order; YouTube-8M shards are random samples of the split), add-one smoothed, ``(count + 1) / (n + 2)``, so
+    that no class is 0 or 1. What a classifier's output biases start from (``models.base.start_at_label_prior``).
+    Frame level reads 2 frames per record: the cost is the records' CRC checks, ~0.1 ms each."""
+    data = YT8MDataset(files, level, num_classes, batch_size=1024, max_frames=2)
+    counts, seen = np.zeros(num_classes, np.int64), 0
+    for batch in itertools.islice(iter(data), -(-max_records // 1024)):
+        counts += batch["labels"].numpy().sum(axis=0, dtype=np.int64)
+        seen += len(batch["video_ids"])
+    return (counts + 1.0) / (seen + 2.0)
+
+
 def _shuffled(items: Iterator, size: int, rng: np.random.Generator) -> Iterator:
     """Seeded shuffle buffer: keep ``size`` items, emit a random one as each new one arrives."""
     buffer: list = []

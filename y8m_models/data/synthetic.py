@@ -81,6 +81,12 @@ PRESETS = {
     "easy": Preset(3000, 16, {"train1": 4, "validate1": 1, "train2": 2, "validate2": 1, "test": 1},
                    Knobs(median_length=20, pair_fraction=0.34, frame_noise=0.25, motif_rgb=0.5, motif_audio=0.6,
                          distractors=0.5, scene=0.15, style=0.1)),
+    # The paper in miniature (issue 15, `y8m paper`): each mechanism of the paper strong enough to show in a
+    # model trained for tens of seconds at the tiny preset. Half the labels defined by frame order, filler over
+    # about a fifth of the frames, audio-only labels, groups, dropped labels; oracles in BENCHMARKS.md.
+    "paper": Preset(8000, 100, {"train1": 4, "validate1": 1, "train2": 2, "validate2": 1, "test": 1},
+                    Knobs(median_length=40, pair_fraction=0.25, frame_noise=0.3, motif_rgb=0.35, motif_audio=0.5,
+                          distractors=1.0, scene=0.2, style=0.15, group_fraction=0.1, filler=3.0)),
 }
 
 

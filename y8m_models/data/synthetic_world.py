@@ -78,6 +78,10 @@ class Knobs:
     coverage: tuple[float, float] = (0.1, 0.6)  # fraction of a video's content frames a motif covers
     distractors: float = 2.0  # Poisson mean of unlabelled motif events per stream and video
     filler_noise: float = 0.04
+    # Filler shares times this (scattered dark frames up to 8% of a video, a title card at the start of half
+    # the videos over 2-10% of it, dark or title frames at the end of 40% over 2-8%, each times ``filler``,
+    # capped so that a third of a video stays content): how much of a video attention pooling can learn to skip.
+    filler: float = 1.0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -291,16 +295,18 @@ def _sample_labels(rng: np.random.Generator, w: World) -> tuple[int, np.ndarray]
     return vertical, np.unique(np.concatenate([labels, groups[groups >= 0]]))
 
 
-def _filler(rng: np.random.Generator, t: int) -> tuple[np.ndarray, int, int]:
-    """Per-frame filler kind, and the content range [lo, hi) between the opening and closing filler."""
-    filler = np.where(rng.random(t) < rng.uniform(0.0, 0.08), FILLER_DARK, FILLER_NONE).astype(np.uint8)
+def _filler(rng: np.random.Generator, t: int, scale: float = 1.0) -> tuple[np.ndarray, int, int]:
+    """Per-frame filler kind, and the content range [lo, hi) between the opening and closing filler; the
+    shares are times ``scale`` (``Knobs.filler``): scattered at most 50%, each edge at most a third."""
+    rate = min(0.5, scale * rng.uniform(0.0, 0.08))
+    filler = np.where(rng.random(t) < rate, FILLER_DARK, FILLER_NONE).astype(np.uint8)
     lo, hi = 0, t
     if t >= 10:
         if rng.random() < 0.5:  # title card at the start
-            lo = max(1, round(rng.uniform(0.02, 0.1) * t))
+            lo = max(1, round(min(1 / 3, scale * rng.uniform(0.02, 0.1)) * t))
             filler[:lo] = FILLER_TITLE
         if rng.random() < 0.4:  # dark or title frames at the end
-            hi = t - max(1, round(rng.uniform(0.02, 0.08) * t))
+            hi = t - max(1, round(min(1 / 3, scale * rng.uniform(0.02, 0.08)) * t))
             filler[hi:] = rng.choice([FILLER_DARK, FILLER_TITLE])
     if (filler != FILLER_NONE).all():
         filler[t // 2] = FILLER_NONE
@@ -340,7 +346,7 @@ def plan_video(w: World, index: int) -> VideoPlan:
         kept[rng.integers(len(labels))] = True
     # Motifs go between the opening and closing filler; scattered dark frames hide parts of them, evenly in
     # time (so that they do not favour the first or the second motif of an order label).
-    filler, lo, hi = _filler(rng, t)
+    filler, lo, hi = _filler(rng, t, k.filler)
 
     events: list[tuple[int, int, int, int]] = []
     amps: list[float] = []

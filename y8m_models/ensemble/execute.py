@@ -205,7 +205,10 @@ class Executor:
         stack = build_stack(combiner, m, c, d, seed=job.seed)
         result = fit_stack(stack, combiner, train, validate, seed=job.seed, eval_every=100, device=self.device,
                            callbacks=self.callbacks)
-        torch.save({"model": stack.state_dict(), "best_step": result.best_step}, folder / "stack.pt")
+        names = [j.name for j in job.members]
+        chosen = "stack" if result.member is None else f"{names[result.member]} alone"
+        torch.save({"model": stack.state_dict(), "best_step": result.best_step, "chosen": chosen},
+                   folder / "stack.pt")
         exported = export_weights(stack, validate, videos=range(min(20, validate.shape[0])), device=self.device)
         np.savez(folder / "stacking_weights.npz", members=np.array([j.name for j in job.members]),
                  videos=self.split("validate2")[0][:20], **exported)
@@ -218,9 +221,11 @@ class Executor:
                 gaps[split] = _log_scores(folder, split, evaluator, result.steps)
         members = {j.name: evaluate(s.dense(validate.rows_MN[k]), validate.labels_NC).gap
                    for k, (j, s) in enumerate(zip(job.members, validate.stored, strict=True))}
-        self.log(f"  {job.config.name}: validate2 GAP {gaps.get('validate2', float('nan')):.4f}; members "
-                 + ", ".join(f"{g:.4f}" for g in members.values()))
-        return {"gap": gaps, "member_gap": members, "best_step": result.best_step, "steps": result.steps}
+        start = "its own initialisation" if result.start is None else f"{names[result.start]} (best on train2)"
+        self.log(f"  {job.config.name}: validate2 GAP {gaps.get('validate2', float('nan')):.4f} ({chosen}; started "
+                 f"at {start}); members " + ", ".join(f"{g:.4f}" for g in members.values()))
+        return {"gap": gaps, "member_gap": members, "best_step": result.best_step, "steps": result.steps,
+                "chosen": chosen, "start": None if result.start is None else names[result.start]}
 
     def _merge(self, job: Job, folder: Path) -> dict[str, Any]:
         ens = job.config.ensemble

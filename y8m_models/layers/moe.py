@@ -4,6 +4,9 @@ Per class l: a softmax gate over K experts plus a dummy expert whose output is a
 experts: ``p_l = sum_{k<K} softmax(G_l)_k * sigmoid(E_{l,k})``. Gate logits have no bias, expert logits do.
 Both weight matrices are laid out class-major (row ``l*(K+1)+k`` of the gate, ``l*K+k`` of the experts),
 as in the authors' reshape, so a checkpoint's rows mean the same thing here.
+
+``start_at(prior_C)`` sets the expert biases so that the untrained MoE predicts about ``prior_C`` (the label
+frequencies) instead of the zero biases' K/(2(K+1)) for every class; see ``models.base.start_at_label_prior``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,13 @@ class MoE(nn.Module):
         nn.init.xavier_uniform_(self.gates.weight)
         nn.init.xavier_uniform_(self.experts.weight)
         nn.init.zeros_(self.experts.bias)
+
+    @torch.no_grad()
+    def start_at(self, prior_C: torch.Tensor) -> None:
+        """Expert biases logit(prior * (K+1)/K): with the gates near uniform at initialisation (K real experts
+        and the dummy), the output is then ~``prior_C``; priors above K/(K+1) are capped just below it."""
+        share_C = (prior_C.to(self.experts.bias) * (self.num_mixtures + 1) / self.num_mixtures).clamp(1e-6, 0.99)
+        self.experts.bias.copy_(torch.logit(share_C).repeat_interleave(self.num_mixtures))
 
     def forward(self, x_ND: torch.Tensor) -> torch.Tensor:
         lead = x_ND.shape[:-1]

@@ -28,7 +28,7 @@ class SigmoidSoftmaxMoE(nn.Module):
         if not 1 <= frequent_classes < num_classes:
             raise ValueError(f"frequent_classes must be in [1, {num_classes - 1}] for {num_classes} classes, "
                              f"got {frequent_classes}")
-        self.num_mixtures, self.frequent_classes = num_mixtures, frequent_classes
+        self.num_classes, self.num_mixtures, self.frequent_classes = num_classes, num_mixtures, frequent_classes
         self.positions = num_classes - frequent_classes + 1  # the infrequent labels and the "none" slot
         self.frequent = MoE(in_features, frequent_classes, num_mixtures)
         # Laid out position-major like the MoE: gate row n*(K+1)+k, expert row n*K+k.
@@ -37,6 +37,10 @@ class SigmoidSoftmaxMoE(nn.Module):
         nn.init.xavier_uniform_(self.gates.weight)
         nn.init.xavier_uniform_(self.experts.weight)
         nn.init.zeros_(self.experts.bias)
+
+    def start_at(self, prior_C: torch.Tensor) -> None:
+        """The frequent labels' MoE starts at their priors (``MoE.start_at``); the infrequent softmax as it is."""
+        self.frequent.start_at(prior_C[: self.frequent_classes])
 
     def distribution(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(class probabilities [..., C], infrequent distribution [..., P] with the none slot last, sums to 1)."""

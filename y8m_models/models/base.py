@@ -32,6 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from y8m_models.layers.cascade import Cascade
+from y8m_models.layers.moe import MoE
+from y8m_models.layers.split_head import SigmoidSoftmaxMoE
 
 VOCABULARY_2017 = 4716  # classes of the 2017 release, the vocabulary the authors' class counts refer to
 FREQUENT_2017 = 1000  # #56: the first 1000 labels of 4716 are the frequent ones (zt softmax_bound)
@@ -247,6 +249,32 @@ class InfrequentFromStream(nn.Module):
 
 
 # --- input helpers -----------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def start_at_label_prior(model: nn.Module, prior_C: torch.Tensor) -> int:
+    """Set every label classifier of ``model`` (an MoE, the split head, the logistic head: whatever outputs
+    the C label probabilities, Chaining stages and scales included) to start at the label frequencies
+    ``prior_C``; returns how many were set. Other heads (the V-vertical MoE) are left as they are.
+
+    Why (issue 15, measured in BENCHMARKS.md): with the authors' zero expert biases every class starts at
+    ~K/(2(K+1)) (1/3 with 2 mixtures) while real labels are ~1% of the classes, so the first steps' gradient
+    says "lower every class" for every video alike. Adam moves each of a wide LSTM's input weights by ~lr per
+    step, and the fastest way to answer that gradient is a constant feature: the LSTM's cell state runs away
+    (|c| ~ 47 after 600 steps of #25 on the demo data) and its outputs h = o * tanh(c) saturate at +-1 for
+    every video. The models that pool or read h (#25-#27, #10, the 'output' state) then see the same vector
+    for every video and stay at the label-prior loss; the ones that read c survive because c is unbounded.
+    Starting at the priors removes that first push. [DIFF] The authors' heads start at zero biases."""
+    classes, done = len(prior_C), 0
+    for module in model.modules():
+        if isinstance(module, (MoE, SigmoidSoftmaxMoE)) and module.num_classes == classes:
+            module.start_at(prior_C)
+            done += 1
+        elif (isinstance(module, nn.Sequential) and len(module) == 2 and isinstance(module[0], nn.Linear)
+              and isinstance(module[1], nn.Sigmoid) and module[0].out_features == classes):  # the logistic head
+            module[0].bias.copy_(torch.logit(prior_C.to(module[0].bias).clamp(1e-6, 1 - 1e-6)))
+            done += 1
+    return done
+
 
 def frame_inputs(batch: dict, max_frames: int, normalize: str,
                  feature_sizes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
