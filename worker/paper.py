@@ -230,5 +230,6 @@ def regenerate(data: str | Path, out: Path, options: PaperOptions, *, settings: 
 
 def _readable(meta: dict[str, Any]) -> dict[str, Any]:
     """The Markdown report's header: the options and figures, without the JSON's per-run listings."""
-    shown = {k.replace("_", " "): v for k, v in meta.items() if k not in ("runs", "not_succeeded")}
+    shown = {k.replace("_", " "): ", ".join(map(str, v)) if isinstance(v, list | tuple) else v
+             for k, v in meta.items() if k not in ("runs", "not_succeeded") and v is not None}
     return shown | {"not succeeded": len(meta["not_succeeded"])}

@@ -126,7 +126,7 @@ def _file_summary(path: Path) -> dict:
 @data_app.command("synth")
 def data_synth(
     out: Annotated[Path, typer.Argument(help="output directory")],
-    preset: Annotated[str, typer.Option(help="tiny (tests), easy (learning tests), demo or paper (`y8m paper`)")] = "tiny",
+    preset: Annotated[str, typer.Option(help="tiny (tests), easy (learning tests), demo, paper (y8m paper)")] = "tiny",
     videos: Annotated[int | None, typer.Option(help="override the preset's number of videos")] = None,
     classes: Annotated[int | None, typer.Option(help="override the preset's number of classes")] = None,
     seed: Annotated[int, typer.Option()] = 0,
