@@ -260,8 +260,9 @@ def start_at_label_prior(model: nn.Module, prior_C: torch.Tensor) -> int:
     expert biases every class starts at ~K/(2(K+1)) (1/3 with 2 mixtures) while real labels are ~1% of the
     classes, so the first steps' gradient says "lower every class" for every video alike. Adam moves each of a
     wide LSTM's input weights by ~lr per step, and the fastest way to answer that gradient is a constant
-    feature: the LSTM's cell state runs away and its outputs h = o * tanh(c) saturate at +-1 for every video. The models that pool or read h (#25-#27, #10, the 'output' state) then see the same vector
-    for every video and stay at the label-prior loss; the ones that read c survive because c is unbounded.
+    feature: the LSTM's cell state runs away and its outputs h = o * tanh(c) saturate at +-1 for every video.
+    The models that pool or read h (#25-#27, #10, the 'output' state) then see the same vector for every video
+    and stay at the label-prior loss; the ones that read c survive because c is unbounded.
     Starting at the priors removes that first push. [DIFF] The authors' heads start at zero biases."""
     classes, done = len(prior_C), 0
     for module in model.modules():
