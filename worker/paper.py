@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -141,10 +142,7 @@ def wait(manifest: Manifest, settings: Settings | None = None, *, poll: float = 
     deadline, last = None if timeout is None else time.monotonic() + timeout, ""
     while True:
         status = statuses(manifest, settings)
-        counts: dict[str, int] = {}
-        for value in status.values():
-            counts[value] = counts.get(value, 0) + 1
-        line = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        line = ", ".join(f"{n} {k}" for k, n in sorted(Counter(status.values()).items()))
         if line != last:
             log(f"paper: {len(status)} runs: {line}")
             last = line

@@ -85,7 +85,7 @@ class _Planner:
     def __init__(self, preset: str, data: Path, seed: int, as_in_code: bool, max_steps: int | None):
         self.preset, self.data, self.seed, self.as_in_code, self.max_steps = preset, data, seed, as_in_code, max_steps
         self.jobs: dict[str, Job] = {}
-        self.by_number: dict[int, Job] = {}
+        self.by_number: dict[int | str, Job] = {}  # paper number, or a baseline's slug
 
     def _add(self, kind: Kind, config: Configuration, **links: Any) -> Job:
         """The job, created once per content hash (a shared member is one job)."""

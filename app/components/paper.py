@@ -7,6 +7,7 @@ whose ``mechanism`` is None is still shown with its verdict, but said to be no e
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,9 +31,7 @@ def set_label(paper_set: Mapping[str, Any]) -> str:
 def progress(statuses: Mapping[int, str]) -> tuple[float, str]:
     """(share of the set's runs that succeeded, ``"4 of 12 runs succeeded; 2 running, 5 queued, 1 failed"``):
     the four usual statuses always, any other (waiting, interrupted, cancelled) when a run has it."""
-    counts: dict[str, int] = {}
-    for status in statuses.values():
-        counts[status] = counts.get(status, 0) + 1
+    counts = Counter(statuses.values())
     total, done = len(statuses), counts.get("succeeded", 0)
     others = [*SHOWN_STATUSES[1:], *sorted(s for s in counts if s not in SHOWN_STATUSES)]
     rest = ", ".join(f"{counts.get(s, 0)} {s}" for s in others)

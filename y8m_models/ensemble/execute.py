@@ -49,7 +49,7 @@ from y8m_models.experiment import (
     score_record,
     train_run,
 )
-from y8m_models.metrics import Evaluator, evaluate
+from y8m_models.metrics import Evaluator
 from y8m_models.pipeline import Job
 from y8m_models.store import PredictionWriter, StoreError, common_classes, join, read_predictions
 from y8m_models.train import CHECKPOINT, Callback
@@ -210,7 +210,7 @@ class Executor:
         torch.save({"model": stack.state_dict(), "best_step": result.best_step, "chosen": chosen},
                    folder / "stack.pt")
         exported = export_weights(stack, validate, videos=range(min(20, validate.shape[0])), device=self.device)
-        np.savez(folder / "stacking_weights.npz", members=np.array([j.name for j in job.members]),
+        np.savez(folder / "stacking_weights.npz", members=np.array(names),
                  videos=self.split("validate2")[0][:20], **exported)
         gaps = {}
         for split in sorted(job.splits):
@@ -219,8 +219,7 @@ class Executor:
             self._write(folder, split, _scored(predict_stack(stack, data, device=self.device), evaluator))
             if split == "validate2":
                 gaps[split] = _log_scores(folder, split, evaluator, result.steps)
-        members = {j.name: evaluate(s.dense(validate.rows_MN[k]), validate.labels_NC).gap
-                   for k, (j, s) in enumerate(zip(job.members, validate.stored, strict=True))}
+        members = dict(zip(names, result.member_gaps, strict=True))
         start = "its own initialisation" if result.start is None else f"{names[result.start]} (best on train2)"
         self.log(f"  {job.config.name}: validate2 GAP {gaps.get('validate2', float('nan')):.4f} ({chosen}; started "
                  f"at {start}); members " + ", ".join(f"{g:.4f}" for g in members.values()))

@@ -362,7 +362,8 @@ class StackCallback(Callback):
 class StackResult:
     """``history``: (step, validate GAP@20) at every evaluation; the stack holds ``best_step``'s weights, or,
     where ``member`` is set, that member alone (better on validate than every checkpoint). ``start``: the
-    member the training started at (None: the combiner's own initialisation)."""
+    member the training started at (None: the combiner's own initialisation). ``member_gaps``: each member
+    alone's GAP@20 on validate."""
 
     best_step: int
     best_gap: float
@@ -371,6 +372,7 @@ class StackResult:
     losses: list[float] = field(default_factory=list)
     start: int | None = None
     member: int | None = None
+    member_gaps: list[float] = field(default_factory=list)
 
 
 def fit_stack(stack: Stack, combiner: Combiner, train: StackData, validate: StackData, *, seed: int = 0,
@@ -381,7 +383,8 @@ def fit_stack(stack: Stack, combiner: Combiner, train: StackData, validate: Stac
     and at the end take GAP@20 on ``validate`` and keep the best weights (the code's checkpoint selection on
     validate2), loaded into ``stack`` on return. The start is the better on ``train`` of the combiner's
     initialisation and its best member alone (``start_at_member``); a member alone that beats every
-    checkpoint on ``validate`` is the result (module docstring).
+    checkpoint on ``validate`` is the result (module docstring). Each member alone is scored on ``validate``
+    once (``StackResult.member_gaps``).
 
     Loss: the code's ``CrossEntropyLoss`` on probabilities, eps 1e-5 inside the logs (catalog §4.7).
     Adam with the staircase decay and per-tensor clipping as every model (``build_optimizer``). [DIFF] The L2
@@ -400,10 +403,11 @@ def fit_stack(stack: Stack, combiner: Combiner, train: StackData, validate: Stac
                          f"{validate.shape[0]}")
     training = combiner.training
     stack.to(device)
+    on_validate = member_gaps(validate, batch_size=training.batch_size)
     if not any(p.requires_grad for p in stack.parameters()):  # MeanStack: nothing to learn
         gap = evaluate_stack(stack, validate, device=device)
-        return StackResult(best_step=0, best_gap=gap, steps=0, history=[(0, gap)])
-    result = StackResult(best_step=0, best_gap=-math.inf, steps=0)
+        return StackResult(best_step=0, best_gap=gap, steps=0, history=[(0, gap)], member_gaps=on_validate)
+    result = StackResult(best_step=0, best_gap=-math.inf, steps=0, member_gaps=on_validate)
     on_train = member_gaps(train, batch_size=training.batch_size)
     if max(on_train) > evaluate_stack(stack, train, batch_size=training.batch_size, device=device):
         result.start = int(np.argmax(on_train))
@@ -453,7 +457,6 @@ def fit_stack(stack: Stack, combiner: Combiner, train: StackData, validate: Stac
         validate_now()
     stack.load_state_dict(best)
     result.steps = state.step
-    on_validate = member_gaps(validate, batch_size=training.batch_size)
     if max(on_validate) > result.best_gap:
         result.member = int(np.argmax(on_validate))
         stack.start_at_member(result.member, ALONE_WEIGHT)
