@@ -1,9 +1,9 @@
-# y8m: `make run` (demo) and `make test` do all the set-up themselves.
+# y8m: `make run` (the dashboard on the paper dataset) and `make test` do all the set-up themselves.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 Y8M_HOME ?= $(CURDIR)/var
-DEMO := $(Y8M_HOME)/datasets/demo
+PAPER := $(Y8M_HOME)/datasets/paper
 export Y8M_HOME
 
 .PHONY: venv run test bench lint format clean
@@ -18,25 +18,26 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 venv: $(VENV)/.installed
 
-$(DEMO)/synthetic.json: | venv
-	$(VENV)/bin/y8m data synth $(DEMO) --preset demo --seed 0
+$(PAPER)/synthetic.json: | venv
+	$(VENV)/bin/y8m data synth $(PAPER) --preset paper --seed 0
 
-run: venv $(DEMO)/synthetic.json
-	@echo "The same runs from the command line, in another shell: $(VENV)/bin/y8m runs list, y8m reproduce (README)."
+run: venv $(PAPER)/synthetic.json
+	@echo "The demo (about 10 minutes on 2 cores): the Paper page's 'Run the demo' button, or in another shell"
+	@echo "  $(VENV)/bin/y8m paper --demo --data paper --out $(Y8M_HOME)/demo --workers 0"
+	@echo "The same runs from the command line: $(VENV)/bin/y8m runs list, y8m reproduce, y8m paper (README)."
 	$(PY) -m app.serve
 
 test: venv
 	$(PY) -m pytest -q
 
-bench: venv
+bench: venv $(PAPER)/synthetic.json
 	$(PY) bench/bench_reader.py
 	$(PY) bench/bench_gap.py
 	$(PY) bench/bench_synthetic.py
 	$(PY) bench/bench_models.py
 	$(PY) bench/bench_learning.py
-	test -d $(Y8M_HOME)/datasets/paper || $(VENV)/bin/y8m data synth $(Y8M_HOME)/datasets/paper --preset paper --seed 0
-	$(PY) bench/bench_paper_data.py --data $(Y8M_HOME)/datasets/paper
-	$(PY) bench/bench_schedule.py --data $(Y8M_HOME)/datasets/paper --seconds 150 --every 15
+	$(PY) bench/bench_paper_data.py --data $(PAPER)
+	$(PY) bench/bench_schedule.py --data $(PAPER) --seconds 150 --every 15
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_stacking.py
 	$(PY) bench/bench_workers.py

@@ -222,7 +222,7 @@ def paper_statuses(name: str) -> dict[int, str]:
     """Each run of the paper set ``name``: its status now."""
     from worker.paper import statuses
 
-    return statuses(_manifest(name), settings())
+    return statuses(_manifest(name).runs.values(), settings())
 
 
 @st.cache_data(ttl=2)
@@ -232,3 +232,12 @@ def paper_report(name: str) -> dict[str, Any]:
     from worker.paper import report
 
     return report(_manifest(name), settings())
+
+
+@st.cache_data(ttl=5)
+def demo_findings(dataset: str) -> dict[str, Any]:
+    """The demo's three findings on a dataset (``worker.paper.demo_findings``) from the database and the runs'
+    artifacts as they are now."""
+    from worker.paper import demo_findings as findings
+
+    return findings(dataset, settings())

@@ -1,6 +1,6 @@
 """What ``make run`` starts (``python -m app.serve``): the dashboard and its workers on this machine.
 
-It registers the demo dataset (``$Y8M_HOME/datasets/demo``, which the Makefile generates) when it is there,
+It registers the paper dataset (``$Y8M_HOME/datasets/paper``, which the Makefile generates) when it is there,
 then starts ``Y8M_WORKERS`` ``y8m worker`` processes and ``streamlit run app/main.py``, waits until the app
 answers and prints its address. Ctrl-C (or SIGTERM) stops the app and the workers and exits 0; when one of
 them dies on its own, the others are stopped and it exits 1 naming the one that died and its log.
@@ -49,18 +49,18 @@ def _setting(name: str, default: int, lowest: int, highest: int) -> int:
     return int(text)
 
 
-def _register_demo(settings: Settings) -> None:
-    """The demo dataset in the run store (once; a later start finds it by its path)."""
-    demo = settings.home / "datasets" / "demo"
-    if not (demo / "synthetic.json").exists():
-        print(f"No demo dataset at {demo} (make run generates it); register one on the Datasets page.")
+def _register_paper(settings: Settings) -> None:
+    """The paper dataset in the run store (once; a later start finds it by its path)."""
+    paper = settings.home / "datasets" / "paper"
+    if not (paper / "synthetic.json").exists():
+        print(f"No paper dataset at {paper} (make run generates it); register one on the Datasets page.")
         return
     from worker.runs import SubmitError, register_dataset
 
     try:
-        register_dataset(demo, settings=settings)
+        register_dataset(paper, settings=settings)
     except SubmitError as exc:  # e.g. Y8M_DATA_ROOTS set without $Y8M_HOME/datasets
-        print(f"The demo dataset is not registered: {exc}")
+        print(f"The paper dataset is not registered: {exc}")
 
 
 def _start_app(host: str, port: int, log: Path) -> subprocess.Popen:
@@ -130,7 +130,7 @@ def serve() -> int:
         signal.signal(signum, lambda *_: stop.set())
     # in a process of its own: registering reads the configuration registry, which imports torch (~250 MB
     # this process would hold for the whole session); it also creates or migrates the database first
-    registering = multiprocessing.get_context("spawn").Process(target=_register_demo, args=(settings,))
+    registering = multiprocessing.get_context("spawn").Process(target=_register_paper, args=(settings,))
     registering.start()
     registering.join()
     if stop.is_set():

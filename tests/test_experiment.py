@@ -125,6 +125,24 @@ def test_checkpoint_selection_on_validate1(data: Path, tmp_path: Path) -> None:
     assert json.loads(again.stdout)["gap"] == pytest.approx(best["gap"])  # eval reads the selected weights
 
 
+def test_validate1_is_scored_every_half_epoch_unless_told(data: Path, tmp_path: Path) -> None:
+    """The default cadence: half an epoch of train1 at the run's batch size (tiny: 16), and the last step."""
+    from y8m_models.data.dataset import YT8MDataset
+    from y8m_models.data.splits import part_files
+
+    records = YT8MDataset(part_files(data, "video", "train1"), "video", 60).num_records
+    half = round(0.5 * records / 16)
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--config", "2", "--data", str(data), "--preset", "tiny",
+                                 "--epochs", "1.7", "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    steps = round(1.7 * records / 16)
+    scored = [m["step"] for m in (json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines())
+              if m.get("split") == "validate1"]
+    assert scored == [*range(half, steps + 1, half), *([steps] if steps % half else [])]
+    assert len(scored) == 4
+
+
 def test_a_tree_of_runs_reads_the_same_wherever_it_is_mounted(data: Path, tmp_path: Path) -> None:
     """run.json keeps the runs a run reads relative to it: workers mount the shared artifacts anywhere."""
     from y8m_models.configs import resolve

@@ -31,7 +31,8 @@ def submit(
     code: Annotated[bool, typer.Option("--code", help="the authors' code values where they differ")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value (repeatable)")] = None,
     num_classes: Annotated[int | None, typer.Option(help="default: the dataset's vocabulary.csv")] = None,
-    eval_every: Annotated[int, typer.Option(help="score validate1 every N steps; the best weights are kept")] = 1000,
+    eval_every: Annotated[int | None, typer.Option(help="score validate1 every N steps (default: every half epoch); "
+                                                   "the best weights are kept")] = None,
     checkpoint_every: Annotated[int, typer.Option(help="checkpoint every N steps (and every 15 min)")] = 500,
     workers: Annotated[int, typer.Option(help="DataLoader workers (0: read in the training process)")] = 0,
     device: Annotated[str, typer.Option(help="auto (the worker's GPU, else CPU), cpu, cuda ...")] = "auto",
@@ -185,35 +186,64 @@ def worker(
 
 @app.command("paper")
 def paper(
-    data: Annotated[str, typer.Option(help="a registered dataset's name, or a dataset directory in a data root "
-                                           "(`y8m data synth OUT --preset paper`)")],
-    out: Annotated[Path, typer.Option(help="where paper.md and paper.json go")],
+    out: Annotated[Path, typer.Option(help="where paper.md and paper.json go (demo.md and demo.json with --demo)")],
+    data: Annotated[str | None, typer.Option(help="a registered dataset's name, or a dataset directory in a data "
+                                                  "root (`y8m data synth OUT --preset paper`)")] = None,
     tables: Annotated[str, typer.Option(help="the paper's tables: 2-12, or a list such as 4,5,7")] = "2-12",
-    seeds: Annotated[int, typer.Option(help="seeds 0..N-1 of every run")] = 3,
+    seeds: Annotated[int, typer.Option(help="how many seeds of every run")] = 3,
+    first_seed: Annotated[int, typer.Option(help="the first of them (seeds S..S+N-1), for a set to --merge later")] = 0,
+    merge: Annotated[list[Path] | None, typer.Option("--merge", help="instead of training: join the paper.json of "
+                                                     "sets with other seeds into one report (repeatable)")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Tables 4, 5, 7, 8 and 10 with one seed")] = False,
+    demo: Annotated[bool, typer.Option("--demo", help="the demo instead of tables: #23, #25 and #75 at the tiny "
+                                                      "preset, and three of the paper's findings on them")] = False,
     preset: Annotated[str, typer.Option(help="paper, small or tiny")] = "tiny",
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="cap every training run's steps")] = None,
     eval_every: Annotated[int | None, typer.Option(help="score validate1 every N steps; the best weights are kept "
-                                                        "(default: every half epoch at the tiny preset)")] = None,
+                                                        "(default: every half epoch)")] = None,
     workers: Annotated[int, typer.Option(help="local workers to start for the call, one thread each (0: the "
                                               "deployment's workers train)")] = max(1, os.cpu_count() or 1),
     timeout: Annotated[float | None, typer.Option(help="give up waiting after S seconds (the runs go on)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as one JSON object")] = False,
 ) -> None:
     """Regenerate the paper's Tables 2-12 on a dataset: every run in the run store (reused by content hash, so a
-    second call resumes), each table beside the paper's, each comparison it draws reproduced or not."""
-    from worker.paper import REPORT_MD, PaperOptions, regenerate
+    second call resumes), each table beside the paper's, each comparison it draws reproduced or not. With
+    --demo: the demo's runs, and whether frame models beat the video-level #2, #25's attention avoids the
+    filler frames and #75's members carry different classes."""
+    from worker.paper import DEMO_MD, REPORT_MD, PaperOptions, regenerate, run_demo
+    from worker.paper import merge as merge_reports
     from worker.runs import SubmitError
     from y8m_models.paper import QUICK, parse_tables
+
+    if merge:
+        try:
+            report = merge_reports(merge, out)
+        except SubmitError as exc:
+            raise fail(str(exc)) from None
+        typer.echo(json.dumps(report) if as_json else (out / REPORT_MD).read_text())
+        return
+    if data is None:
+        raise fail("--data is needed (a dataset to train on), unless --merge joins reports")
+    if demo:
+        if quick or preset != "tiny" or max_steps is not None or eval_every is not None:
+            raise fail("--demo trains its own runs at the tiny preset: it takes no --quick, --preset, --max-steps "
+                       "or --eval-every")
+        try:
+            found = run_demo(data, out, workers=workers, timeout=timeout, log=lambda line: typer.echo(line, err=True))
+        except (SubmitError, TimeoutError) as exc:
+            raise fail(str(exc)) from None
+        typer.echo(json.dumps(found) if as_json else (out / DEMO_MD).read_text())
+        return
 
     try:
         chosen = QUICK if quick else parse_tables(tables)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    if seeds < 1 or workers < 0:
-        raise fail(f"--seeds must be at least 1 and --workers at least 0, not {seeds} and {workers}")
+    if seeds < 1 or workers < 0 or first_seed < 0:
+        raise fail(f"--seeds must be at least 1, --workers and --first-seed at least 0, not {seeds}, {workers} and "
+                   f"{first_seed}")
     options = PaperOptions(tables=chosen, seeds=1 if quick else seeds, preset=preset, max_steps=max_steps,
-                           eval_every=eval_every)
+                           eval_every=eval_every, first_seed=first_seed)
     try:
         report = regenerate(data, out, options, workers=workers, timeout=timeout,
                             log=lambda line: typer.echo(line, err=True))

@@ -230,7 +230,7 @@ def _execute(claimed: dict[str, Any], folder: Path, settings: Settings, reporter
     folders[job.key] = folder
     executor = Executor(Path(claimed["data"]), lambda j: folders[j.key], claimed["num_classes"],
                         preset=claimed["preset"], device=device, max_steps=options.get("max_steps"),
-                        eval_every=options.get("eval_every", 1000),
+                        eval_every=options.get("eval_every"),
                         checkpoint_every=options.get("checkpoint_every", 500),
                         num_workers=options.get("workers", 0), compile=options.get("compile", False),
                         callbacks=(_control(reporter),), log=log.info)

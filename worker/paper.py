@@ -11,6 +11,12 @@ run id of every (run, seed)) is what the report is computed from, at any time, f
 (``report``): each table's rows beside the paper's, each comparison the paper draws, reproduced or not; rows
 fill in as runs succeed. ``regenerate`` (the CLI) submits, trains on local workers, waits and writes
 ``OUT/paper.md`` and ``OUT/paper.json``. The Paper page lists the manifests and submits the quick set.
+``merge`` joins the reports of sets with other seeds (``--first-seed``) into one, so that a long set can be
+trained in parts, in different sessions or on different machines.
+
+**The demo** (``y8m paper --demo``, the Paper page's demo button): ``submit_demo`` submits its runs,
+``demo_findings`` judges its three findings (``y8m_models.paper.demo``) on the newest of them in the database
+and their artifacts, ``run_demo`` does both around local workers and writes ``OUT/demo.md`` and ``demo.json``.
 
 Nothing here imports torch at import time (the dashboard imports this module); submitting does.
 """
@@ -22,32 +28,41 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 
+from db import queries
 from db.engine import reading
-from db.models import FINISHED, Run
+from db.models import FINISHED, Artifact, Run
 from db.settings import Settings
 from worker.runs import SubmitError, prepare, preview, register_dataset, submit
-from y8m_models.paper import QUICK, RunKey, runs_needed, to_json, to_markdown
+from y8m_models.paper import QUICK, RunKey, demo, gaps_of, runs_needed, to_json, to_markdown
 
 REPORT_MD, REPORT_JSON = "paper.md", "paper.json"
+DEMO_MD, DEMO_JSON = "demo.md", "demo.json"
 log = logging.getLogger("y8m.worker")
 
 
 @dataclass(frozen=True)
 class PaperOptions:
-    """What a paper set regenerates and how: the tables, seeds 0..seeds-1, and the options of every run."""
+    """What a paper set regenerates and how: the tables, seeds first_seed..first_seed+seeds-1, and the options of
+    every run. Sets of other seeds (say seed 0 in one session, seeds 1 and 2 in another) are joined by ``merge``."""
 
     tables: tuple[int, ...] = QUICK
     seeds: int = 1
     preset: str = "tiny"
     max_steps: int | None = None
-    eval_every: int | None = None  # None: the preset's rule (``presets.evaluation_steps``) on the dataset's train1
+    eval_every: int | None = None  # None: every half epoch (``experiment.evaluation_steps``)
+    first_seed: int = 0
+
+    @property
+    def seed_list(self) -> range:
+        return range(self.first_seed, self.first_seed + self.seeds)
 
 
 @dataclass(frozen=True)
@@ -73,12 +88,15 @@ class Manifest:
 
 
 def set_name(dataset: str, options: PaperOptions) -> str:
-    """``<dataset>-quick`` for the quick set at the tiny preset, else ``<dataset>-t<tables>-s<seeds>-<preset>``."""
-    if options.tables == QUICK and options.seeds == 1 and options.preset == "tiny" and options.max_steps is None:
+    """``<dataset>-quick`` for the quick set at the tiny preset, else ``<dataset>-t<tables>-s<seeds>-<preset>``
+    (``-s<seeds>from<first seed>`` when the seeds do not start at 0)."""
+    if (options.tables == QUICK and options.seeds == 1 and options.preset == "tiny" and options.max_steps is None
+            and options.first_seed == 0):
         return f"{dataset}-quick"
     tables = "-".join(map(str, options.tables))
     steps = f"-steps{options.max_steps}" if options.max_steps else ""
-    return f"{dataset}-t{tables}-s{options.seeds}-{options.preset}{steps}"
+    first = f"from{options.first_seed}" if options.first_seed else ""
+    return f"{dataset}-t{tables}-s{options.seeds}{first}-{options.preset}{steps}"
 
 
 def _folder(settings: Settings) -> Path:
@@ -88,17 +106,11 @@ def _folder(settings: Settings) -> Path:
 def submit_set(data: str | Path, options: PaperOptions, settings: Settings | None = None) -> Manifest:
     """Every (run key, seed) of the tables as a run in the store (created, or reused by content hash), and the
     set's manifest written beside the runs (``$Y8M_ARTIFACTS/paper/<name>.json``)."""
-    from y8m_models.configs.presets import evaluation_steps  # imports torch: not at the dashboard's import
-
     settings = settings or Settings.from_env()
     dataset = register_dataset(data, settings=settings)
-    eval_every = options.eval_every
-    if eval_every is None:
-        train1 = max(level.get("train1", {}).get("records", 0) for level in dataset.splits.values())
-        eval_every = evaluation_steps(options.preset, train1)
     asks = [(key, seed, {"preset": options.preset, "seed": seed, "max_steps": options.max_steps,
-                         "eval_every": eval_every, "overrides": key.overrides_dict() or None})
-            for seed in range(options.seeds) for key in runs_needed(options.tables)]
+                         "eval_every": options.eval_every, "overrides": key.overrides_dict() or None})
+            for seed in options.seed_list for key in runs_needed(options.tables)]
     for key, seed, ask in asks:  # every run checked before the first is queued: a bad one queues nothing
         try:
             preview([key.config], dataset.name, settings=settings, **ask)
@@ -129,19 +141,18 @@ def manifests(settings: Settings | None = None) -> list[Manifest]:
     return sorted(found, key=lambda m: m.created, reverse=True)
 
 
-def statuses(manifest: Manifest, settings: Settings | None = None) -> dict[int, str]:
-    """Each of the set's runs' status."""
+def statuses(run_ids: Iterable[int], settings: Settings | None = None) -> dict[int, str]:
+    """Each run's status (a set's: ``manifest.runs.values()``)."""
     with reading(prepare(settings)) as s:
-        ids = set(manifest.runs.values())
-        return dict(s.execute(select(Run.id, Run.status).where(Run.id.in_(ids))).all())
+        return dict(s.execute(select(Run.id, Run.status).where(Run.id.in_(set(run_ids)))).all())
 
 
-def wait(manifest: Manifest, settings: Settings | None = None, *, poll: float = 2.0, timeout: float | None = None,
-         log: Callable[[str], None] = print) -> dict[int, str]:
-    """Until every run of the set has ended (succeeded, failed, cancelled); a line whenever the counts change."""
-    deadline, last = None if timeout is None else time.monotonic() + timeout, ""
+def wait(run_ids: Iterable[int], settings: Settings | None = None, *, poll: float = 2.0,
+         timeout: float | None = None, log: Callable[[str], None] = print) -> dict[int, str]:
+    """Until every run has ended (succeeded, failed, cancelled); a line whenever the counts change."""
+    deadline, last, run_ids = None if timeout is None else time.monotonic() + timeout, "", set(run_ids)
     while True:
-        status = statuses(manifest, settings)
+        status = statuses(run_ids, settings)
         line = ", ".join(f"{n} {k}" for k, n in sorted(Counter(status.values()).items()))
         if line != last:
             log(f"paper: {len(status)} runs: {line}")
@@ -207,13 +218,14 @@ def regenerate(data: str | Path, out: Path, options: PaperOptions, *, settings: 
     settings = settings or Settings.from_env()
     started = time.monotonic()
     manifest = submit_set(data, options, settings)
-    log(f"paper: set {manifest.name}: tables {', '.join(map(str, options.tables))}, {options.seeds} seed(s), "
+    log(f"paper: set {manifest.name}: tables {', '.join(map(str, options.tables))}, seed(s) "
+        f"{', '.join(map(str, options.seed_list))}, "
         f"preset {options.preset}: {len(manifest.runs)} runs asked for")
     local = LocalWorkers({}, settings.home / "logs" / "paper") if workers else None
     try:
         for _ in range(workers):
             local.start(wait=120)
-        wait(manifest, settings, timeout=timeout, log=log)
+        wait(manifest.runs.values(), settings, timeout=timeout, log=log)
     finally:
         if local is not None:
             local.stop()
@@ -226,8 +238,140 @@ def regenerate(data: str | Path, out: Path, options: PaperOptions, *, settings: 
     return result
 
 
+def merge(reports: list[Path], out: Path) -> dict[str, Any]:
+    """``y8m paper --merge``: the reports of sets on one dataset and preset with different seeds (``paper.json``
+    files, e.g. seed 0 from one session and seeds 1-2 from another) as one report over all their seeds and
+    tables, written into ``out``; its meta adds up their run and wall seconds. SubmitError naming the files
+    where they do not fit together (another dataset or preset, a seed in two of them, not a report)."""
+    gaps: dict[RunKey, list[float]] = {}
+    tables: set[int] = set()
+    seen: dict[int, Path] = {}
+    metas = []
+    for path in reports:
+        try:
+            report = json.loads(path.read_text())
+            meta, found = report["meta"], gaps_of(report)
+            seeds = range(meta.get("first_seed", 0), meta.get("first_seed", 0) + meta["seeds"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SubmitError(f"{path}: not a paper report ({type(exc).__name__}: {exc})") from None
+        if metas and (meta.get("dataset"), meta.get("preset")) != (metas[0].get("dataset"), metas[0].get("preset")):
+            raise SubmitError(f"{path}: dataset {meta.get('dataset')!r}, preset {meta.get('preset')!r}; "
+                              f"{reports[0]}: {metas[0].get('dataset')!r}, {metas[0].get('preset')!r}")
+        for seed in seeds:
+            if seed in seen:
+                raise SubmitError(f"seed {seed} is in both {seen[seed]} and {path}")
+            seen[seed] = path
+        for key, values in found.items():
+            gaps.setdefault(key, []).extend(values)
+        tables.update(t["number"] for t in report["tables"])
+        metas.append(meta)
+    if not metas:
+        raise SubmitError("--merge: no report given")
+    total = {k: round(sum(m.get(k) or 0 for m in metas), 1) for k in ("run_seconds", "wall_seconds")}
+    meta = {"name": "+".join(m.get("name", "?") for m in metas), "dataset": metas[0].get("dataset"),
+            "preset": metas[0].get("preset"), "seeds": len(seen), "seed_list": sorted(seen),
+            "merged": [str(p) for p in reports], "runs_in_all": sum(m.get("runs_in_all") or 0 for m in metas),
+            **total, "cpu_count": metas[0].get("cpu_count"),
+            "runs": {}, "not_succeeded": {k: v for m in metas for k, v in m.get("not_succeeded", {}).items()}}
+    for m in metas:
+        for name, ids in m.get("runs", {}).items():
+            meta["runs"].setdefault(name, []).extend(ids)
+    result = to_json(sorted(tables), gaps, meta=meta)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / REPORT_JSON).write_text(json.dumps(result, indent=1))
+    (out / REPORT_MD).write_text(to_markdown(sorted(tables), gaps, meta=_readable(meta)))
+    return result
+
+
 def _readable(meta: dict[str, Any]) -> dict[str, Any]:
     """The Markdown report's header: the options and figures, without the JSON's per-run listings."""
     shown = {k.replace("_", " "): ", ".join(map(str, v)) if isinstance(v, list | tuple) else v
              for k, v in meta.items() if k not in ("runs", "not_succeeded") and v is not None}
     return shown | {"not succeeded": len(meta["not_succeeded"])}
+
+
+# ---------------------------------------------------------------------------------------------------- the demo
+
+def submit_demo(data: str | Path, settings: Settings | None = None) -> dict[int, int]:
+    """The demo's runs (``y8m_models.paper.demo.DEMO`` at the tiny preset, with every run they read) submitted, or
+    reused by content hash; {configuration: run id}."""
+    return dict(submit(list(demo.DEMO), data, preset="tiny", settings=settings).targets)
+
+
+def demo_findings(data: str | Path, settings: Settings | None = None) -> dict[str, Any]:
+    """The demo's three findings (``demo.findings``) on a dataset (name or folder), from its newest #75 run at the
+    tiny preset and the members it reads (#2, #10, #18, #25, with #25's attention dump; without a #75 run, the
+    newest succeeded run of each), the newest succeeded #23, and the dataset's synthetic ground truth; ``runs``:
+    the run id of each configuration read. Findings whose runs have not succeeded yet are ``shows: None``."""
+    settings = settings or Settings.from_env()
+    with reading(prepare(settings)) as s:
+        dataset = queries.dataset_named(s, str(data)) or queries.dataset_at(s, str(Path(data).resolve()))
+        if dataset is None:
+            raise SubmitError(f"no dataset {data!r} in the run store: register it (or run the demo) first")
+
+        def newest(number: int, *status: str) -> Run | None:
+            return s.scalars(select(Run).where(Run.number == number, Run.dataset_id == dataset.id,
+                                               Run.preset == "tiny", Run.kind != "predict",
+                                               *([Run.status.in_(status)] if status else []))
+                             .order_by(Run.id.desc()).limit(1)).first()
+
+        def artifact(run: Run | None, kind: str) -> Path | None:
+            found = None if run is None else s.scalars(select(Artifact.path).where(
+                Artifact.run_id == run.id, Artifact.kind == kind, Artifact.split.in_(("validate2", "")))).first()
+            return None if found is None else settings.artifacts / found
+
+        stack = newest(demo.STACK_MODEL)  # any status: its members may have succeeded before it
+        members = {link.input.number: link.input for link in stack.inputs} if stack is not None else {}
+        runs = {n: members.get(n) or newest(n, "succeeded")
+                for n in (demo.VIDEO_MODEL, *demo.FRAME_MODELS, demo.STACK_MODEL)}
+        runs[demo.STACK_MODEL] = stack
+        runs = {n: r for n, r in runs.items() if r is not None and r.status == "succeeded"}
+        stack = runs.get(demo.STACK_MODEL)
+        gaps = {n: r.gap("validate2") for n, r in runs.items() if r.gap("validate2") is not None}
+        numbers = {r.slug: n for n, r in runs.items()}  # a stack names its members by folder: <slug>-<hash>
+        attention_file = artifact(runs.get(demo.ATTENTION_MODEL), "attention")
+        weights_file = artifact(stack, "stacking_weights")
+        truth_file = Path(dataset.path) / "ground_truth.npz"
+    attention, uninformative, class_weights = None, {}, None
+    if attention_file is not None:
+        with np.load(attention_file) as dump:
+            attention = {k.split("/", 1)[1]: dump[k] for k in dump.files if k.startswith("weights/")}
+    if truth_file.exists():
+        with np.load(truth_file) as truth:
+            uninformative = dict(zip(truth["ids"].tolist(), truth["uninformative"], strict=True))
+    if weights_file is not None:
+        with np.load(weights_file) as weights:
+            members = [str(m) for m in weights["members"]]
+            class_weights = (weights["class_weights"], [f"#{numbers[m.rsplit('-', 1)[0]]}"
+                                                        if m.rsplit("-", 1)[0] in numbers else m for m in members])
+    result = demo.findings(gaps, attention, uninformative, class_weights)
+    return {**result, "dataset": dataset.name, "runs": {str(n): r.id for n, r in sorted(runs.items())},
+            "gaps": {str(n): g for n, g in sorted(gaps.items())}}
+
+
+def run_demo(data: str | Path, out: Path, *, settings: Settings | None = None, workers: int = 0,
+             timeout: float | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """``y8m paper --demo``: submit the demo, train it (on ``workers`` local workers, or the deployment's with 0),
+    wait, and write its findings into ``out`` (``demo.md``, ``demo.json``); returns them, with the wall time."""
+    from worker.local import LocalWorkers
+
+    settings = settings or Settings.from_env()
+    started = time.monotonic()
+    targets = submit_demo(data, settings)
+    log(f"demo: #{', #'.join(map(str, targets))} submitted (runs {', '.join(map(str, targets.values()))})")
+    local = LocalWorkers({}, settings.home / "logs" / "paper") if workers else None
+    try:
+        for _ in range(workers):
+            local.start(wait=120)
+        with reading(prepare(settings)) as s:  # the targets and every run they read
+            every = [r.id for r in _every_run_of(s, set(targets.values()))]
+        wait(every, settings, timeout=timeout, log=log)
+    finally:
+        if local is not None:
+            local.stop()
+    result = {**demo_findings(data, settings), "wall_seconds": round(time.monotonic() - started, 1),
+              "cpu_count": os.cpu_count()}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_JSON).write_text(json.dumps(result, indent=1))
+    (out / DEMO_MD).write_text(demo.to_markdown(result))
+    return result

@@ -192,7 +192,7 @@ def _check_splits(jobs: list[Any], dataset: Dataset) -> None:
 
 def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: str = "tiny", seed: int = 0,
              max_steps: int | None = None, epochs: float | None = None, as_in_code: bool = False,
-             overrides: dict[str, Any] | None = None, num_classes: int | None = None, eval_every: int = 1000,
+             overrides: dict[str, Any] | None = None, num_classes: int | None = None, eval_every: int | None = None,
              checkpoint_every: int = 500, workers: int = 0, device: str = "auto", compile: bool = False,
              settings: Settings) -> tuple[Dataset, Any, dict[str, Any]]:
     """The checked input as (dataset, the pipeline's plan, the runs' options); ``SubmitError`` otherwise."""
@@ -202,7 +202,7 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: st
     numbers = parse_configs(",".join(map(str, configs)) if isinstance(configs, list | tuple) else str(configs))
     for name, value, low in (("--eval-every", eval_every, 1), ("--checkpoint-every", checkpoint_every, 1),
                              ("--workers", workers, 0), ("--seed", seed, 0)):
-        if value < low:
+        if value is not None and value < low:
             raise SubmitError(f"{name} must be at least {low}, not {value}")
     if max_steps is not None and max_steps < 1:
         raise SubmitError(f"--max-steps must be at least 1, not {max_steps}")

@@ -97,12 +97,13 @@ def barrier() -> None:
 
 # ---------------------------------------------------------------------------------------------- launching
 
-def launch(run_dir: Path, nproc: int, *, device: str, resume: bool, eval_every: int, checkpoint_every: int,
+def launch(run_dir: Path, nproc: int, *, device: str, resume: bool, eval_every: int | None, checkpoint_every: int,
            num_workers: int, compile: bool) -> int:
     """Train the run in ``run_dir`` (written by ``experiment.create_run``) with ``nproc`` processes through
     torchrun on this machine; returns torchrun's exit code. Rank 0 prints the result JSON."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               "-m", "y8m_models.distributed", str(run_dir), "--device", device, "--eval-every", str(eval_every),
+               "-m", "y8m_models.distributed", str(run_dir), "--device", device,
+               *(["--eval-every", str(eval_every)] if eval_every else []),
                "--checkpoint-every", str(checkpoint_every), "--workers", str(num_workers)]
     command += ["--resume"] * resume + ["--compile"] * compile
     # Each process gets its share of the cores (torchrun would otherwise set one thread and say so).
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m y8m_models.distributed")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--eval-every", type=int, default=1000)
+    parser.add_argument("--eval-every", type=int, default=None)
     parser.add_argument("--checkpoint-every", type=int, default=500)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--resume", action="store_true")

@@ -244,12 +244,20 @@ class SelectOnValidate1(Callback):
                            self.run.dir / BEST)
 
 
+def evaluation_steps(run: Run) -> int:
+    """How often a run scores validate1 unless told (``--eval-every``): every half epoch of train1 at its batch
+    size, so a run of the paper's 5 epochs is scored ~10 times and keeps the weights of its plateau where it then
+    overfits (BENCHMARKS.md, "Schedules for small data": every family plateaus in ~5 epochs of the paper
+    dataset; #2 and #25 fall after)."""
+    return epoch_steps(run.model, run.files("train1"), run.num_classes, 0.5)
+
+
 def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...] = (),
-              device: str = "cpu", eval_every: int = 1000, checkpoint_every: int = 500, num_workers: int = 0,
+              device: str = "cpu", eval_every: int | None = None, checkpoint_every: int = 500, num_workers: int = 0,
               compile: bool = False) -> dict[str, Any]:
     """Train to ``run.steps`` (continuing from the checkpoint with ``resume``), scoring validate1 every
-    ``eval_every`` steps and at the end; returns the last validate1 scores and the best step (under DDP, on
-    rank 0; the other ranks return the step only)."""
+    ``eval_every`` steps (default: ``evaluation_steps``) and at the end; returns the last validate1 scores and
+    the best step (under DDP, on rank 0; the other ranks return the step only)."""
     torch.manual_seed(run.seed)
     main = current().main  # under DDP, rank 0 alone writes and reports
     init = run.links.get("init")
@@ -267,7 +275,7 @@ def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...]
     own: list[Callback] = [MetricsLog(run), *callbacks] if main else []
     selector = None
     if main and split_files(run.data, run.model.level).get("validate1"):
-        selector = SelectOnValidate1(run, model, eval_every, device)
+        selector = SelectOnValidate1(run, model, eval_every or evaluation_steps(run), device)
         own.insert(1, selector)
     state = fit(model, run.model, run.files("train1"), run.num_classes, run.dir, run.steps, seed=run.seed,
                 resume=resume, checkpoint_every=checkpoint_every, callbacks=tuple(own), device=device,

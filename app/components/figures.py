@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from y8m_models.paper import demo
+
 NO_DATA = "no data yet"
 
 # The paper's Table 12 (private leaderboard GAP, blind test set): (row, GAP, the configuration whose GAP is
@@ -152,14 +154,10 @@ def _uninformative_T(uninformative_T: np.ndarray, T: int) -> np.ndarray:
 
 
 def uninformative_share(weights_KT: np.ndarray, uninformative_T: np.ndarray) -> np.ndarray:
-    """[K] per group, the share of its attention on uninformative frames: the group's weights are normalised to
-    sum 1 over the T frames, then summed over the frames flagged in ``uninformative_T`` (bool [>= T]).
-    A group whose weights sum to 0 gets NaN."""
+    """[K] per group, the share of its attention on uninformative frames (``y8m_models.paper.demo``'s), the flags
+    (bool [>= T]) cut to the T frames."""
     w_KT = _weights_KT(weights_KT)
-    u_T = _uninformative_T(uninformative_T, w_KT.shape[1])
-    total_K = w_KT.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total_K > 0, w_KT[:, u_T].sum(axis=1) / total_K, np.nan)
+    return demo.uninformative_share(w_KT, _uninformative_T(uninformative_T, w_KT.shape[1]))
 
 
 def _runs(flags_T: np.ndarray) -> list[tuple[int, int]]:

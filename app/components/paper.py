@@ -16,8 +16,8 @@ from y8m_models.paper.judge import CAVEAT, NO_MECHANISM, NOT_MEASURED
 
 SHOWN_STATUSES = ("succeeded", "running", "queued", "failed")  # always named in the progress line, in this order
 OUTCOMES = {True: "✅ reproduced", False: "❌ not reproduced", None: "⏳ " + NOT_MEASURED}
-__all__ = ["CAVEAT", "comparison_line", "comparison_lines", "progress", "run_name", "set_label", "summary_line",
-           "table_rows"]
+__all__ = ["CAVEAT", "comparison_line", "comparison_lines", "demo_lines", "progress", "run_name", "set_label",
+           "summary_line", "table_rows"]
 
 
 def set_label(paper_set: Mapping[str, Any]) -> str:
@@ -99,3 +99,14 @@ def comparison_line(comparison: Mapping[str, Any]) -> str:
 def comparison_lines(comparisons: Sequence[Mapping[str, Any]], table: int) -> list[str]:
     """The lines of one table's comparisons, in the report's order."""
     return [comparison_line(c) for c in comparisons if c["table"] == table]
+
+
+DEMO_MARKS = {True: "✅ shows", False: "❌ does not show", None: "⏳ " + NOT_MEASURED}
+
+
+def demo_lines(result: Mapping[str, Any]) -> list[str]:
+    """The demo's findings (``worker.paper.demo_findings``) as Markdown lines: mark, finding, its figures; then
+    the runs read, each a link to its page."""
+    lines = [f"**{DEMO_MARKS[f['shows']]}**: {f['finding']} — {f['line']}" for f in result["findings"]]
+    runs = ", ".join(f"[#{n}](/runs?run={run_id})" for n, run_id in result["runs"].items())
+    return lines + ([f"Runs read: {runs}."] if runs else [])

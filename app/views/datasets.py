@@ -10,6 +10,7 @@ import streamlit as st
 
 from app import data
 from worker.local import Y8M
+from y8m_models.data.synthetic import PRESETS as SYNTHETIC_PRESETS
 
 st.title("Datasets")
 rows = [{"name": d["name"], "classes": d["classes"], "synthetic": d["synthetic"], "path": d["path"],
@@ -21,14 +22,15 @@ roots = data.settings().data_roots
 with st.form("datasets_generate"):
     st.subheader("Generate a synthetic dataset")
     name = st.text_input("Name", value="synthetic", key="datasets_name")
-    preset = st.selectbox("Preset", ["tiny", "easy", "demo"], key="datasets_preset")
+    preset = st.selectbox("Preset", list(SYNTHETIC_PRESETS), index=list(SYNTHETIC_PRESETS).index("paper"),
+                          key="datasets_preset", help="paper: the dataset `y8m paper` and the demo are meant for")
     seed = st.number_input("Seed", min_value=0, value=0, key="datasets_seed")
     if st.form_submit_button("Generate"):
         target = roots[0] / name
         if not name or "/" in name or name.startswith(".") or target.exists():
             st.error(f"Name: {name!r} must be a new folder name under {roots[0]}")
         else:
-            with st.spinner(f"writing {target} ..."):  # tiny: seconds; demo: ~30 s
+            with st.spinner(f"writing {target} ..."):  # tiny: seconds; paper: ~20 s; demo: ~30 s
                 done = subprocess.run([Y8M, "data", "synth", str(target), "--preset", preset, "--seed", str(int(seed))],
                                       capture_output=True, text=True)
             if done.returncode:

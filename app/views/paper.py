@@ -1,5 +1,7 @@
-"""Paper: the paper's Tables 2-12 regenerated on a dataset (``y8m paper``, issue 15). A paper set (one
-``y8m paper`` call, or the quick set submitted here) is picked; its progress, the summary of its comparisons,
+"""Paper: the paper's Tables 2-12 regenerated on a dataset (``y8m paper``, issue 15), and the demo. The demo
+(``y8m paper --demo``, or its button here) trains #23, #25 and #75 at the tiny preset; its three findings on the
+chosen dataset are shown as its runs succeed. A paper set (one ``y8m paper`` call, or the quick set submitted
+here) is picked; its progress, the summary of its comparisons,
 then per table the paper's GAP beside ours with links to the runs, and each comparison the paper draws there,
 reproduced or not. The tables fill in as the set's runs succeed (the part below the picker polls while any
 run is on its way)."""
@@ -46,10 +48,28 @@ def _submit() -> None:
                                                           "submitted (or reused)")
 
 
+def _submit_demo() -> None:
+    from worker.paper import submit_demo  # submitting imports torch: only once asked to
+    from worker.runs import SubmitError
+
+    try:
+        targets = submit_demo(st.session_state["paper_dataset"])
+    except SubmitError as exc:
+        st.session_state["paper_submit_result"] = ("error", str(exc))
+        return
+    data.demo_findings.clear()
+    st.session_state["paper_submit_result"] = ("success", "Demo: " + ", ".join(
+        f"#{n} run {run_id}" for n, run_id in targets.items()) + " submitted (or reused)")
+
+
 with right:
     datasets = [d["name"] for d in data.datasets()]
     st.selectbox("Dataset", datasets or [None], key="paper_dataset",
                  format_func=lambda d: d or "no dataset yet: register one on the Datasets page")
+    st.button("Run the demo on the workers", key="paper_demo", on_click=_submit_demo, disabled=not datasets,
+              help="#23 (local-AP LSTM), #25 (multi-AP LSTM) and #75 (class-wise stacking of #2, #10, #18 and #25) "
+                   "at the tiny preset (`y8m paper --demo`): about 10 minutes on 2 cores for the `paper` dataset. "
+                   "Its findings appear below as the runs succeed.")
     st.button("Run the quick set on the workers", key="paper_submit", on_click=_submit, disabled=not datasets,
               help="Tables 4, 5, 7, 8 and 10, one seed, preset tiny (`y8m paper --quick`), on the workers. Runs "
                    "that succeeded or are on their way with the same content are reused. The runs appear on the "
@@ -57,6 +77,22 @@ with right:
     outcome = st.session_state.pop("paper_submit_result", None)
     if outcome:
         (st.error if outcome[0] == "error" else st.success)(outcome[1])
+
+
+
+def _demo(dataset: str) -> None:
+    found = data.demo_findings(dataset)
+    st.subheader(f"The demo on {dataset}: {found['shown']} of {found['of']} findings show")
+    st.markdown("\n".join(f"- {line}" for line in paper.demo_lines(found)))
+    st.caption("The runs' attention is in the Attention page's frame gallery (#25, #23) and the stack's weights "
+               "on the Stacking page (#75).")
+
+
+if st.session_state.get("paper_dataset"):
+    try:
+        st.fragment(_demo, run_every=10)(st.session_state["paper_dataset"])
+    except ValueError as exc:  # a damaged artifact: say which
+        st.error(f"The demo's findings cannot be read: {exc}")
 
 if chosen is None:
     st.info("No paper set yet: run the quick set with the button above, or `y8m paper --quick --data DIR --out "

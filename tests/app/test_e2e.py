@@ -1,7 +1,8 @@
 """The dashboard end to end in a real browser: ``python -m app.serve`` (what ``make run`` starts: a worker and
 Streamlit on SQLite and the folder broker) on a tiny synthetic dataset, driven through Debian's chromium with
 Playwright. A run of #1 is launched from the form, trained by the worker to ``succeeded`` on the Runs page, and
-its validate2 GAP shows on the Leaderboard; every page opens (the Paper page with no set yet); Ctrl-C stops everything.
+its validate2 GAP shows on the Leaderboard; every page opens (the Paper page with no demo or set yet); Ctrl-C
+stops everything.
 
 The app runs with ``Y8M_APP_PASSWORD`` and the browser first opens a page other than the default one, as a
 shared link does on a freshly started server: the password must be asked for there too.
@@ -82,7 +83,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     from y8m_models.data.synthetic import generate
 
     home = tmp_path / "home"
-    generate(home / "datasets" / "demo", preset="tiny", seed=0)
+    generate(home / "datasets" / "paper", preset="tiny", seed=0)
     port = _free_port()
     for key in STORE_SETTINGS:
         monkeypatch.delenv(key, raising=False)
@@ -230,9 +231,11 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         assert shown == pytest.approx(info["scores"]["validate2"]["gap"], abs=5e-5)
         _screenshot(page, shots, "3-leaderboard")
 
-        # 4. the Paper page: no paper set yet, its quick-set button there
+        # 4. the Paper page: the demo not run on the dataset yet, no paper set yet, the two buttons there
         _open(page, "Paper", "The paper in miniature")
+        expect(page.get_by_text("The demo on paper: 0 of 3 findings show")).to_be_visible()
         expect(page.get_by_text(re.compile(r"^No paper set yet: "))).to_be_visible()
+        expect(page.get_by_role("button", name="Run the demo on the workers")).to_be_enabled()
         expect(page.get_by_role("button", name="Run the quick set on the workers")).to_be_enabled()
         _screenshot(page, shots, "4-paper")
 
@@ -241,7 +244,7 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
                             ("Datasets", "Datasets")]:
             _open(page, name, title)
             _screenshot(page, shots, f"{PAGES.index(name) + 1}-{name.lower()}")
-        assert _cell(page, "demo", "classes") == "60"
+        assert _cell(page, "paper", "classes") == "60"
         browser.close()
 
     # 8. Ctrl-C stops the app and the worker

@@ -319,7 +319,7 @@ def test_paper_shows_a_sets_gaps_beside_the_papers_and_its_claims_not_measured(d
     assert ("Reproduced 0 of the 4 comparisons that have a mechanism in the synthetic world (0 of all 4); "
             "4 not measured yet.") in markdown
     assert any("not comparable with the paper's in absolute terms" in c.value for c in at.caption)
-    assert [h.value for h in at.subheader] == ["Table 8: Bagging models"]
+    assert [h.value for h in at.subheader if h.value.startswith("Table")] == ["Table 8: Bagging models"]
     (table,) = [d.value for d in at.dataframe]
     with reading(get_engine(dashboard.database_url)) as s:
         ours = {n: s.scalar(select(Score.gap).where(Score.run_id == dashboard.runs[n], Score.split == "validate2"))
@@ -340,6 +340,24 @@ def test_paper_says_when_there_is_no_set_yet(dashboard: Dashboard) -> None:
     assert at.selectbox(key="paper_set").options == ["no paper set yet"]
     assert at.info[0].value.startswith("No paper set yet")
     assert not at.dataframe
+
+
+def test_paper_shows_the_demos_findings_on_the_datasets_runs(dashboard: Dashboard) -> None:
+    """The fixture's runs are the demo's but #23: the three findings are judged on them (the page's lines are
+    ``worker.paper.demo_findings``'s), with links to the runs read."""
+    from app.components.paper import demo_lines
+    from worker.paper import demo_findings
+
+    found = demo_findings("tiny")
+    assert [f["shows"] is not None for f in found["findings"]] == [True, True, True]
+    assert found["runs"] == {str(n): dashboard.runs[n] for n in (2, 10, 18, 25, 75)}
+    at = _page("paper")
+    (heading,) = [h.value for h in at.subheader if h.value.startswith("The demo")]
+    assert heading == f"The demo on tiny: {found['shown']} of 3 findings show"
+    lines = next(m.value for m in at.markdown if "frame models above the video-level model" in m.value)
+    assert lines.splitlines() == [f"- {line}" for line in demo_lines(found)]
+    assert "#25's attention on the uninformative frames" in lines and "#75's class-wise weights" in lines
+    assert f"[#75](/runs?run={dashboard.runs[75]})" in lines
 
 
 def test_paper_quick_set_on_a_dataset_without_frames_shows_the_error_and_queues_nothing(dashboard: Dashboard) -> None:
@@ -389,7 +407,26 @@ def test_paper_quick_set_queues_its_runs_and_selects_the_new_set(dashboard: Dash
         (bar,) = at.get("progress")
         assert bar.proto.text.startswith(f"0 of {len(manifest.runs)} runs succeeded; 0 running, "
                                          f"{sum(v == 'queued' for v in statuses.values())} queued, 0 failed")
-        assert [h.value for h in at.subheader] == [f"Table {n}: {TABLES[n].title}" for n in (4, 5, 7, 8, 10)]
+        assert [h.value for h in at.subheader if h.value.startswith("Table")] == [
+            f"Table {n}: {TABLES[n].title}" for n in (4, 5, 7, 8, 10)]
         assert len(at.dataframe) == 5
     finally:
         (dashboard.home / "paper" / "tiny-quick.json").unlink(missing_ok=True)
+
+
+def test_paper_demo_button_queues_the_demos_runs(dashboard: Dashboard) -> None:
+    """Queues #23, #25 and #75 at the tiny preset with their members (the fixture's runs have 4 steps; the quick
+    set's, queued before, are reused), without training them. Kept last: its queued runs stay in the module's
+    database."""
+    before = _count_runs(dashboard)
+    at = _page("paper")
+    at.button(key="paper_demo").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (success,) = [s.value for s in at.success]
+    targets = dict(re.findall(r"#(\d+) run (\d+)", success))
+    assert list(targets) == ["23", "25", "75"] and success.endswith(" submitted (or reused)")
+    with reading(get_engine(dashboard.database_url)) as s:
+        statuses = {n: s.get(Run, int(run_id)).status for n, run_id in targets.items()}
+    assert set(statuses.values()) <= {"waiting", "queued"} and _count_runs(dashboard) > before
+    (heading,) = [h.value for h in at.subheader if h.value.startswith("The demo")]
+    assert heading == "The demo on tiny: 0 of 3 findings show"  # the new #75 and its members are on their way

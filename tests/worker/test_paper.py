@@ -91,3 +91,30 @@ def test_a_killed_call_resumes_without_training_a_run_twice(env: Backend, tmp_pa
     events = [e["event"] for e in show(running[0])["events"]]
     assert "interrupted" in events, events  # the sweep of the second call's worker took it over
     assert "Table 4" in (tmp_path / "report" / "paper.md").read_text()
+
+
+def test_the_demo_trains_its_runs_and_reports_its_three_findings(env: Backend, tmp_path: Path) -> None:
+    """`y8m paper --demo` on the tiny dataset: #23, #25 and #75 with #75's members, each finding judged on the
+    runs (whether it shows on 178 training videos is not the point here), demo.md and demo.json written."""
+    from worker.cli import app
+
+    if env.name != "embedded":
+        pytest.skip("one backend is enough: the demo is submission, waiting and reading, tested on both")
+    refused = CliRunner().invoke(app, ["paper", "--demo", "--quick", "--data", str(env.data), "--out",
+                                       str(tmp_path / "demo")])
+    assert refused.exit_code == 2 and "--demo trains its own runs at the tiny preset" in refused.output
+    assert _runs() == {}
+    result = CliRunner().invoke(app, ["paper", "--demo", "--data", str(env.data), "--out", str(tmp_path / "demo"),
+                                      "--workers", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [f["finding"] for f in found["findings"]] == [
+        "frame models above the video-level model", "attention avoids the uninformative frames",
+        "stack members carry different classes"]
+    assert all(isinstance(f["shows"], bool) for f in found["findings"]), found["findings"]
+    assert found["shown"] == sum(f["shows"] for f in found["findings"]) and found["of"] == 3
+    assert sorted(found["runs"], key=int) == ["2", "10", "18", "23", "25", "75"]
+    assert set(_runs().values()) == {"succeeded"} and len(_runs()) == 6
+    assert set(found["findings"][2]["heaviest"]) == {"#2", "#10", "#18", "#25"}  # members named by configuration
+    assert json.loads((tmp_path / "demo" / "demo.json").read_text())["runs"] == found["runs"]
+    assert (tmp_path / "demo" / "demo.md").read_text().startswith(f"Demo: {found['shown']} of 3 findings show.")

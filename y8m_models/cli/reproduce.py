@@ -38,7 +38,8 @@ def reproduce(
     seed: Annotated[int, typer.Option()] = 0,
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="cap every training run's steps")] = None,
     code: Annotated[bool, typer.Option("--code", help="the authors' code values where they differ")] = False,
-    eval_every: Annotated[int, typer.Option(help="score validate1 every N steps in training runs")] = 1000,
+    eval_every: Annotated[int | None, typer.Option(help="score validate1 every N steps in training runs "
+                                                   "(default: every half epoch)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the jobs and stop")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     device: DeviceOption = "auto",

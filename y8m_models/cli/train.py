@@ -49,7 +49,8 @@ def train(
     code: Annotated[bool, typer.Option("--code", help="the authors' code values where they differ")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value (repeatable)")] = None,
     num_classes: Annotated[int | None, typer.Option(help="default: the dataset's vocabulary.csv")] = None,
-    eval_every: Annotated[int, typer.Option(help="score validate1 every N steps; the best weights are kept")] = 1000,
+    eval_every: Annotated[int | None, typer.Option(help="score validate1 every N steps (default: every half epoch); "
+                                                   "the best weights are kept")] = None,
     workers: Annotated[int, typer.Option(help="DataLoader workers (0: read in the training process)")] = 0,
     device: DeviceOption = "auto",
     compile_: Annotated[bool, typer.Option("--compile", help="run the training forward through torch.compile")] = False,
@@ -79,7 +80,7 @@ def train(
     from y8m_models.experiment import RunError, create_run, train_run
 
     try:
-        if eval_every < 1 or workers < 0 or nproc < 1:
+        if (eval_every is not None and eval_every < 1) or workers < 0 or nproc < 1:
             raise RunError(f"--eval-every and --nproc must be at least 1 and --workers at least 0, not {eval_every}, "
                            f"{nproc}, {workers}")
         if nproc > 1:  # before anything is written
@@ -118,7 +119,8 @@ def _check_processes(nproc: int, device: str, config: str, preset: str, code: bo
             raise fail(f"--nproc {nproc}: {exc}") from None
 
 
-def _distributed(run, nproc: int, device: str, resume: bool, eval_every: int, workers: int, compile_: bool) -> int:
+def _distributed(run, nproc: int, device: str, resume: bool, eval_every: int | None, workers: int,
+                 compile_: bool) -> int:
     """``--nproc N``: the run trained by N processes (``y8m_models.distributed``); torchrun's exit code."""
     from y8m_models.distributed import launch
 

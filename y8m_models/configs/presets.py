@@ -42,14 +42,6 @@ PRESETS = {
 MIN_WIDTH, MIN_FRAMES = 4, 2
 
 
-def evaluation_steps(name: str, train_records: int, default: int = 1000) -> int:
-    """How often (in steps) a run scores validate1 for its checkpoint selection: half an epoch of
-    ``train_records`` at the preset's batch size where the preset sets one (``tiny``: a run of a few epochs is
-    scored ~10 times and keeps its best weights), else ``default``."""
-    batch = preset(name).batch_size
-    return default if batch is None else max(1, train_records // (2 * batch))
-
-
 def preset(name: str) -> Preset:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; presets are {', '.join(PRESETS)}")

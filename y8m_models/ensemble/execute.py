@@ -61,9 +61,9 @@ class Executor:
     """``executor(job, folder) -> results``: the callable ``pipeline.run_plan`` calls for each job."""
 
     def __init__(self, data: Path, folder: Callable[[Job], Path], num_classes: int, *, preset: str,
-                 device: str = "cpu", max_steps: int | None = None, eval_every: int = 1000, checkpoint_every: int = 500,
-                 num_workers: int = 0, compile: bool = False, callbacks: tuple[Callback, ...] = (),
-                 log: Callable[[str], None] = print):
+                 device: str = "cpu", max_steps: int | None = None, eval_every: int | None = None,
+                 checkpoint_every: int = 500, num_workers: int = 0, compile: bool = False,
+                 callbacks: tuple[Callback, ...] = (), log: Callable[[str], None] = print):
         """``folder(job)``: where a job's run directory is (``OUT/<slug>-<hash>`` for ``y8m reproduce``, the
         database run's folder in a worker); ``callbacks``: training's (``train.Callback``: progress, cancel),
         also given to the stacking combiner's loop."""
@@ -139,7 +139,7 @@ class Executor:
         run = create_run(job.config, self.data, folder, preset=self.preset, seed=job.seed, steps=steps,
                          num_classes=self.num_classes, links=links, resume=True)
         train_run(run, resume=(folder / CHECKPOINT).exists(), device=self.device,
-                  eval_every=min(self.eval_every, steps), checkpoint_every=self.checkpoint_every,
+                  eval_every=self.eval_every and min(self.eval_every, steps), checkpoint_every=self.checkpoint_every,
                   num_workers=self.num_workers, compile=self.compile, callbacks=self.callbacks)
         gaps = {}
         for split in sorted(job.splits):

@@ -2,12 +2,15 @@
 
 ``tables``: ``TABLES`` (``PaperTable`` of ``Row`` and ``Claim``), ``QUICK``, ``RunKey``. ``judge``: which runs a
 set of tables needs (``runs_needed``), the verdicts (``judge``) and the report (``to_markdown``, ``to_json``).
-Pure: no torch, no training; ``y8m paper`` submits the runs and collects their validate2 GAPs.
+``demo``: the demo's runs (``DEMO``) and its three findings judged on their artifacts. Pure: no torch, no
+training; ``y8m paper`` submits the runs and collects their validate2 GAPs.
 """
 
+from y8m_models.paper import demo
 from y8m_models.paper.judge import (
     Gaps,
     Verdict,
+    gaps_of,
     judge,
     parse_tables,
     runs_needed,
@@ -17,5 +20,5 @@ from y8m_models.paper.judge import (
 )
 from y8m_models.paper.tables import MEMBERS, QUICK, TABLES, Claim, PaperTable, Row, RunKey
 
-__all__ = ["MEMBERS", "QUICK", "TABLES", "Claim", "Gaps", "PaperTable", "Row", "RunKey", "Verdict", "judge",
-           "parse_tables", "runs_needed", "table_rows", "to_json", "to_markdown"]
+__all__ = ["MEMBERS", "QUICK", "TABLES", "Claim", "Gaps", "PaperTable", "Row", "RunKey", "Verdict", "demo", "gaps_of",
+           "judge", "parse_tables", "runs_needed", "table_rows", "to_json", "to_markdown"]

@@ -123,6 +123,19 @@ def _row_json(row: Row, gaps: Gaps) -> dict[str, Any]:
             "seeds": len(values), "gaps": values, "run": row.run.to_json(), "note": row.note}
 
 
+def gaps_of(report: Mapping[str, Any]) -> dict[RunKey, list[float]]:
+    """The GAPs a report (``to_json``) holds, one per seed measured, by RunKey (a run read by several tables
+    once). ValueError where two rows of one run disagree: the report was edited."""
+    gaps: dict[RunKey, list[float]] = {}
+    for table in report["tables"]:
+        for row in table["rows"]:
+            key, values = RunKey.of(row["run"]["config"], row["run"]["overrides"]), [float(g) for g in row["gaps"]]
+            if gaps.setdefault(key, values) != values:
+                raise ValueError(f"{key.name}: Table {table['number']} gives GAPs {values}, an earlier table "
+                                 f"{gaps[key]}")
+    return gaps
+
+
 def table_rows(table: int, gaps: Gaps) -> list[dict[str, Any]]:
     """Each row of ``table``: name, label, column, paper_gap, our mean, std (ddof 1) and seeds, gaps per seed,
     run (config and overrides), note."""
