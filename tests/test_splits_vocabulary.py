@@ -81,3 +81,20 @@ def test_bad_vocabulary_names_the_line(tmp_path: Path, rows: list[str], header: 
     path = _write_vocab(tmp_path / "vocabulary.csv", rows, header or "Index,TrainVideoCount,Name,Vertical1")
     with pytest.raises(ValueError, match=message):
         read_vocabulary(path)
+
+
+def test_a_huge_index_is_refused_without_building_its_range(tmp_path: Path) -> None:
+    """A 25-byte file with ``Index 20000000`` once took 2.4 GB before its error: the gaps are now found from the
+    ids present."""
+    import tracemalloc
+
+    path = tmp_path / "vocabulary.csv"
+    path.write_text("Index,Name\n20000000,x\n")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"Index must cover 0..20000000 without gaps; missing \[0, 1, 2, 3, 4\]"):
+            read_vocabulary(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak  # a megabyte, not gigabytes

@@ -311,8 +311,12 @@ def execute_run(run_id: int) -> str:
         (folder / "error.log").write_text(traceback.format_exc())
         log.error("run %s failed: %s", run_id, error)
     reporter.stop()
-    lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()] \
-        if (folder / "metrics.jsonl").exists() else []
+    from y8m_models.experiment import RunError, read_metrics
+
+    try:
+        lines = read_metrics(folder)
+    except RunError as exc:  # a damaged line: the scores cannot be trusted
+        lines, status, error = [], "failed", str(exc)
     with writing(engine) as s:
         if not set_status(s, run_id, status, expected=("running",), match={"worker": me}, finished_at=utcnow(),
                           error=error, heartbeat_at=utcnow()):

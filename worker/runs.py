@@ -18,6 +18,7 @@ directory outside the data roots, a dataset without the files a job needs.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,10 +46,14 @@ from db.queries import (
 from db.settings import Settings
 from worker.celery_app import celery_for
 from worker.schedule import dispatch
+from y8m_models.limits import MAX_INT32
 
 log = logging.getLogger("y8m.worker")
 
 ROLE_OF_READS = {"init": "init", "teacher": "teacher", "streams": "stream", "members": "member"}
+
+
+DEVICE = re.compile(r"auto|cpu|cuda(:\d{1,3})?|mps")  # what a worker's select_device accepts
 
 
 class SubmitError(ValueError):
@@ -202,10 +207,14 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: st
     numbers = parse_configs(",".join(map(str, configs)) if isinstance(configs, list | tuple) else str(configs))
     for name, value, low in (("--eval-every", eval_every, 1), ("--checkpoint-every", checkpoint_every, 1),
                              ("--workers", workers, 0), ("--seed", seed, 0)):
-        if value is not None and value < low:
-            raise SubmitError(f"{name} must be at least {low}, not {value}")
-    if max_steps is not None and max_steps < 1:
-        raise SubmitError(f"--max-steps must be at least 1, not {max_steps}")
+        if value is not None and not low <= value <= MAX_INT32:
+            raise SubmitError(f"{name} must be from {low} to {MAX_INT32}, not {value}")
+    if max_steps is not None and not 1 <= max_steps <= MAX_INT32:
+        raise SubmitError(f"--max-steps must be from 1 to {MAX_INT32}, not {max_steps}")
+    if epochs is not None and not epochs > 0:
+        raise SubmitError(f"--epochs must be more than 0, not {epochs}")
+    if not DEVICE.fullmatch(device):
+        raise SubmitError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
     dataset = register_dataset(data, num_classes=num_classes, settings=settings)
     try:
         jobs = plan(numbers, Path(dataset.path), preset=preset, seed=seed, as_in_code=as_in_code,

@@ -52,7 +52,10 @@ def test_bad_input_is_refused_before_anything_is_queued(env: Backend, tmp_path: 
         (dict(configs="3", overrides={"model.training.no_such_knob": 1}), "no_such_knob"),
         (dict(configs="3", data="no-such-dataset"), "not a registered dataset"),
         (dict(configs="3", data=tmp_path), "outside the data roots"),
-        (dict(configs="3", eval_every=0), "--eval-every must be at least 1"),
+        (dict(configs="3", eval_every=0), "--eval-every must be from 1 to 2147483647, not 0"),
+        (dict(configs="3", seed=10**20), "--seed must be from 0 to 2147483647, not 100000000000000000000"),
+        (dict(configs="3", max_steps=0), "--max-steps must be from 1 to 2147483647, not 0"),
+        (dict(configs="3", device="anything"), "--device 'anything': expected auto, cpu, cuda, cuda:N or mps"),
         (dict(configs="75", epochs=1.0), "--epochs applies to single models"),
     ]
     for kwargs, message in cases:

@@ -12,6 +12,7 @@ appearance of ``Vertical1`` when scanning labels by index; a label without a ver
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,18 @@ class Vocabulary:
                    np.zeros(num_classes, np.int64), None)
 
 
+def _first_gaps(present: Iterable[int], count: int = 5) -> list[int]:
+    """The first ``count`` ids missing from 0..max(present), in time and memory of the ids present (an Index of
+    20,000,000 in a one-row file must not build that range)."""
+    gaps, expected = [], 0
+    for index in sorted(present):
+        gaps.extend(range(expected, min(index, expected + count - len(gaps))))
+        if len(gaps) >= count:
+            break
+        expected = index + 1
+    return gaps
+
+
 def read_vocabulary(path: str | Path) -> Vocabulary:
     """Parse a vocabulary.csv; the Index column must hold every id 0..C-1 exactly once."""
     path = Path(path)
@@ -66,8 +79,7 @@ def read_vocabulary(path: str | Path) -> Vocabulary:
     if not rows:
         raise ValueError(f"{path}: no labels")
     if max(rows) != len(rows) - 1:
-        gaps = sorted(set(range(max(rows) + 1)) - set(rows))[:5]
-        raise ValueError(f"{path}: Index must cover 0..{max(rows)} without gaps; missing {gaps}")
+        raise ValueError(f"{path}: Index must cover 0..{max(rows)} without gaps; missing {_first_gaps(rows)}")
     ordered = [rows[i] for i in range(len(rows))]
     verticals: dict[str, int] = {}
     vertical_ids = [verticals.setdefault((r.get("Vertical1") or "").strip() or NO_VERTICAL, len(verticals))
