@@ -98,3 +98,17 @@ def test_a_huge_index_is_refused_without_building_its_range(tmp_path: Path) -> N
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20, peak  # a megabyte, not gigabytes
+
+
+def test_a_vocabulary_past_its_row_limit_is_refused_naming_the_setting(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "vocabulary.csv"
+    path.write_text("Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(5)))
+    monkeypatch.setenv("Y8M_MAX_VOCABULARY_ROWS", "4")
+    with pytest.raises(ValueError, match="more than 4 labels .*Y8M_MAX_VOCABULARY_ROWS"):
+        read_vocabulary(path)
+    monkeypatch.setenv("Y8M_MAX_VOCABULARY_ROWS", "5")
+    assert read_vocabulary(path).num_classes == 5
+    monkeypatch.setenv("Y8M_MAX_VOCABULARY_ROWS", "many")
+    with pytest.raises(ValueError, match="Y8M_MAX_VOCABULARY_ROWS='many': expected a whole number"):
+        read_vocabulary(path)

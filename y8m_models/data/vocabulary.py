@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from y8m_models.limits import Limits, limits
+
 VOCABULARY_FILE = "vocabulary.csv"
 NO_VERTICAL = "(none)"
 
@@ -68,7 +70,11 @@ def read_vocabulary(path: str | Path) -> Vocabulary:
             raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
                              f"found {', '.join(reader.fieldnames or ()) or 'no header'}")
         rows: dict[int, dict[str, str]] = {}
+        most = limits().vocabulary_rows
         for line, row in enumerate(reader, start=2):
+            if len(rows) == most:
+                raise ValueError(f"{path}: more than {most:,} labels (the limit "
+                                 f"{Limits.variable('vocabulary_rows')} raises it)")
             try:
                 index = int(row["Index"])
             except (TypeError, ValueError):
