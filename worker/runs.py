@@ -96,6 +96,10 @@ def _split_counts(path: Path) -> dict[str, dict[str, dict[str, int]]]:
     return out
 
 
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path.is_relative_to(root.resolve()) for root in roots)
+
+
 def register_dataset(data: str | Path, *, name: str | None = None, num_classes: int | None = None,
                      settings: Settings | None = None) -> Dataset:
     """A dataset by registered name, or a directory (registered on first use: inside a data root, with
@@ -111,17 +115,24 @@ def register_dataset(data: str | Path, *, name: str | None = None, num_classes: 
         if found is not None:
             return found
     path = Path(data).expanduser().resolve()
-    if not path.is_dir():
+    # Outside the roots, whether the folder exists is not said: the form must not reveal the server's paths.
+    if not _inside(path, settings.data_roots):
         with reading(engine) as s:
             known = ", ".join(d.name for d in s.scalars(select(Dataset).order_by(Dataset.name))) or "none yet"
-        raise SubmitError(f"--data {data}: not a registered dataset (registered: {known}) and not a directory")
-    if not any(path.is_relative_to(root) for root in settings.data_roots):
-        raise SubmitError(f"--data {path} is outside the data roots ({', '.join(map(str, settings.data_roots))}); "
-                          "set Y8M_DATA_ROOTS to allow it")
+        raise SubmitError(f"--data {data}: not a registered dataset (registered: {known}), nor a folder inside the "
+                          f"data roots ({', '.join(map(str, settings.data_roots))}); Y8M_DATA_ROOTS sets them")
+    if not path.is_dir():
+        raise SubmitError(f"--data {path}: not a directory")
     with reading(engine) as s:
         found = dataset_at(s, str(path))
         if found is not None:
             return found
+    leaving = [f for f in (path / "vocabulary.csv", *(f for lv in ("video", "frame") if (path / lv).is_dir()
+                                                       for f in sorted((path / lv).iterdir())))
+               if f.exists() and not _inside(f.resolve(), settings.data_roots)]
+    if leaving:
+        raise SubmitError(f"--data {path}: {leaving[0]} links outside the data roots; copy the file in, or add its "
+                          "folder to Y8M_DATA_ROOTS")
     levels = [lv for lv in ("video", "frame") if (path / lv).is_dir() and split_files(path, lv).get("train1")]
     if not levels:
         raise SubmitError(f"--data {path}: no train1 files (train??.tfrecord) under {path}/frame or {path}/video")

@@ -51,7 +51,7 @@ def test_bad_input_is_refused_before_anything_is_queued(env: Backend, tmp_path: 
         (dict(configs="chaining_cn"), "did you mean chaining_cnn"),
         (dict(configs="3", overrides={"model.training.no_such_knob": 1}), "no_such_knob"),
         (dict(configs="3", data="no-such-dataset"), "not a registered dataset"),
-        (dict(configs="3", data=tmp_path), "outside the data roots"),
+        (dict(configs="3", data=tmp_path), "nor a folder inside the data roots"),
         (dict(configs="3", eval_every=0), "--eval-every must be from 1 to 2147483647, not 0"),
         (dict(configs="3", seed=10**20), "--seed must be from 0 to 2147483647, not 100000000000000000000"),
         (dict(configs="3", max_steps=0), "--max-steps must be from 1 to 2147483647, not 0"),
@@ -219,3 +219,24 @@ def test_the_cli_submits_lists_shows_and_cancels(env: Backend) -> None:
     assert bad.exit_code == 2 and "not a registered dataset" in bad.output
     assert runner.invoke(app, ["runs", "show", "999999"]).exit_code == 2
     assert runner.invoke(app, ["worker", "--queues", "tpu"]).exit_code == 2
+
+
+def test_a_dataset_whose_files_link_outside_the_data_roots_is_refused(env: Backend, tmp_path: Path) -> None:
+    """A symbolic link inside a registered folder must not let a user reach files outside the data roots."""
+    import shutil
+
+    from worker.runs import SubmitError, register_dataset
+
+    folder = env.data.parent / f"linked-{env.name}"
+    shutil.copytree(env.data, folder)
+    try:
+        secret = tmp_path / "secret.tfrecord"
+        shutil.copy(folder / "frame" / "validate00.tfrecord", secret)
+        (folder / "frame" / "validate00.tfrecord").unlink()
+        (folder / "frame" / "validate00.tfrecord").symlink_to(secret)
+        before = _count_runs()
+        with pytest.raises(SubmitError, match=r"frame/validate00.tfrecord links outside the data roots"):
+            register_dataset(folder)
+        assert _count_runs() == before
+    finally:
+        shutil.rmtree(folder)
