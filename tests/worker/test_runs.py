@@ -157,6 +157,32 @@ def test_the_sweeper_resends_dead_runs_and_leaves_live_ones(env: Backend) -> Non
     assert show(ids[2])["status"] == "running"
 
 
+def test_heartbeats_are_written_and_judged_by_the_databases_clock(env: Backend,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker machine whose clock is 3 hours behind writes a heartbeat; a sweeper on a machine with the right
+    time must not take the live run for dead. PostgreSQL's clock is the one both share; SQLite lives on one
+    machine, whose clock is its own."""
+    from db import queries
+    from db.engine import get_engine, reading
+    from db.models import utcnow
+    from worker.runs import show, submit
+    from worker.schedule import sweep
+
+    run_id = submit("1", env.data, preset="tiny", max_steps=3, seed=40).targets[1]
+    behind = utcnow() - timedelta(hours=3)
+    with monkeypatch.context() as skewed:
+        skewed.setattr(queries, "utcnow", lambda: behind)
+        with reading(get_engine()) as s:
+            beat = queries.clock(s)
+    if env.name == "embedded":
+        assert beat == behind  # one machine, one clock
+        return
+    assert abs((beat - utcnow()).total_seconds()) < 60  # the server's time, not the skewed machine's
+    _set(run_id, status="running", worker="behind-host:7", heartbeat_at=beat)
+    sweep()
+    assert show(run_id)["status"] == "running"
+
+
 def test_the_reporter_writes_one_row_per_metric_and_step(env: Backend, tmp_path: Path) -> None:
     from db.engine import get_engine, reading
     from db.models import utcnow
