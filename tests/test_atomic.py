@@ -25,10 +25,10 @@ def _leftovers(folder: Path) -> list[str]:
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs: a file system that fills up. Skipped where it cannot be mounted (not root)."""
+    """An 8 MiB tmpfs: a file system that fills up. Skipped where it cannot be mounted (not root)."""
     folder = tmp_path / "disk"
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)],
                              capture_output=True, text=True)
     if mounted.returncode:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
@@ -117,3 +117,33 @@ def test_metrics_on_a_full_disk_say_so_and_go_on_once_there_is_room(small_disk: 
     log_metric(small_disk, {"step": 20})
     assert read_metrics(small_disk) == [{"step": 10}, {"step": 20}]
     assert json.loads((small_disk / METRICS_FILE).read_text().splitlines()[-1]) == {"step": 20}
+
+
+def test_a_run_whose_disk_fills_fails_readably_and_resumes_once_there_is_room(small_disk: Path,
+                                                                               tmp_path: Path) -> None:
+    """Fault injection at the run level: the run directory on a small file system that fills up between two
+    checkpoints. Training stops with "disk full while writing ..."; the earlier checkpoint, run.json and
+    metrics.jsonl are whole; with room again, the run resumes from that checkpoint and finishes."""
+    from y8m_models.data.synthetic import generate
+    from y8m_models.experiment import create_run, open_run, train_run
+    from y8m_models.train import CHECKPOINT, Callback
+
+    data = tmp_path / "tiny"
+    generate(data, "tiny", videos=60, classes=12, seed=4)
+    run = create_run(1, data, small_disk / "run", preset="tiny", steps=12)
+
+    class FillAfter(Callback):  # the disk fills once the step-4 checkpoint is written
+        def on_step(self, state, loss: float, learning_rate: float) -> None:
+            if state.step == 5:
+                _fill(small_disk)
+
+    with pytest.raises(atomic.DiskFull, match=r"disk full while writing .*run/"):
+        train_run(run, checkpoint_every=4, eval_every=100, callbacks=(FillAfter(),))
+    assert torch.load(run.dir / CHECKPOINT, weights_only=True)["state"]["step"] == 4
+    assert _leftovers(run.dir) == []
+    assert open_run(run.dir).steps == 12
+    assert all(m.get("step", 0) <= 8 for m in read_metrics(run.dir))  # whole lines only
+    (small_disk / "filler").unlink()
+    result = train_run(open_run(run.dir), resume=True, checkpoint_every=4, eval_every=100)
+    assert result["step"] == 12
+    assert torch.load(run.dir / CHECKPOINT, weights_only=True)["state"]["step"] == 12

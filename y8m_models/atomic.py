@@ -34,6 +34,18 @@ def _sync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+def _disk_full(exc: BaseException | None) -> OSError | None:
+    """The ENOSPC / EDQUOT error in ``exc``'s chain, if any (``torch.save`` turns it into a RuntimeError of its
+    zip writer, raised while handling it)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError) and exc.errno in FULL:
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def temporary(path: Path) -> Path:
     """Where ``replacing`` writes ``path`` before the rename."""
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -53,8 +65,9 @@ def replacing(path: str | Path, mode: str = "wb", **open_args: Any) -> Iterator[
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno in FULL:
-            raise DiskFull(exc.errno, f"disk full while writing {path} ({exc.strerror})") from exc
+        full = _disk_full(exc)
+        if full is not None:
+            raise DiskFull(full.errno, f"disk full while writing {path} ({full.strerror})") from exc
         raise
     _sync_folder(path.parent)
 
