@@ -147,3 +147,19 @@ def test_a_run_whose_disk_fills_fails_readably_and_resumes_once_there_is_room(sm
     result = train_run(open_run(run.dir), resume=True, checkpoint_every=4, eval_every=100)
     assert result["step"] == 12
     assert torch.load(run.dir / CHECKPOINT, weights_only=True)["state"]["step"] == 12
+
+
+def test_a_prediction_split_on_a_full_disk_keeps_the_old_one(small_disk: Path) -> None:
+    from y8m_models.store import PredictionWriter, read_predictions
+
+    folder = small_disk / "predictions" / "validate2"
+    with PredictionWriter(folder, 10) as writer:
+        writer.add(["a", "b"], np.full((2, 10), 0.5))
+    _fill(small_disk)
+    with pytest.raises(atomic.DiskFull, match=f"disk full while writing {folder}"), \
+            PredictionWriter(folder, 10) as writer:
+        for start in range(0, 200_000, 1000):
+            writer.add([f"v{i}" for i in range(start, start + 1000)], np.zeros((1000, 10)))
+    kept = read_predictions(folder)
+    assert kept.ids.tolist() == ["a", "b"] and float(kept.dense([0])[0, 0]) == 0.5
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["validate2"]  # no staging folder left

@@ -24,7 +24,7 @@ class DiskFull(OSError):
     """No space left for a file: ``str()`` is ``disk full while writing PATH (...)``."""
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Flush a folder's entries (the rename) to the disk, where the system lets a folder be opened."""
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
@@ -34,7 +34,7 @@ def _sync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-def _disk_full(exc: BaseException | None) -> OSError | None:
+def disk_full(exc: BaseException | None) -> OSError | None:
     """The ENOSPC / EDQUOT error in ``exc``'s chain, if any (``torch.save`` turns it into a RuntimeError of its
     zip writer, raised while handling it)."""
     seen = set()
@@ -44,6 +44,13 @@ def _disk_full(exc: BaseException | None) -> OSError | None:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def raise_if_full(exc: BaseException, path: Path) -> None:
+    """``DiskFull`` naming ``path`` (from ``exc``) where ``exc``'s chain holds a full disk; else nothing."""
+    full = disk_full(exc)
+    if full is not None:
+        raise DiskFull(full.errno, f"disk full while writing {path} ({full.strerror})") from exc
 
 
 def temporary(path: Path) -> Path:
@@ -65,11 +72,9 @@ def replacing(path: str | Path, mode: str = "wb", **open_args: Any) -> Iterator[
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        full = _disk_full(exc)
-        if full is not None:
-            raise DiskFull(full.errno, f"disk full while writing {path} ({full.strerror})") from exc
+        raise_if_full(exc, path)
         raise
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
 
 
 def write_text(path: str | Path, text: str) -> None:
