@@ -46,7 +46,7 @@ from db.queries import (
 from db.settings import Settings
 from worker.celery_app import celery_for
 from worker.schedule import dispatch
-from y8m_models.limits import MAX_INT32
+from y8m_models.limits import MAX_INT32, Limits, limits
 
 log = logging.getLogger("y8m.worker")
 
@@ -206,6 +206,30 @@ def _check_splits(jobs: list[Any], dataset: Dataset) -> None:
                               f"{dataset.name} ({dataset.path}) does not have")
 
 
+def _check_sizes(jobs: list[Any], num_classes: int) -> None:
+    """Every training job's batch and parameter count within ``y8m_models.limits`` (counted on the meta device:
+    no memory), so that ``--set model.params.cells=1000000000`` is refused here, not by a worker's OOM."""
+    import torch
+
+    from y8m_models.configs.schema import SingleModel
+    from y8m_models.models import ModelInputs, build_architecture
+
+    bounds = limits()
+    for job in jobs:
+        model = job.config.model
+        if not isinstance(model, SingleModel):
+            continue
+        if model.training.batch_size > bounds.batch:
+            raise SubmitError(f"{job.config.name}: batch size {model.training.batch_size:,} is over the limit "
+                              f"{bounds.batch:,} ({Limits.variable('batch')} raises it)")
+        with torch.device("meta"):  # 32 verticals stand in for the vocabulary's (YouTube-8M: 25) where one is read
+            inputs = ModelInputs(num_classes, vertical_matrix=torch.zeros(num_classes, 32), cascade=model.cascade)
+            count = sum(p.numel() for p in build_architecture(model.architecture, model.params, inputs).parameters())
+        if count > bounds.parameters:
+            raise SubmitError(f"{job.config.name}: {count:,} parameters is over the limit {bounds.parameters:,} "
+                              f"({Limits.variable('parameters')} raises it)")
+
+
 def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: str = "tiny", seed: int = 0,
              max_steps: int | None = None, epochs: float | None = None, as_in_code: bool = False,
              overrides: dict[str, Any] | None = None, num_classes: int | None = None, eval_every: int | None = None,
@@ -234,6 +258,7 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: st
     except (ConfigError, ValueError) as exc:
         raise SubmitError(str(exc)) from None
     _check_splits(jobs.jobs, dataset)
+    _check_sizes(jobs.jobs, dataset.num_classes)
     options = {"preset": preset, "max_steps": max_steps, "epochs": epochs, "as_in_code": as_in_code,
                "overrides": overrides or {}, "eval_every": eval_every, "checkpoint_every": checkpoint_every,
                "workers": workers, "device": device, "compile": compile}

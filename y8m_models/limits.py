@@ -8,6 +8,8 @@ variable                       default         bounds
 ``Y8M_MAX_DECOMPRESSED_BYTES`` 4 GiB           the bytes one gzip TFRecord file may decompress to
 ``Y8M_MAX_GZIP_RATIO``         100             ... and at most this many times its compressed size
 ``Y8M_MAX_VOCABULARY_ROWS``    1,000,000       the rows of a vocabulary.csv (YouTube-8M has 4,716 / 3,862)
+``Y8M_MAX_PARAMETERS``         4,000,000,000   the parameters of a submitted model (the paper's largest, #2: 358 M)
+``Y8M_MAX_BATCH``              65,536          a submitted model's training batch (the paper's largest: 1,024)
 =============================  ==============  ======================================================
 
 YouTube-8M's frame-level files decompress to a few hundred MB, about twice their compressed size; a gzip
@@ -25,6 +27,8 @@ class Limits:
     decompressed_bytes: int = 4 << 30
     gzip_ratio: int = 100
     vocabulary_rows: int = 1_000_000
+    parameters: int = 4_000_000_000
+    batch: int = 65_536
 
     @staticmethod
     def variable(name: str) -> str:

@@ -56,6 +56,10 @@ def test_bad_input_is_refused_before_anything_is_queued(env: Backend, tmp_path: 
         (dict(configs="3", seed=10**20), "--seed must be from 0 to 2147483647, not 100000000000000000000"),
         (dict(configs="3", max_steps=0), "--max-steps must be from 1 to 2147483647, not 0"),
         (dict(configs="3", device="anything"), "--device 'anything': expected auto, cpu, cuda, cuda:N or mps"),
+        (dict(configs="3", overrides={"model.params.cells": 1_000_000_000}),
+         r"#3 lstm_1024x2_moe8: [\d,]+ parameters is over the limit 4,000,000,000 \(Y8M_MAX_PARAMETERS raises it\)"),
+        (dict(configs="3", overrides={"model.training.batch_size": 10**9}),
+         "batch size 1,000,000,000 is over the limit 65,536 \\(Y8M_MAX_BATCH raises it\\)"),
         (dict(configs="75", epochs=1.0), "--epochs applies to single models"),
     ]
     for kwargs, message in cases:
