@@ -1,13 +1,16 @@
 """The dashboard's entry: ``streamlit run app/main.py`` (``make run`` starts it beside a worker).
 
 An optional password for shared deployments: ``Y8M_APP_PASSWORD``; the app binds 127.0.0.1 unless
-``app/serve.py`` is told otherwise."""
+``app/serve.py`` is told otherwise, and shows nothing but an error when it is reachable beyond this machine
+without a password (``app/exposure.py``)."""
 
 from __future__ import annotations
 
 import hmac
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,9 +19,17 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ first, no
 
 import streamlit as st  # noqa: E402
 
+from app.exposure import WRONG_PASSWORD_SECONDS, exposure_problem  # noqa: E402
+
 # Not "pages/": a folder of that name beside the entry script puts Streamlit in its legacy multipage mode, which
 # runs those files directly (skipping this script and its password) until a session opens "/".
 VIEWS = Path(__file__).resolve().parent / "views"
+
+
+@st.cache_resource
+def _guessing() -> threading.Lock:
+    """One lock for every session: wrong passwords are answered one at a time, each after a pause."""
+    return threading.Lock()
 
 
 def _allowed() -> bool:
@@ -30,11 +41,17 @@ def _allowed() -> bool:
         st.session_state["auth_ok"] = True
         st.rerun()
     if given:
+        with _guessing():
+            time.sleep(WRONG_PASSWORD_SECONDS)
         st.error("Wrong password")
     return False
 
 
 st.set_page_config(page_title="y8m", layout="wide")
+problem = exposure_problem(str(st.get_option("server.address") or "127.0.0.1"), os.environ)
+if problem:
+    st.error(f"The dashboard does not run open: {problem}")
+    st.stop()
 allowed = _allowed()
 # Built either way, so that a link such as /runs?run=5 still leads there once the password is given.
 page = st.navigation([

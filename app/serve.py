@@ -9,7 +9,8 @@ Settings, from the environment only (the run store's, ``Y8M_HOME`` and the rest,
 workers"; the embedded default is SQLite and a folder broker under ``$Y8M_HOME``, default ``./var``):
 
 ``Y8M_APP_HOST``      the address the app listens on (default ``127.0.0.1``; ``0.0.0.0`` for every interface:
-                      set ``Y8M_APP_PASSWORD`` then, which ``app/main.py`` asks for)
+                      it refuses to start then without ``Y8M_APP_PASSWORD``, which ``app/main.py`` asks for, or
+                      ``Y8M_APP_OPEN=1``: ``app/exposure.py``)
 ``Y8M_APP_PORT``      its port (default ``8501``)
 ``Y8M_WORKERS``       how many worker processes (default ``1``); each trains one run at a time; ``0``: none, the
                       workers run elsewhere (``docker-compose.yml``: the app container)
@@ -31,6 +32,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from app.exposure import exposure_problem
 from db.settings import Settings
 from worker.local import LocalWorkers
 
@@ -118,6 +120,9 @@ def _stop_app(app: subprocess.Popen, timeout: float = 10) -> None:
 def serve() -> int:
     settings = Settings.from_env()
     host = os.environ.get("Y8M_APP_HOST") or "127.0.0.1"
+    problem = exposure_problem(host, os.environ)
+    if problem:
+        raise ServeError(f"Y8M_APP_HOST={host}: {problem}")
     port = _setting("Y8M_APP_PORT", 8501, 1, 65535)
     count = _setting("Y8M_WORKERS", 1, 0, 64)
     threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // max(count, 1)))

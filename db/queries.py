@@ -4,20 +4,29 @@ caller owns the transaction (``with writing(engine) as s:``)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from db.models import ACTIVE, Artifact, Configuration, Dataset, Metric, Run, RunEvent, RunLink, Score
+from db.models import ACTIVE, Artifact, Configuration, Dataset, Metric, Run, RunEvent, RunLink, Score, utcnow
 
 
 def _insert(session: Session, table: Any) -> Any:
     """An INSERT that can say ON CONFLICT (both databases speak it)."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def clock(session: Session) -> datetime:
+    """Now, by the clock every machine shares: the database server's (PostgreSQL's ``now()``, aware UTC).
+    Heartbeats are written and judged stale by it, so that two worker machines whose clocks differ do not take
+    each other's live runs for dead. SQLite lives on this machine: its clock is this machine's."""
+    if session.get_bind().dialect.name == "sqlite":
+        return utcnow()
+    return session.scalar(select(func.now())).astimezone(UTC)
 
 
 # --------------------------------------------------------------------------------------- configurations

@@ -165,3 +165,20 @@ def test_check_goes_on_after_a_damaged_first_record(tmp_path: Path) -> None:
     assert summary["records"] == 2 and summary["video_files"] == 1
     where = [d.split(": ")[1] for d in summary["damaged"]]
     assert where == ["record 0 at byte 0", f"record 2 at byte {index.offsets[2]}"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["data", "check", "{tmp}"], "is a folder, not TFRecord files"),
+    (["data", "dump", "{tmp}", "{tmp}/out.npz"], "is a folder, not TFRecord files"),
+    (["configs", "show", "3", "--num-classes", "0"], "Invalid value for '--num-classes'"),
+    (["train", "--config", "2", "--data", "{tmp}", "--max-steps", "0"], "Invalid value for '--max-steps'"),
+    (["train", "--config", "2", "--data", "{tmp}", "--max-steps", "-5"], "Invalid value for '--max-steps'"),
+    (["train", "--config", "2", "--data", "{tmp}", "--seed", str(10**20)], "Invalid value for '--seed'"),
+    (["reproduce", "--configs", "2", "--data", "{tmp}", "--seed", "-1"], "Invalid value for '--seed'"),
+])
+def test_bad_arguments_exit_2_with_a_message_not_a_traceback(tmp_path: Path, args: list[str], message: str) -> None:
+    """Exit 1 means "damage found" (data check); a bad argument is exit 2 and says which, and writes nothing."""
+    result = CliRunner().invoke(app, [a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

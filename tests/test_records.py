@@ -286,3 +286,12 @@ def test_random_encodings_decode_as_protobuf_does() -> None:
         assert r.labels.tolist() == list(parsed.context.feature["labels"].int64_list.value) == labels
         np.testing.assert_array_equal(r.features[0], rgb)
         np.testing.assert_array_equal(r.features[1], audio)
+
+
+@pytest.mark.parametrize("video_id", ["a\nb", "a\u2028b", "\x1b[31mred", "a,b", "", "x" * 513])
+def test_a_video_id_the_store_csv_or_a_terminal_would_break_on_is_malformed(video_id: str) -> None:
+    """Ids go one per line into the prediction store, into submission CSVs, terminals and pages."""
+    record = encode_video(video_id, [1], (np.zeros(1024), np.zeros(128)))
+    with pytest.raises(MalformedRecord, match=r"video id .* is not 1-512 printable characters without a comma"):
+        decode_video(record)
+    decode_video(encode_video("-09K4OPZSSo é", [1], (np.zeros(1024), np.zeros(128))))  # unusual but fine

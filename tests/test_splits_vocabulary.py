@@ -81,3 +81,34 @@ def test_bad_vocabulary_names_the_line(tmp_path: Path, rows: list[str], header: 
     path = _write_vocab(tmp_path / "vocabulary.csv", rows, header or "Index,TrainVideoCount,Name,Vertical1")
     with pytest.raises(ValueError, match=message):
         read_vocabulary(path)
+
+
+def test_a_huge_index_is_refused_without_building_its_range(tmp_path: Path) -> None:
+    """A 25-byte file with ``Index 20000000`` once took 2.4 GB before its error: the gaps are now found from the
+    ids present."""
+    import tracemalloc
+
+    path = tmp_path / "vocabulary.csv"
+    path.write_text("Index,Name\n20000000,x\n")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"Index must cover 0..20000000 without gaps; missing \[0, 1, 2, 3, 4\]"):
+            read_vocabulary(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak  # a megabyte, not gigabytes
+
+
+def test_a_vocabulary_past_its_row_limit_is_refused_naming_the_setting(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "vocabulary.csv"
+    path.write_text("Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(5)))
+    monkeypatch.setenv("Y8M_MAX_VOCABULARY_ROWS", "4")
+    with pytest.raises(ValueError, match="more than 4 labels .*Y8M_MAX_VOCABULARY_ROWS"):
+        read_vocabulary(path)
+    monkeypatch.setenv("Y8M_MAX_VOCABULARY_ROWS", "5")
+    assert read_vocabulary(path).num_classes == 5
+    monkeypatch.setenv("Y8M_MAX_VOCABULARY_ROWS", "many")
+    with pytest.raises(ValueError, match="Y8M_MAX_VOCABULARY_ROWS='many': expected a whole number"):
+        read_vocabulary(path)

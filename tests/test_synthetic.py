@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from y8m_models.cli.data import data_app
 from y8m_models.data.records import decode_frame, decode_video, dequantize
 from y8m_models.data.splits import PAPER_GLOBS, PARTS, match_part
 from y8m_models.data.synthetic import (
@@ -331,3 +333,24 @@ def test_regenerating_replaces_an_earlier_dataset_and_survives_interruption(tmp_
     names = {p.name for p in (out / "frame").iterdir()}
     assert names == {n for files in summary.files.values() for n in files}
     assert not (tmp_path / ".ds.partial").exists()
+
+
+@pytest.mark.parametrize("name", ["../../victim.tfrecord", "/tmp/victim.tfrecord", "..", "victim.txt", 7])
+def test_an_earlier_manifest_naming_other_files_deletes_nothing(tmp_path: Path, name: object) -> None:
+    """The clean-up of an earlier generation deletes only the record files its synthetic.json names, each a
+    plain *.tfrecord name; anything else is refused, named, before any generation or deletion."""
+    out = tmp_path / "a" / "b" / "ds"
+    (out / "frame").mkdir(parents=True)
+    victim = tmp_path / "victim.tfrecord"
+    victim.write_text("keep")
+    (out / "frame" / "train00.tfrecord").write_text("the earlier dataset's")
+    (out / "synthetic.json").write_text(json.dumps({"files": [{"name": "train00.tfrecord"}, {"name": name}]}))
+    with pytest.raises(ValueError, match=r"synthetic.json: file entry .* is not a record file name"):
+        generate(out, "tiny", videos=40, classes=12)
+    assert victim.read_text() == "keep" and (out / "frame" / "train00.tfrecord").exists()
+    assert not (out.parent / ".ds.partial").exists()
+    result = CliRunner().invoke(data_app, ["synth", str(out), "--videos", "40"])
+    assert result.exit_code == 2 and "nothing was deleted" in result.output
+    (out / "synthetic.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not an earlier synthetic dataset's manifest"):
+        generate(out, "tiny", videos=40, classes=12)

@@ -165,3 +165,36 @@ def test_file_pickles_without_its_buffer(tmp_path: Path) -> None:
     f.payload(0)
     clone = pickle.loads(pickle.dumps(f))
     assert bytes(clone.payload(1)) == b"de"
+
+
+def test_a_gzip_bomb_stops_at_the_limits_in_bounded_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record of 8 MB of zeros gzips to ~8 KB: past the free allowance (shrunk here from 64 MiB to 1 MiB,
+    checked every 256 KiB instead of 16 MiB) the ratio limit stops it, naming the file and the settings."""
+    import tracemalloc
+
+    import y8m_models.data.tfrecord as tfrecord
+
+    monkeypatch.setattr(tfrecord, "GUNZIP_FREE", 1 << 20)
+    monkeypatch.setattr(tfrecord, "GUNZIP_CHUNK", 256 << 10)
+    monkeypatch.setenv("Y8M_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "bomb.tfrecord"
+    length = 8 << 20
+    header = struct.pack("<Q", length)
+    with gzip.open(path, "wb") as out:
+        out.write(header + struct.pack("<I", masked_crc32c(header)))
+        for _ in range(8):
+            out.write(bytes(1 << 20))
+        out.write(struct.pack("<I", 0))
+    assert path.stat().st_size < 64 << 10
+    tracemalloc.start()
+    try:
+        with pytest.raises(Y8MDataError, match=r"bomb.tfrecord.*decompresses to more than 1,048,576 bytes .*"
+                                               r"Y8M_MAX_DECOMPRESSED_BYTES=4294967296, Y8M_MAX_GZIP_RATIO=100"):
+            build_index(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak
+    monkeypatch.setenv("Y8M_MAX_DECOMPRESSED_BYTES", str(1 << 30))
+    monkeypatch.setenv("Y8M_MAX_GZIP_RATIO", str(10_000))  # raised by setting: the same file is read
+    assert build_index(path).lengths.tolist() == [length]

@@ -14,6 +14,7 @@ import typer
 from y8m_models.cli import app
 from y8m_models.cli.common import fail
 from y8m_models.cli.train import _overrides
+from y8m_models.limits import MAX_INT32
 
 runs_app = typer.Typer(help="Runs in the database, executed by workers: submit, list, show, cancel, predict.",
                        no_args_is_help=True)
@@ -25,9 +26,10 @@ def submit(
     config: Annotated[str, typer.Option("--config", help="paper number (18), slug (chaining_cnn), list or range")],
     data: Annotated[str, typer.Option(help="a registered dataset's name, or a dataset directory in a data root")],
     preset: Annotated[str, typer.Option(help="paper, small or tiny")] = "paper",
-    max_steps: Annotated[int | None, typer.Option("--max-steps", help="stop each training run after N steps")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, max=MAX_INT32,
+                                                        help="stop each training run after N steps")] = None,
     epochs: Annotated[float | None, typer.Option(help="default: the configuration's")] = None,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_INT32)] = 0,
     code: Annotated[bool, typer.Option("--code", help="the authors' code values where they differ")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value (repeatable)")] = None,
     num_classes: Annotated[int | None, typer.Option(help="default: the dataset's vocabulary.csv")] = None,
@@ -198,7 +200,8 @@ def paper(
     demo: Annotated[bool, typer.Option("--demo", help="the demo instead of tables: #23, #25 and #75 at the tiny "
                                                       "preset, and three of the paper's findings on them")] = False,
     preset: Annotated[str, typer.Option(help="paper, small or tiny")] = "tiny",
-    max_steps: Annotated[int | None, typer.Option("--max-steps", help="cap every training run's steps")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, max=MAX_INT32,
+                                                        help="cap every training run's steps")] = None,
     eval_every: Annotated[int | None, typer.Option(help="score validate1 every N steps; the best weights are kept "
                                                         "(default: every half epoch)")] = None,
     workers: Annotated[int, typer.Option(help="local workers to start for the call, one thread each (0: the "

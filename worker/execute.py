@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 
 from db.engine import get_engine, writing
 from db.models import FINISHED, Run, utcnow
-from db.queries import add_event, set_artifacts, set_scores, set_status, upsert_metrics
+from db.queries import add_event, clock, set_artifacts, set_scores, set_status, upsert_metrics
 from db.settings import Settings
 
 log = logging.getLogger("y8m.worker")
@@ -141,7 +141,7 @@ class Reporter(threading.Thread):
                 upsert_metrics(s, self.run_id, points)
                 while self.notes:
                     add_event(s, self.run_id, *self.notes.pop(0))
-                run.heartbeat_at = utcnow()
+                run.heartbeat_at = clock(s)
                 run.steps = self._steps() or run.steps
                 for key in ("step", "loss", "examples_per_second"):
                     if key in progress:
@@ -185,7 +185,7 @@ def _claim(engine: Engine, run_id: int, me: str, settings: Settings) -> dict[str
             log.info("run %s is %s: not started", run_id, run.status)
             return None
         if run.status == "running" and run.worker != me:
-            age = (utcnow() - run.heartbeat_at).total_seconds() if run.heartbeat_at else None
+            age = (clock(s) - run.heartbeat_at).total_seconds() if run.heartbeat_at else None
             fresh = age is not None and age < settings.stale_seconds
             if fresh and process_alive(run.worker) is not False:  # a dead pid only speeds the take-over up
                 log.info("run %s runs in %s: not started twice", run_id, run.worker)
@@ -196,7 +196,7 @@ def _claim(engine: Engine, run_id: int, me: str, settings: Settings) -> dict[str
             set_status(s, run_id, "cancelled", expected=(run.status,), finished_at=utcnow())
             fail_readers(s, run_id, "cancelled", None)
             return None
-        run.status, run.worker, run.heartbeat_at = "running", me, utcnow()
+        run.status, run.worker, run.heartbeat_at = "running", me, clock(s)
         run.attempts += 1
         run.started_at = run.started_at or utcnow()
         add_event(s, run_id, "running", f"attempt {run.attempts} in {me}")
@@ -311,11 +311,15 @@ def execute_run(run_id: int) -> str:
         (folder / "error.log").write_text(traceback.format_exc())
         log.error("run %s failed: %s", run_id, error)
     reporter.stop()
-    lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()] \
-        if (folder / "metrics.jsonl").exists() else []
+    from y8m_models.experiment import RunError, read_metrics
+
+    try:
+        lines = read_metrics(folder)
+    except RunError as exc:  # a damaged line: the scores cannot be trusted
+        lines, status, error = [], "failed", str(exc)
     with writing(engine) as s:
         if not set_status(s, run_id, status, expected=("running",), match={"worker": me}, finished_at=utcnow(),
-                          error=error, heartbeat_at=utcnow()):
+                          error=error, heartbeat_at=clock(s)):
             return "taken over"
         if status == "succeeded":
             set_scores(s, run_id, scores_of(lines))

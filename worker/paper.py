@@ -322,10 +322,8 @@ def demo_findings(data: str | Path, settings: Settings | None = None) -> dict[st
 
         stack = newest(demo.STACK_MODEL)  # any status: its members may have succeeded before it
         members = {link.input.number: link.input for link in stack.inputs} if stack is not None else {}
-        runs = {n: members.get(n) or newest(n, "succeeded")
-                for n in (demo.VIDEO_MODEL, *demo.FRAME_MODELS, demo.STACK_MODEL)}
-        runs[demo.STACK_MODEL] = stack
-        runs = {n: r for n, r in runs.items() if r is not None and r.status == "succeeded"}
+        runs = {n: members.get(n) or newest(n, "succeeded") for n in (demo.VIDEO_MODEL, *demo.FRAME_MODELS)}
+        runs = {n: r for n, r in {**runs, demo.STACK_MODEL: stack}.items() if r is not None and r.status == "succeeded"}
         stack = runs.get(demo.STACK_MODEL)
         gaps = {n: r.gap("validate2") for n, r in runs.items() if r.gap("validate2") is not None}
         numbers = {r.slug: n for n, r in runs.items()}  # a stack names its members by folder: <slug>-<hash>

@@ -18,6 +18,7 @@ directory outside the data roots, a dataset without the files a job needs.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,10 +46,14 @@ from db.queries import (
 from db.settings import Settings
 from worker.celery_app import celery_for
 from worker.schedule import dispatch
+from y8m_models.limits import MAX_INT32, Limits, limits
 
 log = logging.getLogger("y8m.worker")
 
 ROLE_OF_READS = {"init": "init", "teacher": "teacher", "streams": "stream", "members": "member"}
+
+
+DEVICE = re.compile(r"auto|cpu|cuda(:\d{1,3})?|mps")  # what a worker's select_device accepts
 
 
 class SubmitError(ValueError):
@@ -91,6 +96,10 @@ def _split_counts(path: Path) -> dict[str, dict[str, dict[str, int]]]:
     return out
 
 
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path.is_relative_to(root.resolve()) for root in roots)
+
+
 def register_dataset(data: str | Path, *, name: str | None = None, num_classes: int | None = None,
                      settings: Settings | None = None) -> Dataset:
     """A dataset by registered name, or a directory (registered on first use: inside a data root, with
@@ -106,17 +115,24 @@ def register_dataset(data: str | Path, *, name: str | None = None, num_classes: 
         if found is not None:
             return found
     path = Path(data).expanduser().resolve()
-    if not path.is_dir():
+    # Outside the roots, whether the folder exists is not said: the form must not reveal the server's paths.
+    if not _inside(path, settings.data_roots):
         with reading(engine) as s:
             known = ", ".join(d.name for d in s.scalars(select(Dataset).order_by(Dataset.name))) or "none yet"
-        raise SubmitError(f"--data {data}: not a registered dataset (registered: {known}) and not a directory")
-    if not any(path.is_relative_to(root) for root in settings.data_roots):
-        raise SubmitError(f"--data {path} is outside the data roots ({', '.join(map(str, settings.data_roots))}); "
-                          "set Y8M_DATA_ROOTS to allow it")
+        raise SubmitError(f"--data {data}: not a registered dataset (registered: {known}), nor a folder inside the "
+                          f"data roots ({', '.join(map(str, settings.data_roots))}); Y8M_DATA_ROOTS sets them")
+    if not path.is_dir():
+        raise SubmitError(f"--data {path}: not a directory")
     with reading(engine) as s:
         found = dataset_at(s, str(path))
         if found is not None:
             return found
+    leaving = [f for f in (path / "vocabulary.csv", *(f for lv in ("video", "frame") if (path / lv).is_dir()
+                                                       for f in sorted((path / lv).iterdir())))
+               if f.exists() and not _inside(f.resolve(), settings.data_roots)]
+    if leaving:
+        raise SubmitError(f"--data {path}: {leaving[0]} links outside the data roots; copy the file in, or add its "
+                          "folder to Y8M_DATA_ROOTS")
     levels = [lv for lv in ("video", "frame") if (path / lv).is_dir() and split_files(path, lv).get("train1")]
     if not levels:
         raise SubmitError(f"--data {path}: no train1 files (train??.tfrecord) under {path}/frame or {path}/video")
@@ -190,6 +206,30 @@ def _check_splits(jobs: list[Any], dataset: Dataset) -> None:
                               f"{dataset.name} ({dataset.path}) does not have")
 
 
+def _check_sizes(jobs: list[Any], num_classes: int) -> None:
+    """Every training job's batch and parameter count within ``y8m_models.limits`` (counted on the meta device:
+    no memory), so that ``--set model.params.cells=1000000000`` is refused here, not by a worker's OOM."""
+    import torch
+
+    from y8m_models.configs.schema import SingleModel
+    from y8m_models.models import ModelInputs, build_architecture
+
+    bounds = limits()
+    for job in jobs:
+        model = job.config.model
+        if not isinstance(model, SingleModel):
+            continue
+        if model.training.batch_size > bounds.batch:
+            raise SubmitError(f"{job.config.name}: batch size {model.training.batch_size:,} is over the limit "
+                              f"{bounds.batch:,} ({Limits.variable('batch')} raises it)")
+        with torch.device("meta"):  # 32 verticals stand in for the vocabulary's (YouTube-8M: 25) where one is read
+            inputs = ModelInputs(num_classes, vertical_matrix=torch.zeros(num_classes, 32), cascade=model.cascade)
+            count = sum(p.numel() for p in build_architecture(model.architecture, model.params, inputs).parameters())
+        if count > bounds.parameters:
+            raise SubmitError(f"{job.config.name}: {count:,} parameters is over the limit {bounds.parameters:,} "
+                              f"({Limits.variable('parameters')} raises it)")
+
+
 def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: str = "tiny", seed: int = 0,
              max_steps: int | None = None, epochs: float | None = None, as_in_code: bool = False,
              overrides: dict[str, Any] | None = None, num_classes: int | None = None, eval_every: int | None = None,
@@ -202,10 +242,14 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: st
     numbers = parse_configs(",".join(map(str, configs)) if isinstance(configs, list | tuple) else str(configs))
     for name, value, low in (("--eval-every", eval_every, 1), ("--checkpoint-every", checkpoint_every, 1),
                              ("--workers", workers, 0), ("--seed", seed, 0)):
-        if value is not None and value < low:
-            raise SubmitError(f"{name} must be at least {low}, not {value}")
-    if max_steps is not None and max_steps < 1:
-        raise SubmitError(f"--max-steps must be at least 1, not {max_steps}")
+        if value is not None and not low <= value <= MAX_INT32:
+            raise SubmitError(f"{name} must be from {low} to {MAX_INT32}, not {value}")
+    if max_steps is not None and not 1 <= max_steps <= MAX_INT32:
+        raise SubmitError(f"--max-steps must be from 1 to {MAX_INT32}, not {max_steps}")
+    if epochs is not None and not epochs > 0:
+        raise SubmitError(f"--epochs must be more than 0, not {epochs}")
+    if not DEVICE.fullmatch(device):
+        raise SubmitError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
     dataset = register_dataset(data, num_classes=num_classes, settings=settings)
     try:
         jobs = plan(numbers, Path(dataset.path), preset=preset, seed=seed, as_in_code=as_in_code,
@@ -214,6 +258,7 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: st
     except (ConfigError, ValueError) as exc:
         raise SubmitError(str(exc)) from None
     _check_splits(jobs.jobs, dataset)
+    _check_sizes(jobs.jobs, dataset.num_classes)
     options = {"preset": preset, "max_steps": max_steps, "epochs": epochs, "as_in_code": as_in_code,
                "overrides": overrides or {}, "eval_every": eval_every, "checkpoint_every": checkpoint_every,
                "workers": workers, "device": device, "compile": compile}

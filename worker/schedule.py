@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 
 from db.engine import get_engine, writing
 from db.models import ACTIVE, Run, RunLink, utcnow
-from db.queries import readers, ready_runs, set_status
+from db.queries import clock, readers, ready_runs, set_status
 from db.settings import Settings
 from worker.celery_app import ROUTES, celery_for
 
@@ -86,10 +86,11 @@ def sweep(settings: Settings | None = None) -> dict[str, list[int]]:
 
     settings = settings or Settings.from_env()
     engine = get_engine(settings.database_url)
-    now, me = utcnow(), worker_name()
+    me = worker_name()
     resend: list[tuple[int, str]] = []
     cancelled: list[int] = []  # cancel asked, or too many attempts: ended
     with writing(engine) as s:
+        now = clock(s)  # the heartbeats' clock: the database's
         for run in s.scalars(select(Run).where(Run.status == "running").order_by(Run.id)).all():
             stale = run.heartbeat_at is None or now - run.heartbeat_at > timedelta(seconds=settings.stale_seconds)
             if not stale and process_alive(run.worker) is not False:  # a dead pid only speeds this up

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from y8m_models import atomic
 from y8m_models.configs import ConfigError, Configuration, resolve
 from y8m_models.configs.schema import SingleModel
 from y8m_models.data.check import resolve_num_classes
@@ -96,8 +97,7 @@ class Run:
         return build_architecture(self.model.architecture, self.model.params, inputs or self.inputs())
 
     def log(self, record: dict[str, Any]) -> None:
-        with open(self.dir / METRICS_FILE, "a", encoding="utf-8") as out:
-            out.write(json.dumps(record) + "\n")
+        log_metric(self.dir, record)
 
 
 def _lookup(run_dirs: list[str], split: str) -> PredictionLookup:
@@ -176,13 +176,13 @@ def create_run(config_key: int | str | Configuration, data: Path, out: Path, *, 
             raise RunError(f"{out} already holds a run ({RUN_FILE}); pass --resume to continue it or choose "
                            "another --out")
         run = Run(out, config, data.resolve(), preset, seed, steps, classes, links or {})
-        (out / RUN_FILE).write_text(json.dumps({
+        atomic.write_text(out / RUN_FILE, json.dumps({
             "config": config.model_dump(mode="json"), "data": str(run.data), "preset": preset, "seed": seed,
             "steps": steps, "num_classes": classes, "as_in_code": as_in_code, "overrides": overrides or {},
             "links": _links(run.links, lambda p: os.path.relpath(p, out)),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
     except OSError as exc:
-        raise RunError(f"cannot write the run directory {out}: {exc.strerror}") from None
+        raise RunError(f"cannot write the run directory {out}: {exc}") from None
     return run
 
 
@@ -240,8 +240,8 @@ class SelectOnValidate1(Callback):
                                      step=state.step)
             if self.last["gap"] > self.best_gap:
                 self.best_gap, self.best_step = self.last["gap"], state.step
-                torch.save({"model": self.model.state_dict(), "step": state.step, "gap": self.best_gap},
-                           self.run.dir / BEST)
+                atomic.save_torch({"model": self.model.state_dict(), "step": state.step, "gap": self.best_gap},
+                                  self.run.dir / BEST)
 
 
 def evaluation_steps(run: Run) -> int:
@@ -363,10 +363,43 @@ def save_attention(run: Run, split: str, out: Predictions, videos: list[str]) ->
         arrays[f"labels/{vid}"] = np.flatnonzero(out.labels[row[vid]].numpy() > 0).astype(np.int32)
     (run.dir / "attention").mkdir(exist_ok=True)
     path = run.dir / "attention" / f"{split}.npz"
-    np.savez(path, **arrays)
+    atomic.save_npz(path, **arrays)
     return path
 
 
+def log_metric(folder: Path, record: dict[str, Any]) -> None:
+    """``record`` as the next line of ``folder/metrics.jsonl``. A cut last line (its writer was killed mid-line,
+    or the disk was full) is cut off first, so the file goes on as whole lines; a full disk is ``DiskFull``."""
+    path = folder / METRICS_FILE
+    line = (json.dumps(record) + "\n").encode()
+    try:
+        with open(path, "a+b") as out:
+            end = out.seek(0, os.SEEK_END)
+            if end:
+                out.seek(end - 1)
+                if out.read(1) != b"\n":
+                    out.seek(0)
+                    out.truncate(out.read().rfind(b"\n") + 1)
+            out.write(line)
+            out.flush()
+    except OSError as exc:
+        if exc.errno in atomic.FULL:
+            raise atomic.DiskFull(exc.errno, f"disk full while writing {path} ({exc.strerror})") from exc
+        raise
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The lines of ``run_dir/metrics.jsonl``, without a cut last line (``log_metric`` removes it at the next
+    write). RunError naming the file and line where a whole line is not JSON: the file is damaged."""
     path = run_dir / METRICS_FILE
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    if not path.exists():
+        return []
+    *whole, _cut = path.read_bytes().split(b"\n")  # _cut: b"" when the file ends with a newline
+    records = []
+    for number, line in enumerate(whole, 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except ValueError as exc:
+                raise RunError(f"{path}, line {number}: not a JSON line ({exc}); the file is damaged") from None
+    return records

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from y8m_models import atomic
 from y8m_models.configs import ConfigError, Configuration, resolve
 from y8m_models.configs.schema import Ensemble, NamedModel, SingleModel
 from y8m_models.models import cascade_streams
@@ -246,7 +247,5 @@ def run_plan(p: Plan, out: Path, execute: Callable[[Job, Path], dict[str, Any]],
         log(f"[{i}/{len(p.jobs)}] {job.name}: {job.kind} ...")
         folder.mkdir(exist_ok=True)
         results[job.key] = execute(job, folder)
-        tmp = folder / f".{DONE}.tmp"
-        tmp.write_text(json.dumps(results[job.key], indent=1))
-        tmp.replace(done)
+        atomic.write_text(done, json.dumps(results[job.key], indent=1))
     return {n: results[job.key] for n, job in p.targets.items()}

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from y8m_models import atomic
+
 FORMAT_VERSION = 1
 
 
@@ -76,16 +78,31 @@ class PredictionWriter:
         self.rows += len(video_ids)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._scores.close()
-        if self._indices:
-            self._indices.close()
+        """Publish the split (its files flushed to the disk, then the staging folder renamed over the old one),
+        or, on an error, remove the staging folder and leave the old split as it was; a full disk is
+        ``atomic.DiskFull`` naming the split."""
+        try:
+            for handle in (self._scores, self._indices):
+                if handle is not None:
+                    if exc_type is None:
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                    handle.close()
+            if exc_type is None:
+                self._publish()
+        except BaseException as error:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            atomic.raise_if_full(error, self.folder)
+            raise
         if exc_type is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
-            return
-        (self.staging / "ids.txt").write_text("".join(f"{v}\n" for v in self._ids), encoding="utf-8")
+            atomic.raise_if_full(exc, self.folder)
+
+    def _publish(self) -> None:
+        atomic.write_text(self.staging / "ids.txt", "".join(f"{v}\n" for v in self._ids))
         meta = {"version": FORMAT_VERSION, "format": "topk" if self.top_k else "dense", "rows": self.rows,
                 "num_classes": self.num_classes, "k": self.top_k}
-        (self.staging / "meta.json").write_text(json.dumps(meta, indent=1))
+        atomic.write_text(self.staging / "meta.json", json.dumps(meta, indent=1))
         old = self.folder.with_name(f".{self.folder.name}.{os.getpid()}.old")
         shutil.rmtree(old, ignore_errors=True)
         if self.folder.exists():
@@ -96,6 +113,7 @@ class PredictionWriter:
             if not (self.folder / "meta.json").exists():
                 raise
             shutil.rmtree(self.staging, ignore_errors=True)
+        atomic.sync_folder(self.folder.parent)
         shutil.rmtree(old, ignore_errors=True)
 
 

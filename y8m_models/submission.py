@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from y8m_models import atomic
 from y8m_models.metrics import top_k_indices
 
 HEADER = "VideoId,LabelConfidencePairs"
@@ -97,17 +98,10 @@ def write_submission(
     _check_float_format(float_format)
     _check_video_ids(video_ids, shape[0])
     row_format = "%s," + " ".join([f"%d {float_format}"] * int(top_k)) + "\n"
-    # Write beside the target and rename at the end, so a failure never leaves a truncated submission.
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with open(partial, "w", encoding="utf-8", newline="\n") as f:
-            f.write(HEADER + "\n")
-            for lo in range(0, shape[0], batch_size):
-                f.write(_format_rows(row_format, video_ids[lo : lo + batch_size], predictions, lo, int(top_k)))
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic.replacing(path, "w", encoding="utf-8", newline="\n") as f:  # never a truncated submission
+        f.write(HEADER + "\n")
+        for lo in range(0, shape[0], batch_size):
+            f.write(_format_rows(row_format, video_ids[lo : lo + batch_size], predictions, lo, int(top_k)))
 
 
 def _format_rows(row_format: str, ids: Sequence[str], predictions: np.ndarray, lo: int, top_k: int) -> str:

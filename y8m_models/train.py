@@ -13,7 +13,6 @@ CLI are ``y8m_models.experiment``'s.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from y8m_models import atomic
 from y8m_models.configs.schema import SingleModel, Training
 from y8m_models.data.dataset import label_prior, to_device
 from y8m_models.distributed import all_sum, batch_mean, check_batch, current, wrap
@@ -167,9 +167,7 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
                "state": {**asdict(state), "positions": {str(k): v for k, v in state.positions.items()}},
                "rng": {"torch": torch.get_rng_state(),
                        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}}
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    atomic.save_torch(payload, path)
 
 
 def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,

@@ -14,6 +14,7 @@ import streamlit as st
 
 from app import data
 from app.components import figures, frames
+from app.components.text import plain
 
 st.title("Attention frame gallery")
 runs = data.runs_with("attention")
@@ -36,8 +37,9 @@ names = data.class_names(run["dataset"])
 labels = [names[i] if i < len(names) else str(i) for i in dump.get(f"labels/{video}", np.array([], int))]
 top = data.top_predictions(run["dir"], split, video)
 left, right = st.columns(2)
-left.markdown("**Labels:** " + (", ".join(labels) or "none"))
-right.markdown("**Top predictions:** " + ", ".join(f"{names[c] if c < len(names) else c} {p:.2f}" for c, p in top))
+left.markdown("**Labels:** " + (", ".join(map(plain, labels)) or "none"))
+right.markdown("**Top predictions:** " + ", ".join(f"{plain(names[c]) if c < len(names) else c} {p:.2f}"
+                                                   for c, p in top))
 if flags_T is not None:
     share = figures.uninformative_share(weights_KT, flags_T)
     st.metric("Attention on uninformative frames (ground truth)", f"{np.nanmean(share):.1%}",

@@ -12,6 +12,7 @@ import streamlit as st
 
 from app import data
 from app.components import paper
+from app.components.text import plain
 from db.models import FINISHED
 
 st.title("The paper in miniature")
@@ -82,7 +83,7 @@ with right:
 
 def _demo(dataset: str) -> None:
     found = data.demo_findings(dataset)
-    st.subheader(f"The demo on {dataset}: {found['shown']} of {found['of']} findings show")
+    st.subheader(f"The demo on {plain(dataset)}: {found['shown']} of {found['of']} findings show")
     st.markdown("\n".join(f"- {line}" for line in paper.demo_lines(found)))
     st.caption("The runs' attention is in the Attention page's frame gallery (#25, #23) and the stack's weights "
                "on the Stacking page (#75).")

@@ -51,8 +51,15 @@ def test_bad_input_is_refused_before_anything_is_queued(env: Backend, tmp_path: 
         (dict(configs="chaining_cn"), "did you mean chaining_cnn"),
         (dict(configs="3", overrides={"model.training.no_such_knob": 1}), "no_such_knob"),
         (dict(configs="3", data="no-such-dataset"), "not a registered dataset"),
-        (dict(configs="3", data=tmp_path), "outside the data roots"),
-        (dict(configs="3", eval_every=0), "--eval-every must be at least 1"),
+        (dict(configs="3", data=tmp_path), "nor a folder inside the data roots"),
+        (dict(configs="3", eval_every=0), "--eval-every must be from 1 to 2147483647, not 0"),
+        (dict(configs="3", seed=10**20), "--seed must be from 0 to 2147483647, not 100000000000000000000"),
+        (dict(configs="3", max_steps=0), "--max-steps must be from 1 to 2147483647, not 0"),
+        (dict(configs="3", device="anything"), "--device 'anything': expected auto, cpu, cuda, cuda:N or mps"),
+        (dict(configs="3", overrides={"model.params.cells": 1_000_000_000}),
+         r"#3 lstm_1024x2_moe8: [\d,]+ parameters is over the limit 4,000,000,000 \(Y8M_MAX_PARAMETERS raises it\)"),
+        (dict(configs="3", overrides={"model.training.batch_size": 10**9}),
+         "batch size 1,000,000,000 is over the limit 65,536 \\(Y8M_MAX_BATCH raises it\\)"),
         (dict(configs="75", epochs=1.0), "--epochs applies to single models"),
     ]
     for kwargs, message in cases:
@@ -154,6 +161,32 @@ def test_the_sweeper_resends_dead_runs_and_leaves_live_ones(env: Backend) -> Non
     assert show(ids[2])["status"] == "running"
 
 
+def test_heartbeats_are_written_and_judged_by_the_databases_clock(env: Backend,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker machine whose clock is 3 hours behind writes a heartbeat; a sweeper on a machine with the right
+    time must not take the live run for dead. PostgreSQL's clock is the one both share; SQLite lives on one
+    machine, whose clock is its own."""
+    from db import queries
+    from db.engine import get_engine, reading
+    from db.models import utcnow
+    from worker.runs import show, submit
+    from worker.schedule import sweep
+
+    run_id = submit("1", env.data, preset="tiny", max_steps=3, seed=40).targets[1]
+    behind = utcnow() - timedelta(hours=3)
+    with monkeypatch.context() as skewed:
+        skewed.setattr(queries, "utcnow", lambda: behind)
+        with reading(get_engine()) as s:
+            beat = queries.clock(s)
+    if env.name == "embedded":
+        assert beat == behind  # one machine, one clock
+        return
+    assert abs((beat - utcnow()).total_seconds()) < 60  # the server's time, not the skewed machine's
+    _set(run_id, status="running", worker="behind-host:7", heartbeat_at=beat)
+    sweep()
+    assert show(run_id)["status"] == "running"
+
+
 def test_the_reporter_writes_one_row_per_metric_and_step(env: Backend, tmp_path: Path) -> None:
     from db.engine import get_engine, reading
     from db.models import utcnow
@@ -216,3 +249,24 @@ def test_the_cli_submits_lists_shows_and_cancels(env: Backend) -> None:
     assert bad.exit_code == 2 and "not a registered dataset" in bad.output
     assert runner.invoke(app, ["runs", "show", "999999"]).exit_code == 2
     assert runner.invoke(app, ["worker", "--queues", "tpu"]).exit_code == 2
+
+
+def test_a_dataset_whose_files_link_outside_the_data_roots_is_refused(env: Backend, tmp_path: Path) -> None:
+    """A symbolic link inside a registered folder must not let a user reach files outside the data roots."""
+    import shutil
+
+    from worker.runs import SubmitError, register_dataset
+
+    folder = env.data.parent / f"linked-{env.name}"
+    shutil.copytree(env.data, folder)
+    try:
+        secret = tmp_path / "secret.tfrecord"
+        shutil.copy(folder / "frame" / "validate00.tfrecord", secret)
+        (folder / "frame" / "validate00.tfrecord").unlink()
+        (folder / "frame" / "validate00.tfrecord").symlink_to(secret)
+        before = _count_runs()
+        with pytest.raises(SubmitError, match=r"frame/validate00.tfrecord links outside the data roots"):
+            register_dataset(folder)
+        assert _count_runs() == before
+    finally:
+        shutil.rmtree(folder)

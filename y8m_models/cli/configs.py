@@ -58,7 +58,7 @@ def configs_show(
     key: Annotated[str, typer.Argument(help="paper number (18, #18) or slug (chaining_cnn)")],
     preset: Preset = "paper",
     code: Code = False,
-    num_classes: Annotated[int, typer.Option(help="classes for the parameter count (2017: 4716)")] = 4716,
+    num_classes: Annotated[int, typer.Option(min=1, help="classes for the parameter count (2017: 4716)")] = 4716,
 ) -> None:
     """Print the full configuration as JSON, with the parameter count of each single model at the preset."""
     from dataclasses import replace
@@ -85,7 +85,7 @@ def configs_check(
     preset: Preset = "tiny",
     configs: Annotated[str | None, typer.Option(help="comma-separated numbers or slugs (default: all)")] = None,
     code: Code = False,
-    num_classes: Annotated[int, typer.Option(help="classes of the synthetic batch")] = 60,
+    num_classes: Annotated[int, typer.Option(min=1, help="classes of the synthetic batch")] = 60,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Build every single model, run one forward + backward on a synthetic batch, check shapes and finite

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from y8m_models.cli.common import app, fail
+from y8m_models.limits import MAX_INT32
 
 data_app = typer.Typer(help="Read, verify, split and generate YouTube-8M data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -129,14 +130,14 @@ def data_synth(
     preset: Annotated[str, typer.Option(help="tiny (tests), easy (learning tests), demo, paper (y8m paper)")] = "tiny",
     videos: Annotated[int | None, typer.Option(help="override the preset's number of videos")] = None,
     classes: Annotated[int | None, typer.Option(help="override the preset's number of classes")] = None,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_INT32)] = 0,
 ) -> None:
     """Generate a synthetic YouTube-8M dataset (frame + video TFRecords, vocabulary.csv, ground truth)."""
     from y8m_models.data.synthetic import generate
 
     try:
         summary = generate(out, preset=preset, videos=videos, classes=classes, seed=seed)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # a bad option, a foreign non-empty folder, a full disk
         raise fail(str(exc)) from None
     parts = ", ".join(f"{part} {n}" for part, n in summary.videos.items())
     typer.echo(f"wrote {sum(summary.videos.values())} videos ({parts}), {summary.classes} classes, "

@@ -12,6 +12,7 @@ import typer
 
 from y8m_models.cli.common import app, fail
 from y8m_models.cli.train import DeviceOption, _device
+from y8m_models.limits import MAX_INT32
 
 
 def _numbers(text: str) -> list[int]:
@@ -35,8 +36,9 @@ def reproduce(
     data: Annotated[Path, typer.Option(help="dataset directory (frame/ and video/ with the Table 1 files)")],
     preset: Annotated[str, typer.Option(help="paper, small or tiny")] = "paper",
     out: Annotated[Path | None, typer.Option(help="folder of the runs (default: $Y8M_HOME/reproduce)")] = None,
-    seed: Annotated[int, typer.Option()] = 0,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", help="cap every training run's steps")] = None,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_INT32)] = 0,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, max=MAX_INT32,
+                                                        help="cap every training run's steps")] = None,
     code: Annotated[bool, typer.Option("--code", help="the authors' code values where they differ")] = False,
     eval_every: Annotated[int | None, typer.Option(help="score validate1 every N steps in training runs "
                                                    "(default: every half epoch)")] = None,

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from y8m_models.cli.common import app, fail
+from y8m_models.limits import MAX_INT32
 
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 ...")]
 
@@ -42,9 +43,10 @@ def train(
     data: Annotated[Path, typer.Option(help="dataset directory (frame/ and video/ with the Table 1 files)")],
     preset: Annotated[str, typer.Option(help="paper, small or tiny")] = "paper",
     out: Annotated[Path | None, typer.Option(help="run directory (default: $Y8M_HOME/runs/SLUG-PRESET-sSEED)")] = None,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", help="stop after this many steps")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, max=MAX_INT32,
+                                                        help="stop after this many steps")] = None,
     epochs: Annotated[float | None, typer.Option(help="default: the configuration's")] = None,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_INT32)] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out from its checkpoint")] = False,
     code: Annotated[bool, typer.Option("--code", help="the authors' code values where they differ")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value (repeatable)")] = None,
@@ -83,6 +85,8 @@ def train(
         if (eval_every is not None and eval_every < 1) or workers < 0 or nproc < 1:
             raise RunError(f"--eval-every and --nproc must be at least 1 and --workers at least 0, not {eval_every}, "
                            f"{nproc}, {workers}")
+        if epochs is not None and not epochs > 0:
+            raise RunError(f"--epochs must be more than 0, not {epochs}")
         if nproc > 1:  # before anything is written
             _check_processes(nproc, device, config, preset, code, _overrides(set_))
         if out is None:

@@ -24,13 +24,18 @@ from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
 
 
 def expand_globs(patterns: Iterable[str]) -> list[Path]:
-    """Files matched by each pattern (a plain path counts as a pattern), sorted, without repeats."""
+    """Files matched by each pattern (a plain path counts as a pattern), sorted, without repeats. ValueError
+    for a pattern that matches no file, or only folders (a dataset folder: its files are named with a glob)."""
     files: dict[Path, None] = {}
     for pattern in patterns:
         matched = sorted(globlib.glob(pattern)) or ([pattern] if Path(pattern).is_file() else [])
-        if not matched:
+        found = [Path(m) for m in matched if Path(m).is_file()]
+        if not found and any(Path(m).is_dir() for m in matched):
+            raise ValueError(f"{pattern!r} is a folder, not TFRecord files: name them, e.g. "
+                             f"'{Path(pattern) / 'frame' / '*.tfrecord'}'")
+        if not found:
             raise ValueError(f"no file matches {pattern!r}")
-        files.update((Path(m), None) for m in matched if Path(m).is_file())
+        files.update((m, None) for m in found)
     return list(files)
 
 

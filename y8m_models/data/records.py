@@ -317,6 +317,17 @@ def _frames(buf: memoryview, u8: np.ndarray, feature_list: list[Span], name: str
 
 # -------------------------------------------------------------------------------------------- record level
 
+MAX_ID_CHARS = 512
+
+
+def _check_id(video_id: str, key: str) -> None:
+    """A video id goes into the prediction store (one per line), submission CSVs, terminals and pages: it must be
+    1 to ``MAX_ID_CHARS`` printable characters without a comma (no newline, U+2028, escape or other control)."""
+    if not 0 < len(video_id) <= MAX_ID_CHARS or not video_id.isprintable() or "," in video_id:
+        raise MalformedRecord(f"feature '{key}': video id {ascii(video_id[:80])} is not 1-{MAX_ID_CHARS} printable "
+                              "characters without a comma")
+
+
 def _context(buf: memoryview, entries: dict[bytes, list[Span]], num_classes: int | None) -> tuple[str, np.ndarray]:
     for key in ID_KEYS:
         if key in entries:
@@ -328,6 +339,7 @@ def _context(buf: memoryview, entries: dict[bytes, list[Span]], num_classes: int
                 video_id = bytes(buf[a:b]).decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise MalformedRecord(f"feature '{key.decode()}' is not UTF-8") from exc
+            _check_id(video_id, key.decode())
             break
     else:
         raise MalformedRecord("missing video id: neither 'id' nor 'video_id' is present")

@@ -333,9 +333,30 @@ def _config(preset: str, videos: int | None, classes: int | None, seed: int, id_
 
 
 def _check_target(out: Path) -> None:
-    """Refuse to mix with foreign files: ``out`` must be absent, empty or an earlier synthetic dataset."""
+    """Refuse to mix with foreign files: ``out`` must be absent, empty or an earlier synthetic dataset (whose
+    ``synthetic.json`` names only record files: ``_earlier_files``)."""
     if out.exists() and not (out / "synthetic.json").exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty and holds no synthetic.json; choose an empty directory")
+    if (out / "synthetic.json").exists():
+        _earlier_files(out / "synthetic.json")
+
+
+def _earlier_files(meta: Path) -> list[str]:
+    """The record files an earlier generation's ``synthetic.json`` lists, each checked to be a plain
+    ``*.tfrecord`` name (no folder, no ``..``), so that the clean-up deletes nothing else; ValueError naming the
+    file and entry otherwise, before anything is deleted."""
+    try:
+        entries = json.loads(meta.read_text(encoding="utf-8")).get("files", [])
+        names = [entry["name"] for entry in entries]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{meta}: not an earlier synthetic dataset's manifest ({type(exc).__name__}: {exc}); "
+                         "remove it or choose an empty directory") from None
+    for name in names:
+        if not (isinstance(name, str) and name == Path(name).name and name.endswith(".tfrecord")
+                and name not in (".tfrecord", "..")):
+            raise ValueError(f"{meta}: file entry {name!r} is not a record file name of this dataset (a plain "
+                             "*.tfrecord name); nothing was deleted")
+    return names
 
 
 def _publish(staging: Path, out: Path) -> None:
@@ -344,11 +365,11 @@ def _publish(staging: Path, out: Path) -> None:
     _check_target(out)
     meta = out / "synthetic.json"
     if meta.exists():  # the earlier dataset's own files, which may be named differently
-        earlier = json.loads(meta.read_text()).get("files", [])
+        earlier = _earlier_files(meta)
         meta.unlink()
-        for entry in earlier:
+        for name in earlier:
             for level in ("frame", "video"):
-                (out / level / entry["name"]).unlink(missing_ok=True)
+                (out / level / name).unlink(missing_ok=True)
     for level in ("frame", "video"):
         (out / level).mkdir(parents=True, exist_ok=True)
         for path in sorted((staging / level).iterdir()):

@@ -31,11 +31,15 @@ from pathlib import Path
 import crc32c
 import numpy as np
 
+from y8m_models import atomic
 from y8m_models.data.errors import Y8MDataError
+from y8m_models.limits import Limits, limits
 
 HEADER_BYTES = 12  # uint64 length + uint32 masked CRC of the length
 FOOTER_BYTES = 4  # uint32 masked CRC of the payload
 GZIP_MAGIC = b"\x1f\x8b"
+GUNZIP_CHUNK = 16 << 20  # bytes of output decompressed between two checks of the limits
+GUNZIP_FREE = 64 << 20  # output bytes any gzip file may have, whatever its ratio
 _CRC_MASK_DELTA = 0xA282EAD8
 _INDEX_FORMAT = 1  # bump when the cached index layout changes
 _PREFETCH_BYTES = 256 << 20
@@ -81,15 +85,26 @@ class RecordIndex:
         return len(self.offsets)
 
 
-def _gunzip(raw: bytes) -> tuple[bytearray, str | None]:
+def _gunzip(raw: bytes, path: Path) -> tuple[bytearray, str | None]:
     """Decompress every gzip member into one growing buffer; on a broken stream keep what decompressed
-    and say why."""
+    and say why. Y8MDataError past ``limits.Limits``' decompressed bytes, or past its ratio to the compressed
+    size once beyond ``GUNZIP_FREE`` bytes (a small file of constant records may compress better than any
+    ratio), checked every ``GUNZIP_CHUNK`` bytes of output: a small file cannot take all the memory."""
+    bounds = limits()
+    cap = min(bounds.decompressed_bytes, max(GUNZIP_FREE, bounds.gzip_ratio * len(raw)))
     out = bytearray()
     data = memoryview(raw)
     while len(data):
         d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
-            out += d.decompress(data)
+            while len(data) and not d.eof:
+                out += d.decompress(data, GUNZIP_CHUNK)
+                data = memoryview(d.unconsumed_tail)
+                if len(out) > cap:
+                    raise Y8MDataError(path, f"gzip stream decompresses to more than {cap:,} bytes ({len(raw):,} "
+                                             f"compressed; limits: {Limits.variable('decompressed_bytes')}="
+                                             f"{bounds.decompressed_bytes}, {Limits.variable('gzip_ratio')}="
+                                             f"{bounds.gzip_ratio})")
         except zlib.error as exc:
             return out, f"gzip stream is corrupt ({exc})"
         if not d.eof:
@@ -115,7 +130,7 @@ def open_buffer(path: str | Path) -> tuple[bytearray | mmap.mmap, bool, str | No
     with open(path, "rb") as f:
         if f.read(2) == GZIP_MAGIC:
             f.seek(0)
-            data, problem = _gunzip(f.read())
+            data, problem = _gunzip(f.read(), path)
             return data, True, problem
         return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), False, None
 
@@ -186,9 +201,7 @@ def _store_cached(cache: Path, index: RecordIndex) -> None:
     meta = json.dumps({"damage": damage, "compressed": index.compressed})
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f"tmp-{os.getpid()}-{cache.name}")  # outside the stale-entry glob below
-        np.savez(tmp, offsets=index.offsets, lengths=index.lengths, meta=np.array(meta))
-        os.replace(tmp, cache)
+        atomic.save_npz(cache, offsets=index.offsets, lengths=index.lengths, meta=np.array(meta))
         for stale in cache.parent.glob(cache.name.split("-")[0] + "-*.npz"):  # earlier versions of the file
             if stale != cache:
                 stale.unlink(missing_ok=True)

@@ -12,10 +12,13 @@ appearance of ``Vertical1`` when scanning labels by index; a label without a ver
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from y8m_models.limits import Limits, limits
 
 VOCABULARY_FILE = "vocabulary.csv"
 NO_VERTICAL = "(none)"
@@ -45,6 +48,18 @@ class Vocabulary:
                    np.zeros(num_classes, np.int64), None)
 
 
+def _first_gaps(present: Iterable[int], count: int = 5) -> list[int]:
+    """The first ``count`` ids missing from 0..max(present), in time and memory of the ids present (an Index of
+    20,000,000 in a one-row file must not build that range)."""
+    gaps, expected = [], 0
+    for index in sorted(present):
+        gaps.extend(range(expected, min(index, expected + count - len(gaps))))
+        if len(gaps) >= count:
+            break
+        expected = index + 1
+    return gaps
+
+
 def read_vocabulary(path: str | Path) -> Vocabulary:
     """Parse a vocabulary.csv; the Index column must hold every id 0..C-1 exactly once."""
     path = Path(path)
@@ -55,7 +70,11 @@ def read_vocabulary(path: str | Path) -> Vocabulary:
             raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
                              f"found {', '.join(reader.fieldnames or ()) or 'no header'}")
         rows: dict[int, dict[str, str]] = {}
+        most = limits().vocabulary_rows
         for line, row in enumerate(reader, start=2):
+            if len(rows) == most:
+                raise ValueError(f"{path}: more than {most:,} labels (the limit "
+                                 f"{Limits.variable('vocabulary_rows')} raises it)")
             try:
                 index = int(row["Index"])
             except (TypeError, ValueError):
@@ -66,8 +85,7 @@ def read_vocabulary(path: str | Path) -> Vocabulary:
     if not rows:
         raise ValueError(f"{path}: no labels")
     if max(rows) != len(rows) - 1:
-        gaps = sorted(set(range(max(rows) + 1)) - set(rows))[:5]
-        raise ValueError(f"{path}: Index must cover 0..{max(rows)} without gaps; missing {gaps}")
+        raise ValueError(f"{path}: Index must cover 0..{max(rows)} without gaps; missing {_first_gaps(rows)}")
     ordered = [rows[i] for i in range(len(rows))]
     verticals: dict[str, int] = {}
     vertical_ids = [verticals.setdefault((r.get("Vertical1") or "").strip() or NO_VERTICAL, len(verticals))

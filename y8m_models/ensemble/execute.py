@@ -17,15 +17,14 @@ without predictions for a split, or holding other videos, stops with an error na
 from __future__ import annotations
 
 import fcntl
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 
+from y8m_models import atomic
 from y8m_models.configs.schema import Reweighting
 from y8m_models.data.dataset import YT8MDataset, to_device
 from y8m_models.data.splits import split_files
@@ -39,11 +38,11 @@ from y8m_models.ensemble.stacking import (
 )
 from y8m_models.ensemble.weights import ExampleWeights, boosting_weights, bootstrap_weights, example_errors
 from y8m_models.experiment import (
-    METRICS_FILE,
     RunError,
     create_run,
     epoch_steps,
     evaluate_run,
+    log_metric,
     open_run,
     predict_run,
     score_record,
@@ -207,11 +206,11 @@ class Executor:
                            callbacks=self.callbacks)
         names = [j.name for j in job.members]
         chosen = "stack" if result.member is None else f"{names[result.member]} alone"
-        torch.save({"model": stack.state_dict(), "best_step": result.best_step, "chosen": chosen},
-                   folder / "stack.pt")
+        atomic.save_torch({"model": stack.state_dict(), "best_step": result.best_step, "chosen": chosen},
+                          folder / "stack.pt")
         exported = export_weights(stack, validate, videos=range(min(20, validate.shape[0])), device=self.device)
-        np.savez(folder / "stacking_weights.npz", members=np.array(names),
-                 videos=self.split("validate2")[0][:20], **exported)
+        atomic.save_npz(folder / "stacking_weights.npz", members=np.array(names),
+                        videos=self.split("validate2")[0][:20], **exported)
         gaps = {}
         for split in sorted(job.splits):
             data = validate if split == "validate2" else self._members(job, split, features)
@@ -246,8 +245,7 @@ class Executor:
 def _log_scores(folder: Path, split: str, evaluator: Evaluator, step: int | None = None) -> float:
     """The evaluation as a line of ``folder/metrics.jsonl`` (as a training run logs its own); returns the GAP."""
     result = evaluator.result().to_dict()
-    with open(folder / METRICS_FILE, "a", encoding="utf-8") as out:
-        out.write(json.dumps(score_record(split, result, step)) + "\n")
+    log_metric(folder, score_record(split, result, step))
     return result["gap"]
 
 

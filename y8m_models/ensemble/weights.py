@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from y8m_models import atomic
 from y8m_models.configs.schema import Reweighting
 from y8m_models.metrics import perr_per_video
 
@@ -86,8 +87,7 @@ class ExampleWeights:
 
     def save(self, path: str | Path) -> None:
         """Write ``ids`` and ``weights`` to an .npz file at exactly ``path`` (a run artifact)."""
-        with open(path, "wb") as f:  # a file object: np.savez would otherwise append ".npz" to the name
-            np.savez(f, ids=self.ids, weights=self.weights)
+        atomic.save_npz(path, ids=self.ids, weights=self.weights)
 
     @classmethod
     def load(cls, path: str | Path) -> ExampleWeights:
