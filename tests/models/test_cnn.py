@@ -71,7 +71,11 @@ def test_frames_after_num_frames_change_nothing(case: str) -> None:
 
 @pytest.mark.parametrize("case", CASES)
 def test_every_parameter_gets_a_finite_gradient(case: str) -> None:
-    model = _build(case)
+    # A Chaining projection is L2(ReLU(W p + b)); with exactly one unit active for every video, the L2
+    # normalisation's gradient cancels on it and the whole layer gets none: a true zero, not a cut in the code.
+    # At 5 units that happened for #19's third projection once its CNN became a matrix product (rounding);
+    # at 16 units one active unit for all eight videos is not a case the test can meet by chance.
+    model = _build(case, **({"projection": 16} if "projection" in CASES[case] else {}))
     # A video without frames must not give NaN. Eight videos: with three, a whole ReLU layer of these tiny
     # widths can be inactive for all of them, and whether it is can hinge on rounding (it did on an AMD EPYC,
     # after passing on an Intel Xeon).
