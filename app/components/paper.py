@@ -50,11 +50,12 @@ def run_name(row: Mapping[str, Any]) -> str:
     return RunKey.of(row["run"]["config"], row["run"]["overrides"]).name
 
 
-def table_rows(table: Mapping[str, Any], runs: Mapping[str, Sequence[int]], seeds: int) -> list[dict[str, Any]]:
+def table_rows(table: Mapping[str, Any], runs: Mapping[str, Sequence[int]], seeds: int,
+               first_seed: int = 0) -> list[dict[str, Any]]:
     """One dataframe row per report row: model, column (two-column tables only), paper GAP, ours (mean over the
     seeds measured), ± std, seeds, note (where a row of the table has one: how the paper's figure or our row
     departs), and a link to its run on the Runs page per seed (``run`` with one seed, ``run, seed k`` with
-    several); None where there is nothing yet."""
+    several, k counted from ``first_seed``: the set's ``--first-seed``); None where there is nothing yet."""
     noted, out = any(row["note"] for row in table["rows"]), []
     for row in table["rows"]:
         ids = list(runs.get(run_name(row), ()))
@@ -66,7 +67,7 @@ def table_rows(table: Mapping[str, Any], runs: Mapping[str, Sequence[int]], seed
             shown["note"] = row["note"]
         for seed in range(max(seeds, 1)):
             link = f"/runs?run={ids[seed]}" if seed < len(ids) else None
-            shown["run" if seeds <= 1 else f"run, seed {seed}"] = link
+            shown["run" if seeds <= 1 else f"run, seed {first_seed + seed}"] = link
         out.append(shown)
     return out
 

@@ -101,17 +101,17 @@ if chosen is None:
     st.stop()
 
 
-def _tables(report: dict, seeds: int) -> None:
+def _tables(report: dict, seeds: int, first_seed: int) -> None:
     for table in report["tables"]:
         st.subheader(f"Table {table['number']}: {table['title']}")
         if table["note"]:
             st.caption(f"Our version: {table['note']}")
-        st.dataframe(paper.table_rows(table, report["meta"]["runs"], seeds), hide_index=True,
+        st.dataframe(paper.table_rows(table, report["meta"]["runs"], seeds, first_seed), hide_index=True,
                      key=f"paper_table_{table['number']}",
                      column_config={**{k: st.column_config.NumberColumn(format="%.4f")
                                        for k in ("paper GAP", "ours", "± std")},
                                     **{k: st.column_config.LinkColumn(k, display_text=r"run=(\d+)")
-                                       for k in ("run", *(f"run, seed {s}" for s in range(seeds)))}})
+                                       for k in ("run", *(f"run, seed {first_seed + s}" for s in range(seeds)))}})
         st.markdown("\n".join(f"- {line}" for line in paper.comparison_lines(report["comparisons"],
                                                                                table["number"])))
 
@@ -131,7 +131,7 @@ def _progress(name: str, drawn_active: bool) -> None:
     if failed:
         with st.expander(f"{len(failed)} run(s) failed or cancelled"):
             st.markdown("\n".join(f"- [run {run_id}](/runs?run={run_id}): {why}" for run_id, why in failed.items()))
-    _tables(report, report["meta"]["seeds"])
+    _tables(report, report["meta"]["seeds"], report["meta"].get("first_seed", 0))
 
 
 on_the_way = any(status not in FINISHED for status in data.paper_statuses(chosen).values())

@@ -91,6 +91,8 @@ def test_one_column_table_with_seeds_gives_a_link_per_seed_and_the_spread() -> N
     assert "column" not in rows[0]
     assert rows[0]["ours"] == pytest.approx(0.42) and rows[0]["± std"] == pytest.approx(math.sqrt(0.0008))
     assert (rows[0]["run, seed 0"], rows[0]["run, seed 1"]) == ("/runs?run=1", "/runs?run=2")
+    later = table_rows(report["tables"][0], {"#3": [1, 2], "#9": [3, 4]}, seeds=2, first_seed=1)  # --first-seed 1
+    assert (later[0]["run, seed 1"], later[0]["run, seed 2"]) == ("/runs?run=1", "/runs?run=2")
     assert (rows[1]["seeds"], rows[1]["± std"]) == (1, None)
 
 
