@@ -54,8 +54,11 @@ if problem:
     st.stop()
 allowed = _allowed()
 # Built either way, so that a link such as /runs?run=5 still leads there once the password is given.
+# The default page is served at "/" only; the same form under a hidden page answers a bookmarked /launch
+# (Streamlit keys pages by URL path, so one script may back both).
 page = st.navigation([
-    st.Page(VIEWS / "launch.py", title="Launch", url_path="launch", default=True),
+    st.Page(VIEWS / "launch.py", title="Launch", url_path="start", default=True),
+    st.Page(VIEWS / "launch.py", title="Launch", url_path="launch", visibility="hidden"),
     st.Page(VIEWS / "runs.py", title="Runs", url_path="runs"),
     st.Page(VIEWS / "leaderboard.py", title="Leaderboard", url_path="leaderboard"),
     st.Page(VIEWS / "paper.py", title="Paper", url_path="paper"),
