@@ -175,6 +175,7 @@ def test_check_goes_on_after_a_damaged_first_record(tmp_path: Path) -> None:
     (["train", "--config", "2", "--data", "{tmp}", "--max-steps", "-5"], "Invalid value for '--max-steps'"),
     (["train", "--config", "2", "--data", "{tmp}", "--seed", str(10**20)], "Invalid value for '--seed'"),
     (["reproduce", "--configs", "2", "--data", "{tmp}", "--seed", "-1"], "Invalid value for '--seed'"),
+    (["train", "--config", "2", "--data", "{tmp}", "--epochs", "0"], "--epochs must be more than 0"),
 ])
 def test_bad_arguments_exit_2_with_a_message_not_a_traceback(tmp_path: Path, args: list[str], message: str) -> None:
     """Exit 1 means "damage found" (data check); a bad argument is exit 2 and says which, and writes nothing."""
@@ -182,3 +183,10 @@ def test_bad_arguments_exit_2_with_a_message_not_a_traceback(tmp_path: Path, arg
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()) and "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_synth_into_a_foreign_folder_exits_2_and_keeps_its_files(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(app, ["data", "synth", str(tmp_path)])
+    assert result.exit_code == 2 and "is not empty and holds no synthetic.json" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
