@@ -209,26 +209,32 @@ def _every_run_of(session: Any, targets: set[int]) -> list[Run]:
     return [session.get(Run, r) for r in sorted(seen)]
 
 
+def _train(run_ids: Iterable[int], settings: Settings, workers: int, timeout: float | None,
+           log: Callable[[str], None]) -> None:
+    """Until the runs have ended: on ``workers`` local workers started for the call (0: the deployment's)."""
+    from worker.local import LocalWorkers
+
+    local = LocalWorkers({}, settings.home / "logs" / "paper") if workers else None
+    try:
+        for _ in range(workers):
+            local.start(wait=120)
+        wait(run_ids, settings, timeout=timeout, log=log)
+    finally:
+        if local is not None:
+            local.stop()
+
+
 def regenerate(data: str | Path, out: Path, options: PaperOptions, *, settings: Settings | None = None,
                workers: int = 0, timeout: float | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Submit the set, train it (on ``workers`` local workers, or the deployment's with 0), wait, and write the
     report into ``out`` (``paper.md``, ``paper.json``); returns it, with the call's wall time."""
-    from worker.local import LocalWorkers
-
     settings = settings or Settings.from_env()
     started = time.monotonic()
     manifest = submit_set(data, options, settings)
     log(f"paper: set {manifest.name}: tables {', '.join(map(str, options.tables))}, seed(s) "
         f"{', '.join(map(str, options.seed_list))}, "
         f"preset {options.preset}: {len(manifest.runs)} runs asked for")
-    local = LocalWorkers({}, settings.home / "logs" / "paper") if workers else None
-    try:
-        for _ in range(workers):
-            local.start(wait=120)
-        wait(manifest.runs.values(), settings, timeout=timeout, log=log)
-    finally:
-        if local is not None:
-            local.stop()
+    _train(manifest.runs.values(), settings, workers, timeout, log)
     gaps, meta = measured(manifest, settings)
     meta.update(wall_seconds=round(time.monotonic() - started, 1), cpu_count=os.cpu_count())
     result = to_json(options.tables, gaps, meta=meta)
@@ -351,22 +357,13 @@ def run_demo(data: str | Path, out: Path, *, settings: Settings | None = None, w
              timeout: float | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """``y8m paper --demo``: submit the demo, train it (on ``workers`` local workers, or the deployment's with 0),
     wait, and write its findings into ``out`` (``demo.md``, ``demo.json``); returns them, with the wall time."""
-    from worker.local import LocalWorkers
-
     settings = settings or Settings.from_env()
     started = time.monotonic()
     targets = submit_demo(data, settings)
     log(f"demo: #{', #'.join(map(str, targets))} submitted (runs {', '.join(map(str, targets.values()))})")
-    local = LocalWorkers({}, settings.home / "logs" / "paper") if workers else None
-    try:
-        for _ in range(workers):
-            local.start(wait=120)
-        with reading(prepare(settings)) as s:  # the targets and every run they read
-            every = [r.id for r in _every_run_of(s, set(targets.values()))]
-        wait(every, settings, timeout=timeout, log=log)
-    finally:
-        if local is not None:
-            local.stop()
+    with reading(prepare(settings)) as s:  # the targets and every run they read
+        every = [r.id for r in _every_run_of(s, set(targets.values()))]
+    _train(every, settings, workers, timeout, log)
     result = {**demo_findings(data, settings), "wall_seconds": round(time.monotonic() - started, 1),
               "cpu_count": os.cpu_count()}
     out.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ from db.queries import (
 from db.settings import Settings
 from worker.celery_app import celery_for
 from worker.schedule import dispatch
-from y8m_models.limits import MAX_INT32, Limits, limits
+from y8m_models.limits import MAX_INT32, Limits
 
 log = logging.getLogger("y8m.worker")
 
@@ -214,7 +214,7 @@ def _check_sizes(jobs: list[Any], num_classes: int) -> None:
     from y8m_models.configs.schema import SingleModel
     from y8m_models.models import ModelInputs, build_architecture
 
-    bounds = limits()
+    bounds = Limits.from_env()
     for job in jobs:
         model = job.config.model
         if not isinstance(model, SingleModel):

@@ -383,8 +383,7 @@ def log_metric(folder: Path, record: dict[str, Any]) -> None:
             out.write(line)
             out.flush()
     except OSError as exc:
-        if exc.errno in atomic.FULL:
-            raise atomic.DiskFull(exc.errno, f"disk full while writing {path} ({exc.strerror})") from exc
+        atomic.raise_if_full(exc, path)
         raise
 
 

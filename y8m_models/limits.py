@@ -36,7 +36,8 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
-        """The defaults, each replaced by its variable where set (a whole number >= 1, else ValueError)."""
+        """The limits in force: the defaults, each replaced by its variable where set (a whole number >= 1, else
+        ValueError). Read at each use: cheap, and a test can set them."""
         values = {}
         for field in fields(cls):
             text = os.environ.get(cls.variable(field.name))
@@ -45,11 +46,6 @@ class Limits:
                     raise ValueError(f"{cls.variable(field.name)}={text!r}: expected a whole number >= 1")
                 values[field.name] = int(text)
         return cls(**values)
-
-
-def limits() -> Limits:
-    """The limits in force (read from the environment at each call: cheap, and a test can set them)."""
-    return Limits.from_env()
 
 
 MAX_INT32 = 2**31 - 1  # seeds and step counts: the run store keeps them in 32-bit columns (PostgreSQL integer)

@@ -33,7 +33,7 @@ import numpy as np
 
 from y8m_models import atomic
 from y8m_models.data.errors import Y8MDataError
-from y8m_models.limits import Limits, limits
+from y8m_models.limits import Limits
 
 HEADER_BYTES = 12  # uint64 length + uint32 masked CRC of the length
 FOOTER_BYTES = 4  # uint32 masked CRC of the payload
@@ -90,7 +90,7 @@ def _gunzip(raw: bytes, path: Path) -> tuple[bytearray, str | None]:
     and say why. Y8MDataError past ``limits.Limits``' decompressed bytes, or past its ratio to the compressed
     size once beyond ``GUNZIP_FREE`` bytes (a small file of constant records may compress better than any
     ratio), checked every ``GUNZIP_CHUNK`` bytes of output: a small file cannot take all the memory."""
-    bounds = limits()
+    bounds = Limits.from_env()
     cap = min(bounds.decompressed_bytes, max(GUNZIP_FREE, bounds.gzip_ratio * len(raw)))
     out = bytearray()
     data = memoryview(raw)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from y8m_models.limits import Limits, limits
+from y8m_models.limits import Limits
 
 VOCABULARY_FILE = "vocabulary.csv"
 NO_VERTICAL = "(none)"
@@ -70,7 +70,7 @@ def read_vocabulary(path: str | Path) -> Vocabulary:
             raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
                              f"found {', '.join(reader.fieldnames or ()) or 'no header'}")
         rows: dict[int, dict[str, str]] = {}
-        most = limits().vocabulary_rows
+        most = Limits.from_env().vocabulary_rows
         for line, row in enumerate(reader, start=2):
             if len(rows) == most:
                 raise ValueError(f"{path}: more than {most:,} labels (the limit "
