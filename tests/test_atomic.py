@@ -163,3 +163,99 @@ def test_a_prediction_split_on_a_full_disk_keeps_the_old_one(small_disk: Path) -
     kept = read_predictions(folder)
     assert kept.ids.tolist() == ["a", "b"] and float(kept.dense([0])[0, 0]) == 0.5
     assert sorted(p.name for p in folder.parent.iterdir()) == ["validate2"]  # no staging folder left
+
+
+TRAIN_ON = ("import sys; from pathlib import Path; from y8m_models.experiment import open_run, train_run; "
+            "train_run(open_run(Path(sys.argv[1])), resume=True, checkpoint_every=1, eval_every=1000)")
+
+
+def test_kill_9_at_random_points_of_checkpoint_writes_loses_nothing(tmp_path: Path) -> None:
+    """A run that writes its checkpoint at every step, killed with SIGKILL at random moments just after a
+    checkpoint's temporary file appears (so mostly in the middle of its write), three times, and resumed each
+    time: after every kill ``checkpoint.pt`` loads whole and never goes back; the resumed run ends with exactly
+    the weights of a run that was never killed, and the half-written temporaries are gone."""
+    import random
+    import signal
+    import sys
+    import time
+
+    from y8m_models.data.synthetic import generate
+    from y8m_models.experiment import create_run, open_run, train_run
+    from y8m_models.train import CHECKPOINT
+
+    seed = random.SystemRandom().randrange(2**32)
+    rng = random.Random(seed)
+    data = tmp_path / "tiny"
+    generate(data, "tiny", videos=60, classes=12, seed=4)
+    killed = create_run(1, data, tmp_path / "killed", preset="tiny", steps=80)
+    steps_seen, cut = [0], 0
+    for _ in range(3):
+        child = subprocess.Popen([sys.executable, "-c", TRAIN_ON, str(killed.dir)], env={**os.environ,
+                                 "OMP_NUM_THREADS": "1"}, stderr=subprocess.PIPE)
+        started, wait, deadline = None, rng.uniform(0, 1.0), time.monotonic() + 120
+        while child.poll() is None and time.monotonic() < deadline:
+            if (killed.dir / f".{CHECKPOINT}.{child.pid}.tmp").exists():  # this child writes a checkpoint
+                started = started or time.monotonic()  # training has begun: kill at a write after ``wait``
+                if time.monotonic() - started > wait:
+                    time.sleep(rng.uniform(0, 0.0002))
+                    child.send_signal(signal.SIGKILL)
+                    break
+        child.wait()
+        assert child.returncode in (-signal.SIGKILL, 0), child.stderr.read().decode()[-2000:]
+        cut += bool(_leftovers(killed.dir))
+        step = torch.load(killed.dir / CHECKPOINT, weights_only=True)["state"]["step"]
+        assert step >= steps_seen[-1], f"seed {seed}: the checkpoint went back from {steps_seen[-1]} to {step}"
+        steps_seen.append(step)
+    subprocess.run([sys.executable, "-c", TRAIN_ON, str(killed.dir)], check=True, env={**os.environ,
+                   "OMP_NUM_THREADS": "1"})
+    print(f"\nseed {seed}: killed at checkpoints of steps {steps_seen[1:]}, {cut} of 3 in the middle of a write")
+    assert _leftovers(killed.dir) == [] and cut >= 1
+    straight = create_run(1, data, tmp_path / "straight", preset="tiny", steps=80)
+    train_run(straight, checkpoint_every=1000, eval_every=1000)
+    ends = [torch.load(run.dir / CHECKPOINT, weights_only=True) for run in (open_run(killed.dir), straight)]
+    assert ends[0]["state"]["step"] == ends[1]["state"]["step"] == 80
+    for name, weight in ends[1]["model"].items():
+        assert torch.equal(ends[0]["model"][name], weight), f"seed {seed}: {name} differs after the kills"
+
+
+def test_a_stack_on_a_full_disk_fails_readably_and_keeps_the_stack_it_had(small_disk: Path, tmp_path: Path) -> None:
+    """#75's class-wise stack written on a small file system, then fitted again once the disk is full: it stops
+    with "disk full while writing ..." in its folder, the stack, stacking weights and predictions it had are
+    untouched and no temporary is left; with room again it fits and writes the same stack. Its members'
+    predictions are stored noisy labels (the stack's writes are what is tested, not the members')."""
+    from y8m_models.data.synthetic import generate
+    from y8m_models.ensemble.execute import Executor
+    from y8m_models.pipeline import plan
+    from y8m_models.store import PredictionWriter, read_predictions
+
+    data = tmp_path / "tiny"
+    classes = generate(data, "tiny", videos=120, classes=12, seed=2).classes
+    jobs = plan([75], data, preset="tiny", max_steps=5)
+
+    def place(job) -> Path:
+        return (small_disk if job.kind == "stack" else tmp_path / "runs") / job.name
+
+    executor = Executor(data, place, classes, preset="tiny", log=lambda line: None)
+    *members, stack = jobs.jobs
+    folder = place(stack)
+    assert stack.kind == "stack" and folder.parent == small_disk and all(m.kind == "train" for m in members)
+    rng = np.random.default_rng(0)
+    for member in members:
+        for split in ("train2", "validate2", "test"):
+            ids, labels, _ = executor.split(split)
+            with PredictionWriter(place(member) / "predictions" / split, classes) as writer:
+                writer.add(list(ids), np.clip(labels + rng.normal(0, 0.6, labels.shape), 0, 1))
+    folder.mkdir()
+    first = executor(stack, folder)
+    kept = {name: (folder / name).read_bytes() for name in ("stack.pt", "stacking_weights.npz")}
+    scores = read_predictions(folder / "predictions" / "validate2").dense(list(range(10)))
+    _fill(small_disk)
+    with pytest.raises(atomic.DiskFull, match=f"disk full while writing {folder}/"):
+        executor(stack, folder)
+    assert all((folder / name).read_bytes() == content for name, content in kept.items())
+    assert np.array_equal(read_predictions(folder / "predictions" / "validate2").dense(list(range(10))), scores)
+    assert _leftovers(folder) == []
+    (small_disk / "filler").unlink()
+    again = executor(stack, folder)
+    assert again["gap"]["validate2"] == first["gap"]["validate2"]
+    assert (folder / "stack.pt").read_bytes() != b""

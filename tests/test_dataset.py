@@ -272,3 +272,35 @@ def test_resume_with_workers_reads_the_rest_exactly_once(tmp_path: Path) -> None
     ds.resume(0, 2, positions)
     rest = [v for batch in DataLoader(ds, batch_size=None, num_workers=2) for v in batch["video_ids"]]
     assert sorted(seen + rest) == sorted(f"f{f}v{k}" for f in range(3) for k in range(20))
+
+
+def test_record_size_and_frame_count_limits_name_the_record_and_their_setting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record past ``Y8M_MAX_RECORD_BYTES`` or a video past ``Y8M_MAX_RECORD_FRAMES`` is damage that names the
+    file, the record and the setting (``data check`` lists it, training stops or skips it); the neighbours
+    read; the setting raises the limit."""
+    from y8m_models.data.check import check_file
+    from y8m_models.data.dataset import read_record
+    from y8m_models.data.records import FRAME_SPEC
+
+    path = tmp_path / "train00.tfrecord"
+    with RecordWriter(path, "frame") as w:
+        for video, frames in (("short", 5), ("long", 50), ("also-short", 6)):
+            w.write(video, [1], (np.zeros((frames, 1024)), np.zeros((frames, 128))))
+    monkeypatch.setenv("Y8M_MAX_RECORD_FRAMES", "10")
+    file = TFRecordFile(path)
+    with pytest.raises(Y8MDataError, match=r"train00.tfrecord: record 1 at byte \d+: video 'long': 50 frames is "
+                                           r"over the limit 10 \(Y8M_MAX_RECORD_FRAMES raises it\)"):
+        read_record(file, 1, "frame", FRAME_SPEC, 5)
+    assert [len(read_record(file, i, "frame", FRAME_SPEC, 5).features[0]) for i in (0, 2)] == [5, 6]
+    assert [d.record for d in check_file(path, 5).damage] == [1]
+    size = len(file.payload(1))
+    monkeypatch.setenv("Y8M_MAX_RECORD_FRAMES", "50")
+    monkeypatch.setenv("Y8M_MAX_RECORD_BYTES", str(size - 1))
+    file = TFRecordFile(path)
+    with pytest.raises(Y8MDataError, match=rf"record 1 at byte \d+: a record of {size:,} bytes is over the limit "
+                                           rf"{size - 1:,} \(Y8M_MAX_RECORD_BYTES raises it\)"):
+        list(YT8MDataset([path], "frame", 5, batch_size=3))
+    monkeypatch.setenv("Y8M_MAX_RECORD_BYTES", str(size))
+    batch = next(iter(YT8MDataset([path], "frame", 5, batch_size=3)))
+    assert batch["video_ids"] == ["short", "long", "also-short"]

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from db.engine import get_engine, writing
-from db.models import FINISHED, Run, utcnow
+from db.models import FINISHED, Run
 from db.queries import add_event, clock, set_artifacts, set_scores, set_status, upsert_metrics
 from db.settings import Settings
 
@@ -193,12 +193,12 @@ def _claim(engine: Engine, run_id: int, me: str, settings: Settings) -> dict[str
         if run.cancel_requested:
             from worker.schedule import fail_readers
 
-            set_status(s, run_id, "cancelled", expected=(run.status,), finished_at=utcnow())
+            set_status(s, run_id, "cancelled", expected=(run.status,), finished_at=clock(s))
             fail_readers(s, run_id, "cancelled", None)
             return None
         run.status, run.worker, run.heartbeat_at = "running", me, clock(s)
         run.attempts += 1
-        run.started_at = run.started_at or utcnow()
+        run.started_at = run.started_at or run.heartbeat_at
         add_event(s, run_id, "running", f"attempt {run.attempts} in {me}")
         inputs = [{"role": link.role, "position": link.position, "id": link.input_id, "key": link.input.key,
                    "job": link.input.job, "dir": link.input.artifact_dir} for link in run.inputs]
@@ -318,8 +318,9 @@ def execute_run(run_id: int) -> str:
     except RunError as exc:  # a damaged line: the scores cannot be trusted
         lines, status, error = [], "failed", str(exc)
     with writing(engine) as s:
-        if not set_status(s, run_id, status, expected=("running",), match={"worker": me}, finished_at=utcnow(),
-                          error=error, heartbeat_at=clock(s)):
+        now = clock(s)
+        if not set_status(s, run_id, status, expected=("running",), match={"worker": me}, finished_at=now,
+                          error=error, heartbeat_at=now):
             return "taken over"
         if status == "succeeded":
             set_scores(s, run_id, scores_of(lines))

@@ -29,10 +29,11 @@ from sqlalchemy import Engine, select, update
 
 from db.engine import get_engine, reading, writing
 from db.migrate import ensure_schema
-from db.models import ACTIVE, FINISHED, Dataset, Run, RunLink, utcnow
+from db.models import ACTIVE, FINISHED, Dataset, Run, RunLink
 from db.queries import (
     add_event,
     artifacts,
+    clock,
     dataset_at,
     dataset_named,
     events,
@@ -431,7 +432,7 @@ def cancel(run_id: int, settings: Settings | None = None) -> dict[str, list[int]
                 stopping.append(r.id)
                 add_event(s, r.id, "cancel asked", "stops at its next training step")
             elif set_status(s, r.id, "cancelled", expected=("waiting", "queued", "interrupted"),
-                            finished_at=utcnow(), cancel_requested=True,
+                            finished_at=clock(s), cancel_requested=True,
                             error=None if r.id == run_id else f"run {run_id} was cancelled"):
                 ended.append(r.id)
             elif s.execute(update(Run).where(Run.id == r.id, Run.status == "running")  # claimed meanwhile

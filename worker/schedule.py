@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import aliased
 
 from db.engine import get_engine, writing
-from db.models import ACTIVE, Run, RunLink, utcnow
-from db.queries import clock, readers, ready_runs, set_status
+from db.models import ACTIVE, Run, RunLink
+from db.queries import add_event, clock, readers, ready_runs, set_status
 from db.settings import Settings
 from worker.celery_app import ROUTES, celery_for
 
@@ -55,7 +55,7 @@ def dispatch(settings: Settings | None = None) -> list[int]:
     queued: list[tuple[int, str]] = []
     with writing(engine) as s:
         for run in ready_runs(s):
-            if set_status(s, run.id, "queued", expected=("waiting",), celery_id=None):
+            if set_status(s, run.id, "queued", expected=("waiting",), celery_id=None, worker=None, heartbeat_at=None):
                 queued.append((run.id, run.kind))
         for source in s.scalars(select(Run).join(RunLink, RunLink.input_id == Run.id).join(
                 Waiting, Waiting.id == RunLink.run_id).where(Waiting.status == "waiting",
@@ -64,13 +64,30 @@ def dispatch(settings: Settings | None = None) -> list[int]:
     return _send(settings, queued)
 
 
+WAITING_FOR_CLAIM = ("queued", "interrupted")  # the statuses of a run whose message is in the broker or taken
+
+
+def take(settings: Settings, run_id: int, me: str) -> bool:
+    """Worker process ``me`` has taken run ``run_id``'s message and hands it to a child, which claims the run
+    (marks it ``running``). Recorded as the run's worker and heartbeat, so that a worker killed in between is
+    seen by the sweeper: no broker gives such a message back in time (the folder broker deletes a message
+    when it is taken; Redis puts an unacknowledged one back after ``VISIBILITY_TIMEOUT``). True when the run
+    was still waiting for its claim."""
+    with writing(get_engine(settings.database_url)) as s:
+        taken = s.execute(update(Run).where(Run.id == run_id, Run.status.in_(WAITING_FOR_CLAIM))
+                          .values(worker=me, heartbeat_at=clock(s)).execution_options(synchronize_session=False))
+        if taken.rowcount == 1:
+            add_event(s, run_id, "taken", f"message taken by {me}")
+        return taken.rowcount == 1
+
+
 def fail_readers(session: Any, run_id: int, status: str, error: str | None) -> list[int]:
     """The unfinished runs that read run ``run_id`` (directly or not) end too: it failed or was cancelled."""
     ended = []
     for run in readers(session, [run_id]):
         reason = f"input run {run_id} {status}" + (f": {error}" if error else "")
         new = "cancelled" if status == "cancelled" else "failed"
-        if set_status(session, run.id, new, expected=ACTIVE, finished_at=utcnow(), error=reason):
+        if set_status(session, run.id, new, expected=ACTIVE, finished_at=clock(session), error=reason):
             ended.append(run.id)
     return ended
 
@@ -80,7 +97,8 @@ def fail_readers(session: Any, run_id: int, status: str, error: str | None) -> l
 def sweep(settings: Settings | None = None) -> dict[str, list[int]]:
     """Runs whose worker died: ``running`` with a dead process on this host, or with no heartbeat for
     ``Y8M_STALE_SECONDS`` from any host. Each is marked ``interrupted`` and sent again (it resumes from its
-    checkpoint), or ``cancelled`` when cancel had been asked. Then ``dispatch``. Safe to run in several
+    checkpoint), or ``cancelled`` when cancel had been asked. Runs whose message a worker took and died with
+    before claiming them (``take``), judged the same way, are sent again. Then ``dispatch``. Safe to run in several
     workers at once (each move is a guarded update)."""
     from worker.execute import process_alive, worker_name
 
@@ -105,9 +123,21 @@ def sweep(settings: Settings | None = None) -> dict[str, list[int]]:
                     cancelled.append(run.id)
                     fail_readers(s, run.id, new, why)
                 continue
-            if set_status(s, run.id, "interrupted", expected=("running",), match=held, celery_id=None,
-                          error=f"{seen}; sent again by {me} to resume from its last checkpoint"):
+            if set_status(s, run.id, "interrupted", expected=("running",), match=held, celery_id=None, worker=None,
+                          heartbeat_at=None, error=f"{seen}; sent again by {me} to resume from its last checkpoint"):
                 resend.append((run.id, run.kind))
+        for run in s.scalars(select(Run).where(Run.status.in_(WAITING_FOR_CLAIM), Run.worker.is_not(None))).all():
+            # taken (``take``) by a worker that died before its child claimed the run: its message is gone
+            stale = run.heartbeat_at is None or now - run.heartbeat_at > timedelta(seconds=settings.stale_seconds)
+            if not stale and process_alive(run.worker) is not False:
+                continue
+            lost = s.execute(update(Run).where(Run.id == run.id, Run.status == run.status, Run.worker == run.worker,
+                                                  Run.heartbeat_at == run.heartbeat_at)
+                             .values(celery_id=None, worker=None, heartbeat_at=None)
+                             .execution_options(synchronize_session=False))
+            if lost.rowcount == 1:
+                add_event(s, run.id, run.status, f"worker {run.worker} took its message and stopped before starting "
+                          f"it; sent again by {me}")
         unsent = s.execute(select(Run.id, Run.kind).where(Run.status.in_(("queued", "interrupted")),
                                                           Run.celery_id.is_(None))).all()
     resend += [(run_id, kind) for run_id, kind in unsent if (run_id, kind) not in resend]

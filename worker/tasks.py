@@ -9,7 +9,7 @@ import os
 import threading
 import time
 
-from celery.signals import worker_ready
+from celery.signals import task_received, worker_ready
 
 from worker.celery_app import celery
 
@@ -66,3 +66,21 @@ def _start_sweeper(**_: object) -> None:
             time.sleep(interval)
 
     threading.Thread(target=loop, name="y8m-sweeper", daemon=True).start()
+
+
+@task_received.connect
+def _taken(request: object, **_: object) -> None:
+    """In the worker process, as a message is taken: the run is recorded as taken by it (``schedule.take``),
+    so that a kill before its child claims the run does not leave it queued for ever."""
+    from db.settings import Settings
+    from worker.execute import worker_name
+    from worker.schedule import take
+
+    name, args = getattr(request, "name", ""), getattr(request, "args", ())
+    if not (name.startswith("y8m.") and args):
+        return
+    with _SWEEP_LOCK:
+        try:
+            take(Settings.from_env(), int(args[0]), worker_name())
+        except Exception:  # the database may be away: the child's claim is what counts
+            log.exception("run %s: could not record its message as taken", args[0])

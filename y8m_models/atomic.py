@@ -4,8 +4,9 @@ weights, attention dumps, manifests, reports, index caches) is written through `
 The bytes go to a temporary file in the same folder (``.<name>.<pid>.tmp``), which is flushed to the disk,
 renamed over the destination, and the folder flushed too; so a reader finds the old file or the new one, never
 a part, whatever happens to the writer (an exception, a full disk, ``kill -9``, a power cut). On an exception
-the temporary file is removed and the destination is untouched. A full disk (ENOSPC, EDQUOT) is raised as
-``DiskFull``, whose message says "disk full" and names the file.
+the temporary file is removed and the destination is untouched; after a ``kill -9`` it stays until the next
+process that owns the folder calls ``remove_leftovers`` (``train.fit`` does, for its run folder). A full disk
+(ENOSPC, EDQUOT) is raised as ``DiskFull``, whose message says "disk full" and names the file.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 FULL = (errno.ENOSPC, errno.EDQUOT)
+TEMPORARY = re.compile(r"\..+\.(\d+)\.tmp")  # ``temporary``'s names; the group is the writer's pid
 
 
 class DiskFull(OSError):
@@ -56,6 +59,18 @@ def raise_if_full(exc: BaseException, path: Path) -> None:
 def temporary(path: Path) -> Path:
     """Where ``replacing`` writes ``path`` before the rename."""
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def remove_leftovers(folder: Path) -> list[str]:
+    """Remove the temporary files that killed writers left in ``folder`` (all but this process's own); returns
+    their names. Call it only from the one process that owns the folder (a run's trainer), before it writes."""
+    removed = []
+    for entry in os.scandir(folder):
+        found = TEMPORARY.fullmatch(entry.name)
+        if found and int(found.group(1)) != os.getpid() and entry.is_file(follow_symlinks=False):
+            Path(entry.path).unlink(missing_ok=True)
+            removed.append(entry.name)
+    return sorted(removed)
 
 
 @contextlib.contextmanager

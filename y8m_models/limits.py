@@ -5,6 +5,8 @@ the input, the limit and the variable.
 =============================  ==============  ======================================================
 variable                       default         bounds
 =============================  ==============  ======================================================
+``Y8M_MAX_RECORD_BYTES``       256 MiB         one TFRecord record (a YouTube-8M frame-level video: ~0.4 MB)
+``Y8M_MAX_RECORD_FRAMES``      100,000         the frames of one frame-level video (YouTube-8M: a few hundred)
 ``Y8M_MAX_DECOMPRESSED_BYTES`` 4 GiB           the bytes one gzip TFRecord file may decompress to
 ``Y8M_MAX_GZIP_RATIO``         100             ... and at most this many times its compressed size
 ``Y8M_MAX_VOCABULARY_ROWS``    1,000,000       the rows of a vocabulary.csv (YouTube-8M has 4,716 / 3,862)
@@ -24,6 +26,8 @@ from dataclasses import dataclass, fields
 
 @dataclass(frozen=True)
 class Limits:
+    record_bytes: int = 256 << 20
+    record_frames: int = 100_000
     decompressed_bytes: int = 4 << 30
     gzip_ratio: int = 100
     vocabulary_rows: int = 1_000_000

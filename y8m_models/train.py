@@ -207,6 +207,8 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint = run_dir / CHECKPOINT
+        if ranks.main:  # a checkpoint (or best.pt, predictions) that a kill -9 cut off half-written
+            atomic.remove_leftovers(run_dir)
     optimizer, scheduler = build_optimizer(model, spec.training)
     if resume and checkpoint is not None and checkpoint.exists():
         state = load_checkpoint(checkpoint, model, optimizer, scheduler)

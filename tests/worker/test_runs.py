@@ -161,6 +161,41 @@ def test_the_sweeper_resends_dead_runs_and_leaves_live_ones(env: Backend) -> Non
     assert show(ids[2])["status"] == "running"
 
 
+def test_a_message_taken_by_a_worker_that_died_before_claiming_its_run_is_sent_again(env: Backend) -> None:
+    """A worker killed between taking a run's message and its child claiming the run: the folder broker has
+    deleted the message and Redis gives it back only after the visibility timeout, so the sweeper sends the run
+    again, judging the taker as it judges a running run's worker (a dead pid here, a stale heartbeat from any
+    host). Before ``take`` such a run stayed queued for ever."""
+    from db.models import utcnow
+    from db.settings import Settings
+    from worker.runs import show, submit
+    from worker.schedule import sweep, take
+
+    ids = [submit("1", env.data, preset="tiny", max_steps=3, seed=s).targets[1] for s in (30, 31, 32, 33)]
+    settings, here = Settings.from_env(), socket.gethostname()
+    sent = {i: show(i)["celery_id"] for i in ids}
+    assert all(sent.values())
+    assert take(settings, ids[0], f"{here}:{_dead_pid()}")  # this host, its process gone
+    assert take(settings, ids[1], "far-away:12")  # another host, a fresh heartbeat: its child is claiming
+    assert take(settings, ids[2], "far-away:13")
+    _set(ids[2], heartbeat_at=utcnow() - timedelta(seconds=3600))  # another host, silent for an hour
+    _set(ids[3], status="running", worker=f"{here}:{_dead_pid()}", heartbeat_at=utcnow())
+    assert not take(settings, ids[3], "far-away:14")  # claimed already: nothing to record
+    taken = show(ids[0])
+    assert taken["status"] == "queued" and taken["worker"].startswith(here)
+    assert taken["events"][-1]["event"] == "taken"
+    result = sweep()
+    assert sorted(result["resent"]) == [ids[0], ids[2], ids[3]]
+    for lost in (ids[0], ids[2]):
+        info = show(lost)
+        assert info["status"] == "queued" and info["worker"] is None and info["celery_id"] not in (None, sent[lost])
+        assert "stopped before starting it" in info["events"][-1]["message"]
+    assert show(ids[1])["celery_id"] == sent[ids[1]] and show(ids[1])["worker"] == "far-away:12"
+    interrupted = show(ids[3])  # its worker died while running it; the resent message waits to be taken
+    assert interrupted["status"] == "interrupted" and interrupted["worker"] is None
+    assert sweep()["resent"] == []  # nothing taken, nothing lost: no second message
+
+
 def test_heartbeats_are_written_and_judged_by_the_databases_clock(env: Backend,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker machine whose clock is 3 hours behind writes a heartbeat; a sweeper on a machine with the right

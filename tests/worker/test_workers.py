@@ -33,12 +33,15 @@ def _finished(run_ids: list[int]) -> bool:
 def test_a_run_goes_from_submit_to_succeeded_with_scores_and_metrics(env: Backend, workers: Workers) -> None:
     from worker.runs import predict, show, submit
 
-    workers.start()
+    process = workers.start()
     sub = submit("1", env.data, preset="tiny", max_steps=30, eval_every=10)
     run_id = sub.targets[1]
     wait_for(lambda: _finished([run_id]), 120, f"run {run_id}")
     info = show(run_id)
     assert info["status"] == "succeeded", info["error"]
+    # the worker process took the message (a kill from here on is seen by the sweeper), its child ran the run
+    taken = [e["message"] for e in info["events"] if e["event"] == "taken"]
+    assert taken and taken[0].endswith(f":{process.pid}") and not info["worker"].endswith(f":{process.pid}")
     assert info["step"] == info["steps"] == 30 and info["attempts"] == 1 and info["examples_per_second"] > 0
     assert 0 < info["scores"]["validate2"]["gap"] <= 1 and info["scores"]["validate1"]["step"] in (10, 20, 30)
     # loss, lr and examples/s every 10 steps; validate1 scores at 10, 20, 30; validate2 at the end

@@ -58,6 +58,7 @@ from y8m_models.data.records import (
     record_level,
 )
 from y8m_models.data.tfrecord import TFRecordFile
+from y8m_models.limits import Limits
 
 log = logging.getLogger(__name__)
 MAX_FRAMES = 300
@@ -86,9 +87,15 @@ def read_record(file: TFRecordFile, i: int, level: Level, spec: FeatureSpec, num
     any damage raises :class:`Y8MDataError`."""
     payload = file.payload(i) if payload is None else payload
     try:
-        return DECODERS[level](payload, spec, num_classes)
+        record = DECODERS[level](payload, spec, num_classes)
     except MalformedRecord as exc:
         raise Y8MDataError(file.path, str(exc), i, file.offset(i)) from None
+    frames = len(record.features[0]) if level == "frame" else 0
+    if frames > file.limits.record_frames:
+        raise Y8MDataError(file.path, f"video '{record.video_id}': {frames:,} frames is over the limit "
+                           f"{file.limits.record_frames:,} ({Limits.variable('record_frames')} raises it)", i,
+                           file.offset(i))
+    return record
 
 
 def detect_level(path: str | Path) -> Level:

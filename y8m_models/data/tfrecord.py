@@ -245,6 +245,7 @@ class TFRecordFile:
     def __init__(self, path: str | Path, index: RecordIndex | None = None, keep_open: bool = False):
         self.path = Path(path)
         self._buf: bytearray | mmap.mmap | None = None
+        self.limits = Limits.from_env()  # read once per file: the record size and frame count checked per record
         if index is None:
             index, buf = _open_indexed(self.path, use_cache=True)
             self._buf = buf if keep_open else None
@@ -254,7 +255,7 @@ class TFRecordFile:
         return len(self.index)
 
     def __getstate__(self) -> dict:
-        return {"path": self.path, "index": self.index, "_buf": None}
+        return {"path": self.path, "index": self.index, "limits": self.limits, "_buf": None}
 
     def _buffer(self) -> bytearray | mmap.mmap:
         if self._buf is None:
@@ -283,9 +284,13 @@ class TFRecordFile:
 
     def payload(self, i: int) -> memoryview:
         """Record ``i``'s payload (zero-copy for plain files), its CRC verified."""
-        buf = self._buffer()
         start = int(self.index.offsets[i]) + HEADER_BYTES
         end = start + int(self.index.lengths[i])
+        if end - start > self.limits.record_bytes:
+            raise Y8MDataError(self.path, f"a record of {end - start:,} bytes is over the limit "
+                               f"{self.limits.record_bytes:,} ({Limits.variable('record_bytes')} raises it)", i,
+                               start - HEADER_BYTES)
+        buf = self._buffer()
         view = memoryview(buf)[start:end]
         (expected,) = struct.unpack_from("<I", buf, end)
         if masked_crc32c(view) != expected:
