@@ -184,3 +184,21 @@ def test_boost_from_stream_weights_videos_the_stream_gets_wrong(tmp_path: Path) 
     weights, teacher = side.apply({"video_ids": ["a", "b", "c", "d"]}, inputs, "cpu")
     assert weights.tolist() == [0.5, 0.5, 3.0, 3.0] and teacher is None
     assert inputs["cascade"].shape == (4, 1, 2)
+
+
+def test_cuda_generator_states_of_more_gpus_resume_on_fewer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint saved under ``--nproc 8`` by the old rule (one state per visible GPU), resumed by a worker
+    that sees one GPU, gives that GPU the state of its index (it used to raise IndexError); a new checkpoint's
+    single state goes to whichever GPU resumes it; a CPU resume touches no GPU."""
+    from y8m_models.train import restore_cuda_rng
+
+    restored = []
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((int(state[0]), device)))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    eight = [torch.full((4,), i, dtype=torch.uint8) for i in range(8)]
+    restore_cuda_rng(eight, "cuda")
+    restore_cuda_rng(eight, "cuda:3")
+    restore_cuda_rng(eight[5:6], "cuda:2")
+    restore_cuda_rng(eight, "cpu")
+    restore_cuda_rng([], "cuda:0")
+    assert restored == [(0, torch.device("cuda")), (3, torch.device("cuda", 3)), (5, torch.device("cuda", 2))]

@@ -5,6 +5,7 @@ task: a run whose inputs are not done is not sent (``worker.runs.dispatch``)."""
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import threading
 import time
@@ -16,28 +17,33 @@ from worker.celery_app import celery
 log = logging.getLogger("y8m.worker")
 
 
+def _execute(run_id: int) -> str:
+    """The run, in this pool process. A prefork pool process is daemonic, and Python refuses a daemonic process
+    children: the run's DataLoader reader processes (``--workers N``) could not start. Unmarked here: the pool
+    process runs one task and exits (``--max-tasks-per-child 1``), and the readers end with their loader or,
+    when this process is killed, on their own (torch's workers watch their parent)."""
+    from worker.execute import execute_run
+
+    multiprocessing.current_process()._config["daemon"] = False
+    return execute_run(run_id)
+
+
 @celery.task(name="y8m.train")
 def train(run_id: int) -> str:
     """A single model (a configuration or an ensemble member): train, select on validate1, predict."""
-    from worker.execute import execute_run
-
-    return execute_run(run_id)
+    return _execute(run_id)
 
 
 @celery.task(name="y8m.stack")
 def stack(run_id: int) -> str:
     """An ensemble's combiner over its members' predictions (stack), or two ensembles merged (#80)."""
-    from worker.execute import execute_run
-
-    return execute_run(run_id)
+    return _execute(run_id)
 
 
 @celery.task(name="y8m.predict")
 def predict(run_id: int) -> str:
     """A trained run's predictions on a split (and a submission CSV, attention dumps)."""
-    from worker.execute import execute_run
-
-    return execute_run(run_id)
+    return _execute(run_id)
 
 
 # ------------------------------------------------------------------------------------ the worker process

@@ -53,13 +53,16 @@ def current() -> Ranks:
 
 def wrap(model: nn.Module, device: torch.device | str) -> nn.Module:
     """``model`` under DDP where there are several ranks (its gradients averaged over them), else itself.
-    DDP's defaults: every model gives every parameter a gradient at every step (all 27 single models and the
-    baselines, checked), so no search for unused ones. (``static_graph=True`` left the first step's gradients
-    unreduced here, rank 0 and rank 1 keeping their own.)"""
+    DDP searches the autograd graph for parameters that got no gradient at every step
+    (``find_unused_parameters``): a loss may leave a head out (#16 ``--code`` trains its scales' MoEs, not the
+    consensus), which DDP's default refuses at the second step. The search is one pass over the graph per
+    step. (``static_graph=True`` left the first step's gradients unreduced here, rank 0 and rank 1 keeping
+    their own.)"""
     if current().world_size == 1:
         return model
     device = torch.device(device)
-    return nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
+                                               find_unused_parameters=True)
 
 
 def check_batch(batch_size: int, world_size: int) -> None:

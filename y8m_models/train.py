@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,8 +25,8 @@ from y8m_models import atomic
 from y8m_models.configs.schema import SingleModel, Training
 from y8m_models.data.dataset import label_prior, to_device
 from y8m_models.distributed import all_sum, batch_mean, check_batch, current, wrap
-from y8m_models.losses import cross_entropy_per_video, distillation_loss, model_loss
-from y8m_models.models.base import start_at_label_prior
+from y8m_models.losses import LossSpec, cross_entropy_per_video, distillation_loss, model_loss
+from y8m_models.models.base import ModelOutput, start_at_label_prior
 
 if TYPE_CHECKING:
     from y8m_models.ensemble.weights import ExampleWeights
@@ -85,6 +85,24 @@ def train_step(model: nn.Module, inputs: dict, spec: SingleModel, optimizer: tor
     optimizer.step()
     scheduler.step()
     return float(loss.detach())
+
+
+class LossOutputs(nn.Module):
+    """``model`` whose outputs the loss leaves out (a term of weight 0) come out detached. DDP finds the
+    parameters that get no gradient by walking the graph back from the forward's outputs: a head that only an
+    unused output reaches (#16 ``--code``: the consensus; its loss trains the scales only) is then found unused
+    and keeps no gradient, as in one process, instead of stalling the next step's reduction."""
+
+    def __init__(self, model: nn.Module, loss: LossSpec):
+        super().__init__()
+        self.model, self.loss = model, loss
+
+    def forward(self, batch: dict) -> ModelOutput:
+        out = self.model(batch)
+        unused = {"predictions": not self.loss.main_weight, "infrequent": not self.loss.main_weight,
+                  "auxiliary": not self.loss.aux_weight, "verticals": not self.loss.vertical_weight}
+        return replace(out, **{name: getattr(out, name).detach() for name, drop in unused.items()
+                               if drop and getattr(out, name) is not None})
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -161,24 +179,38 @@ CHECKPOINT = "checkpoint.pt"
 
 
 def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler, state: TrainState) -> None:
-    """Model, optimizer, schedule, loop state and RNG states, written atomically (a crash keeps the old one)."""
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, state: TrainState,
+                    device: torch.device | str = "cpu") -> None:
+    """Model, optimizer, schedule, loop state and RNG states (the CPU's, and the training GPU's: not every
+    visible GPU's, which would start a CUDA context on each), written atomically (a crash keeps the old one)."""
+    device = torch.device(device)
     payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                "state": {**asdict(state), "positions": {str(k): v for k, v in state.positions.items()}},
                "rng": {"torch": torch.get_rng_state(),
-                       "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}}
+                       "cuda": [torch.cuda.get_rng_state(device)] if device.type == "cuda" else []}}
     atomic.save_torch(payload, path)
 
 
+def restore_cuda_rng(states: list[torch.Tensor], device: torch.device | str) -> None:
+    """Give the training GPU its generator's state back. ``states`` holds the saving process's training GPU's
+    state; checkpoints written before held one per visible GPU (8 for a run saved under ``--nproc 8``): the
+    entry of this GPU's index where there is one, else the first. Nothing where the run trains on no GPU (a
+    run saved on a GPU resumed on the CPU)."""
+    device = torch.device(device)
+    if not states or device.type != "cuda":
+        return
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    torch.cuda.set_rng_state(states[index] if len(states) > 1 and index < len(states) else states[0], device)
+
+
 def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler) -> TrainState:
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, device: torch.device | str = "cpu") -> TrainState:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
     torch.set_rng_state(payload["rng"]["torch"])
-    if payload["rng"]["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(payload["rng"]["cuda"])
+    restore_cuda_rng(payload["rng"]["cuda"], device)
     saved = payload["state"]
     return TrainState(**{**saved, "positions": {int(k): v for k, v in saved["positions"].items()}})
 
@@ -211,7 +243,7 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
             atomic.remove_leftovers(run_dir)
     optimizer, scheduler = build_optimizer(model, spec.training)
     if resume and checkpoint is not None and checkpoint.exists():
-        state = load_checkpoint(checkpoint, model, optimizer, scheduler)
+        state = load_checkpoint(checkpoint, model, optimizer, scheduler, device)
     else:
         torch.manual_seed(seed)
         state = TrainState()
@@ -219,7 +251,7 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
             start_at_label_prior(model, torch.from_numpy(label_prior(files, spec.level, num_classes)))
     if ranks.rank:  # dropout draws of their own (the weights come from rank 0: DDP broadcasts them)
         torch.manual_seed(seed + 1_000_003 * ranks.rank + state.step)
-    net = wrap(model, device)
+    net = wrap(LossOutputs(model, spec.loss) if ranks.world_size > 1 else model, device)
     net = torch.compile(net) if compile else net
     data = YT8MDataset(files, spec.level, num_classes, batch_size=spec.training.batch_size, shuffle=True,
                        seed=seed, max_frames=getattr(spec.params, "max_frames", 300), rank=ranks.rank,
@@ -259,7 +291,7 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
             due = time.monotonic() - saved_at >= 60 * checkpoint_minutes
             if checkpoint is not None and (state.step % checkpoint_every == 0 or due or state.step >= steps or stop):
                 if ranks.main:
-                    save_checkpoint(checkpoint, model, optimizer, scheduler, state)
+                    save_checkpoint(checkpoint, model, optimizer, scheduler, state, device)
                 saved_at = time.monotonic()
                 for cb in callbacks:
                     cb.on_checkpoint(state, checkpoint)

@@ -57,6 +57,19 @@ def test_a_run_goes_from_submit_to_succeeded_with_scores_and_metrics(env: Backen
     assert ("predictions", "test") in {(a["kind"], a["split"]) for a in show(run_id)["artifacts"]}
 
 
+def test_a_run_reads_its_data_with_loader_workers_inside_a_worker(env: Backend, workers: Workers) -> None:
+    """``--workers 2``: the run's DataLoader starts two reader processes from the Celery child that trains it
+    (a prefork child is daemonic, and Python refuses a daemonic process children unless told otherwise)."""
+    from worker.runs import show, submit
+
+    workers.start()
+    run_id = submit("3", env.data, preset="tiny", max_steps=6, eval_every=100, workers=2).targets[3]
+    wait_for(lambda: _finished([run_id]), 120, f"run {run_id}")
+    info = show(run_id)
+    assert info["status"] == "succeeded", info["error"]
+    assert info["options"]["workers"] == 2 and info["step"] == 6
+
+
 def test_a_failing_run_says_why_and_fails_the_runs_reading_it(env: Backend, workers: Workers) -> None:
     """#75 on a dataset whose frame-level train files are damaged after submission: the frame members fail
     with the reader's message (file, record, byte), #2 (video-level) succeeds, the stack fails naming its
