@@ -176,6 +176,8 @@ def test_check_goes_on_after_a_damaged_first_record(tmp_path: Path) -> None:
     (["train", "--config", "2", "--data", "{tmp}", "--seed", str(10**20)], "Invalid value for '--seed'"),
     (["reproduce", "--configs", "2", "--data", "{tmp}", "--seed", "-1"], "Invalid value for '--seed'"),
     (["train", "--config", "2", "--data", "{tmp}", "--epochs", "0"], "--epochs must be more than 0"),
+    (["train", "--config", "2", "--data", "{tmp}", "--precision", "fp16"],
+     "--precision: precision 'fp16': expected one of auto, fp32, bf16"),
 ])
 def test_bad_arguments_exit_2_with_a_message_not_a_traceback(tmp_path: Path, args: list[str], message: str) -> None:
     """Exit 1 means "damage found" (data check); a bad argument is exit 2 and says which, and writes nothing."""

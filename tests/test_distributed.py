@@ -146,6 +146,11 @@ def test_bad_nproc_and_direct_start_are_refused(data: Path, tmp_path: Path) -> N
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "a batch of 1 cannot be split among 2" in done.stderr.replace("\n", " ")
     assert not (tmp_path / "r").exists()  # refused before anything was written
+    done = subprocess.run([Y8M, "train", "--config", "2", "--data", str(data), "--preset", "tiny", "--nproc", "2",
+                           "--device", "cuda:1", "--out", str(tmp_path / "r")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and "each process trains on a GPU of its own" in done.stderr.replace("\n", " ")
+    assert not (tmp_path / "r").exists()
     if not torch.cuda.is_available():
         done = subprocess.run([Y8M, "train", "--config", "2", "--data", str(data), "--preset", "tiny", "--nproc",
                                "2", "--device", "cuda", "--out", str(tmp_path / "c")], capture_output=True, text=True,

@@ -202,3 +202,28 @@ def test_cuda_generator_states_of_more_gpus_resume_on_fewer(monkeypatch: pytest.
     restore_cuda_rng(eight, "cpu")
     restore_cuda_rng([], "cuda:0")
     assert restored == [(0, torch.device("cuda")), (3, torch.device("cuda", 3)), (5, torch.device("cuda", 2))]
+
+
+@pytest.mark.parametrize("config", [3, 8, 18, 25])
+def test_a_deterministic_bf16_run_trains_and_keeps_its_numerics(tmp_path, tmp_path_factory, config) -> None:
+    """``--precision bf16 --deterministic`` on the CPU: the LSTM (#3), the gathered frames of #8, the CNN (#18)
+    and attention pooling (#25) train and evaluate under ``torch.use_deterministic_algorithms`` (an operation
+    without a deterministic kernel would raise) and bf16 autocast; ``run.json`` keeps both for its resumption
+    and predictions."""
+    from y8m_models.data.synthetic import generate
+    from y8m_models.experiment import create_run, open_run, train_run
+    from y8m_models.numerics import Numerics
+
+    data = tmp_path_factory.getbasetemp() / "deterministic-data"
+    if not data.exists():
+        generate(data, "tiny", videos=80, classes=12, seed=6)
+    numerics = Numerics("bf16", deterministic=True)
+    run = create_run(config, data, tmp_path / "run", preset="tiny", steps=4, numerics=numerics)
+    try:
+        result = train_run(run, eval_every=2)
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.deterministic = False
+    assert result["step"] == 4 and 0 <= result["gap"] <= 1
+    assert open_run(run.dir).numerics == numerics

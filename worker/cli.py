@@ -13,7 +13,7 @@ import typer
 
 from y8m_models.cli import app
 from y8m_models.cli.common import fail
-from y8m_models.cli.train import _overrides
+from y8m_models.cli.train import DeterministicOption, PrecisionOption, _overrides
 from y8m_models.limits import MAX_INT32
 
 runs_app = typer.Typer(help="Runs in the database, executed by workers: submit, list, show, cancel, predict.",
@@ -39,6 +39,8 @@ def submit(
     workers: Annotated[int, typer.Option(help="DataLoader workers (0: read in the training process)")] = 0,
     device: Annotated[str, typer.Option(help="auto (the worker's GPU, else CPU), cpu, cuda ...")] = "auto",
     compile_: Annotated[bool, typer.Option("--compile", help="run the training forward through torch.compile")] = False,
+    precision: PrecisionOption = "auto",
+    deterministic: DeterministicOption = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Queue configurations with every run they need; prints the run id of each as the last line."""
@@ -50,7 +52,8 @@ def submit(
         result = submit_runs(config, data, preset=preset, seed=seed, max_steps=max_steps, epochs=epochs,
                              as_in_code=code, overrides=_overrides(set_), num_classes=num_classes,
                              eval_every=eval_every, checkpoint_every=checkpoint_every, workers=workers,
-                             device=device, compile=compile_)
+                             device=device, compile=compile_, precision=precision,
+                             deterministic=deterministic)
     except SubmitError as exc:
         raise fail(str(exc)) from None
     if as_json:

@@ -212,6 +212,7 @@ def _claim(engine: Engine, run_id: int, me: str, settings: Settings) -> dict[str
 def _execute(claimed: dict[str, Any], folder: Path, settings: Settings, reporter: Reporter) -> list[dict[str, Any]]:
     """Run it; returns the metrics.jsonl lines of other folders to score it by (predict runs)."""
     from y8m_models.ensemble.execute import Executor
+    from y8m_models.numerics import Numerics
     from y8m_models.pipeline import job_from_spec
     from y8m_models.train import select_device
 
@@ -233,6 +234,7 @@ def _execute(claimed: dict[str, Any], folder: Path, settings: Settings, reporter
                         eval_every=options.get("eval_every"),
                         checkpoint_every=options.get("checkpoint_every", 500),
                         num_workers=options.get("workers", 0), compile=options.get("compile", False),
+                        numerics=Numerics.from_options(options),
                         callbacks=(_control(reporter),), log=log.info)
     executor(job, folder)
     return []

@@ -235,6 +235,7 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: st
              max_steps: int | None = None, epochs: float | None = None, as_in_code: bool = False,
              overrides: dict[str, Any] | None = None, num_classes: int | None = None, eval_every: int | None = None,
              checkpoint_every: int = 500, workers: int = 0, device: str = "auto", compile: bool = False,
+             precision: str = "auto", deterministic: bool = False,
              settings: Settings) -> tuple[Dataset, Any, dict[str, Any]]:
     """The checked input as (dataset, the pipeline's plan, the runs' options); ``SubmitError`` otherwise."""
     from y8m_models.configs import ConfigError
@@ -251,6 +252,12 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: st
         raise SubmitError(f"--epochs must be more than 0, not {epochs}")
     if not DEVICE.fullmatch(device):
         raise SubmitError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
+    from y8m_models.numerics import Numerics
+
+    try:
+        numerics = Numerics(precision, bool(deterministic))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise SubmitError(f"--precision: {exc}") from None
     dataset = register_dataset(data, num_classes=num_classes, settings=settings)
     try:
         jobs = plan(numbers, Path(dataset.path), preset=preset, seed=seed, as_in_code=as_in_code,
@@ -262,7 +269,7 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: st
     _check_sizes(jobs.jobs, dataset.num_classes)
     options = {"preset": preset, "max_steps": max_steps, "epochs": epochs, "as_in_code": as_in_code,
                "overrides": overrides or {}, "eval_every": eval_every, "checkpoint_every": checkpoint_every,
-               "workers": workers, "device": device, "compile": compile}
+               "workers": workers, "device": device, "compile": compile, **numerics.options()}
     return dataset, jobs, options
 
 
@@ -294,7 +301,7 @@ def submit(configs: str | int | Sequence[int], data: str | Path, *, settings: Se
     """Create the runs the configurations need (reusing finished or active ones with the same content hash)
     and send those that can start. Raises ``SubmitError`` before writing anything when the input is bad.
     ``options``: preset, seed, max_steps, epochs, as_in_code, overrides, num_classes, eval_every,
-    checkpoint_every, workers, device, compile (``y8m train``'s)."""
+    checkpoint_every, workers, device, compile, precision, deterministic (``y8m train``'s)."""
     from y8m_models.pipeline import job_spec
 
     settings = settings or Settings.from_env()

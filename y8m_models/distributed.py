@@ -117,6 +117,8 @@ def launch(run_dir: Path, nproc: int, *, device: str, resume: bool, eval_every: 
 def _device(name: str) -> torch.device:
     """``auto`` or ``cuda``: this process's GPU (``LOCAL_RANK``) where there is CUDA; else the CPU."""
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if name.startswith("cuda:") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise SystemExit(f"--device {name}: each process trains on its own GPU (cuda:LOCAL_RANK); say --device cuda")
     if name in ("auto", "cuda") and torch.cuda.is_available():
         return torch.device("cuda", local_rank)
     if name == "cuda":
@@ -142,7 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     device = _device(args.device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
+    # device_id binds the NCCL communicator to this process's GPU (else NCCL guesses, and a barrier may hang)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT,
+                            device_id=device if device.type == "cuda" else None)
     try:
         result = train_run(open_run(args.run_dir), resume=args.resume, device=str(device),
                            eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,

@@ -38,6 +38,7 @@ from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
 from y8m_models.distributed import barrier, current
 from y8m_models.metrics import evaluate
 from y8m_models.models import ModelInputs, build_architecture
+from y8m_models.numerics import Numerics
 from y8m_models.store import PredictionLookup, PredictionWriter, StoreError, read_predictions
 from y8m_models.train import CHECKPOINT, Callback, Predictions, SideInputs, TrainState, fit, predict
 
@@ -63,6 +64,7 @@ class Run:
     # "teacher" (a run directory: distillation targets on train1), "streams" (run directories: the cascade
     # input), "example_weights" (an .npz of ensemble.weights.ExampleWeights).
     links: dict[str, Any] = field(default_factory=dict)
+    numerics: Numerics = Numerics()  # how it trains and predicts: precision, determinism
 
     @property
     def model(self):
@@ -129,10 +131,11 @@ def epoch_steps(model: SingleModel, train_files: list[Path], num_classes: int, e
 def create_run(config_key: int | str | Configuration, data: Path, out: Path, *, preset: str = "tiny",
                seed: int = 0, steps: int | None = None, epochs: float | None = None, as_in_code: bool = False,
                overrides: dict[str, Any] | None = None, num_classes: int | None = None,
-               resume: bool = False, links: dict[str, Any] | None = None) -> Run:
+               resume: bool = False, links: dict[str, Any] | None = None, numerics: Numerics = Numerics()) -> Run:
     """Check everything a training run needs and write ``run.json`` (or, with ``resume``, read it back).
     ``config_key``: a configuration to resolve, or one already resolved (an ensemble member); ``links``: the
-    other runs it reads (the ensemble pipeline's; see ``Run.links``)."""
+    other runs it reads (the ensemble pipeline's; see ``Run.links``); ``numerics``: its precision and
+    determinism, kept in ``run.json`` so that its resumptions, evaluations and predictions use them too."""
     if resume and (out / RUN_FILE).exists():
         return open_run(out)
     try:
@@ -175,11 +178,11 @@ def create_run(config_key: int | str | Configuration, data: Path, out: Path, *, 
         if (out / RUN_FILE).exists():
             raise RunError(f"{out} already holds a run ({RUN_FILE}); pass --resume to continue it or choose "
                            "another --out")
-        run = Run(out, config, data.resolve(), preset, seed, steps, classes, links or {})
+        run = Run(out, config, data.resolve(), preset, seed, steps, classes, links or {}, numerics)
         atomic.write_text(out / RUN_FILE, json.dumps({
             "config": config.model_dump(mode="json"), "data": str(run.data), "preset": preset, "seed": seed,
             "steps": steps, "num_classes": classes, "as_in_code": as_in_code, "overrides": overrides or {},
-            "links": _links(run.links, lambda p: os.path.relpath(p, out)),
+            "links": _links(run.links, lambda p: os.path.relpath(p, out)), "numerics": numerics.options(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
     except OSError as exc:
         raise RunError(f"cannot write the run directory {out}: {exc}") from None
@@ -193,7 +196,8 @@ def open_run(run_dir: Path) -> Run:
         raise RunError(f"{run_dir} is not a run directory (no {RUN_FILE})") from None
     return Run(run_dir, Configuration.model_validate(meta["config"]), Path(meta["data"]), meta["preset"],
                meta["seed"], meta["steps"], meta["num_classes"],
-               _links(meta.get("links", {}), lambda p: os.path.normpath(run_dir / p)))
+               _links(meta.get("links", {}), lambda p: os.path.normpath(run_dir / p)),
+               Numerics.from_options(meta.get("numerics", {})))
 
 
 def _links(links: dict[str, Any], convert: Callable[[str], str]) -> dict[str, Any]:
@@ -279,7 +283,7 @@ def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...]
         own.insert(1, selector)
     state = fit(model, run.model, run.files("train1"), run.num_classes, run.dir, run.steps, seed=run.seed,
                 resume=resume, checkpoint_every=checkpoint_every, callbacks=tuple(own), device=device,
-                num_workers=num_workers, compile=compile,
+                num_workers=num_workers, compile=compile, numerics=run.numerics,
                 side=run.side_inputs(),
                 vertical_matrix=None if inputs.vertical_matrix is None else inputs.vertical_matrix.to(device))
     result: dict[str, Any] = {"step": state.step}
@@ -301,7 +305,7 @@ def _trained(run: Run, device: str) -> torch.nn.Module:
 def _predict_into_store(run: Run, split: str, model: torch.nn.Module, device: str,
                         attention_of: set[str] | None = None, attention_first: int = 0) -> Predictions:
     out = predict(model, run.model, run.files(split), run.num_classes, device=device, attention_of=attention_of,
-                  cascade=run.cascade(split), attention_first=attention_first)
+                  cascade=run.cascade(split), attention_first=attention_first, numerics=run.numerics)
     with PredictionWriter(run.dir / "predictions" / split, run.num_classes) as writer:
         writer.add(out.ids, out.scores)
     return out

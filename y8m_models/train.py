@@ -5,14 +5,13 @@ matrices only (the authors' slim regularisers; biases are not regularised).
 
 ``fit`` is the loop: steps over shuffled epochs, callbacks (progress, checkpoint, stop request), and
 checkpoints (model, optimizer, schedule, step, epoch, data positions, RNG) from which ``resume`` continues
-exactly; device selection (CUDA, MPS, CPU), bf16 autocast on CUDA, optional ``torch.compile``; several
+exactly; device selection (CUDA, MPS, CPU), the precision policy (``numerics``), optional ``torch.compile``; several
 processes under DDP (``y8m_models.distributed``) train as one. The run directory, validate1 selection and the
 CLI are ``y8m_models.experiment``'s.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,6 +26,7 @@ from y8m_models.data.dataset import label_prior, to_device
 from y8m_models.distributed import all_sum, batch_mean, check_batch, current, wrap
 from y8m_models.losses import LossSpec, cross_entropy_per_video, distillation_loss, model_loss
 from y8m_models.models.base import ModelOutput, start_at_label_prior
+from y8m_models.numerics import Numerics
 
 if TYPE_CHECKING:
     from y8m_models.ensemble.weights import ExampleWeights
@@ -65,13 +65,13 @@ def clip_per_tensor(model: nn.Module, clip_norm: float) -> None:
 def train_step(model: nn.Module, inputs: dict, spec: SingleModel, optimizer: torch.optim.Optimizer,
                scheduler: torch.optim.lr_scheduler.LRScheduler, vertical_matrix: torch.Tensor | None = None,
                weights: torch.Tensor | None = None, teacher: torch.Tensor | None = None,
-               scale: float = 1.0) -> float:
+               scale: float = 1.0, numerics: Numerics = Numerics()) -> float:
     """One optimisation step on model inputs (``to_device`` of a loader batch); returns the loss.
     ``weights`` [B]: per-video loss weights (bagging, boosting); ``teacher`` [B, C]: soft targets, mixed with
     the labels by ``spec.distillation.weight`` (paper Eq. 12); ``scale``: what the gradient is multiplied by
-    (a DDP rank's share of the batch)."""
+    (a DDP rank's share of the batch); ``numerics``: the autocast (``y8m_models.numerics``)."""
     model.train()
-    with _autocast(inputs["labels"].device):
+    with numerics.autocast(inputs["labels"].device):
         output = model(inputs)
         loss = model_loss(output, inputs["labels"], spec.loss, weights, vertical_matrix)
         if teacher is not None:
@@ -114,13 +114,6 @@ def select_device(name: str = "auto") -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-def _autocast(device: torch.device | str):
-    """bf16 autocast on CUDA (the matrix products; the loss's logs stay float32 under autocast), else nothing."""
-    if torch.device(device).type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @dataclass
@@ -220,13 +213,14 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
         callbacks: tuple[Callback, ...] = (),
         device: torch.device | str = "cpu", num_workers: int = 0,
         vertical_matrix: torch.Tensor | None = None, compile: bool = False,
-        side: SideInputs = SideInputs()) -> TrainState:
+        side: SideInputs = SideInputs(), numerics: Numerics = Numerics()) -> TrainState:
     """Train until ``steps`` steps, checkpointing every ``checkpoint_every`` steps, every ``checkpoint_minutes``
     and at the end into ``run_dir/checkpoint.pt`` (``run_dir=None``: no checkpoints). ``resume`` continues from
     that checkpoint: with the same seed the final weights equal an uninterrupted run's
     (also with DataLoader workers: their turns are resumed in order). ``compile``: the training forward runs
     through ``torch.compile`` (the weights, checkpoints and evaluation stay the plain module's). ``side``: the
-    per-video inputs of ensemble members (loss weights, teacher, cascade streams). Under DDP
+    per-video inputs of ensemble members (loss weights, teacher, cascade streams); ``numerics``: precision
+    and determinism (``y8m_models.numerics``; its process-wide settings are applied here). Under DDP
     (``y8m_models.distributed``) each rank reads its part of every batch, rank 0 writes the checkpoints, and
     the callbacks see the whole batch's loss; give them to rank 0 only."""
     from torch.utils.data import DataLoader
@@ -235,6 +229,7 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
 
     ranks = current()
     check_batch(spec.training.batch_size, ranks.world_size)
+    numerics.apply()
     checkpoint = None
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -278,7 +273,8 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
                 continue
             inputs = to_device(batch, device)
             weights, teacher = side.apply(batch, inputs, device)
-            loss = train_step(net, inputs, spec, optimizer, scheduler, vertical_matrix, weights, teacher, scale)
+            loss = train_step(net, inputs, spec, optimizer, scheduler, vertical_matrix, weights, teacher, scale,
+                              numerics)
             if ranks.world_size > 1:
                 loss, videos = all_sum(loss * scale / ranks.world_size, videos)
             state.step += 1
@@ -337,7 +333,8 @@ class Predictions:
 @torch.no_grad()
 def predict(model: nn.Module, spec: SingleModel, files: list, num_classes: int, batch_size: int = 256,
             device: torch.device | str = "cpu", attention_of: set[str] | None = None,
-            cascade: PredictionLookup | None = None, attention_first: int = 0) -> Predictions:
+            cascade: PredictionLookup | None = None, attention_first: int = 0,
+            numerics: Numerics = Numerics()) -> Predictions:
     """``model`` in eval mode over ``files`` (a cascade model reads its streams' predictions of the split);
     the attention of the videos ``attention_of`` and of the first ``attention_first`` in file order."""
     from torch.utils.data import DataLoader
@@ -351,7 +348,7 @@ def predict(model: nn.Module, spec: SingleModel, files: list, num_classes: int, 
     for batch in DataLoader(data, batch_size=None):
         inputs = to_device(batch, device)
         SideInputs(cascade=cascade).apply(batch, inputs, device)
-        with _autocast(device):
+        with numerics.autocast(device):
             out = model(inputs)
         before = len(ids)
         ids.extend(batch["video_ids"])

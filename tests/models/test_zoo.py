@@ -83,3 +83,29 @@ def test_every_model_starts_at_the_label_prior(slug: str) -> None:
         assert p_C[0] < 0.02 and p_C[frequent - 1] > 3 * p_C[0], (slug, p_C)
         if model.params.model_dump().get("head") != "sigmoid_softmax":
             assert torch.corrcoef(torch.stack([p_C, prior_C]))[0, 1] > 0.9, (slug, p_C)
+
+
+@pytest.mark.parametrize(("slug", "code"), CASES, ids=[f"{s}{'-code' if c else ''}" for s, c in CASES])
+def test_probabilities_and_lstms_stay_float32_under_bf16_autocast(slug: str, code: bool) -> None:
+    """The precision policy (``y8m_models/numerics.py``), on a CPU autocast: under bf16 every head's
+    probabilities (predictions, auxiliary, verticals, infrequent, attention weights) are float32, and every
+    ``nn.LSTM`` runs on float32 inputs (on CUDA, autocast would give its cuDNN call float16)."""
+    from torch import nn
+
+    from y8m_models.numerics import Numerics
+
+    for label, model in _models(slug, code):
+        torch.manual_seed(0)
+        net = build_architecture(model.architecture, model.params, INPUTS)
+        lstm_inputs: list[torch.dtype] = []
+        for module in net.modules():
+            if isinstance(module, nn.LSTM):
+                module.register_forward_hook(lambda _m, args, _out, seen=lstm_inputs: seen.append(args[0].data.dtype))
+        batch = synthetic_batch(model.level, INPUTS, batch_size=4, frames=10)
+        with Numerics("bf16").autocast("cpu"):
+            out = net(batch)
+        for name in ("predictions", "auxiliary", "verticals", "infrequent", "attention"):
+            value = getattr(out, name)
+            assert value is None or value.dtype == torch.float32, f"{label}: {name} is {value.dtype}"
+        assert set(lstm_inputs) <= {torch.float32}, f"{label}: an LSTM ran on {lstm_inputs}"
+        out.predictions.sum().backward()

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from y8m_models.cli.common import app, fail
-from y8m_models.cli.train import DeviceOption, _device
+from y8m_models.cli.train import DeterministicOption, DeviceOption, PrecisionOption, _device, _numerics
 from y8m_models.limits import MAX_INT32
 
 
@@ -45,6 +45,8 @@ def reproduce(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the jobs and stop")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = "auto",
+    deterministic: DeterministicOption = False,
 ) -> None:
     """Run configurations and every run they need (members, teachers, cascade inputs), reusing finished runs;
     print each configuration's GAP on validate2."""
@@ -72,7 +74,8 @@ def reproduce(
         if classes is None:
             raise RunError(f"cannot tell the number of classes: no vocabulary.csv under {data}")
         executor = Executor(data, lambda job: out / job.name, classes, preset=preset, device=_device(device),
-                            max_steps=max_steps, eval_every=eval_every, log=lambda line: typer.echo(line, err=True))
+                            max_steps=max_steps, eval_every=eval_every,
+                            numerics=_numerics(precision, deterministic), log=lambda line: typer.echo(line, err=True))
         results = run_plan(jobs, out, executor, log=lambda line: typer.echo(line, err=True))
     except (RunError, ConfigError, ValueError) as exc:
         raise fail(str(exc)) from None

@@ -12,6 +12,19 @@ from y8m_models.cli.common import app, fail
 from y8m_models.limits import MAX_INT32
 
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 ...")]
+PrecisionOption = Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on CUDA, else fp32), fp32 "
+                                              "or bf16: README, Precision")]
+DeterministicOption = Annotated[bool, typer.Option("--deterministic", help="deterministic kernels only (CUDA: "
+                                                   "bit-for-bit repeatable and resumable, slower)")]
+
+
+def _numerics(precision: str, deterministic: bool):
+    from y8m_models.numerics import Numerics
+
+    try:
+        return Numerics(precision, deterministic)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise fail(f"--precision: {exc}") from None
 
 
 def _device(name: str) -> str:
@@ -58,8 +71,11 @@ def train(
     compile_: Annotated[bool, typer.Option("--compile", help="run the training forward through torch.compile")] = False,
     nproc: Annotated[int, typer.Option("--nproc", help="training processes (DDP through torchrun): one per GPU "
                                        "of this machine; on the CPU, gloo")] = 1,
+    precision: PrecisionOption = "auto",
+    deterministic: DeterministicOption = False,
 ) -> None:
-    """Train one single-model configuration; print its validate1 GAP (last and best) as JSON."""
+    """Train one single-model configuration; print its validate1 GAP (last and best) as JSON. A resumed run
+    keeps the precision and determinism it was created with."""
     import os
     import sys
 
@@ -93,7 +109,8 @@ def train(
             home = Path(os.environ.get("Y8M_HOME", "var"))
             out = home / "runs" / f"{get_config(config).slug}-{preset}-s{seed}"
         run = create_run(config, data, out, preset=preset, seed=seed, steps=max_steps, epochs=epochs,
-                         as_in_code=code, overrides=_overrides(set_), num_classes=num_classes, resume=resume)
+                         as_in_code=code, overrides=_overrides(set_), num_classes=num_classes, resume=resume,
+                         numerics=_numerics(precision, deterministic))
         typer.echo(f"training {run.config.name} ({preset}) for {run.steps} steps into {run.dir}", err=True)
         if nproc > 1:
             raise typer.Exit(_distributed(run, nproc, device, resume, eval_every, workers, compile_))
@@ -112,6 +129,9 @@ def _check_processes(nproc: int, device: str, config: str, preset: str, code: bo
     from y8m_models.configs import resolve
     from y8m_models.distributed import check_batch
 
+    if device.startswith("cuda:"):
+        raise fail(f"--device {device} --nproc {nproc}: each process trains on a GPU of its own (cuda:0 to "
+                   f"cuda:{nproc - 1}); say --device cuda, and choose the GPUs with CUDA_VISIBLE_DEVICES")
     if _device(device).startswith("cuda") and nproc > torch.cuda.device_count():
         raise fail(f"--nproc {nproc}: this machine has {torch.cuda.device_count()} CUDA device(s); use at most that "
                    "many, or --device cpu")

@@ -49,6 +49,7 @@ from y8m_models.experiment import (
     train_run,
 )
 from y8m_models.metrics import Evaluator
+from y8m_models.numerics import Numerics
 from y8m_models.pipeline import Job
 from y8m_models.store import PredictionWriter, StoreError, common_classes, join, read_predictions
 from y8m_models.train import CHECKPOINT, Callback
@@ -62,14 +63,16 @@ class Executor:
     def __init__(self, data: Path, folder: Callable[[Job], Path], num_classes: int, *, preset: str,
                  device: str = "cpu", max_steps: int | None = None, eval_every: int | None = None,
                  checkpoint_every: int = 500, num_workers: int = 0, compile: bool = False,
-                 callbacks: tuple[Callback, ...] = (), log: Callable[[str], None] = print):
+                 numerics: Numerics = Numerics(), callbacks: tuple[Callback, ...] = (),
+                 log: Callable[[str], None] = print):
         """``folder(job)``: where a job's run directory is (``OUT/<slug>-<hash>`` for ``y8m reproduce``, the
-        database run's folder in a worker); ``callbacks``: training's (``train.Callback``: progress, cancel),
+        database run's folder in a worker); ``numerics``: the precision and determinism of the runs it creates
+        (a run it continues keeps its own); ``callbacks``: training's (``train.Callback``: progress, cancel),
         also given to the stacking combiner's loop."""
         self.data, self.folder, self.num_classes, self.preset = data, folder, num_classes, preset
         self.device, self.max_steps, self.eval_every, self.log = device, max_steps, eval_every, log
         self.checkpoint_every, self.num_workers, self.compile = checkpoint_every, num_workers, compile
-        self.callbacks = callbacks
+        self.callbacks, self.numerics = callbacks, numerics
         self._splits: dict[tuple[str, bool], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
 
     def __call__(self, job: Job, folder: Path) -> dict[str, Any]:
@@ -136,7 +139,7 @@ class Executor:
         if job.init:
             steps += open_run(self.folder(job.init)).steps
         run = create_run(job.config, self.data, folder, preset=self.preset, seed=job.seed, steps=steps,
-                         num_classes=self.num_classes, links=links, resume=True)
+                         num_classes=self.num_classes, links=links, resume=True, numerics=self.numerics)
         train_run(run, resume=(folder / CHECKPOINT).exists(), device=self.device,
                   eval_every=self.eval_every and min(self.eval_every, steps), checkpoint_every=self.checkpoint_every,
                   num_workers=self.num_workers, compile=self.compile, callbacks=self.callbacks)

@@ -43,7 +43,7 @@ class AttentionPooling(nn.Module):
             t_T = torch.arange(attention_BTE.shape[1], device=attention_BTE.device)
             pos_BTP = self.positions(t_T).expand(attention_BTE.shape[0], -1, -1)
             attention_BTE = torch.cat([attention_BTE, pos_BTP], dim=-1)
-        e_BTK = self.scores(attention_BTE)
+        e_BTK = self.scores(attention_BTE).float()  # weights in float32 under any autocast (numerics.py)
         valid_BT = torch.arange(e_BTK.shape[1], device=e_BTK.device)[None, :] < num_frames_B[:, None]
         if self.normalization == "sigmoid":
             a_BTK = torch.sigmoid(e_BTK) * valid_BT[:, :, None]

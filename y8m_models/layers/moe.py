@@ -40,6 +40,14 @@ class MoE(nn.Module):
 
     def forward(self, x_ND: torch.Tensor) -> torch.Tensor:
         lead = x_ND.shape[:-1]
-        gates_NCK1 = self.gates(x_ND).view(*lead, self.num_classes, self.num_mixtures + 1).softmax(dim=-1)
-        experts_NCK = torch.sigmoid(self.experts(x_ND).view(*lead, self.num_classes, self.num_mixtures))
+        # probabilities in float32 under any autocast (numerics.py)
+        gates_NCK1 = self.gates(x_ND).float().view(*lead, self.num_classes, self.num_mixtures + 1).softmax(dim=-1)
+        experts_NCK = torch.sigmoid(self.experts(x_ND).float().view(*lead, self.num_classes, self.num_mixtures))
         return (gates_NCK1[..., : self.num_mixtures] * experts_NCK).sum(dim=-1)  # dummy expert adds 0
+
+
+class Sigmoid32(nn.Sigmoid):
+    """The logistic head's sigmoid, in float32 under any autocast (numerics.py)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(x.float())

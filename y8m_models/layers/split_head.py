@@ -45,8 +45,8 @@ class SigmoidSoftmaxMoE(nn.Module):
     def distribution(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(class probabilities [..., C], infrequent distribution [..., P] with the none slot last, sums to 1)."""
         lead, K = x_ND.shape[:-1], self.num_mixtures
-        gates_NPK1 = self.gates(x_ND).view(*lead, self.positions, K + 1).softmax(dim=-1)
-        experts_NPK = self.experts(x_ND).view(*lead, self.positions, K).softmax(dim=-2)  # across positions
+        gates_NPK1 = self.gates(x_ND).float().view(*lead, self.positions, K + 1).softmax(dim=-1)
+        experts_NPK = self.experts(x_ND).float().view(*lead, self.positions, K).softmax(dim=-2)  # across positions
         mixture_NP = (gates_NPK1[..., :K] * experts_NPK).sum(dim=-1)
         infrequent_NP = mixture_NP / mixture_NP.sum(dim=-1, keepdim=True).clamp_min(1e-12)
         return torch.cat([self.frequent(x_ND), infrequent_NP[..., :-1]], dim=-1), infrequent_NP

@@ -53,6 +53,9 @@ class StackedLSTM(nn.Module):
                     p.zero_()
 
     def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> LSTMRun:
+        if torch.is_autocast_enabled(x_BTD.device.type):  # float32 whatever the autocast (numerics.py)
+            with torch.autocast(x_BTD.device.type, enabled=False):
+                return self.forward(x_BTD.float(), num_frames_B)
         lengths_B = num_frames_B.clamp(min=1, max=x_BTD.shape[1]).to("cpu", torch.int64)
         batch, frames = x_BTD.shape[:2]
         if (x_BTD.device.type == "cpu" and torch.is_grad_enabled()

@@ -264,7 +264,7 @@ class MultiscaleCNNLSTM(nn.Module):
         if self.consensus_SNC is None:
             return ModelOutput(scales_BSC.mean(dim=1), auxiliary=scales_BSC)
         logits_BSC = torch.einsum("bsn,snc->bsc", torch.stack(memories, dim=1), self.consensus_SNC)
-        return ModelOutput((logits_BSC.softmax(dim=1) * scales_BSC).sum(dim=1), auxiliary=scales_BSC)
+        return ModelOutput((logits_BSC.float().softmax(dim=1) * scales_BSC).sum(dim=1), auxiliary=scales_BSC)
 
 
 # --- builders --------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from pydantic import Field
 from torch import nn
 
 from y8m_models.layers.chaining import Chaining, ComplementChaining
-from y8m_models.layers.moe import MoE
+from y8m_models.layers.moe import MoE, Sigmoid32
 from y8m_models.layers.split_head import SigmoidSoftmaxMoE
 from y8m_models.models.base import (
     VOCABULARY_2017,
@@ -171,7 +171,7 @@ def _vertical_matrix(inputs: ModelInputs, why: str) -> torch.Tensor:
 @register("logistic", "video", LogisticParams, cascade=True)
 def _build_logistic(p: LogisticParams, inputs: ModelInputs) -> nn.Module:
     width = inputs.feature_dim + cascade_width(inputs)
-    classifier = nn.Sequential(nn.Linear(width, inputs.num_classes), nn.Sigmoid())
+    classifier = nn.Sequential(nn.Linear(width, inputs.num_classes), Sigmoid32())
     return VideoClassifier(_video_input(p, inputs), classifier, cascade_feature(inputs))
 
 
