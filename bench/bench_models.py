@@ -1,5 +1,6 @@
 """Benchmark (not a test): forward + backward examples/s and peak memory of every single model (#1-#27 and the
-Table 2 baselines) at the tiny and the paper preset, on this machine's CPU (or a GPU with --device cuda).
+Table 2 baselines) at the tiny and the paper preset, on this machine's CPU (or a GPU with --device cuda,
+under the training's precision policy: bf16 autocast, ``y8m_models/numerics.py``).
 
 Each (configuration, preset) runs in its own subprocess so that its peak resident memory (ru_maxrss, CPU)
 or peak CUDA memory is its own; the subprocess's memory after importing torch and building the model is
@@ -36,6 +37,7 @@ def _one(slug: str, preset: str, batch_size: int, num_classes: int, steps: int, 
     from y8m_models.configs.check import random_vertical_matrix, synthetic_batch
     from y8m_models.losses import model_loss
     from y8m_models.models import ModelInputs, build_architecture
+    from y8m_models.numerics import Numerics
     from y8m_models.train import build_optimizer, clip_per_tensor
 
     torch.manual_seed(0)
@@ -46,12 +48,14 @@ def _one(slug: str, preset: str, batch_size: int, num_classes: int, steps: int, 
     batch = {k: v.to(device) for k, v in synthetic_batch(model.level, inputs, batch_size, frames).items()}
     optimizer, scheduler = build_optimizer(net, model.training)
     built_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if device == "cuda":
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
         torch.cuda.reset_peak_memory_stats()
 
     def step() -> None:
-        out = net(batch)
-        loss = model_loss(out, batch["labels"], model.loss, vertical_matrix_CV=inputs.vertical_matrix)
+        with Numerics().autocast(device):  # as training runs: bf16 autocast on CUDA (numerics.py)
+            out = net(batch)
+            loss = model_loss(out, batch["labels"], model.loss, vertical_matrix_CV=inputs.vertical_matrix)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip_per_tensor(net, model.training.clip_norm)
@@ -60,15 +64,15 @@ def _one(slug: str, preset: str, batch_size: int, num_classes: int, steps: int, 
 
     net.train()
     step()  # warm-up: allocations, autotuning
-    if device == "cuda":
+    if cuda:
         torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    if device == "cuda":
+    if cuda:
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / steps
-    peak_mb = (torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
+    peak_mb = (torch.cuda.max_memory_allocated() / 2**20 if cuda
                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {"slug": slug, "preset": preset, "architecture": model.architecture, "batch_size": batch_size,
             "frames": frames, "num_classes": num_classes, "parameters": sum(p.numel() for p in net.parameters()),

@@ -12,9 +12,10 @@ For one configuration per family (and any given with --configs), on a synthetic 
 * **predict**: examples/s of ``predict`` over the validate1 files (eval mode, no gradients, batch 64);
 * **FLOP/s**: the model FLOPs of one training step (``torch.utils.flop_counter``: forward and backward
   matrix products and convolutions) over its in-memory time, as a fraction of this machine's
-  ``torch.matmul`` FLOP/s (float32 2048 x 2048, best of several, measured before and after every model in
-  the same process). Goal >= 0.5 for the LSTM- and MoE-heavy configurations at their paper batch:
-  ``--paper-batch-configs`` adds those rows (the paper trains frame models at 128, video models at 1024).
+  ``torch.matmul`` FLOP/s (float32 2048 x 2048; with ``--device cuda``, bf16 8192 x 8192 as training
+  autocasts; best of several, measured before and after every model in the same process). Goal >= 0.5 for
+  the LSTM- and MoE-heavy configurations at their paper batch: ``--paper-batch-configs`` adds those rows (the
+  paper trains frame models at 128, video models at 1024).
 
 Every configuration runs in its own subprocess. Timings are the best step of ``--steps`` after a warm-up.
 
@@ -45,22 +46,34 @@ FAMILIES = "2,3,10,18,21,16,13,25"
 PAPER_BATCH = {"3": 128, "2": 1024}  # the LSTM-heavy and the MoE-heavy configuration at the paper's batch
 
 
-def matmul_flops(repeats: int = 5, n: int = 2048) -> float:
-    """This process's best float32 matmul FLOP/s."""
+def matmul_flops(repeats: int = 5, n: int = 2048, device: str = "cpu") -> float:
+    """This process's best matmul FLOP/s on ``device`` (float32 on the CPU; bf16, as training runs, on CUDA)."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    cuda = torch.device(device).type == "cuda"
+    n = 8192 if cuda else n
+    dtype = torch.bfloat16 if cuda else torch.float32
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     best = 0.0
     for _ in range(repeats):
+        _sync(device)
         start = time.perf_counter()
         for _ in range(5):
             a @ b
+        _sync(device)
         best = max(best, 5 * 2 * n**3 / (time.perf_counter() - start))
     return best
 
 
-def _one(key: str, data: Path, batch_size: int, steps: int, preset: str) -> dict:
+def _sync(device: str) -> None:
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _one(key: str, data: Path, batch_size: int, steps: int, preset: str, device: str = "cpu") -> dict:
     import torch
     from torch.utils.data import DataLoader
     from torch.utils.flop_counter import FlopCounterMode
@@ -78,9 +91,9 @@ def _one(key: str, data: Path, batch_size: int, steps: int, preset: str) -> dict
 
     def model() -> torch.nn.Module:
         torch.manual_seed(0)
-        return build_architecture(spec.architecture, spec.params, ModelInputs(CLASSES))
+        return build_architecture(spec.architecture, spec.params, ModelInputs(CLASSES)).to(device)
 
-    peak_before = matmul_flops()
+    peak_before = matmul_flops(device=device)
 
     # The pipeline's steps (read the next batch as fit does, to_device, train_step) alternate with in-memory
     # steps (a batch already converted to model inputs) on the same model: the machine's drift hits both.
@@ -97,16 +110,19 @@ def _one(key: str, data: Path, batch_size: int, steps: int, preset: str) -> dict
             yield from full
 
     # The same batches, in the same order, already as model inputs (the step's cost depends on the lengths).
-    in_memory_inputs = [to_device(b) for b in itertools.islice(full_batches(), steps + 1)]
+    in_memory_inputs = [to_device(b, device) for b in itertools.islice(full_batches(), steps + 1)]
     reader = full_batches()
     net = model()
     optimizer, scheduler = build_optimizer(net, spec.training)
     pipeline, in_memory = float("inf"), float("inf")
     for step, inputs in enumerate(in_memory_inputs):  # step 0: warm-up
+        _sync(device)
         start = time.perf_counter()
-        train_step(net, to_device(next(reader)), spec, optimizer, scheduler)
+        train_step(net, to_device(next(reader), device), spec, optimizer, scheduler)
+        _sync(device)
         middle = time.perf_counter()
         train_step(net, inputs, spec, optimizer, scheduler)
+        _sync(device)
         if step:
             pipeline, in_memory = min(pipeline, middle - start), min(in_memory, time.perf_counter() - middle)
     with FlopCounterMode(display=False) as counter:
@@ -115,15 +131,16 @@ def _one(key: str, data: Path, batch_size: int, steps: int, preset: str) -> dict
 
     videos = YT8MDataset(files["validate1"], spec.level, CLASSES).num_records
     start = time.perf_counter()
-    predict(net, spec, files["validate1"], CLASSES, batch_size=64)
+    predict(net, spec, files["validate1"], CLASSES, batch_size=64, device=device)
+    _sync(device)
     predict_seconds = time.perf_counter() - start
-    peak = max(peak_before, matmul_flops())
+    peak = max(peak_before, matmul_flops(device=device))
     return {"config": config.name, "preset": preset, "architecture": spec.architecture, "level": spec.level,
             "batch_size": batch_size, "pipeline_examples_per_second": batch_size / pipeline,
             "in_memory_examples_per_second": batch_size / in_memory, "loader_ratio": in_memory / pipeline,
             "predict_examples_per_second": videos / predict_seconds, "step_flops": flops,
             "flops_per_second": flops / in_memory, "matmul_flops_per_second": peak,
-            "flops_fraction": flops / in_memory / peak}
+            "flops_fraction": flops / in_memory / peak, "device": device}
 
 
 def main() -> None:
@@ -136,11 +153,12 @@ def main() -> None:
                         help="also run these at the paper's batch (empty: none)")
     parser.add_argument("--videos", type=int, default=1600, help="videos in the generated dataset")
     parser.add_argument("--preset", default="paper", help="paper, small or tiny (the batch options still apply)")
-    parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (CUDA: bf16 autocast, as training)")
+    parser.add_argument("--one", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        key, data, batch, steps, preset = args.one
-        print(json.dumps(_one(key, Path(data), int(batch), int(steps), preset)))
+        key, data, batch, steps, preset, device = args.one
+        print(json.dumps(_one(key, Path(data), int(batch), int(steps), preset, device)))
         return
 
     from y8m_models.configs import resolve
@@ -158,7 +176,8 @@ def main() -> None:
         generate(data, preset="demo", videos=args.videos, classes=CLASSES, seed=1)
         print(f"dataset: {args.videos} videos, {CLASSES} classes in {time.perf_counter() - start:.0f} s", flush=True)
         for key, batch in runs:
-            cmd = [sys.executable, __file__, "--one", key, str(data), str(batch), str(args.steps), args.preset]
+            cmd = [sys.executable, __file__, "--one", key, str(data), str(batch), str(args.steps), args.preset,
+                   args.device]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 print(f"#{key} batch {batch}: FAILED {done.stderr.strip().splitlines()[-1:]}", flush=True)

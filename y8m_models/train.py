@@ -300,7 +300,7 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
 
 def train_steps(model: nn.Module, spec: SingleModel, files: list, num_classes: int, steps: int,
                 seed: int = 0, device: torch.device | str = "cpu",
-                vertical_matrix: torch.Tensor | None = None) -> list[float]:
+                vertical_matrix: torch.Tensor | None = None, numerics: Numerics = Numerics()) -> list[float]:
     """``steps`` steps of ``fit`` without checkpoints; returns the losses."""
 
     class Losses(Callback):
@@ -312,7 +312,7 @@ def train_steps(model: nn.Module, spec: SingleModel, files: list, num_classes: i
 
     losses = Losses()
     fit(model, spec, files, num_classes, None, steps, seed=seed, callbacks=(losses,), device=device,
-        vertical_matrix=vertical_matrix)
+        vertical_matrix=vertical_matrix, numerics=numerics)
     return losses.values
 
 
