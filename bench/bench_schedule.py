@@ -47,7 +47,7 @@ class Curve(Callback):
     def on_step(self, state: TrainState, loss: float, learning_rate: float) -> None:
         now = time.perf_counter()
         self.trained += now - self.mark
-        self.losses.append(loss)
+        self.losses.append(float(loss))
         if self.trained >= self.next_eval or self.trained >= self.seconds:
             out = predict(self.net, self.spec, self.files, self.classes)
             gap = evaluate(out.scores.numpy(), out.labels.numpy()).gap

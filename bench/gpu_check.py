@@ -58,10 +58,14 @@ def _data(args: argparse.Namespace) -> Path:
 
 
 def _run(config: str, args: argparse.Namespace, out: Path, **numerics: Any):
+    """A run of ``config`` at the preset, at the batch the options give (default: the preset's)."""
+    from y8m_models.configs import resolve
     from y8m_models.experiment import create_run
     from y8m_models.numerics import Numerics
 
-    return create_run(config, _data(args), out, preset=args.preset, steps=args.steps,
+    batch = args.frame_batch if resolve(config, args.preset).model.level == "frame" else args.video_batch
+    resolved = resolve(config, args.preset, overrides={"model.training.batch_size": batch} if batch else None)
+    return create_run(resolved, _data(args), out, preset=args.preset, steps=args.steps,
                       numerics=Numerics(**numerics))
 
 
@@ -76,6 +80,9 @@ def _batches(run, device: str, workers: int):
     spec = run.model
     data = YT8MDataset(run.files("train1"), spec.level, run.num_classes, batch_size=spec.training.batch_size,
                        shuffle=True, max_frames=getattr(spec.params, "max_frames", 300))
+    if data.num_records < spec.training.batch_size:
+        raise SystemExit(f"{run.config.name}: train1 has {data.num_records} videos, fewer than a batch of "
+                         f"{spec.training.batch_size}: pass more --videos or a smaller batch")
     cuda = device.startswith("cuda")
     for epoch in itertools.count():
         data.set_epoch(epoch)
@@ -110,7 +117,7 @@ def precision(args: argparse.Namespace) -> dict[str, Any]:
             loss = model_loss(out, inputs["labels"], run.model.loss)
         loss.backward()
         grads[name] = {n: p.grad.float() for n, p in model.named_parameters() if p.grad is not None}
-        result[name] = {"loss": float(loss), "predictions_dtype": str(out.predictions.dtype),
+        result[name] = {"loss": float(loss.detach()), "predictions_dtype": str(out.predictions.dtype),
                         "lstm_input_dtypes": sorted(set(seen))}
     worst = None
     for n, g32 in grads["fp32"].items():
@@ -327,6 +334,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per configuration; determinism's steps")
     parser.add_argument("--curve-steps", type=int, default=50)
     parser.add_argument("--videos", type=int, default=2000, help="videos in the synthetic dataset")
+    parser.add_argument("--frame-batch", type=int, default=None, help="default: the preset's (paper: 128)")
+    parser.add_argument("--video-batch", type=int, default=None, help="default: the preset's (paper: 1024)")
     parser.add_argument("--workers", type=int, default=4, help="DataLoader workers in the throughput part")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "gpu"))
     args = parser.parse_args()

@@ -3,7 +3,7 @@
 #
 #   bash bench/gpu_check.sh                                   # a lent GPU: paper preset, about 8 minutes
 #   PYTHON=.venv/bin/python bash bench/gpu_check.sh --device cpu --preset small --steps 2 --curve-steps 5 \
-#       --videos 400 --workers 0                              # the CPU dry run
+#       --videos 400 --workers 0 --frame-batch 16 --video-batch 64   # the CPU dry run
 #
 # The device machines have torch but not pydantic or crc32c: fetch their wheels here once (pip download
 # --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 -d .whl pydantic pydantic-core

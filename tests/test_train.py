@@ -115,8 +115,8 @@ def test_compiled_training_takes_the_eager_steps_and_saves_plain_weights(tmp_pat
         def __init__(self) -> None:
             self.values: list[float] = []
 
-        def on_step(self, state, loss: float, learning_rate: float) -> None:
-            self.values.append(loss)
+        def on_step(self, state, loss, learning_rate: float) -> None:
+            self.values.append(float(loss))
 
     runs = {}
     for compile in (False, True):
@@ -167,7 +167,7 @@ def test_side_inputs_weight_the_loss_and_mix_in_the_teacher(tmp_path: Path) -> N
                                         + 0.4 * cross_entropy(p_BC, soft, weights))
     optimizer, scheduler = build_optimizer(net, spec.training)
     loss = train_step(net, model_inputs, spec, optimizer, scheduler, weights=weights, teacher=soft)
-    assert loss == pytest.approx(float(expected), rel=1e-5)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
 
 
 def test_boost_from_stream_weights_videos_the_stream_gets_wrong(tmp_path: Path) -> None:

@@ -144,8 +144,8 @@ class Reporter(threading.Thread):
                 run.heartbeat_at = clock(s)
                 run.steps = self._steps() or run.steps
                 for key in ("step", "loss", "examples_per_second"):
-                    if key in progress:
-                        setattr(run, key, progress[key])
+                    if key in progress:  # the loss may be a device tensor (train.Callback): read here, once a beat
+                        setattr(run, key, float(progress[key]) if key == "loss" else progress[key])
                 if run.cancel_requested:
                     self.cancelled.set()
             self._offset = offset  # committed: a failed beat reads the same lines again
@@ -159,7 +159,7 @@ def _control(reporter: Reporter) -> Any:
 
         first = True
 
-        def on_step(self, state: Any, loss: float, learning_rate: float) -> None:
+        def on_step(self, state: Any, loss: Any, learning_rate: float) -> None:
             if self.first and state.step > 1 and "step" not in reporter.progress:
                 reporter.notes.append(("resumed", f"from the checkpoint of step {state.step - 1}"))
             self.first = False

@@ -216,12 +216,12 @@ class MetricsLog(Callback):
         self.losses: list[float] = []
         self.clock, self.examples = time.perf_counter(), 0
 
-    def on_step(self, state: TrainState, loss: float, learning_rate: float) -> None:
+    def on_step(self, state: TrainState, loss: float | torch.Tensor, learning_rate: float) -> None:
         self.losses.append(loss)
         if state.step % self.every == 0 or state.step == self.run.steps:
             now = time.perf_counter()
-            self.run.log({"step": state.step, "examples": state.examples,
-                          "loss": sum(self.losses) / len(self.losses), "lr": learning_rate,
+            mean = float(torch.stack([torch.as_tensor(x, dtype=torch.float32) for x in self.losses]).mean())
+            self.run.log({"step": state.step, "examples": state.examples, "loss": mean, "lr": learning_rate,
                           "examples_per_second": (state.examples - self.examples) / (now - self.clock)})
             self.losses, self.clock, self.examples = [], now, state.examples
 
@@ -263,6 +263,7 @@ def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...]
     ``eval_every`` steps (default: ``evaluation_steps``) and at the end; returns the last validate1 scores and
     the best step (under DDP, on rank 0; the other ranks return the step only)."""
     torch.manual_seed(run.seed)
+    run.numerics.apply()  # before the model is built and moved (fit applies it again: it may be called alone)
     main = current().main  # under DDP, rank 0 alone writes and reports
     init = run.links.get("init")
     fresh = bool(init) and not (run.dir / CHECKPOINT).exists()  # an ensemble member continues its base's

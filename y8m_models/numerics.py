@@ -18,7 +18,7 @@ The precision policy (README, "Precision"):
 Deterministic: cuDNN's deterministic algorithms without autotuning, ``torch.use_deterministic_algorithms``
 (an operation without a deterministic kernel raises instead of running), and cuBLAS's fixed workspace
 (``CUBLAS_WORKSPACE_CONFIG=:4096:8``, which must be set before the process's first cuBLAS call: ``apply``
-runs before the model is built). Exact resume on CUDA is claimed under it only; on the CPU, training is
+runs before the run's model is built). Exact resume on CUDA is claimed under it only; on the CPU, training is
 deterministic either way.
 """
 
@@ -66,12 +66,11 @@ class Numerics:
         return torch.autocast(torch.device(device).type, dtype=dtype)
 
     def apply(self) -> None:
-        """The process-wide settings of ``deterministic`` (call before the model is built and the first CUDA
-        operation); nothing otherwise."""
-        if not self.deterministic:
-            return
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-        torch.use_deterministic_algorithms(True)
+        """The process-wide settings of ``deterministic``, on or off (one process may train several runs:
+        ``y8m reproduce``); call it before the model is built and the first CUDA operation."""
+        if self.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = self.deterministic
+        torch.use_deterministic_algorithms(self.deterministic)
 

@@ -57,16 +57,22 @@ def clip_per_tensor(model: nn.Module, clip_norm: float) -> None:
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     if not grads:
         return
-    norms = torch._foreach_norm(grads)
-    scales = [torch.clamp(clip_norm / torch.clamp(n, min=1e-12), max=1.0) for n in norms]
+    # min(1, clip / max(norm, 1e-12)) for every tensor, each operation one launch over all of them
+    scales = torch._foreach_norm(grads)
+    torch._foreach_clamp_min_(scales, 1e-12)
+    torch._foreach_reciprocal_(scales)
+    torch._foreach_mul_(scales, clip_norm)
+    torch._foreach_clamp_max_(scales, 1.0)
     torch._foreach_mul_(grads, scales)
 
 
 def train_step(model: nn.Module, inputs: dict, spec: SingleModel, optimizer: torch.optim.Optimizer,
                scheduler: torch.optim.lr_scheduler.LRScheduler, vertical_matrix: torch.Tensor | None = None,
                weights: torch.Tensor | None = None, teacher: torch.Tensor | None = None,
-               scale: float = 1.0, numerics: Numerics = Numerics()) -> float:
-    """One optimisation step on model inputs (``to_device`` of a loader batch); returns the loss.
+               scale: float = 1.0, numerics: Numerics = Numerics()) -> torch.Tensor:
+    """One optimisation step on model inputs (``to_device`` of a loader batch); returns the loss, a 0-dim
+    tensor on the device (reading it, ``float(loss)``, waits for the step: ``fit`` leaves that to the callbacks
+    that log it, so the host runs ahead, reading the next batch while the device computes).
     ``weights`` [B]: per-video loss weights (bagging, boosting); ``teacher`` [B, C]: soft targets, mixed with
     the labels by ``spec.distillation.weight`` (paper Eq. 12); ``scale``: what the gradient is multiplied by
     (a DDP rank's share of the batch); ``numerics``: the autocast (``y8m_models.numerics``)."""
@@ -84,7 +90,7 @@ def train_step(model: nn.Module, inputs: dict, spec: SingleModel, optimizer: tor
     clip_per_tensor(model, spec.training.clip_norm)
     optimizer.step()
     scheduler.step()
-    return float(loss.detach())
+    return loss.detach()
 
 
 class LossOutputs(nn.Module):
@@ -157,8 +163,9 @@ class SideInputs:
 class Callback:
     """What the loop tells the outside (progress bars, the workers' database rows) and asks it (cancel)."""
 
-    def on_step(self, state: TrainState, loss: float, learning_rate: float) -> None:
-        """After every optimisation step."""
+    def on_step(self, state: TrainState, loss: float | torch.Tensor, learning_rate: float) -> None:
+        """After every optimisation step. ``loss``: a 0-dim tensor on the training device (``float(loss)`` waits
+        for the step to finish: read it only when it is shown or logged) or a float."""
 
     def on_checkpoint(self, state: TrainState, path: Path) -> None:
         """After a checkpoint is written."""
@@ -259,7 +266,8 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
         else:
             data.set_epoch(state.epoch)
         # Its own generator: creating a loader must not draw from the global RNG the model's dropout uses.
-        loader = DataLoader(data, batch_size=None, num_workers=num_workers, generator=torch.Generator())
+        loader = DataLoader(data, batch_size=None, num_workers=num_workers, generator=torch.Generator(),
+                            pin_memory=torch.device(device).type == "cuda")  # to_device's copies then overlap
         for batch in loader:
             state.positions[int(batch["shard"])] = int(batch["position"])
             state.num_shards = int(batch["num_shards"])
@@ -275,8 +283,9 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
             weights, teacher = side.apply(batch, inputs, device)
             loss = train_step(net, inputs, spec, optimizer, scheduler, vertical_matrix, weights, teacher, scale,
                               numerics)
-            if ranks.world_size > 1:
-                loss, videos = all_sum(loss * scale / ranks.world_size, videos)
+            if ranks.world_size > 1:  # the whole batch's loss: one small all-reduce (it waits for the step)
+                summed, videos = all_sum(float(loss) * scale / ranks.world_size, videos)
+                loss = torch.tensor(summed)
             state.step += 1
             state.examples += int(videos)
             for cb in callbacks:
@@ -307,13 +316,13 @@ def train_steps(model: nn.Module, spec: SingleModel, files: list, num_classes: i
         def __init__(self) -> None:
             self.values: list[float] = []
 
-        def on_step(self, state: TrainState, loss: float, learning_rate: float) -> None:
+        def on_step(self, state: TrainState, loss: float | torch.Tensor, learning_rate: float) -> None:
             self.values.append(loss)
 
     losses = Losses()
     fit(model, spec, files, num_classes, None, steps, seed=seed, callbacks=(losses,), device=device,
         vertical_matrix=vertical_matrix, numerics=numerics)
-    return losses.values
+    return [float(loss) for loss in losses.values]
 
 
 @dataclass
@@ -345,7 +354,7 @@ def predict(model: nn.Module, spec: SingleModel, files: list, num_classes: int, 
                        max_frames=getattr(spec.params, "max_frames", 300))
     model.eval()
     ids, predictions, labels, attention, sketches = [], [], [], {}, {}
-    for batch in DataLoader(data, batch_size=None):
+    for batch in DataLoader(data, batch_size=None, pin_memory=torch.device(device).type == "cuda"):
         inputs = to_device(batch, device)
         SideInputs(cascade=cascade).apply(batch, inputs, device)
         with numerics.autocast(device):

@@ -89,9 +89,10 @@ def train(
         def __init__(self, bar: tqdm):
             self.bar = bar
 
-        def on_step(self, state, loss: float, learning_rate: float) -> None:
+        def on_step(self, state, loss, learning_rate: float) -> None:
             self.bar.n = state.step
-            self.bar.set_postfix(loss=f"{loss:.3f}", lr=f"{learning_rate:.2g}", refresh=False)
+            if state.step % 20 == 1:  # float(loss) waits for the device: not at every step
+                self.bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{learning_rate:.2g}", refresh=False)
             self.bar.update(0)
 
     from y8m_models.configs import ConfigError, get_config

@@ -108,6 +108,9 @@ def run_cell(cell: LSTMSCell | LSTMACell, x_BTD: torch.Tensor,
     state = cell.initial_state(x_BTD[:, 0])
     # The input's share of every step in one matrix product; the per-step work is the recurrent part only.
     gx_BTG, weights = cell.input_gates(x_BTD), cell.recurrent_weights()
+    device = x_BTD.device.type
+    if torch.is_autocast_enabled(device):  # cast once, not at every step (autocast caches leaves, not slices)
+        weights = tuple(w.to(torch.get_autocast_dtype(device)) for w in weights)
     history: list[tuple[torch.Tensor, ...]] = []
     # unbind, not gx_BTG[:, t]: the backward of each slice would be a zero-filled [B, T, G] (quadratic in T).
     for gx_BG in gx_BTG.unbind(1):
