@@ -131,10 +131,10 @@ def test_a_killed_worker_s_run_resumes_from_its_checkpoint_on_a_new_worker(env: 
     assert info["status"] == "succeeded", info["error"]
     assert info["step"] == 400 and info["attempts"] == 2
     happened = [(e["event"], e["message"]) for e in info["events"]]  # what the user sees
-    assert [e for e, _ in happened] == ["created", "queued", "running", "interrupted", "running", "resumed",
-                                        "succeeded"]
-    assert "stopped at step" in happened[3][1] and "resume" in happened[3][1]
-    resumed_from = int(happened[5][1].rsplit(" ", 1)[1])
+    assert [e for e, _ in happened] == ["created", "queued", "taken", "running", "interrupted", "taken", "running",
+                                        "resumed", "succeeded"]
+    assert "stopped at step" in happened[4][1] and "resume" in happened[4][1]
+    resumed_from = int(happened[7][1].rsplit(" ", 1)[1])
     assert resumed_from >= 20 and resumed_from % 20 == 0  # from a checkpoint, not from the start
     with reading(get_engine()) as s:
         rows = s.execute(select(Metric.name, Metric.step, func.count()).where(Metric.run_id == run_id)
