@@ -138,7 +138,7 @@ def sweep(settings: Settings | None = None) -> dict[str, list[int]]:
             if lost.rowcount == 1:
                 add_event(s, run.id, run.status, f"worker {run.worker} took its message and stopped before starting "
                           f"it; sent again by {me}")
-        unsent = s.execute(select(Run.id, Run.kind).where(Run.status.in_(("queued", "interrupted")),
+        unsent = s.execute(select(Run.id, Run.kind).where(Run.status.in_(WAITING_FOR_CLAIM),
                                                           Run.celery_id.is_(None))).all()
     resend += [(run_id, kind) for run_id, kind in unsent if (run_id, kind) not in resend]
     resent = _send(settings, resend)
