@@ -57,7 +57,8 @@ def runs_table(status: tuple[str, ...] = (), number: int | None = None, dataset_
                sort: str = "newest", limit: int = 500) -> pd.DataFrame:
     """The runs as a table: newest ``limit`` after the filters, sorted (GAP sorts the loaded rows)."""
     with reading(engine()) as s:
-        query = queries.runs_query(status or None, number, dataset_id).options(selectinload(Run.scores))
+        query = queries.runs_query(status or None, None if number is None else [number], dataset_id).options(
+            selectinload(Run.scores))
         if sort in SORTS:
             query = query.order_by(None).order_by(SORTS[sort], Run.id.desc())
         rows = [{"id": r.id, "status": r.status, "#": r.number, "configuration": r.slug, "kind": r.kind,

@@ -70,7 +70,7 @@ def _write_attention(folder: Path, dataset: Path, rng: np.random.Generator) -> N
     from y8m_models.store import PredictionWriter
 
     with np.load(dataset / "ground_truth.npz") as truth:
-        rows = np.flatnonzero(truth["parts"][truth["file_index"]] == "validate2")  # parts: per file
+        rows = np.flatnonzero(truth["splits"][truth["file_index"]] == "validate2")  # splits: per file
         ids, frames = truth["ids"][rows].tolist(), truth["num_frames"][rows]
     arrays = {}
     for vid, T in zip(ids[:20], frames[:20], strict=True):

@@ -84,7 +84,7 @@ def main() -> None:
         uninformative = sum(int(u[:n].sum()) for u, n in zip(gt["uninformative"], frames, strict=True))
         true, written = gt["true_labels"], gt["labels"]
         dropped = 1 - (written >= 0).sum() / (true >= 0).sum()
-        in_v2 = np.isin(gt["file_index"], np.flatnonzero(gt["parts"] == "validate2"))
+        in_v2 = np.isin(gt["file_index"], np.flatnonzero(gt["splits"] == "validate2"))
         true_v2, written_v2 = true[in_v2], written[in_v2]
     start = time.perf_counter()
     parts = {part: features(args.data, part, classes, informative) for part in ("train1", "validate1", "validate2")}

@@ -56,7 +56,7 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def _files(dataset: Path, level: str, part: str) -> list[Path]:
     meta = json.loads((dataset / "synthetic.json").read_text())
-    return [dataset / level / name for name in meta["parts"][part]["files"]]
+    return [dataset / level / name for name in meta["splits"][part]["files"]]
 
 
 def _multi_hot(labels: list[np.ndarray], classes: int) -> np.ndarray:
@@ -201,7 +201,7 @@ def main() -> None:
                   f"mean AP by kind {results[name]['mean_ap_by_kind']}  ({results[name]['seconds']} s)")
 
         with np.load(demo_dir / "ground_truth.npz") as gt:
-            in_part = np.isin(gt["file_index"], np.flatnonzero(gt["parts"] == "validate2"))
+            in_part = np.isin(gt["file_index"], np.flatnonzero(gt["splits"] == "validate2"))
             true, written = gt["true_labels"][in_part], gt["labels"][in_part]
         results["ceiling_true_labels_gap20"] = round(ceiling_gap(true, written, c), 4)
         print(f"ceiling (true labels as scores): GAP@20 on validate2 = {results['ceiling_true_labels_gap20']:.4f}")

@@ -75,7 +75,7 @@ def _batches(run, device: str, workers: int):
 
     from torch.utils.data import DataLoader
 
-    from y8m_models.data.dataset import YT8MDataset, to_device
+    from y8m_models.data.dataset import YT8MDataset, device_batches
 
     spec = run.model
     data = YT8MDataset(run.files("train1"), spec.level, run.num_classes, batch_size=spec.training.batch_size,
@@ -83,13 +83,12 @@ def _batches(run, device: str, workers: int):
     if data.num_records < spec.training.batch_size:
         raise SystemExit(f"{run.config.name}: train1 has {data.num_records} videos, fewer than a batch of "
                          f"{spec.training.batch_size}: pass more --videos or a smaller batch")
-    cuda = device.startswith("cuda")
-    for epoch in itertools.count():
-        data.set_epoch(epoch)
-        loader = DataLoader(data, batch_size=None, num_workers=workers, pin_memory=cuda)
-        for batch in loader:
+    loader = DataLoader(data, batch_size=None, num_workers=workers, persistent_workers=workers > 0,
+                        pin_memory=device.startswith("cuda"))
+    for _ in itertools.count():  # each pass reads the next epoch
+        for batch, inputs in device_batches(loader, device):
             if len(batch["video_ids"]) == spec.training.batch_size:
-                yield to_device(batch, device)
+                yield inputs
 
 
 # ------------------------------------------------------------------------------------------------ parts
@@ -181,8 +180,8 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
                "examples_per_second": spec.training.batch_size / step_seconds,
                "phases_seconds": phases, "parameters": sum(p.numel() for p in model.parameters())}
         if cuda:
-            row.update(_profile(model, batches, spec, optimizer, scheduler, numerics, args))
             row["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+            row.update(_profile(model, batches, spec, optimizer, scheduler, numerics, args, run))
         else:
             row["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rows.append(row)
@@ -191,12 +190,15 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     return {"rows": rows}
 
 
-def _profile(model, batches, spec, optimizer, scheduler, numerics, args) -> dict[str, Any]:
-    """GPU busy fraction and kernels per step over 3 profiled steps; host synchronisations per step."""
+def _profile(model, batches, spec, optimizer, scheduler, numerics, args, run) -> dict[str, Any]:
+    """GPU busy fraction and kernels per step over 3 profiled steps; host synchronisations per step, of
+    ``train_step`` alone and of ``fit``'s whole loop (reading, prefetching, the step, the loss kept on the
+    device; no checkpoints, no evaluation; steps 3-12: after the start's one-off waits). Last in its row: ``fit``
+    trains the model on (and resets its seed and output biases)."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from y8m_models.train import train_step
+    from y8m_models.train import Callback, fit, train_step
 
     steps = 3
     inputs = [next(batches) for _ in range(steps)]
@@ -218,8 +220,25 @@ def _profile(model, batches, spec, optimizer, scheduler, numerics, args) -> dict
     finally:
         torch.cuda.set_sync_debug_mode("default")
     syncs = sum("synchronizing" in str(w.message) for w in caught)
+    # Counted from the end of step 2: the start's one-off waits (the label prior, the loader's start, the first
+    # step) left out.
+    class Watch(Callback):
+        def on_step(self, state, loss, learning_rate) -> None:
+            if state.step == 2:
+                torch.cuda.set_sync_debug_mode("warn")
+
+    fit_steps = 12
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit(model, spec, run.files("train1"), run.num_classes, None, fit_steps, device=args.device,
+                numerics=numerics, num_workers=args.workers, callbacks=(Watch(),))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    fit_syncs = [f"{w.filename}:{w.lineno}" for w in caught if "synchronizing" in str(w.message)]
     return {"gpu_busy_fraction": busy / wall, "kernels_per_step": len(kernels) / steps,
-            "host_syncs_per_step": syncs / steps}
+            "host_syncs_per_step": syncs / steps, "fit_host_syncs_per_step": len(fit_syncs) / (fit_steps - 2),
+            "fit_host_syncs_where": sorted(set(fit_syncs))}
 
 
 def curves(args: argparse.Namespace) -> dict[str, Any]:
@@ -274,7 +293,7 @@ def nproc(args: argparse.Namespace) -> dict[str, Any]:
 
     if not args.device.startswith("cuda") or torch.cuda.device_count() < 2:
         return {"skipped": f"{torch.cuda.device_count()} CUDA device(s): --nproc 2 needs two"}
-    from y8m_models.distributed import launch
+    from y8m_models.cli.torchrun import launch
 
     out = {}
     for processes in (1, 2):  # torchrun both times: the same start-up in each figure

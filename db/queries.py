@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy import Select, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -70,13 +70,16 @@ def reusable_run(session: Session, key: str, dataset_id: int) -> Run | None:
                           .order_by(Run.id.desc()).limit(1))
 
 
-def runs_query(status: Sequence[str] | None = None, number: int | None = None,
+def runs_query(status: Sequence[str] | None = None, configs: Sequence[int | str] | None = None,
                dataset_id: int | None = None) -> Select[tuple[Run]]:
+    """The runs, newest first, of these statuses, configurations (paper numbers, or slugs for the baselines
+    without one) and dataset; None: any."""
     query = select(Run).order_by(Run.id.desc())
     if status:
         query = query.where(Run.status.in_(status))
-    if number is not None:
-        query = query.where(Run.number == number)
+    if configs:
+        numbers, slugs = [c for c in configs if isinstance(c, int)], [c for c in configs if isinstance(c, str)]
+        query = query.where(or_(Run.number.in_(numbers), Run.slug.in_(slugs)))
     if dataset_id is not None:
         query = query.where(Run.dataset_id == dataset_id)
     return query

@@ -165,15 +165,22 @@ def test_a_prediction_split_on_a_full_disk_keeps_the_old_one(small_disk: Path) -
     assert sorted(p.name for p in folder.parent.iterdir()) == ["validate2"]  # no staging folder left
 
 
-TRAIN_ON = ("import sys; from pathlib import Path; from y8m_models.experiment import open_run, train_run; "
+# The killed child: a run that writes its checkpoint at every step, whose flush of a file to the disk takes 20 ms
+# more than it would (``os.fsync`` of a regular file), so that the temporary file lives long enough for a kill
+# that follows its appearance by a fraction of a millisecond to land before the rename on any disk (on a fast one
+# the write and flush of a small checkpoint end in tens of microseconds and a kill could always come too late).
+TRAIN_ON = ("import os, stat, sys, time; from pathlib import Path; "
+            "from y8m_models.experiment import open_run, train_run; "
+            "flush = os.fsync; "
+            "os.fsync = lambda fd: (stat.S_ISREG(os.fstat(fd).st_mode) and time.sleep(0.02), flush(fd))[1]; "
             "train_run(open_run(Path(sys.argv[1])), resume=True, checkpoint_every=1, eval_every=1000)")
 
 
 def test_kill_9_at_random_points_of_checkpoint_writes_loses_nothing(tmp_path: Path) -> None:
     """A run that writes its checkpoint at every step, killed with SIGKILL at random moments just after a
-    checkpoint's temporary file appears (so mostly in the middle of its write), three times, and resumed each
-    time: after every kill ``checkpoint.pt`` loads whole and never goes back; the resumed run ends with exactly
-    the weights of a run that was never killed, and the half-written temporaries are gone."""
+    checkpoint's temporary file appears (in the middle of its write or of its flush, which TRAIN_ON slows), three
+    times, and resumed each time: after every kill ``checkpoint.pt`` loads whole and never goes back; the resumed
+    run ends with exactly the weights of a run that was never killed, and the half-written temporaries are gone."""
     import random
     import signal
     import sys
@@ -203,7 +210,8 @@ def test_kill_9_at_random_points_of_checkpoint_writes_loses_nothing(tmp_path: Pa
         child.wait()
         assert child.returncode in (-signal.SIGKILL, 0), child.stderr.read().decode()[-2000:]
         cut += bool(_leftovers(killed.dir))
-        step = torch.load(killed.dir / CHECKPOINT, weights_only=True)["state"]["step"]
+        saved = killed.dir / CHECKPOINT  # none yet: the kill came during the first checkpoint's write
+        step = torch.load(saved, weights_only=True)["state"]["step"] if saved.exists() else 0
         assert step >= steps_seen[-1], f"seed {seed}: the checkpoint went back from {steps_seen[-1]} to {step}"
         steps_seen.append(step)
     subprocess.run([sys.executable, "-c", TRAIN_ON, str(killed.dir)], check=True, env={**os.environ,
@@ -224,7 +232,7 @@ def test_a_stack_on_a_full_disk_fails_readably_and_keeps_the_stack_it_had(small_
     untouched and no temporary is left; with room again it fits and writes the same stack. Its members'
     predictions are stored noisy labels (the stack's writes are what is tested, not the members')."""
     from y8m_models.data.synthetic import generate
-    from y8m_models.ensemble.execute import Executor
+    from y8m_models.executor import Executor
     from y8m_models.pipeline import plan
     from y8m_models.store import PredictionWriter, read_predictions
 

@@ -137,6 +137,26 @@ def test_shuffle_is_seeded_and_changes_with_epoch(tmp_path: Path) -> None:
     assert plain == [f"f{f}v{k}" for f in range(3) for k in range(25)]
 
 
+def test_each_pass_reads_the_next_epoch_also_in_persistent_workers(tmp_path: Path) -> None:
+    """``fit`` keeps one loader (and its worker processes, which hold copies of the dataset) for every epoch: each
+    pass then reads the next epoch's order, as a dataset set to that epoch does in one process."""
+    paths = _synthetic_files(tmp_path)
+
+    def epoch_order(epoch: int) -> list[str]:
+        ds = YT8MDataset(paths, "frame", 5, batch_size=4, shuffle=True, seed=2, shuffle_buffer=16)
+        ds.set_epoch(epoch)
+        return sorted(v for batch in DataLoader(ds, batch_size=None, num_workers=2) for v in batch["video_ids"][:1])
+
+    ds = YT8MDataset(paths, "frame", 5, batch_size=4, shuffle=True, seed=2, shuffle_buffer=16)
+    ds.set_epoch(3)
+    loader = DataLoader(ds, batch_size=None, num_workers=2, persistent_workers=True)
+    passes = [sorted(v for batch in loader for v in batch["video_ids"][:1]) for _ in range(3)]
+    assert passes == [epoch_order(3), epoch_order(4), epoch_order(5)]
+    assert passes[0] != passes[1] != passes[2]
+    in_process = [[v for batch in ds for v in batch["video_ids"]] for _ in range(2)]  # ds itself: still at 3
+    assert in_process[0] != in_process[1] and sorted(in_process[0]) == sorted(in_process[1])
+
+
 def test_frame_subsampling_keeps_sorted_valid_frames(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     keep = sample_frames(120, 0.5, rng)

@@ -13,10 +13,10 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from y8m_models.cli.torchrun import main as distributed_main
 from y8m_models.configs import resolve
 from y8m_models.data.synthetic import generate
 from y8m_models.distributed import batch_mean
-from y8m_models.distributed import main as distributed_main
 from y8m_models.experiment import create_run, open_run
 from y8m_models.train import fit
 

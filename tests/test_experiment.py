@@ -128,9 +128,9 @@ def test_checkpoint_selection_on_validate1(data: Path, tmp_path: Path) -> None:
 def test_validate1_is_scored_every_half_epoch_unless_told(data: Path, tmp_path: Path) -> None:
     """The default cadence: half an epoch of train1 at the run's batch size (tiny: 16), and the last step."""
     from y8m_models.data.dataset import YT8MDataset
-    from y8m_models.data.splits import part_files
+    from y8m_models.data.splits import files_of_split
 
-    records = YT8MDataset(part_files(data, "video", "train1"), "video", 60).num_records
+    records = YT8MDataset(files_of_split(data, "video", "train1"), "video", 60).num_records
     half = round(0.5 * records / 16)
     run = tmp_path / "run"
     result = runner.invoke(app, ["train", "--config", "2", "--data", str(data), "--preset", "tiny",

@@ -129,7 +129,7 @@ def test_reproduce_bagging_and_boosting(tiny: Path, tmp_path: Path) -> None:
 
 def test_reproduce_rejects_bad_input(tiny: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["reproduce", "--configs", "81", "--data", str(tiny)])
-    assert result.exit_code == 2 and "outside the configurations #1-#80" in result.output
+    assert result.exit_code == 2 and "--configs '81': configuration numbers run from 1 to 80" in result.output
     result = CliRunner().invoke(app, ["reproduce", "--configs", "75", "--data", str(tmp_path / "none")])
     assert result.exit_code == 2 and "does not exist" in result.output
 

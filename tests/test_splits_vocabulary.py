@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from y8m_models.data.splits import PAPER_GLOBS, match_part, part_files, split_files
+from y8m_models.data.splits import PAPER_GLOBS, files_of_split, in_split, split_files
 from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
 
 # 2017 release file names: prefix + two characters from 0-9a-zA-Z-_
@@ -20,14 +20,14 @@ NAMES = {
 }
 
 
-def test_paper_globs_assign_every_2017_name_to_exactly_one_part() -> None:
-    for part, names in NAMES.items():
+def test_paper_globs_assign_every_2017_name_to_exactly_one_split() -> None:
+    for split, names in NAMES.items():
         for name in names:
-            owners = [p for p, glob in PAPER_GLOBS.items() if match_part(name, glob)]
-            assert owners == [part], name
+            owners = [p for p, glob in PAPER_GLOBS.items() if in_split(name, glob)]
+            assert owners == [split], name
     # 2018 names (four digits) are outside the paper globs; they need their own.
-    assert not any(match_part("train0000.tfrecord", g) for g in PAPER_GLOBS.values())
-    assert not match_part("validatea0.tfrecord.bak", PAPER_GLOBS["validate1"])
+    assert not any(in_split("train0000.tfrecord", g) for g in PAPER_GLOBS.values())
+    assert not in_split("validatea0.tfrecord.bak", PAPER_GLOBS["validate1"])
 
 
 def test_split_files_in_release_layout(tmp_path: Path) -> None:
@@ -35,22 +35,22 @@ def test_split_files_in_release_layout(tmp_path: Path) -> None:
     for names in NAMES.values():
         for name in names:
             (tmp_path / "frame" / name).write_bytes(b"")
-    parts = split_files(tmp_path, "frame")
-    assert {p: [f.name for f in files] for p, files in parts.items()} == {p: sorted(n) for p, n in NAMES.items()}
+    splits = split_files(tmp_path, "frame")
+    assert {p: [f.name for f in files] for p, files in splits.items()} == {p: sorted(n) for p, n in NAMES.items()}
     # Level directory missing: the dataset root itself holds the files.
-    assert [f.name for f in part_files(tmp_path / "frame", "video", "validate2")] == sorted(NAMES["validate2"])
-    custom = part_files(tmp_path, "frame", "train1", {"train1": "train0?.tfrecord"})
+    assert [f.name for f in files_of_split(tmp_path / "frame", "video", "validate2")] == sorted(NAMES["validate2"])
+    custom = files_of_split(tmp_path, "frame", "train1", {"train1": "train0?.tfrecord"})
     assert [f.name for f in custom] == ["train00.tfrecord"]
 
 
-def test_split_errors_name_the_part_and_glob(tmp_path: Path) -> None:
+def test_split_errors_name_the_split_and_glob(tmp_path: Path) -> None:
     (tmp_path / "video").mkdir()
-    with pytest.raises(ValueError, match=r"part 'test' has no files: nothing in .*video matches 'test\?\?"):
-        part_files(tmp_path, "video", "test")
-    with pytest.raises(ValueError, match="unknown part 'train3'; parts are train1, validate1"):
-        part_files(tmp_path, "video", "train3")
+    with pytest.raises(ValueError, match=r"split 'test' has no files: nothing in .*video matches 'test\?\?"):
+        files_of_split(tmp_path, "video", "test")
+    with pytest.raises(ValueError, match="unknown split 'train3'; splits are train1, validate1"):
+        files_of_split(tmp_path, "video", "train3")
     with pytest.raises(ValueError, match="does not exist"):
-        part_files(tmp_path / "nowhere", "video", "test")
+        files_of_split(tmp_path / "nowhere", "video", "test")
 
 
 def _write_vocab(path: Path, rows: list[str], header: str = "Index,TrainVideoCount,Name,Vertical1,Vertical2") -> Path:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from y8m_models.cli.data import data_app
 from y8m_models.data.records import decode_frame, decode_video, dequantize
-from y8m_models.data.splits import PAPER_GLOBS, PARTS, match_part
+from y8m_models.data.splits import PAPER_GLOBS, SPLITS, in_split
 from y8m_models.data.synthetic import (
     VOCABULARY_COLUMNS,
     generate,
@@ -38,15 +38,15 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def records(tiny: Path) -> dict:
     """Both levels decoded, in the global (sorted file name) order."""
     names = sorted(p.name for p in (tiny / "frame").iterdir())
-    frame, video, part_of = [], [], []
+    frame, video, split_of = [], [], []
     for name in names:
-        part = next(p for p in PARTS if match_part(name, PAPER_GLOBS[p]))
+        split = next(p for p in SPLITS if in_split(name, PAPER_GLOBS[p]))
         for _, payload in TFRecordFile(tiny / "frame" / name).payloads():
             rec = decode_frame(payload)
             frame.append(type(rec)(rec.video_id, rec.labels.copy(), tuple(f.copy() for f in rec.features)))
-            part_of.append(part)
+            split_of.append(split)
         video += [decode_video(bytes(p)) for _, p in TFRecordFile(tiny / "video" / name).payloads()]
-    return {"frame": frame, "video": video, "part": part_of}
+    return {"frame": frame, "video": video, "split": split_of}
 
 
 @pytest.fixture(scope="session")
@@ -76,19 +76,19 @@ def test_same_seed_same_bytes_other_seed_differs(tiny: Path, tmp_path: Path) -> 
     assert len(differing) == len(first)  # every file, metadata included
 
 
-def test_file_names_follow_table1_globs_and_every_part_has_videos(tiny: Path, records: dict) -> None:
+def test_file_names_follow_table1_globs_and_every_split_has_videos(tiny: Path, records: dict) -> None:
     for level in ("frame", "video"):
         names = sorted(p.name for p in (tiny / level).iterdir())
         for name in names:
-            matching = [p for p in PARTS if match_part(name, PAPER_GLOBS[p])]
+            matching = [p for p in SPLITS if in_split(name, PAPER_GLOBS[p])]
             assert len(matching) == 1, (name, matching)
-        for part in PARTS:
-            assert any(match_part(n, PAPER_GLOBS[part]) for n in names), part
-    counts = {p: records["part"].count(p) for p in PARTS}
+        for split in SPLITS:
+            assert any(in_split(n, PAPER_GLOBS[split]) for n in names), split
+    counts = {p: records["split"].count(p) for p in SPLITS}
     assert min(counts.values()) > 0
-    assert counts["train1"] > 0.5 * len(records["part"])
+    assert counts["train1"] > 0.5 * len(records["split"])
     assert len([n for n in (tiny / "frame").iterdir() if n.name.startswith("train")]) >= 2  # shardable
-    assert all(len(r.labels) > 0 for r, p in zip(records["frame"], records["part"], strict=True) if p == "test")
+    assert all(len(r.labels) > 0 for r, p in zip(records["frame"], records["split"], strict=True) if p == "test")
 
 
 def test_frame_and_video_files_agree(records: dict, gt: dict) -> None:
@@ -120,8 +120,8 @@ def test_vocabulary_is_in_train1_frequency_order(tiny: Path, records: dict, meta
     classes = meta["classes"]
     assert [int(r["Index"]) for r in vocab] == list(range(classes))
     counts = np.zeros(classes, int)
-    for r, part in zip(records["frame"], records["part"], strict=True):
-        if part == "train1":
+    for r, split in zip(records["frame"], records["split"], strict=True):
+        if split == "train1":
             counts[r.labels] += 1
     np.testing.assert_array_equal([int(r["TrainVideoCount"]) for r in vocab], counts)
     assert (np.diff(counts) <= 0).all() and counts[0] > 4 * np.median(counts)  # Zipf-like head
@@ -354,3 +354,17 @@ def test_an_earlier_manifest_naming_other_files_deletes_nothing(tmp_path: Path, 
     (out / "synthetic.json").write_text("{not json")
     with pytest.raises(ValueError, match="not an earlier synthetic dataset's manifest"):
         generate(out, "tiny", videos=40, classes=12)
+
+
+def test_a_manifest_written_before_the_split_names_still_loads(tiny: Path, tmp_path: Path) -> None:
+    """synthetic.json said "parts" and "files_per_part" before the glossary's "split": such a dataset keeps its
+    configuration, and so its regenerated frames (the attention gallery's thumbnails)."""
+    meta = json.loads((tiny / "synthetic.json").read_text())
+    meta["files_per_part"], meta["parts"] = meta.pop("files_per_split"), meta.pop("splits")
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "synthetic.json").write_text(json.dumps(meta))
+    assert load_config(old) == load_config(tiny)
+    first = next(iter(TFRecordFile(tiny / "video" / meta["files"][0]["name"]).payloads()))[1]
+    video_id = decode_video(bytes(first)).video_id
+    np.testing.assert_array_equal(thumbnail(old, video_id, 0, size=16), thumbnail(tiny, video_id, 0, size=16))

@@ -13,7 +13,7 @@ import typer
 
 from y8m_models.cli import app
 from y8m_models.cli.common import fail
-from y8m_models.cli.train import DeterministicOption, PrecisionOption, _overrides
+from y8m_models.cli.train import DeterministicOption, PrecisionOption, parse_set
 from y8m_models.limits import MAX_INT32
 
 runs_app = typer.Typer(help="Runs in the database, executed by workers: submit, list, show, cancel, predict.",
@@ -50,7 +50,7 @@ def submit(
 
     try:
         result = submit_runs(config, data, preset=preset, seed=seed, max_steps=max_steps, epochs=epochs,
-                             as_in_code=code, overrides=_overrides(set_), num_classes=num_classes,
+                             as_in_code=code, overrides=parse_set(set_), num_classes=num_classes,
                              eval_every=eval_every, checkpoint_every=checkpoint_every, workers=workers,
                              device=device, compile=compile_, precision=precision,
                              deterministic=deterministic)
@@ -68,18 +68,24 @@ def submit(
 @runs_app.command("list")
 def list_(
     status: Annotated[str | None, typer.Option(help="only these statuses: running,queued ...")] = None,
-    config: Annotated[int | None, typer.Option("--config", help="only runs of this paper number")] = None,
+    config: Annotated[str | None, typer.Option("--config", help="only runs of these configurations: paper "
+                                               "number (18), slug, list or range, as `runs submit`")] = None,
     limit: Annotated[int, typer.Option(help="newest N runs")] = 100,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The newest runs: id, status, configuration, progress, GAP."""
     from db.models import STATUSES
     from worker.runs import list_runs
+    from y8m_models.configs import ConfigError, parse_configs
 
     unknown = [x for x in (status or "").split(",") if x and x not in STATUSES]
     if unknown:
         raise fail(f"--status {', '.join(unknown)}: the statuses are {', '.join(STATUSES)}")
-    rows = list_runs(status.split(",") if status else None, config, limit)
+    try:
+        configs = None if config is None else parse_configs(config)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    rows = list_runs(status.split(",") if status else None, configs, limit)
     if as_json:
         typer.echo(json.dumps(rows))
         return

@@ -8,7 +8,7 @@ the outcome back.
   resumed run's repeated steps overwrite their rows), and reads the cancel flag. Training checks that flag at
   every step (``_Control``); a run whose row another process took over (after this one was taken for dead)
   stops too, so two processes never train one run directory.
-* **Execute**: train, stack and merge runs are the pipeline's jobs (``ensemble.execute.Executor``) with their
+* **Execute**: train, stack and merge runs are the pipeline's jobs (``y8m_models.executor.Executor``) with their
   inputs' folders from the database; a run that was interrupted resumes from its checkpoint (its folder
   holds ``run.json`` and ``checkpoint.pt``). Predict runs predict a trained run on a split.
 * **Outcome**: succeeded with its scores per split and artifacts, then the runs that were waiting for it are
@@ -21,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import socket
 import threading
 import traceback
 from pathlib import Path
@@ -34,6 +32,7 @@ from db.engine import get_engine, writing
 from db.models import FINISHED, Run
 from db.queries import add_event, clock, set_artifacts, set_scores, set_status, upsert_metrics
 from db.settings import Settings
+from worker.processes import process_alive, worker_name
 
 log = logging.getLogger("y8m.worker")
 
@@ -46,29 +45,6 @@ class RunCancelled(Exception):
 
 class RunTakenOver(Exception):
     """Another process runs this run now (this one was taken for dead): stop without writing anything."""
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def process_alive(worker: str | None) -> bool | None:
-    """Whether the process ``host:pid`` lives; None when it is on another host (only its heartbeat tells)."""
-    if not worker:
-        return None
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname():
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    try:  # a killed worker's child lingers as a zombie until something reaps it: dead all the same
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 # ------------------------------------------------------------------------------------------ the reporter
@@ -211,7 +187,7 @@ def _claim(engine: Engine, run_id: int, me: str, settings: Settings) -> dict[str
 
 def _execute(claimed: dict[str, Any], folder: Path, settings: Settings, reporter: Reporter) -> list[dict[str, Any]]:
     """Run it; returns the metrics.jsonl lines of other folders to score it by (predict runs)."""
-    from y8m_models.ensemble.execute import Executor
+    from y8m_models.executor import Executor
     from y8m_models.numerics import Numerics
     from y8m_models.pipeline import job_from_spec
     from y8m_models.train import select_device

@@ -166,30 +166,6 @@ class Submission:
     reused: list[int]
 
 
-def parse_configs(text: str) -> list[int | str]:
-    """``75``, ``chaining_cnn``, ``75,80`` or ``28-46`` -> paper numbers; a Table 2 baseline's slug
-    (``baseline_logistic``) stays its slug (it has no number)."""
-    from y8m_models.configs import ConfigError, get_config
-
-    out: list[int | str] = []
-    for part in filter(None, (p.strip() for p in str(text).split(","))):
-        lo, sep, hi = part.partition("-")
-        if sep and lo.isdigit() and hi.isdigit() and not 1 <= int(lo) <= int(hi) <= 80:
-            raise SubmitError(f"--config {part!r}: the configurations are #1-#80")
-        try:
-            config = None if sep and lo.isdigit() else get_config(part)
-            numbers = list(range(int(lo), int(hi) + 1)) if config is None else [config.number or config.slug]
-        except (ConfigError, ValueError) as exc:
-            raise SubmitError(f"--config {part!r}: {exc}") from None
-        ints = [n for n in numbers if isinstance(n, int)]
-        if not numbers or (ints and (min(ints) < 1 or max(ints) > 80)):
-            raise SubmitError(f"--config {part!r}: the configurations are #1-#80 and the Table 2 baselines")
-        out.extend(n for n in numbers if n not in out)
-    if not out:
-        raise SubmitError("--config: give a paper number (18), a slug (chaining_cnn) or a range (28-46)")
-    return out
-
-
 def _check_splits(jobs: list[Any], dataset: Dataset) -> None:
     """Every job's files exist: train1 for training, train2 and validate2 for stacking, the splits predicted."""
     for job in jobs:
@@ -212,8 +188,9 @@ def _check_sizes(jobs: list[Any], num_classes: int) -> None:
     no memory), so that ``--set model.params.cells=1000000000`` is refused here, not by a worker's OOM."""
     import torch
 
+    from y8m_models.configs import build_model
     from y8m_models.configs.schema import SingleModel
-    from y8m_models.models import ModelInputs, build_architecture
+    from y8m_models.models import ModelInputs
 
     bounds = Limits.from_env()
     for job in jobs:
@@ -225,7 +202,7 @@ def _check_sizes(jobs: list[Any], num_classes: int) -> None:
                               f"{bounds.batch:,} ({Limits.variable('batch')} raises it)")
         with torch.device("meta"):  # 32 verticals stand in for the vocabulary's (YouTube-8M: 25) where one is read
             inputs = ModelInputs(num_classes, vertical_matrix=torch.zeros(num_classes, 32), cascade=model.cascade)
-            count = sum(p.numel() for p in build_architecture(model.architecture, model.params, inputs).parameters())
+            count = sum(p.numel() for p in build_model(model, inputs).parameters())
         if count > bounds.parameters:
             raise SubmitError(f"{job.config.name}: {count:,} parameters is over the limit {bounds.parameters:,} "
                               f"({Limits.variable('parameters')} raises it)")
@@ -238,10 +215,13 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: st
              precision: str = "auto", deterministic: bool = False,
              settings: Settings) -> tuple[Dataset, Any, dict[str, Any]]:
     """The checked input as (dataset, the pipeline's plan, the runs' options); ``SubmitError`` otherwise."""
-    from y8m_models.configs import ConfigError
+    from y8m_models.configs import ConfigError, parse_configs
     from y8m_models.pipeline import plan
 
-    numbers = parse_configs(",".join(map(str, configs)) if isinstance(configs, list | tuple) else str(configs))
+    try:
+        numbers = parse_configs(",".join(map(str, configs)) if isinstance(configs, list | tuple) else str(configs))
+    except ConfigError as exc:
+        raise SubmitError(str(exc)) from None
     for name, value, low in (("--eval-every", eval_every, 1), ("--checkpoint-every", checkpoint_every, 1),
                              ("--workers", workers, 0), ("--seed", seed, 0)):
         if value is not None and not low <= value <= MAX_INT32:
@@ -374,13 +354,14 @@ def summary(run: Run) -> dict[str, Any]:
             "created_at": run.created_at.isoformat(), "error": run.error}
 
 
-def list_runs(status: Sequence[str] | None = None, number: int | None = None, limit: int = 100,
+def list_runs(status: Sequence[str] | None = None, configs: Sequence[int | str] | None = None, limit: int = 100,
               settings: Settings | None = None) -> list[dict[str, Any]]:
+    """The newest ``limit`` runs, of these statuses and configurations (paper numbers, baseline slugs)."""
     from sqlalchemy.orm import selectinload
 
     engine = prepare(settings)
     with reading(engine) as s:
-        query = runs_query(status, number).options(selectinload(Run.scores)).limit(limit)
+        query = runs_query(status, configs).options(selectinload(Run.scores)).limit(limit)
         return [summary(r) for r in s.scalars(query)]
 
 

@@ -18,6 +18,7 @@ from db.models import ACTIVE, Run, RunLink
 from db.queries import add_event, clock, readers, ready_runs, set_status
 from db.settings import Settings
 from worker.celery_app import ROUTES, celery_for
+from worker.processes import process_alive, worker_name
 
 log = logging.getLogger("y8m.worker")
 
@@ -100,8 +101,6 @@ def sweep(settings: Settings | None = None) -> dict[str, list[int]]:
     checkpoint), or ``cancelled`` when cancel had been asked. Runs whose message a worker took and died with
     before claiming them (``take``), judged the same way, are sent again. Then ``dispatch``. Safe to run in several
     workers at once (each move is a guarded update)."""
-    from worker.execute import process_alive, worker_name
-
     settings = settings or Settings.from_env()
     engine = get_engine(settings.database_url)
     me = worker_name()

@@ -79,7 +79,7 @@ def _taken(request: object, **_: object) -> None:
     """In the worker process, as a message is taken: the run is recorded as taken by it (``schedule.take``),
     so that a kill before its child claims the run does not leave it queued for ever."""
     from db.settings import Settings
-    from worker.execute import worker_name
+    from worker.processes import worker_name
     from worker.schedule import take
 
     name, args = getattr(request, "name", ""), getattr(request, "args", ())

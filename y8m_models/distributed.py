@@ -1,9 +1,6 @@
-"""One model trained by several processes (PyTorch DDP), started by torchrun: ``y8m train --nproc N``.
-
-``launch`` checks the run as ``y8m train`` does, writes its directory, then runs
-``torchrun --standalone --nproc-per-node N -m y8m_models.distributed RUN_DIR ...``; each process (``main``)
-joins the process group (NCCL on CUDA, one GPU per process: ``cuda:LOCAL_RANK``; gloo on the CPU) and trains
-the run with ``experiment.train_run``. What changes under DDP is in ``train.fit`` and the dataset:
+"""What changes when one model is trained by several processes (PyTorch DDP; started by ``y8m train --nproc N``
+through torchrun, ``y8m_models.cli.torchrun``): the collectives ``train.fit`` and the losses use, and the
+model's DDP wrapper. Without a process group every function here is the one-process identity.
 
 * every rank reads its part of each batch of ``training.batch_size`` videos (``YT8MDataset`` with ``rank`` and
   ``world_size``), so the global batch, the schedule and the checkpoints' data positions are a single
@@ -16,14 +13,8 @@ the run with ``experiment.train_run``. What changes under DDP is in ``train.fit`
 
 from __future__ import annotations
 
-import argparse
 import datetime
-import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -75,22 +66,37 @@ def check_batch(batch_size: int, world_size: int) -> None:
 def batch_mean(mean: torch.Tensor, count: int) -> torch.Tensor:
     """The mean over the whole batch (all ranks' videos) of a value whose mean over this rank's ``count``
     videos is ``mean``: the batch-level decisions of #1 (relabel below a loss) and #65 (boost above the mean)
-    are then those of one process. Not differentiable (a decision, not a loss)."""
+    are then those of one process. Not differentiable (a decision, not a loss). Reduced on the device: #65's
+    weights follow without the host waiting (#1 reads its decision on the host at once, and waits)."""
     if current().world_size == 1:
         return mean.detach()
-    total, videos = all_sum(float(mean) * count, count)
-    return torch.tensor(total / max(videos, 1.0), dtype=mean.dtype, device=mean.device)
+    parts = torch.stack([mean.detach().float() * count, mean.new_full((), float(count), dtype=torch.float32)])
+    reduce_sum(parts)
+    return (parts[0] / parts[1].clamp(min=1.0)).to(mean.dtype)
+
+
+def reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` summed over the ranks, in place and returned. On a GPU (NCCL) the reduction is queued on the
+    device after what computes ``tensor``: the host goes on without waiting."""
+    if current().world_size > 1:
+        dist.all_reduce(tensor)
+    return tensor
 
 
 def all_sum(*values: float) -> list[float]:
-    """The sums of ``values`` over the ranks (one small all-reduce); the values themselves on one rank."""
+    """The sums of host values over the ranks (one small all-reduce) through ``control_group`` (gloo beside
+    NCCL), so that no rank waits for its device; the values themselves on one rank."""
     if current().world_size == 1:
         return list(values)
     total = torch.tensor(values, dtype=torch.float64)
-    if dist.get_backend() == "nccl":
-        total = total.cuda()
-    dist.all_reduce(total)
+    dist.all_reduce(total, group=control_group)
     return total.tolist()
+
+
+# The process group of host values (``all_sum``): None is the default group, which is gloo on the CPU; beside
+# NCCL, ``main`` makes a gloo group of the same ranks (NCCL reduces device tensors only, and moving a host value
+# there and back would wait for every step queued on the device).
+control_group: dist.ProcessGroup | None = None
 
 
 def barrier() -> None:
@@ -98,64 +104,22 @@ def barrier() -> None:
         dist.barrier()
 
 
-# ---------------------------------------------------------------------------------------------- launching
-
-def launch(run_dir: Path, nproc: int, *, device: str, resume: bool, eval_every: int | None, checkpoint_every: int,
-           num_workers: int, compile: bool) -> int:
-    """Train the run in ``run_dir`` (written by ``experiment.create_run``) with ``nproc`` processes through
-    torchrun on this machine; returns torchrun's exit code. Rank 0 prints the result JSON."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               "-m", "y8m_models.distributed", str(run_dir), "--device", device,
-               *(["--eval-every", str(eval_every)] if eval_every else []),
-               "--checkpoint-every", str(checkpoint_every), "--workers", str(num_workers)]
-    command += ["--resume"] * resume + ["--compile"] * compile
-    # Each process gets its share of the cores (torchrun would otherwise set one thread and say so).
-    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, len(os.sched_getaffinity(0)) // nproc))
-    return subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": threads}).returncode
-
-
-def _device(name: str) -> torch.device:
-    """``auto`` or ``cuda``: this process's GPU (``LOCAL_RANK``) where there is CUDA; else the CPU."""
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if name.startswith("cuda:") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise SystemExit(f"--device {name}: each process trains on its own GPU (cuda:LOCAL_RANK); say --device cuda")
-    if name in ("auto", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda", local_rank)
-    if name == "cuda":
-        raise SystemExit("--device cuda: this machine has no CUDA device")
-    return torch.device("cpu" if name == "auto" else name)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """One training process, started by torchrun (``launch``)."""
-    from y8m_models.experiment import open_run, train_run
-
-    parser = argparse.ArgumentParser(prog="python -m y8m_models.distributed")
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--eval-every", type=int, default=None)
-    parser.add_argument("--checkpoint-every", type=int, default=500)
-    parser.add_argument("--workers", type=int, default=0)
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--compile", action="store_true")
-    args = parser.parse_args(argv)
-    if "LOCAL_RANK" not in os.environ:
-        raise SystemExit("y8m_models.distributed runs under torchrun: use `y8m train ... --nproc N`")
-    device = _device(args.device)
+def join(device: torch.device) -> None:
+    """This process joins torchrun's ranks (its environment names them): NCCL on a GPU (``device``, bound to
+    the communicator: else NCCL guesses, and a barrier may hang) with ``control_group`` beside it, gloo on the
+    CPU."""
+    global control_group
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    # device_id binds the NCCL communicator to this process's GPU (else NCCL guesses, and a barrier may hang)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT,
                             device_id=device if device.type == "cuda" else None)
-    try:
-        result = train_run(open_run(args.run_dir), resume=args.resume, device=str(device),
-                           eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
-                           num_workers=args.workers, compile=args.compile)
-        if current().main:
-            print(json.dumps({"run": str(args.run_dir), "processes": current().world_size, **result}), flush=True)
-    finally:
+    if device.type == "cuda":
+        control_group = dist.new_group(backend="gloo", timeout=TIMEOUT)
+
+
+def leave() -> None:
+    """Leave the process group (and ``control_group``), where this process joined one."""
+    global control_group
+    if dist.is_initialized():
         dist.destroy_process_group()
-
-
-if __name__ == "__main__":
-    main()
+    control_group = None

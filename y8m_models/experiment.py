@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from y8m_models import atomic
-from y8m_models.configs import ConfigError, Configuration, resolve
+from y8m_models.configs import ConfigError, Configuration, build_model, resolve
 from y8m_models.configs.schema import SingleModel
 from y8m_models.data.check import resolve_num_classes
 from y8m_models.data.dataset import detect_level, read_record
@@ -37,7 +37,7 @@ from y8m_models.data.tfrecord import TFRecordFile
 from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
 from y8m_models.distributed import barrier, current
 from y8m_models.metrics import evaluate
-from y8m_models.models import ModelInputs, build_architecture
+from y8m_models.models import ModelInputs
 from y8m_models.numerics import Numerics
 from y8m_models.store import PredictionLookup, PredictionWriter, StoreError, read_predictions
 from y8m_models.train import CHECKPOINT, Callback, Predictions, SideInputs, TrainState, fit, predict
@@ -60,7 +60,7 @@ class Run:
     seed: int
     steps: int
     num_classes: int
-    # Other runs this one reads (the Ensembles issue): "init" (a run directory whose checkpoint it continues),
+    # Other runs this one reads: "init" (a run directory whose checkpoint it continues),
     # "teacher" (a run directory: distillation targets on train1), "streams" (run directories: the cascade
     # input), "example_weights" (an .npz of ensemble.weights.ExampleWeights).
     links: dict[str, Any] = field(default_factory=dict)
@@ -96,7 +96,7 @@ class Run:
         return ModelInputs(self.num_classes, vertical_matrix=verticals, cascade=self.model.cascade)
 
     def build(self, inputs: ModelInputs | None = None) -> torch.nn.Module:
-        return build_architecture(self.model.architecture, self.model.params, inputs or self.inputs())
+        return build_model(self.model, inputs or self.inputs())
 
     def log(self, record: dict[str, Any]) -> None:
         log_metric(self.dir, record)

@@ -22,8 +22,8 @@ from torch import nn
 
 from y8m_models import atomic
 from y8m_models.configs.schema import SingleModel, Training
-from y8m_models.data.dataset import label_prior, to_device
-from y8m_models.distributed import all_sum, batch_mean, check_batch, current, wrap
+from y8m_models.data.dataset import device_batches, host_to_device, label_prior, to_device
+from y8m_models.distributed import all_sum, batch_mean, check_batch, current, reduce_sum, wrap
 from y8m_models.losses import LossSpec, cross_entropy_per_video, distillation_loss, model_loss
 from y8m_models.models.base import ModelOutput, start_at_label_prior
 from y8m_models.numerics import Numerics
@@ -150,13 +150,13 @@ class SideInputs:
         """Add ``inputs["cascade"]``; return (loss weights [B], teacher [B, C]) for the batch's videos."""
         ids = batch["video_ids"]
         if self.cascade is not None:
-            inputs["cascade"] = torch.from_numpy(self.cascade(ids)).to(device)
-        weights = None if self.example_weights is None else self.example_weights.lookup(ids).to(device)
+            inputs["cascade"] = host_to_device(self.cascade(ids), device)
+        weights = None if self.example_weights is None else host_to_device(self.example_weights.lookup(ids), device)
         if self.boost_from_stream:
             stream_ce_B = cross_entropy_per_video(inputs["cascade"][:, 0], inputs["labels"])
             boost_B = torch.where(stream_ce_B > batch_mean(stream_ce_B.mean(), len(ids)), 3.0, 0.5)
             weights = boost_B if weights is None else weights * boost_B
-        teacher = None if self.teacher is None else torch.from_numpy(self.teacher(ids)[:, 0]).to(device)
+        teacher = None if self.teacher is None else host_to_device(self.teacher(ids)[:, 0], device)
         return weights, teacher
 
 
@@ -258,17 +258,18 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
     data = YT8MDataset(files, spec.level, num_classes, batch_size=spec.training.batch_size, shuffle=True,
                        seed=seed, max_frames=getattr(spec.params, "max_frames", 300), rank=ranks.rank,
                        world_size=ranks.world_size)
+    if state.positions:
+        data.resume(state.epoch, state.num_shards, state.positions, (state.last_shard + 1) % max(num_workers, 1))
+    else:
+        data.set_epoch(state.epoch)
+    # One loader for every epoch: its workers stay (each pass over the dataset reads the next epoch); its own
+    # generator, because creating a loader must not draw from the global RNG the model's dropout uses; pinned
+    # batches on a GPU, so that their copies (device_batches) overlap the steps.
+    loader = DataLoader(data, batch_size=None, num_workers=num_workers, persistent_workers=num_workers > 0,
+                        generator=torch.Generator(), pin_memory=torch.device(device).type == "cuda")
     saved_at = time.monotonic()
     while state.step < steps:
-        if state.positions:
-            workers = max(num_workers, 1)
-            data.resume(state.epoch, state.num_shards, state.positions, (state.last_shard + 1) % workers)
-        else:
-            data.set_epoch(state.epoch)
-        # Its own generator: creating a loader must not draw from the global RNG the model's dropout uses.
-        loader = DataLoader(data, batch_size=None, num_workers=num_workers, generator=torch.Generator(),
-                            pin_memory=torch.device(device).type == "cuda")  # to_device's copies then overlap
-        for batch in loader:
+        for batch, inputs in device_batches(loader, device):
             state.positions[int(batch["shard"])] = int(batch["position"])
             state.num_shards = int(batch["num_shards"])
             state.last_shard = int(batch["shard"])
@@ -279,13 +280,12 @@ def fit(model: nn.Module, spec: SingleModel, files: list, num_classes: int, run_
                 scale = ranks.world_size * videos / batch["global_size"]  # DDP's gradient mean = the batch mean
             elif not videos:
                 continue
-            inputs = to_device(batch, device)
             weights, teacher = side.apply(batch, inputs, device)
             loss = train_step(net, inputs, spec, optimizer, scheduler, vertical_matrix, weights, teacher, scale,
                               numerics)
-            if ranks.world_size > 1:  # the whole batch's loss: one small all-reduce (it waits for the step)
-                summed, videos = all_sum(float(loss) * scale / ranks.world_size, videos)
-                loss = torch.tensor(summed)
+            if ranks.world_size > 1:  # the whole batch's loss, reduced on the device; fit reads without
+                loss = reduce_sum(loss * (scale / ranks.world_size))  # skip_corrupt: every position is a video
+                videos = batch["global_size"]
             state.step += 1
             state.examples += int(videos)
             for cb in callbacks:

@@ -4,11 +4,10 @@ exist. Errors appear beside their field and nothing is queued; a submission open
 
 from __future__ import annotations
 
-import json
-
 import streamlit as st
 
 from app import data
+from y8m_models.overrides import parse_overrides
 
 st.title("Launch a run")
 configs = data.configurations()
@@ -48,16 +47,10 @@ slots["form"] = st.empty()
 
 
 def _overrides(text: str) -> tuple[dict, str | None]:
-    out = {}
-    for line in filter(None, (x.strip() for x in text.splitlines())):
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
-            return {}, f"{line!r} is not key=value"
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value.strip()
-    return out, None
+    try:
+        return parse_overrides(text.splitlines()), None
+    except ValueError as exc:
+        return {}, str(exc)
 
 
 def _field(message: str) -> str:

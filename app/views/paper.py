@@ -1,4 +1,4 @@
-"""Paper: the paper's Tables 2-12 regenerated on a dataset (``y8m paper``, issue 15), and the demo. The demo
+"""Paper: the paper's Tables 2-12 regenerated on a dataset (``y8m paper``), and the demo. The demo
 (``y8m paper --demo``, or its button here) trains #23, #25 and #75 at the tiny preset; its three findings on the
 chosen dataset are shown as its runs succeed. A paper set (one ``y8m paper`` call, or the quick set submitted
 here) is picked; its progress, the summary of its comparisons,

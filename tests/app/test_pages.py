@@ -274,9 +274,9 @@ def test_datasets_lists_the_tiny_dataset_with_its_record_counts(dashboard: Dashb
     at = _page("datasets")
     rows = at.dataframe[0].value.to_dict("records")
     assert [r["name"] for r in rows] == ["tiny"]
-    parts = json.loads((dashboard.dataset / "synthetic.json").read_text())["parts"]
+    splits = json.loads((dashboard.dataset / "synthetic.json").read_text())["splits"]
     for split in ("train1", "validate1", "train2", "validate2", "test"):
-        assert rows[0][f"frame {split}"] == rows[0][f"video {split}"] == parts[split]["videos"], split
+        assert rows[0][f"frame {split}"] == rows[0][f"video {split}"] == splits[split]["videos"], split
 
 
 def test_datasets_refuses_a_folder_outside_the_data_roots(dashboard: Dashboard, tmp_path) -> None:

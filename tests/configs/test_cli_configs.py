@@ -46,6 +46,29 @@ def test_show_gives_the_config_and_parameter_count() -> None:
     assert code["model"]["training"]["learning_rate"] == 0.004 and code["model"]["training"]["batch_size"] == 16
 
 
+def test_show_names_the_code_of_every_configuration_in_one_hop() -> None:
+    """``code`` names the class that builds each model (and an ensemble's combiner, weights, merge, jobs): a
+    dotted path that imports, whose class is what the registry builds."""
+    import importlib
+
+    from y8m_models.configs import build_model
+    from y8m_models.models import ModelInputs
+
+    def found(path: str) -> object:
+        module, _, name = path.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+    shows = {n: json.loads(runner.invoke(app, ["configs", "show", str(n), "--preset", "tiny"]).output)["code"]
+             for n in (25, 33, 47, 75, 80)}
+    assert found(shows[25]["#25 multi_attention_pooling_lstm"]) is type(build_model(25, ModelInputs(10), "tiny"))
+    assert shows[47]["#47 cascade75_chaining_video"].endswith(".ChainingVideo")
+    assert shows[33]["combiner"].endswith(".ClasswiseStack") and shows[33]["member weights"].endswith(
+        ".bootstrap_weights")
+    assert shows[80]["merge"].endswith(".merge_top_k")
+    for code in shows.values():
+        assert all(callable(found(path)) for path in code.values()), code
+
+
 def test_show_unknown_suggests() -> None:
     result = runner.invoke(app, ["configs", "show", "chaining_cn"])
     assert result.exit_code == 2
@@ -75,7 +98,7 @@ def test_check_names_what_failed(monkeypatch) -> None:
         def forward(self, batch: dict) -> ModelOutput:
             return ModelOutput(predictions=self.w * torch.full((len(batch["labels"]), 7), float("nan")))
 
-    monkeypatch.setattr(check, "build_architecture", lambda *args: Broken())
+    monkeypatch.setattr(check, "build_model", lambda *args: Broken())
     result = runner.invoke(app, ["configs", "check", "--configs", "3"])
     assert result.exit_code == 1
     assert "failed   #3 lstm_1024x2_moe8" in result.output and "predictions have shape (4, 7)" in result.output

@@ -1,4 +1,4 @@
-"""The registry of the 80 configurations against the catalog's own table (spec/catalog_80.md §5), and the
+"""The registry of the 80 configurations against the catalog's own table (configs/catalog_80.md §5), and the
 rules of resolving: code values, overrides, presets."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import SHARED
+from tests.conftest import ROOT
 from y8m_models.configs import CONFIGURATIONS, ConfigError, get_config, resolve, single_models
 from y8m_models.configs.presets import PRESETS
 from y8m_models.models import architecture
@@ -15,7 +15,7 @@ from y8m_models.models import architecture
 
 def _catalog_table() -> dict[int, tuple[str, float | None, float | None]]:
     """number -> (slug, validate2 GAP, private LB GAP) from the catalog's mapping table."""
-    text = (SHARED / "spec" / "catalog_80.md").read_text(encoding="utf-8")
+    text = (ROOT / "y8m_models" / "configs" / "catalog_80.md").read_text(encoding="utf-8")
     rows: dict[int, tuple[str, float | None, float | None]] = {}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -152,3 +152,38 @@ def test_levels_follow_the_architectures() -> None:
             assert config.level == "ensemble"
     assert {c.level for c in CONFIGURATIONS[:27]} == {"video", "frame"}
     assert [c.number for c in CONFIGURATIONS if c.level == "video" and c.number <= 27] == [1, 2]
+
+
+def test_one_grammar_of_configuration_lists() -> None:
+    """``parse_configs``, behind every ``--config`` / ``--configs``: numbers, #N, slugs, lists and ranges, each
+    configuration once in order; bad items named with the option."""
+    from y8m_models.configs import parse_configs
+
+    assert parse_configs("75, #80,28-30,chaining_cnn,18") == [75, 80, 28, 29, 30, 18]
+    assert parse_configs("#28-#30,29,baseline_logistic") == [28, 29, 30, "baseline_logistic"]
+    for text, why in (("81", "--config '81': configuration numbers run from 1 to 80"),
+                      ("30-28", "--config '30-28': a range runs up"), ("a-b", "a range is two paper numbers"),
+                      ("chaining_cn", "did you mean chaining_cnn"), (" , ", "give a paper number")):
+        with pytest.raises(ConfigError, match=re.escape(why)):
+            parse_configs(text)
+    with pytest.raises(ConfigError, match="--configs '0'"):
+        parse_configs("0", "--configs")
+
+
+def test_one_parser_of_overrides_and_it_loads_no_torch() -> None:
+    """``key=value`` lines (``--set``, the Launch form): JSON values where they parse, strings otherwise; a line
+    without ``=`` named; importable without torch (the dashboard uses it)."""
+    import subprocess
+    import sys
+
+    from y8m_models.overrides import parse_overrides
+
+    assert parse_overrides(["model.training.learning_rate=2e-3", " ", "model.params.cells=[8, 4]",
+                            "model.params.cell = lstm_s", "a=true"]) == {
+        "model.training.learning_rate": 0.002, "model.params.cells": [8, 4], "model.params.cell": "lstm_s",
+        "a": True}
+    with pytest.raises(ValueError, match="'learning_rate 0.1' is not key=value"):
+        parse_overrides(["learning_rate 0.1"])
+    probe = "import sys, y8m_models.overrides; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

@@ -13,8 +13,8 @@ import pytest
 from y8m_models.configs import resolve
 from y8m_models.configs.schema import Combiner
 from y8m_models.data.synthetic import generate
-from y8m_models.ensemble.execute import Executor
 from y8m_models.ensemble.stacking import TensorStackData, build_stack, fit_stack, member_gaps
+from y8m_models.executor import Executor
 from y8m_models.pipeline import plan, run_plan
 from y8m_models.store import read_predictions
 

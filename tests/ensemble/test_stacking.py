@@ -317,3 +317,34 @@ def test_a_member_alone_replaces_a_worse_stack(train: TensorStackData) -> None:
     assert result.member == int(np.argmax(gaps))
     assert result.best_gap == pytest.approx(max(gaps), abs=1e-6)
     assert evaluate_stack(stack, validate) == pytest.approx(max(gaps), abs=1e-6)
+
+
+def test_a_store_batch_is_the_dense_predictions_joined_by_video(tmp_path) -> None:
+    """``StoreStackData`` builds each batch where it trains (the top-k scores and their classes move, the zeros are
+    made there): a top-k and a dense member, stored in other video orders, give exactly the joined float32 of
+    their ``dense`` rows, shuffled batches included, with the features and labels of the same videos."""
+    from y8m_models.ensemble.stacking import StoreStackData
+    from y8m_models.store import PredictionWriter, read_predictions
+
+    rng = np.random.default_rng(5)
+    ids = [f"v{i}" for i in range(23)]
+    stored = []
+    for name, top_k, order in (("topk", 4, rng.permutation(23)), ("dense", None, rng.permutation(23))):
+        with PredictionWriter(tmp_path / name, 9, top_k) as writer:
+            writer.add([ids[i] for i in order], rng.random((23, 9), dtype=np.float32))
+        stored.append(read_predictions(tmp_path / name))
+    rows_MN = np.stack([s.row_of(ids) for s in stored])
+    x_ND = np.repeat(np.arange(23, dtype=np.float16)[:, None], 3, axis=1)  # each video's features: its number
+    labels_NC = rng.random((23, 9)) < 0.2
+    data = StoreStackData(stored, rows_MN, x_ND, labels_NC)
+    for shuffle in (False, True):
+        seen = []
+        for batch in data.batches(5, shuffle=shuffle, rng=np.random.default_rng(1)):
+            assert all(t.dtype == torch.float32 for t in batch)
+            videos = batch.x_BD[:, 0].long().tolist()
+            seen += videos
+            for m, s in enumerate(stored):
+                assert np.array_equal(batch.P_BMC[:, m].numpy(), s.dense(rows_MN[m, videos]))
+            assert np.array_equal(batch.labels_BC.numpy(), labels_NC[videos].astype(np.float32))
+        assert sorted(seen) == list(range(23)) and (seen != list(range(23))) == shuffle
+        assert np.count_nonzero(batch.P_BMC[:, 0].numpy(), axis=1).max() <= 4  # the top-k member: k classes

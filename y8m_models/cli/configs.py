@@ -60,24 +60,49 @@ def configs_show(
     code: Code = False,
     num_classes: Annotated[int, typer.Option(min=1, help="classes for the parameter count (2017: 4716)")] = 4716,
 ) -> None:
-    """Print the full configuration as JSON, with the parameter count of each single model at the preset."""
-    from dataclasses import replace
+    """Print the full configuration as JSON, with the parameter count of each single model at the preset and
+    where its code is (``code``: the class that builds each model; an ensemble's combiner and jobs)."""
 
-    from y8m_models.configs import ConfigError, resolve, single_models
-    from y8m_models.models import ModelInputs, build_architecture
+    from y8m_models.configs import ConfigError, build_model, resolve, single_models
+    from y8m_models.models import ModelInputs
 
     try:
         config = resolve(key, preset, as_in_code=code)
     except ConfigError as exc:
         raise fail(str(exc)) from None
     out = config.model_dump(mode="json")
-    counts = {}
+    counts, where = {}, {}
     for label, model in single_models(config):
-        net = build_architecture(model.architecture, model.params,
-                                 replace(ModelInputs(num_classes), cascade=model.cascade))
+        net = build_model(model, ModelInputs(num_classes))
         counts[label] = sum(p.numel() for p in net.parameters())
-    out["preset"], out["as_in_code_applied"], out["parameters"] = preset, code, counts
+        where[label] = _qualified(type(net))
+    if config.ensemble is not None:
+        where.update(_ensemble_code(config.ensemble))
+    out["preset"], out["as_in_code_applied"], out["parameters"], out["code"] = preset, code, counts, where
     typer.echo(json.dumps(out, indent=1))
+
+
+def _qualified(thing: object) -> str:
+    return f"{thing.__module__}.{thing.__qualname__}"
+
+
+def _ensemble_code(ensemble) -> dict[str, str]:
+    """Where an ensemble's own computation is: its combiner's class, its members' weights, its merge; the jobs
+    that run it are ``y8m_models.executor.Executor``'s."""
+    from y8m_models.ensemble import merge, weights
+    from y8m_models.ensemble.stacking import build_stack
+    from y8m_models.executor import Executor
+
+    found = {"jobs": _qualified(Executor)}
+    if ensemble.combiner is not None:
+        found["combiner"] = _qualified(type(build_stack(ensemble.combiner, 2, 2, 2)))
+    if ensemble.method == "bagging" and ensemble.bootstrap:
+        found["member weights"] = _qualified(weights.bootstrap_weights)
+    if ensemble.method == "boosting":
+        found["member weights"] = _qualified(weights.boosting_weights)
+    if ensemble.method == "merge":
+        found["merge"] = _qualified(merge.merge_top_k)
+    return found
 
 
 @configs_app.command("check")

@@ -15,24 +15,9 @@ from y8m_models.cli.train import DeterministicOption, DeviceOption, PrecisionOpt
 from y8m_models.limits import MAX_INT32
 
 
-def _numbers(text: str) -> list[int]:
-    """``75,80`` or ``28-46`` (or both, comma-separated) -> paper numbers."""
-    out: list[int] = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        lo, sep, hi = part.partition("-")
-        try:
-            numbers = range(int(lo), int(hi) + 1) if sep else [int(lo)]
-        except ValueError:
-            raise fail(f"--configs takes paper numbers like 75,80 or 28-46, not {part!r}") from None
-        if not numbers or min(numbers) < 1 or max(numbers) > 80:
-            raise fail(f"--configs: {part!r} is outside the configurations #1-#80")
-        out.extend(n for n in numbers if n not in out)
-    return out
-
-
 @app.command("reproduce")
 def reproduce(
-    configs: Annotated[str, typer.Option(help="paper numbers: 75,80 or 28-46")],
+    configs: Annotated[str, typer.Option(help="paper numbers, slugs, lists and ranges: 75,80 or 28-46")],
     data: Annotated[Path, typer.Option(help="dataset directory (frame/ and video/ with the Table 1 files)")],
     preset: Annotated[str, typer.Option(help="paper, small or tiny")] = "paper",
     out: Annotated[Path | None, typer.Option(help="folder of the runs (default: $Y8M_HOME/reproduce)")] = None,
@@ -50,13 +35,16 @@ def reproduce(
 ) -> None:
     """Run configurations and every run they need (members, teachers, cascade inputs), reusing finished runs;
     print each configuration's GAP on validate2."""
-    from y8m_models.configs import ConfigError, get_config
+    from y8m_models.configs import ConfigError, get_config, parse_configs
     from y8m_models.data.check import resolve_num_classes
     from y8m_models.data.splits import split_files
     from y8m_models.experiment import RunError
     from y8m_models.pipeline import describe, plan, run_plan
 
-    numbers = _numbers(configs)
+    try:
+        numbers = parse_configs(configs, "--configs")
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
     out = out or Path(os.environ.get("Y8M_HOME", "var")) / "reproduce"
     try:
         if not data.is_dir():
@@ -67,7 +55,7 @@ def reproduce(
         if dry_run:
             typer.echo(json.dumps(describe(jobs), indent=1))
             return
-        from y8m_models.ensemble.execute import Executor
+        from y8m_models.executor import Executor
 
         level = next(lv for lv in ("video", "frame") if (data / lv).is_dir())
         classes = resolve_num_classes(split_files(data, level)["train1"], None)
@@ -86,5 +74,6 @@ def reproduce(
     else:
         for row in rows:
             paper = f"{row['paper_gap']:.4f}" if row["paper_gap"] else "   -  "
-            typer.echo(f"#{row['number']:<3} {row['slug']:<40} validate2 GAP {row['gap']:.4f}  (paper {paper})")
+            number = f"#{row['number']}" if row["number"] else ""
+            typer.echo(f"{number:<4} {row['slug']:<40} validate2 GAP {row['gap']:.4f}  (paper {paper})")
     sys.stdout.flush()

@@ -10,6 +10,7 @@ import typer
 
 from y8m_models.cli.common import app, fail
 from y8m_models.limits import MAX_INT32
+from y8m_models.overrides import parse_overrides
 
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 ...")]
 PrecisionOption = Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on CUDA, else fp32), fp32 "
@@ -36,18 +37,12 @@ def _device(name: str) -> str:
         raise fail(f"--device {name!r}: {exc}") from None
 
 
-def _overrides(pairs: list[str] | None) -> dict:
-    """``--set key=value`` pairs; values are JSON where they parse (numbers, lists, true), else strings."""
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise fail(f"--set takes key=value (e.g. model.training.learning_rate=0.002), not {pair!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+def parse_set(pairs: list[str] | None) -> dict:
+    """``--set key=value`` pairs (``y8m_models.overrides``), or the command's exit naming the bad one."""
+    try:
+        return parse_overrides(pairs or [])
+    except ValueError as exc:
+        raise fail(f"--set {exc}") from None
 
 
 @app.command("train")
@@ -105,12 +100,12 @@ def train(
         if epochs is not None and not epochs > 0:
             raise RunError(f"--epochs must be more than 0, not {epochs}")
         if nproc > 1:  # before anything is written
-            _check_processes(nproc, device, config, preset, code, _overrides(set_))
+            _check_processes(nproc, device, config, preset, code, parse_set(set_))
         if out is None:
             home = Path(os.environ.get("Y8M_HOME", "var"))
             out = home / "runs" / f"{get_config(config).slug}-{preset}-s{seed}"
         run = create_run(config, data, out, preset=preset, seed=seed, steps=max_steps, epochs=epochs,
-                         as_in_code=code, overrides=_overrides(set_), num_classes=num_classes, resume=resume,
+                         as_in_code=code, overrides=parse_set(set_), num_classes=num_classes, resume=resume,
                          numerics=_numerics(precision, deterministic))
         typer.echo(f"training {run.config.name} ({preset}) for {run.steps} steps into {run.dir}", err=True)
         if nproc > 1:
@@ -146,8 +141,8 @@ def _check_processes(nproc: int, device: str, config: str, preset: str, code: bo
 
 def _distributed(run, nproc: int, device: str, resume: bool, eval_every: int | None, workers: int,
                  compile_: bool) -> int:
-    """``--nproc N``: the run trained by N processes (``y8m_models.distributed``); torchrun's exit code."""
-    from y8m_models.distributed import launch
+    """``--nproc N``: the run trained by N processes (``y8m_models.cli.torchrun``); torchrun's exit code."""
+    from y8m_models.cli.torchrun import launch
 
     typer.echo(f"{nproc} processes (DDP), each reading 1/{nproc} of every batch of "
                f"{run.model.training.batch_size}", err=True)

@@ -2,7 +2,7 @@
 
 Each is a single model of an earlier configuration given other configurations' predictions as an input
 (``cascade.streams``: #75 for the v1 entries, #76 for v2, and for the chains #66-#73 the earlier chain
-members too). The Ensembles issue makes them run.
+members too). ``pipeline`` plans their runs, ``executor`` runs them.
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from y8m_models.configs.registry import resolve, single_models
+from y8m_models.configs.registry import build_model, resolve, single_models
 from y8m_models.configs.schema import Configuration, SingleModel
 from y8m_models.losses import model_loss
-from y8m_models.models import ModelInputs, ModelOutput, build_architecture, cascade_streams
+from y8m_models.models import ModelInputs, ModelOutput, cascade_streams
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def check_model(label: str, model: SingleModel, inputs: ModelInputs, batch_size:
     torch.manual_seed(0)
     net = None
     try:
-        net = build_architecture(model.architecture, model.params, inputs)
+        net = build_model(model, inputs)
         batch = synthetic_batch(model.level, inputs, batch_size, min(frames, getattr(model.params, "max_frames", 1)))
         net.train()
         out = net(batch)

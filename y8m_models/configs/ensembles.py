@@ -1,5 +1,5 @@
 """Configurations #28-#46 (bagging, boosting, distillation: paper §6, Appendix A.6-A.7) and the stacked
-ensembles #75-#80 (paper §8, Appendix A.9), as data. The Ensembles issue makes them run.
+ensembles #75-#80 (paper §8, Appendix A.9), as data. ``pipeline`` plans their runs, ``executor`` runs them.
 
 Members name other configurations by paper number; where the authors trained a different model than the
 paper says (e.g. #28's members are not #2's config), ``code`` inlines theirs.

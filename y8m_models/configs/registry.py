@@ -74,6 +74,33 @@ def get_config(key: int | str) -> Configuration:
     raise ConfigError(f"unknown configuration {key!r}{hint}")
 
 
+def parse_configs(text: str, option: str = "--config") -> list[int | str]:
+    """The one grammar of configuration lists, everywhere a command takes configurations: comma-separated
+    paper numbers (``18``, ``#18``), slugs (``chaining_cnn``, a Table 2 baseline's ``baseline_logistic``) and
+    ranges of numbers (``28-46``, ``#28-#46``) -> each configuration once, in order: its paper number, or its
+    slug where it has none. ConfigError naming ``option`` and the item otherwise."""
+    out: list[int | str] = []
+    for item in filter(None, (part.strip() for part in str(text).split(","))):
+        lo, sep, hi = item.partition("-")
+        try:
+            if sep:  # slugs hold no "-"
+                first, last = (int(end.strip().lstrip("#")) for end in (lo, hi))
+                if not 1 <= first <= last <= 80:
+                    raise ConfigError("a range runs up from #1 to at most #80")
+                keys: list[int | str] = list(range(first, last + 1))
+            else:
+                config = get_config(item)
+                keys = [config.number or config.slug]
+        except (ConfigError, ValueError) as exc:
+            why = str(exc) if isinstance(exc, ConfigError) else "a range is two paper numbers, e.g. 28-46"
+            raise ConfigError(f"{option} {item!r}: {why}") from None
+        out.extend(key for key in keys if key not in out)
+    if not out:
+        raise ConfigError(f"{option}: give a paper number (18), a slug (chaining_cnn), a list (75,80) or a range "
+                          "(28-46)")
+    return out
+
+
 def _set_path(data: dict, path: str, value: Any, where: str) -> None:
     keys = path.split(".")
     node: Any = data

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,7 +160,10 @@ class YT8MDataset(IterableDataset):
         return sum(len(f) for f in self.files)
 
     def set_epoch(self, epoch: int) -> None:
-        """Reseed file order and shuffle buffer; call before iterating each epoch."""
+        """The epoch the next pass reads (it seeds the file order and the shuffle buffer). A whole pass moves on
+        to the next epoch by itself, so one DataLoader with ``persistent_workers`` reads epoch after epoch (a
+        pass left unfinished does not: the next pass reads its epoch again); set it before a loader's workers
+        start (they copy the dataset then)."""
         self.epoch = epoch
 
     def resume(self, epoch: int, num_shards: int, positions: dict[int, int], next_worker: int = 0) -> None:
@@ -253,6 +256,7 @@ class YT8MDataset(IterableDataset):
         if batch.size or batch.skipped:  # a batch of 0 videos only to carry the count of trailing damage
             yield batch.finish(shard, num_shards, consumed, batch.size + batch.skipped)
         self._report(shard)
+        self.epoch += 1  # the next pass: also in a DataLoader's persistent workers, which iterate their own copies
 
     def _step_size(self, batch: _Batch, position: int, total: int) -> int:
         """The records of the whole step (all ranks' parts, damaged ones included) whose last is ``position``."""
@@ -419,3 +423,45 @@ def to_device(batch: dict, device: torch.device | str = "cpu", spec: FeatureSpec
     out["features"] = x
     out["num_frames"] = batch["num_frames"].to(device, non_blocking=True)
     return out
+
+
+def host_to_device(x: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """A host array or tensor on ``device`` as stored. To a GPU through pinned memory, so the copy is queued and
+    the host does not wait for the steps before it (a copy from pageable memory would); a read-only array
+    (a memory-mapped slice) is copied first, as tensors do not share read-only memory."""
+    t = torch.from_numpy(np.require(x, requirements="CW")) if isinstance(x, np.ndarray) else x
+    return t.pin_memory().to(device, non_blocking=True) if torch.device(device).type == "cuda" else t.to(device)
+
+
+def device_batches(batches: Iterable[dict], device: torch.device | str) -> Iterator[tuple[dict, dict]]:
+    """(batch, ``to_device(batch)``) for each loader batch. On a GPU the next batch's copy and dequantization run
+    on a side stream while the step queued before it computes: each batch is converted as soon as the one
+    before it is handed out, and the training stream waits only for its own batch's conversion (an event).
+    Elsewhere, the conversion as it comes."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        for batch in batches:
+            yield batch, to_device(batch, device)
+        return
+    side, waiting = torch.cuda.Stream(device), None
+    for batch in batches:
+        with torch.cuda.stream(side):
+            inputs = to_device(batch, device)
+            ready = torch.cuda.Event()
+            ready.record(side)
+        if waiting is not None:
+            yield _handed_out(*waiting, device)
+        waiting = batch, inputs, ready
+    if waiting is not None:
+        yield _handed_out(*waiting, device)
+
+
+def _handed_out(batch: dict, inputs: dict, ready: torch.cuda.Event, device: torch.device) -> tuple[dict, dict]:
+    """The training stream waits for ``inputs``; their memory, made on the side stream, is not reused before
+    the training stream is done with it."""
+    training = torch.cuda.current_stream(device)
+    training.wait_event(ready)
+    for value in inputs.values():
+        if isinstance(value, torch.Tensor):
+            value.record_stream(training)
+    return batch, inputs

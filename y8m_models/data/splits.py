@@ -1,7 +1,7 @@
-"""The five parts of the data (paper Table 1), each a glob over file names.
+"""The five splits of the data (paper Table 1), each a glob over file names.
 
 =========  ==========================  =============================================
-part       default glob (paper)        used for
+split       default glob (paper)        used for
 =========  ==========================  =============================================
 train1     ``train??.tfrecord``        single-model training
 validate1  ``validate[a]?.tfrecord``   checkpoint selection of single models
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from y8m_models.data.records import Level
 
-PARTS = ("train1", "validate1", "train2", "validate2", "test")
+SPLITS = ("train1", "validate1", "train2", "validate2", "test")
 
 PAPER_GLOBS: dict[str, str] = {
     "train1": "train??.tfrecord",
@@ -48,34 +48,34 @@ def level_dir(root: str | Path, level: Level) -> Path:
     return sub if sub.is_dir() else root
 
 
-def match_part(name: str, glob: str) -> bool:
-    """Does a file name belong to the part with this glob (``.gz`` ignored)?"""
+def in_split(name: str, glob: str) -> bool:
+    """Does a file name belong to the split with this glob (``.gz`` ignored)?"""
     base = name[:-3] if name.endswith(".gz") else name
     return _matcher(glob).fullmatch(base) is not None
 
 
-def part_files(root: str | Path, level: Level, part: str, globs: Mapping[str, str] | None = None) -> list[Path]:
-    """The sorted files of one part; raises ValueError naming the part, glob and directory if none match."""
+def files_of_split(root: str | Path, level: Level, split: str, globs: Mapping[str, str] | None = None) -> list[Path]:
+    """The sorted files of one split; raises ValueError naming the split, glob and directory if none match."""
     globs = {**PAPER_GLOBS, **(globs or {})}
-    if part not in globs:
-        raise ValueError(f"unknown part {part!r}; parts are {', '.join(globs)}")
+    if split not in globs:
+        raise ValueError(f"unknown split {split!r}; splits are {', '.join(globs)}")
     directory = level_dir(root, level)
     if not directory.is_dir():
         raise ValueError(f"data directory {directory} does not exist")
-    files = sorted(p for p in directory.iterdir() if p.is_file() and match_part(p.name, globs[part]))
+    files = sorted(p for p in directory.iterdir() if p.is_file() and in_split(p.name, globs[split]))
     if not files:
-        raise ValueError(f"part '{part}' has no files: nothing in {directory} matches {globs[part]!r}")
+        raise ValueError(f"split '{split}' has no files: nothing in {directory} matches {globs[split]!r}")
     return files
 
 
 def split_files(root: str | Path, level: Level, globs: Mapping[str, str] | None = None) -> dict[str, list[Path]]:
-    """Every part's files (parts without files map to an empty list)."""
+    """Every split's files (splits without files map to an empty list)."""
     out: dict[str, list[Path]] = {}
-    for part in {**PAPER_GLOBS, **(globs or {})}:
+    for split in {**PAPER_GLOBS, **(globs or {})}:
         try:
-            out[part] = part_files(root, level, part, globs)
+            out[split] = files_of_split(root, level, split, globs)
         except ValueError:
             if not level_dir(root, level).is_dir():
                 raise
-            out[part] = []
+            out[split] = []
     return out

@@ -10,11 +10,11 @@
 
 File names follow the 2017 release so that the paper's Table 1 globs split them: train1 ``train??``,
 validate1 ``validate[a]?``, train2 ``validate[^a0-9]?``, validate2 ``validate[0-9]?``, test ``test??``
-(the test part carries labels so that GAP can be shown on it). Videos are numbered in the sorted order of
+(the test split carries labels so that GAP can be shown on it). Videos are numbered in the sorted order of
 the file names; the content of a video depends only on (seed, classes, knobs, its number), see
 ``synthetic_world.py`` for the generative model and ``thumbnails.py`` for pictures of its frames.
 
-``ground_truth.npz`` (N videos in file order, F files): ``ids`` [N], ``files`` / ``parts`` [F],
+``ground_truth.npz`` (N videos in file order, F files): ``ids`` [N], ``files`` / ``splits`` [F],
 ``file_index`` [N], ``num_frames`` [N], ``true_labels`` and ``labels`` (written) [N, L] public ids padded
 with -1, ``vertical`` [N], ``uninformative`` bool [N, 360] and ``filler_kind`` uint8 [N, 360] (0 content,
 1 dark, 2 title card; 0 beyond num_frames).
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from y8m_models.data.records import dequantize, quantize
-from y8m_models.data.splits import PAPER_GLOBS, PARTS
+from y8m_models.data.splits import PAPER_GLOBS, SPLITS
 from y8m_models.data.synthetic_world import (
     AUDIOVISUAL,
     FILLER_NONE,
@@ -57,7 +57,7 @@ from y8m_models.data.synthetic_world import (
 
 VERSION = 1
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"  # file-name and id characters
-PART_FRACTIONS = {"train1": 0.60, "validate1": 0.06, "train2": 0.16, "validate2": 0.10, "test": 0.08}
+SPLIT_FRACTIONS = {"train1": 0.60, "validate1": 0.06, "train2": 0.16, "validate2": 0.10, "test": 0.08}
 _TRAIN2_FIRST = [c for c in ALPHABET if c != "a" and not c.isdigit()]  # `validate[^a0-9]?`
 _ID_BITS = 24  # 4 id characters of 6 bits, as the real 4-character ids
 VOCABULARY_COLUMNS = ("Index", "TrainVideoCount", "KnowledgeGraphId", "Name", "WikiUrl", "Vertical1",
@@ -68,7 +68,7 @@ VOCABULARY_COLUMNS = ("Index", "TrainVideoCount", "KnowledgeGraphId", "Name", "W
 class Preset:
     videos: int
     classes: int
-    files: dict[str, int]  # files per part (train1 several, so DataLoader workers can shard)
+    files: dict[str, int]  # files per split (train1 several, so DataLoader workers can shard)
     knobs: Knobs
 
 
@@ -81,7 +81,7 @@ PRESETS = {
     "easy": Preset(3000, 16, {"train1": 4, "validate1": 1, "train2": 2, "validate2": 1, "test": 1},
                    Knobs(median_length=20, pair_fraction=0.34, frame_noise=0.25, motif_rgb=0.5, motif_audio=0.6,
                          distractors=0.5, scene=0.15, style=0.1)),
-    # The paper in miniature (issue 15, `y8m paper`): each mechanism of the paper strong enough to show in a
+    # The paper in miniature (`y8m paper`): each mechanism of the paper strong enough to show in a
     # model trained for tens of seconds at the tiny preset. Half the labels defined by frame order, filler over
     # about a fifth of the frames, audio-only labels, groups, dropped labels; oracles in BENCHMARKS.md.
     "paper": Preset(8000, 100, {"train1": 4, "validate1": 1, "train2": 2, "validate2": 1, "test": 1},
@@ -93,8 +93,8 @@ PRESETS = {
 @dataclass(frozen=True)
 class SynthSummary:
     out: Path
-    files: dict[str, list[str]]  # part -> file names (e.g. "train00.tfrecord"), in each of frame/ and video/
-    videos: dict[str, int]  # part -> videos
+    files: dict[str, list[str]]  # split -> file names (e.g. "train00.tfrecord"), in each of frame/ and video/
+    videos: dict[str, int]  # split -> videos
     classes: int
     frames: int  # frames written in all
     seconds: float
@@ -109,7 +109,7 @@ class SynthConfig:
     videos: int
     classes: int
     knobs: Knobs
-    files: dict[str, int] = field(hash=False)  # files per part
+    files: dict[str, int] = field(hash=False)  # files per split
     id_key: str = "id"
 
     def world(self) -> World:
@@ -127,19 +127,19 @@ def _chars(value: int, width: int) -> str:
     return "".join(ALPHABET[(value >> (6 * (width - 1 - i))) & 63] for i in range(width))
 
 
-def file_names(part: str, count: int) -> list[str]:
-    """``count`` file names of a part, matching its Table 1 glob (two characters after the prefix)."""
-    if part == "train1":
+def file_names(split: str, count: int) -> list[str]:
+    """``count`` file names of a split, matching its Table 1 glob (two characters after the prefix)."""
+    if split == "train1":
         return [f"train{_chars(i, 2)}.tfrecord" for i in range(count)]
-    if part == "test":
+    if split == "test":
         return [f"test{_chars(i, 2)}.tfrecord" for i in range(count)]
-    if part == "validate1":
+    if split == "validate1":
         return [f"validatea{ALPHABET[i]}.tfrecord" for i in range(count)]
-    if part == "train2":
+    if split == "train2":
         return [f"validate{_TRAIN2_FIRST[i // 64]}{ALPHABET[i % 64]}.tfrecord" for i in range(count)]
-    if part == "validate2":
+    if split == "validate2":
         return [f"validate{i // 64}{ALPHABET[i % 64]}.tfrecord" for i in range(count)]
-    raise ValueError(f"unknown part {part!r}; parts are {', '.join(PARTS)}")
+    raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
 
 
 def _id_keys(seed: int) -> tuple[int, int]:
@@ -185,7 +185,7 @@ def _label_names(seed: int, classes: int) -> list[str]:
 @dataclass(frozen=True)
 class _File:
     name: str
-    part: str
+    split: str
     start: int  # first video number
     stop: int
 
@@ -193,18 +193,18 @@ class _File:
 def _layout(config: SynthConfig) -> list[_File]:
     """Files in sorted name order with the contiguous video numbers they hold."""
     n = config.videos
-    counts = {p: max(config.files[p], round(PART_FRACTIONS[p] * n)) for p in PARTS[1:]}
+    counts = {p: max(config.files[p], round(SPLIT_FRACTIONS[p] * n)) for p in SPLITS[1:]}
     counts = {"train1": n - sum(counts.values()), **counts}
     if counts["train1"] < config.files["train1"]:
         raise ValueError(f"videos={n} is too few for {sum(config.files.values())} files; use at least "
                          f"{4 * sum(config.files.values())}")
     named = []
-    for part in PARTS:
-        sizes = [len(a) for a in np.array_split(np.arange(counts[part]), config.files[part])]
-        named += [(name, part, size) for name, size in zip(file_names(part, len(sizes)), sizes, strict=True)]
+    for split in SPLITS:
+        sizes = [len(a) for a in np.array_split(np.arange(counts[split]), config.files[split])]
+        named += [(name, split, size) for name, size in zip(file_names(split, len(sizes)), sizes, strict=True)]
     files, start = [], 0
-    for name, part, size in sorted(named):
-        files.append(_File(name, part, start, start + size))
+    for name, split, size in sorted(named):
+        files.append(_File(name, split, start, start + size))
         start += size
     return files
 
@@ -214,7 +214,7 @@ def _public_ids(world: World, plans: list[VideoPlan], files: list[_File]) -> tup
     by public id."""
     counts = np.zeros(world.classes, np.int64)
     for f in files:
-        if f.part == "train1":
+        if f.split == "train1":
             for plan in plans[f.start:f.stop]:
                 np.add.at(counts, plan.labels[plan.kept], 1)
     order = np.argsort(-counts, kind="stable")
@@ -305,8 +305,8 @@ def _ground_truth(config: SynthConfig, plans: list[VideoPlan], public: np.ndarra
     return {
         "ids": np.array([video_id(config.seed, i) for i in range(n)]),
         "files": np.array([f.name for f in files]),
-        "parts": np.array([f.part for f in files]),
-        "file_index": file_of,  # per video: index into `files` (and `parts`)
+        "splits": np.array([f.split for f in files]),
+        "file_index": file_of,  # per video: index into `files` (and `splits`)
         "num_frames": np.array([p.num_frames for p in plans], np.int32),
         "true_labels": _padded([np.sort(public[p.labels]) for p in plans]),  # public ids, -1 padded
         "labels": _padded([np.sort(public[p.labels[p.kept]]) for p in plans]),  # as written
@@ -425,18 +425,18 @@ def generate(out: Path, preset: str = "tiny", videos: int | None = None, classes
     meta = {
         "generator": "y8m_models.data.synthetic", "version": VERSION, "preset": config.preset,
         "seed": config.seed, "videos": config.videos, "classes": config.classes, "id_key": config.id_key,
-        "knobs": config.knobs.to_json(), "files_per_part": config.files,
-        "parts": {p: {"glob": PAPER_GLOBS[p], "files": [f.name for f in files if f.part == p],
-                      "videos": sum(f.stop - f.start for f in files if f.part == p)} for p in PARTS},
-        "files": [{"name": f.name, "part": f.part, "first": f.start, "videos": f.stop - f.start} for f in files],
+        "knobs": config.knobs.to_json(), "files_per_split": config.files,
+        "splits": {p: {"glob": PAPER_GLOBS[p], "files": [f.name for f in files if f.split == p],
+                      "videos": sum(f.stop - f.start for f in files if f.split == p)} for p in SPLITS},
+        "files": [{"name": f.name, "split": f.split, "first": f.start, "videos": f.stop - f.start} for f in files],
         "kinds": {k: [e["index"] for e in entries if e["kind"] == k] for k in KINDS},
         "labels": entries,
     }
     (staging / "synthetic.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     _save_npz(staging / "ground_truth.npz", _ground_truth(config, plans, public, files))
     _publish(staging, out)
-    return SynthSummary(out, {p: meta["parts"][p]["files"] for p in PARTS},
-                        {p: meta["parts"][p]["videos"] for p in PARTS}, world.classes, frames,
+    return SynthSummary(out, {p: meta["splits"][p]["files"] for p in SPLITS},
+                        {p: meta["splits"][p]["videos"] for p in SPLITS}, world.classes, frames,
                         time.perf_counter() - start)
 
 
@@ -456,7 +456,8 @@ def _load_config(path: str, mtime_ns: int) -> SynthConfig:
     if meta.get("version") != VERSION:
         raise ValueError(f"{path}: synthetic dataset version {meta.get('version')}, this code reads {VERSION}")
     return SynthConfig(meta["preset"], meta["seed"], meta["videos"], meta["classes"],
-                       Knobs.from_json(meta["knobs"]), meta["files_per_part"], meta["id_key"])
+                       Knobs.from_json(meta["knobs"]), meta.get("files_per_split") or meta["files_per_part"],
+                       meta["id_key"])  # files_per_part: the name before December 2026
 
 
 def regenerate_video(dataset_dir: Path, vid: str) -> tuple[VideoPlan, np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ linear weighted 0.8449 (Eq. 8, ``LinearStack``), class-wise weighted 0.8453 (Eq.
 (classwise: lr 0.01, batch 1024, 2 epochs, decay 0.95 per 1e6 examples, eval every 200 steps; attention:
 lr 0.004, batch 1024, 4 epochs, eval every 100-300 steps).
 
-Never below the best member (issue 15): a learned combiner starts at the better, on train2, of its own
+Never below the best member: a learned combiner starts at the better, on train2, of its own
 initialisation and "the best train2 member alone" (``Stack.start_at_member``); its checkpoint is chosen on
 validate2 with that start included; and where one member alone is better on validate2 than every checkpoint,
 the stack becomes that member (``StackResult.member`` says so). The comparison the rule makes is against the
@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from y8m_models.configs.schema import Combiner
+from y8m_models.data.dataset import host_to_device
 from y8m_models.losses import cross_entropy
 from y8m_models.metrics import Evaluator
 from y8m_models.store import StoredPredictions
@@ -58,9 +59,10 @@ class StackData(Protocol):
     def shape(self) -> tuple[int, int, int, int]:
         """(N videos, M members, C classes, D features)."""
 
-    def batches(self, batch_size: int, shuffle: bool = False,
-                rng: np.random.Generator | None = None) -> Iterator[StackBatch]:
-        """Every video once, in order or shuffled by ``rng``; the last batch may be smaller."""
+    def batches(self, batch_size: int, shuffle: bool = False, rng: np.random.Generator | None = None,
+                device: torch.device | str = "cpu") -> Iterator[StackBatch]:
+        """Every video once, in order or shuffled by ``rng``, as float32 on ``device``; the last batch may be
+        smaller."""
 
 
 def _row_batches(n: int, batch_size: int, shuffle: bool,
@@ -96,18 +98,18 @@ class TensorStackData:
         n, m, c = np.shape(self.P_NMC)
         return n, m, c, np.shape(self.x_ND)[1]
 
-    def batches(self, batch_size: int, shuffle: bool = False,
-                rng: np.random.Generator | None = None) -> Iterator[StackBatch]:
+    def batches(self, batch_size: int, shuffle: bool = False, rng: np.random.Generator | None = None,
+                device: torch.device | str = "cpu") -> Iterator[StackBatch]:
         for rows in _row_batches(self.shape[0], batch_size, shuffle, rng):
-            yield StackBatch(*(torch.from_numpy(np.asarray(a[rows], dtype=np.float32))
-                               for a in (self.P_NMC, self.x_ND, self.labels_NC)))
+            yield StackBatch(*(_float32(a[rows], device) for a in (self.P_NMC, self.x_ND, self.labels_NC)))
 
 
 @dataclass
 class StoreStackData:
     """``StackData`` read from the members' prediction stores (dense or top-k, memory-mapped), densified one
-    batch at a time: 74 members x 3862 classes x 100k videos would be 114 GB as float32. ``rows_MN[m]`` are
-    member m's store rows of the N videos (``StoredPredictions.row_of`` of the ids: the join by video id)."""
+    batch at a time, on the device that trains: 74 members x 3862 classes x 100k videos would be 114 GB as
+    float32, and one batch of 1024 is 1.2 GB, where a top-k store's scores and classes are 12 MB. ``rows_MN[m]``
+    are member m's store rows of the N videos (``StoredPredictions.row_of`` of the ids: the join by video id)."""
 
     stored: Sequence[StoredPredictions]
     rows_MN: np.ndarray
@@ -118,12 +120,25 @@ class StoreStackData:
     def shape(self) -> tuple[int, int, int, int]:
         return len(self.labels_NC), len(self.stored), self.stored[0].num_classes, np.shape(self.x_ND)[1]
 
-    def batches(self, batch_size: int, shuffle: bool = False,
-                rng: np.random.Generator | None = None) -> Iterator[StackBatch]:
-        for rows in _row_batches(self.shape[0], batch_size, shuffle, rng):
-            P_BMC = np.stack([s.dense(self.rows_MN[m, rows]) for m, s in enumerate(self.stored)], axis=1)
-            yield StackBatch(torch.from_numpy(P_BMC), torch.from_numpy(np.asarray(self.x_ND[rows], np.float32)),
-                             torch.from_numpy(np.asarray(self.labels_NC[rows], np.float32)))
+    def batches(self, batch_size: int, shuffle: bool = False, rng: np.random.Generator | None = None,
+                device: torch.device | str = "cpu") -> Iterator[StackBatch]:
+        n, members, classes, _ = self.shape
+        for rows in _row_batches(n, batch_size, shuffle, rng):
+            size = len(range(n)[rows]) if isinstance(rows, slice) else len(rows)
+            P_BMC = torch.zeros(size, members, classes, device=device)
+            for m, stored in enumerate(self.stored):
+                here = self.rows_MN[m, rows]
+                if stored.indices is None:
+                    P_BMC[:, m] = _float32(stored.scores[here], device)
+                else:  # the k scores and their classes move; the zeros are made where they are used
+                    P_BMC[:, m].scatter_(1, host_to_device(stored.indices[here], device).long(),
+                                         _float32(stored.scores[here], device))
+            yield StackBatch(P_BMC, _float32(self.x_ND[rows], device), _float32(self.labels_NC[rows], device))
+
+
+def _float32(a: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """``host_to_device`` then float32: float16 scores and bool labels cross to a GPU at their own width."""
+    return host_to_device(a, device).float()
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -326,9 +341,9 @@ def predict_stack(stack: Stack, data: StackData, *, batch_size: int = 1024,
     """(stacked predictions p [B, C], labels [B, C]), float32 on the CPU, batch by batch in the data's order."""
     _check_data(stack, data, "predict")
     stack.eval()
-    for batch in data.batches(batch_size):
-        p_BC = stack(batch.P_BMC.to(device), batch.x_BD.to(device))
-        yield p_BC.float().cpu().numpy(), batch.labels_BC.numpy()
+    for batch in data.batches(batch_size, device=device):
+        p_BC = stack(batch.P_BMC, batch.x_BD)
+        yield p_BC.float().cpu().numpy(), batch.labels_BC.cpu().numpy()
 
 
 def evaluate_stack(stack: Stack, data: StackData, *, batch_size: int = 1024,
@@ -431,11 +446,11 @@ def fit_stack(stack: Stack, combiner: Combiner, train: StackData, validate: Stac
                 callback.on_eval(state, gap, improved)
 
     validate_now()  # the start is a candidate too
-    stop = False
+    stop, losses = False, []
     while state.step < total and not stop:
-        for batch in train.batches(training.batch_size, shuffle=shuffle, rng=rng):
+        for batch in train.batches(training.batch_size, shuffle=shuffle, rng=rng, device=device):
             stack.train()
-            P_BMC, x_BD, y_BC = (t.to(device, non_blocking=True) for t in batch)
+            P_BMC, x_BD, y_BC = batch
             loss = cross_entropy(stack(P_BMC, x_BD), y_BC)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -444,9 +459,10 @@ def fit_stack(stack: Stack, combiner: Combiner, train: StackData, validate: Stac
             scheduler.step()
             state.step += 1
             state.examples += len(y_BC)
-            result.losses.append(float(loss.detach()))
+            del batch, P_BMC, x_BD, y_BC  # not held while the next batch is built (on a GPU, 1.2 GB at 74 x 3862)
+            losses.append(loss.detach())  # read at the end: float() now would wait for the step
             for callback in callbacks:
-                callback.on_step(state, result.losses[-1], scheduler.get_last_lr()[0])
+                callback.on_step(state, losses[-1], scheduler.get_last_lr()[0])
             stop = any(callback.should_stop(state) for callback in callbacks)
             if state.step % eval_every == 0:
                 validate_now()
@@ -455,6 +471,7 @@ def fit_stack(stack: Stack, combiner: Combiner, train: StackData, validate: Stac
         state.epoch += 1
     if not result.history or result.history[-1][0] != state.step:
         validate_now()
+    result.losses = torch.stack(losses).tolist() if losses else []
     stack.load_state_dict(best)
     result.steps = state.step
     if max(on_validate) > result.best_gap:
@@ -497,8 +514,8 @@ def export_weights(stack: Stack, data: StackData | None = None, *, videos: Seque
     alpha_NK = np.empty((n, stack.attentions), np.float32)
     video_weights = np.empty((len(rows_V), M, C), np.float32)
     total_MC, lo = torch.zeros(M, C, dtype=torch.float64), 0
-    for batch in data.batches(batch_size):
-        P_BMC, x_BD = batch.P_BMC.to(device), batch.x_BD.to(device)
+    for batch in data.batches(batch_size, device=device):
+        P_BMC, x_BD = batch.P_BMC, batch.x_BD
         alpha_BK = stack.alpha(P_BMC, x_BD)
         w_BMC = stack._logits(alpha_BK).softmax(dim=1)
         alpha_NK[lo:lo + len(P_BMC)] = alpha_BK.float().cpu().numpy()

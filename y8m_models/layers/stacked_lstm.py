@@ -11,8 +11,8 @@ GPUs), and ``_cpu_layer`` for training large LSTMs on the CPU, because ATen's CP
 step's output slice into a zero-filled copy of the whole sequence (T x B x 4N floats per step: quadratic in
 T). ``_cpu_layer`` projects the inputs of all steps in one matrix product and runs the recurrence over the
 videos still going (longest first), as a packed sequence does. Its Python loop costs a fixed overhead per
-step, so it is used only from ``_CPU_LOOP_SIZE`` elements of T x B x N on (measured on 2 vCPUs: #3 at the
-paper preset, batch 8, 8.7 -> 7.6 s per training step; at the tiny preset the loop was 1.8x slower).
+step, so it is used only from ``_CPU_LOOP_SIZE`` elements of T x B x N on (the measurements: BENCHMARKS.md, "The
+training engine").
 """
 
 from __future__ import annotations

@@ -256,7 +256,7 @@ def start_at_label_prior(model: nn.Module, prior_C: torch.Tensor) -> int:
     the C label probabilities, Chaining stages and scales included) to start at the label frequencies
     ``prior_C``; returns how many were set. Other heads (the V-vertical MoE) are left as they are.
 
-    Why (issue 15; the measurements are in BENCHMARKS.md, "Leaving the label prior"): with the authors' zero
+    Why (the measurements are in BENCHMARKS.md, "Leaving the label prior"): with the authors' zero
     expert biases every class starts at ~K/(2(K+1)) (1/3 with 2 mixtures) while real labels are ~1% of the
     classes, so the first steps' gradient says "lower every class" for every video alike. Adam moves each of a
     wide LSTM's input weights by ~lr per step, and the fastest way to answer that gradient is a constant

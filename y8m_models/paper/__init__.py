@@ -1,4 +1,4 @@
-"""The paper in miniature (issue 15): Tables 2-12 as data, and their comparisons judged on our GAPs.
+"""The paper in miniature: Tables 2-12 as data, and their comparisons judged on our GAPs.
 
 ``tables``: ``TABLES`` (``PaperTable`` of ``Row`` and ``Claim``), ``QUICK``, ``RunKey``. ``judge``: which runs a
 set of tables needs (``runs_needed``), the verdicts (``judge``) and the report (``to_markdown``, ``to_json``).

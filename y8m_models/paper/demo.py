@@ -1,4 +1,4 @@
-"""The demo (issue 15, item 6): three of the paper's findings that a few minutes of training on the ``paper``
+"""The demo: three of the paper's findings that a few minutes of training on the ``paper``
 synthetic dataset show, judged on the runs' artifacts.
 
 ``DEMO`` is what the demo submits (``y8m paper --demo``, the Paper page's demo button, or ``y8m runs submit
