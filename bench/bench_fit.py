@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from one_process import measure_in_subprocess  # noqa: E402  (this folder, the script's sys.path[0])
+
 OUT = ROOT / "bench" / "results" / "fit.json"
 CLASSES = 30
 
@@ -33,9 +34,9 @@ CLASSES = 30
 def _one(key: str, data: Path, steps: int, workers: int, repeats: int) -> dict:
     import torch
 
-    from y8m_models.configs import resolve
+    from y8m_models.configs import build_model, resolve
     from y8m_models.data.splits import split_files
-    from y8m_models.models import ModelInputs, build_architecture
+    from y8m_models.models import ModelInputs
     from y8m_models.train import fit
 
     spec = resolve(key, "tiny").model
@@ -43,7 +44,7 @@ def _one(key: str, data: Path, steps: int, workers: int, repeats: int) -> dict:
     best, state = float("inf"), None
     for repeat in range(repeats + 1):  # repeat 0: warm-up
         torch.manual_seed(0)
-        net = build_architecture(spec.architecture, spec.params, ModelInputs(CLASSES))
+        net = build_model(spec, ModelInputs(CLASSES))
         with tempfile.TemporaryDirectory() as run_dir:
             start = time.perf_counter()
             state = fit(net, spec, files, CLASSES, Path(run_dir), steps, num_workers=workers, checkpoint_every=50)
@@ -78,13 +79,10 @@ def main() -> None:
         generate(data, "tiny", videos=args.videos, classes=CLASSES, seed=3)
         for key in filter(None, args.configs.split(",")):
             for workers in map(int, args.workers.split(",")):
-                cmd = [sys.executable, __file__, "--one", key, str(data), str(args.steps), str(workers),
-                       str(args.repeats)]
-                done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-                if done.returncode != 0:
-                    print(f"#{key} workers {workers}: FAILED {done.stderr.strip().splitlines()[-1:]}", flush=True)
+                row = measure_in_subprocess(__file__, [key, data, args.steps, workers, args.repeats],
+                                            f"#{key} workers {workers}")
+                if row is None:
                     continue
-                row = json.loads(done.stdout.strip().splitlines()[-1])
                 rows.append(row)
                 print(f"#{key:<4} workers {workers}  {row['steps']} steps of {row['batch_size']} over {row['epochs']} "
                       f"epochs: {row['seconds']:6.2f} s, {row['examples_per_second']:7.1f} examples/s", flush=True)

@@ -19,13 +19,14 @@ import argparse
 import json
 import platform
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from one_process import measure_in_subprocess  # noqa: E402  (this folder, the script's sys.path[0])
 
 OUT = ROOT / "bench" / "results" / "models.json"
 
@@ -104,13 +105,10 @@ def main() -> None:
     for preset in args.presets.split(","):
         batch, classes, steps = (16, 60, 10) if preset == "tiny" else (args.paper_batch, 4716, 3)
         for slug in slugs:
-            cmd = [sys.executable, __file__, "--one", slug, preset, str(batch), str(classes), str(steps),
-                   args.device]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                print(f"{preset:<6} {slug:<42} FAILED: {done.stderr.strip().splitlines()[-1:]}", flush=True)
+            row = measure_in_subprocess(__file__, [slug, preset, batch, classes, steps, args.device],
+                                        f"{preset:<6} {slug:<42}")
+            if row is None:
                 continue
-            row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
             print(f"{preset:<6} {slug:<42} {row['parameters'] / 1e6:>8.2f} M params  "
                   f"{row['examples_per_second']:>9.1f} ex/s  peak {row['peak_mb']:>7.0f} MB "

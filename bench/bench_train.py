@@ -29,7 +29,6 @@ import argparse
 import itertools
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from one_process import measure_in_subprocess  # noqa: E402  (this folder, the script's sys.path[0])
 
 OUT = ROOT / "bench" / "results" / "train.json"  # train-<preset>.json
 CLASSES = 4716
@@ -176,13 +177,10 @@ def main() -> None:
         generate(data, preset="demo", videos=args.videos, classes=CLASSES, seed=1)
         print(f"dataset: {args.videos} videos, {CLASSES} classes in {time.perf_counter() - start:.0f} s", flush=True)
         for key, batch in runs:
-            cmd = [sys.executable, __file__, "--one", key, str(data), str(batch), str(args.steps), args.preset,
-                   args.device]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                print(f"#{key} batch {batch}: FAILED {done.stderr.strip().splitlines()[-1:]}", flush=True)
+            row = measure_in_subprocess(__file__, [key, data, batch, args.steps, args.preset, args.device],
+                                        f"#{key} batch {batch}")
+            if row is None:
                 continue
-            row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
             print(f"{row['config']:<34} batch {row['batch_size']:>4}  "
                   f"train {row['pipeline_examples_per_second']:>7.1f} ex/s "

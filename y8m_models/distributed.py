@@ -94,7 +94,7 @@ def all_sum(*values: float) -> list[float]:
 
 
 # The process group of host values (``all_sum``): None is the default group, which is gloo on the CPU; beside
-# NCCL, ``main`` makes a gloo group of the same ranks (NCCL reduces device tensors only, and moving a host value
+# NCCL, ``join`` makes a gloo group of the same ranks (NCCL reduces device tensors only, and moving a host value
 # there and back would wait for every step queued on the device).
 control_group: dist.ProcessGroup | None = None
 
