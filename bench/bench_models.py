@@ -46,7 +46,10 @@ def _one(slug: str, preset: str, batch_size: int, num_classes: int, steps: int, 
     inputs = ModelInputs(num_classes, (1024, 128), random_vertical_matrix(num_classes).to(device))
     net = build_architecture(model.architecture, model.params, inputs).to(device)
     frames = getattr(model.params, "max_frames", 1)
-    batch = {k: v.to(device) for k, v in synthetic_batch(model.level, inputs, batch_size, frames).items()}
+    host = synthetic_batch(model.level, inputs, batch_size, frames)
+    batch = {k: v.to(device) for k, v in host.items()}
+    if "num_frames" in host:  # as to_device keeps it: the LSTMs pack from it without waiting for the GPU
+        batch["num_frames_host"] = host["num_frames"].numpy()
     optimizer, scheduler = build_optimizer(net, model.training)
     built_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cuda = torch.device(device).type == "cuda"

@@ -10,9 +10,12 @@ from y8m_models.paper import demo
 
 def test_frame_models_above_the_video_model_are_named_with_their_margin() -> None:
     found = demo.frame_vs_video({2: 0.80, 10: 0.79, 18: 0.81, 23: 0.85, 25: 0.80, 75: 0.9})
-    assert found["above"] == [18, 23] and found["shows"] is True  # 25 ties #2: not above; #75 is no frame model
+    assert found["above"] == [18, 23]  # 25 ties #2: not above; #75 is no frame model
+    assert found["shows"] is False  # the paper has every frame model above #2, not some
     assert "2 of 4" in found["line"] and "#23 0.8500 (+0.0500)" in found["line"]
-    assert demo.frame_vs_video({2: 0.9, 25: 0.8})["shows"] is False
+    assert demo.frame_vs_video({2: 0.7, 10: 0.79, 18: 0.81, 23: 0.85, 25: 0.80})["shows"] is True
+    assert demo.frame_vs_video({2: 0.9, 25: 0.8})["shows"] is False  # one below decides it
+    assert demo.frame_vs_video({2: 0.7, 25: 0.8})["shows"] is None  # the others not measured yet
     assert demo.frame_vs_video({25: 0.8})["shows"] is None  # no #2 yet
     assert demo.frame_vs_video({2: 0.8})["shows"] is None  # no frame model yet
 
@@ -51,7 +54,8 @@ def test_members_carry_the_classes_where_they_weigh_most() -> None:
 
 def test_findings_count_what_shows_and_render_as_markdown() -> None:
     flags = np.array([True, False, False, False])
-    result = demo.findings({2: 0.8, 23: 0.85}, {"v": np.array([0.0, 1.0, 1.0, 1.0])}, {"v": flags}, None)
+    gaps = {2: 0.8, 10: 0.81, 18: 0.82, 23: 0.85, 25: 0.9}
+    result = demo.findings(gaps, {"v": np.array([0.0, 1.0, 1.0, 1.0])}, {"v": flags}, None)
     assert [f["shows"] for f in result["findings"]] == [True, True, None]
     assert result["shown"] == 2 and result["of"] == 3
     text = demo.to_markdown(result)

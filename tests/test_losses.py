@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from tests.on_the_device import OnTheDevice
 from y8m_models.losses import LossSpec, cross_entropy, distillation_loss, model_loss, relabeled_targets
 from y8m_models.models.base import ModelOutput
 
@@ -91,7 +92,24 @@ def test_relabel_paper_soft_target_and_code_hard_label() -> None:
     y = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     soft = relabeled_targets(p, y, torch.tensor(3.0))  # paper: below the threshold
     torch.testing.assert_close(soft, torch.tensor([[1.0, 0.7, 0.0], [0.0, 0.0, 1.0]]))
-    assert relabeled_targets(p, y, torch.tensor(12.0)) is y
+    torch.testing.assert_close(relabeled_targets(p, y, torch.tensor(12.0)), y)
     hard = relabeled_targets(p, y, torch.tensor(12.0), as_in_code=True)  # code: at or above it
     torch.testing.assert_close(hard, torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]))
-    assert relabeled_targets(p, y, torch.tensor(3.0), as_in_code=True) is y
+    torch.testing.assert_close(relabeled_targets(p, y, torch.tensor(3.0), as_in_code=True), y)
+
+
+def test_the_relabelling_decides_on_the_device() -> None:
+    """#1 reads its batch loss every step: the decision is a ``where`` on the device, not a host ``if``."""
+    p, y = torch.tensor([[0.9, 0.7, 0.1]]), torch.tensor([[1.0, 0.0, 0.0]])
+    for loss, code in ((3.0, False), (12.0, False), (12.0, True), (3.0, True)):
+        on_device = relabeled_targets(p, y, torch.tensor(loss).as_subclass(OnTheDevice), as_in_code=code)
+        torch.testing.assert_close(on_device.as_subclass(torch.Tensor), relabeled_targets(p, y, torch.tensor(loss),
+                                                                                           as_in_code=code))
+
+
+def test_the_device_stand_in_catches_a_host_read() -> None:
+    n = torch.tensor([3, 1]).as_subclass(OnTheDevice)
+    (n // 2).clamp(min=1)  # arithmetic stays on the device
+    for read in (lambda: (n + 1).to("cpu"), lambda: n.tolist(), lambda: bool((n > 0).all()), lambda: int(n[0])):
+        with pytest.raises(AssertionError, match="on the host"):
+            read()

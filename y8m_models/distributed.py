@@ -66,8 +66,8 @@ def check_batch(batch_size: int, world_size: int) -> None:
 def batch_mean(mean: torch.Tensor, count: int) -> torch.Tensor:
     """The mean over the whole batch (all ranks' videos) of a value whose mean over this rank's ``count``
     videos is ``mean``: the batch-level decisions of #1 (relabel below a loss) and #65 (boost above the mean)
-    are then those of one process. Not differentiable (a decision, not a loss). Reduced on the device: #65's
-    weights follow without the host waiting (#1 reads its decision on the host at once, and waits)."""
+    are then those of one process. Not differentiable (a decision, not a loss). Reduced on the device, and
+    both decisions are taken there, so the host does not wait for it."""
     if current().world_size == 1:
         return mean.detach()
     parts = torch.stack([mean.detach().float() * count, mean.new_full((), float(count), dtype=torch.float32)])

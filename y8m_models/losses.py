@@ -55,14 +55,13 @@ def relabeled_targets(p_BC: torch.Tensor, y_BC: torch.Tensor, batch_loss: torch.
     predicted class becomes a soft target (its predicted probability, where the label is not already 1).
     [DIFF] The authors' code does the opposite: while the loss is at or above the threshold it adds the
     arg-max class as a hard positive (``as_in_code=True``). The loss is then recomputed with these targets.
+    The decision stays on the device (a ``where``, not an ``if``): reading the loss would make the host wait.
     """
-    active = bool(batch_loss >= threshold) if as_in_code else bool(batch_loss < threshold)
-    if not active:
-        return y_BC
+    active = batch_loss >= threshold if as_in_code else batch_loss < threshold
     confidence_B, top_B = p_BC.detach().max(dim=-1)
-    extra_BC = torch.zeros_like(y_BC)
-    extra_BC[torch.arange(len(top_B)), top_B] = 1.0 if as_in_code else confidence_B.to(y_BC.dtype)
-    return torch.maximum(y_BC, extra_BC)
+    extra_B1 = torch.ones_like(confidence_B) if as_in_code else confidence_B
+    extra_BC = torch.zeros_like(y_BC).scatter_(1, top_B[:, None], extra_B1[:, None].to(y_BC.dtype))
+    return torch.where(active, torch.maximum(y_BC, extra_BC), y_BC)
 
 
 class LossSpec(BaseModel):

@@ -353,7 +353,10 @@ def test_paper_shows_the_demos_findings_on_the_datasets_runs(dashboard: Dashboar
     from worker.paper import demo_findings
 
     found = demo_findings("tiny")
-    assert [f["shows"] is not None for f in found["findings"]] == [True, True, True]
+    frame_models, *others = found["findings"]
+    # #23 is not in the fixture: finding 1 is judged only when one of the other three is not above #2
+    assert frame_models["shows"] is (None if len(frame_models["above"]) == 3 else False)
+    assert [f["shows"] is not None for f in others] == [True, True]
     assert found["runs"] == {str(n): dashboard.runs[n] for n in (2, 10, 18, 25, 75)}
     at = _page("paper")
     (heading,) = [h.value for h in at.subheader if h.value.startswith("The demo")]

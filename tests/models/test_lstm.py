@@ -78,7 +78,7 @@ def test_moe_reads_the_final_state_of_every_layer(name: str, params: dict, width
 def test_memory_and_output_states_give_different_features() -> None:
     memory, output = _build("lstm", {"cells": N}), _build("lstm", {"cells": N, "state": "output"})
     x, n = _batch()["features"], _batch()["num_frames"]
-    c, h = memory.encoder(x, n), output.encoder(x, n)
+    c, h = memory.encoder(x, n, n), output.encoder(x, n, n)  # the counts on the device and on the host
     assert (h.abs() <= 1).all() and not torch.allclose(c, h)  # h = o * tanh(c) is bounded, c is not
 
 
@@ -91,7 +91,8 @@ def test_lstm_s_shares_one_input_and_one_forget_gate_across_cells() -> None:
     with torch.no_grad():
         first.gates.weight[2 + N:] = 0.0
         first.gates.bias[2 + N:] = 0.5
-    c_BN = model.encoder(*_batch(num_frames=(7, 3, 1)).values())[:, :N]
+    batch = _batch(num_frames=(7, 3, 1))
+    c_BN = model.encoder(batch["features"], batch["num_frames"], batch["num_frames"])[:, :N]
     torch.testing.assert_close(c_BN, c_BN[:, :1].expand_as(c_BN))
     assert c_BN[:, 0].unique().numel() == 3  # yet the gates depend on the video
 
@@ -124,7 +125,8 @@ def test_half_frame_sampling_keeps_valid_frames_in_order() -> None:
     steps, n = 11, torch.tensor([11, 11, 6, 1, 0])
     x = torch.arange(1, steps + 1).float().repeat(5, 1)[..., None]  # frame t holds t + 1
     x = x * (x <= n[:, None, None])
-    sub, new_n = sample_half_frames(x, n)
+    sub, new_n, on_host = sample_half_frames(x, n, n.clone())
+    assert torch.equal(on_host, new_n)  # the host copy of the new lengths agrees
     assert sub.shape == (5, 6, 1)  # ceil(11 / 2) kept
     assert torch.equal(sub[0], sub[1])  # one permutation for the whole batch
     assert (new_n <= torch.minimum(n, torch.tensor(6))).all() and new_n[0] == 6 and new_n[4] == 0
@@ -158,11 +160,12 @@ def test_eval_subsets_average_the_predictions_of_that_many_half_subsets(monkeypa
         assert not torch.allclose(averaged, single(batch).predictions)
         torch.manual_seed(5)  # the same four subsets, one by one, of the L2-normalised frames
         x = torch.nn.functional.normalize(batch["features"], dim=-1)
-        runs = [single.moe(single.encoder(*sample_half_frames(x, batch["num_frames"]))) for _ in range(4)]
+        n = batch["num_frames"]
+        runs = [single.moe(single.encoder(*sample_half_frames(x, n, n))) for _ in range(4)]
         torch.testing.assert_close(averaged, torch.stack(runs).mean(dim=0))
     calls = []
     monkeypatch.setattr(lstm_module, "sample_half_frames",
-                        lambda x, n: calls.append(1) or sample_half_frames(x, n))
+                        lambda *args: calls.append(1) or sample_half_frames(*args))
     with torch.no_grad():
         model(batch)
     assert len(calls) == 4
@@ -188,7 +191,7 @@ def test_lstm_a_fwd_bwd_second_layer_reads_each_video_backward() -> None:
     model = _build("lstm_a_fwd_bwd", {"cells": N}).eval()
     batch = _batch(steps=6, num_frames=(6, 4, 2))
     with torch.no_grad():
-        c2_BN = model.encoder(batch["features"], batch["num_frames"])[:, N:]
+        c2_BN = model.encoder(batch["features"], batch["num_frames"], batch["num_frames"])[:, N:]
         for b, n in enumerate(batch["num_frames"].tolist()):  # one video alone, no padding, flipped
             x_1TD = batch["features"][b:b + 1, :n]
             y_1TN, _ = run_cell(model.encoder.first, x_1TD, torch.tensor([n]))

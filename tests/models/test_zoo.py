@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.on_the_device import OnTheDevice
 from y8m_models.configs import all_configurations, resolve, single_models
 from y8m_models.configs.check import check_model, random_vertical_matrix, synthetic_batch
 from y8m_models.models import ModelInputs, build_architecture
@@ -109,3 +110,24 @@ def test_probabilities_and_lstms_stay_float32_under_bf16_autocast(slug: str, cod
             assert value is None or value.dtype == torch.float32, f"{label}: {name} is {value.dtype}"
         assert set(lstm_inputs) <= {torch.float32}, f"{label}: an LSTM ran on {lstm_inputs}"
         out.predictions.sum().backward()
+
+
+FRAME_CASES = [(s, c) for s, c in CASES if any(m.level == "frame" for _, m in _models(s, c))]
+
+
+@pytest.mark.parametrize(("slug", "code"), FRAME_CASES, ids=[f"{s}{'-code' if c else ''}" for s, c in FRAME_CASES])
+def test_no_frame_model_reads_its_frame_counts_back_from_the_device(slug: str, code: bool) -> None:
+    """A packed sequence needs its lengths on the host: every LSTM takes them from the host copy that
+    ``to_device`` keeps (``num_frames_host``), derived lengths included (#11's half frames, #13's clips, #14's
+    levels, #15's resolutions, #16's scales), instead of copying the device's counts back at each call."""
+    for label, model in _models(slug, code):
+        if model.level != "frame":
+            continue
+        torch.manual_seed(0)
+        net = build_architecture(model.architecture, model.params, INPUTS)
+        batch = synthetic_batch("frame", INPUTS, batch_size=4, frames=10)
+        batch = {**batch, "num_frames": batch["num_frames"].as_subclass(OnTheDevice),
+                 "num_frames_host": batch["num_frames"].numpy()}
+        with torch.no_grad():
+            for mode in (True, False):  # training draws #11's half frames; evaluation averages its subsets
+                assert net.train(mode)(batch).predictions.shape == (4, INPUTS.num_classes), label

@@ -422,6 +422,9 @@ def to_device(batch: dict, device: torch.device | str = "cpu", spec: FeatureSpec
                   per_row=x.device.type == "cpu")
     out["features"] = x
     out["num_frames"] = batch["num_frames"].to(device, non_blocking=True)
+    # What packed sequences are built from (models.base.frame_lengths); an array, not a tensor, so that DDP,
+    # which moves every tensor of a forward's input to the GPU, leaves it on the host.
+    out["num_frames_host"] = batch["num_frames"].numpy()
     return out
 
 

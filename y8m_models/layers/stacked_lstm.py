@@ -24,6 +24,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from y8m_models.data.dataset import host_to_device
+
 _CPU_LOOP_SIZE = 2**20  # T x B x N from which training on the CPU uses _cpu_layer (module docstring)
 
 
@@ -36,7 +38,7 @@ class LSTMRun(NamedTuple):
 
 
 class StackedLSTM(nn.Module):
-    """([B, T, D], num_frames [B]) -> LSTMRun; ``bidirectional`` doubles N in outputs and rows in c/h."""
+    """([B, T, D], lengths [B] on the host) -> LSTMRun; ``bidirectional`` doubles N in outputs and rows in c/h."""
 
     def __init__(self, in_features: int, cells: int, layers: int = 1, bidirectional: bool = False):
         super().__init__()
@@ -52,23 +54,37 @@ class StackedLSTM(nn.Module):
                 elif name.startswith("bias_hh"):
                     p.zero_()
 
-    def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> LSTMRun:
+    def forward(self, x_BTD: torch.Tensor, lengths_B: torch.Tensor) -> LSTMRun:
+        """``lengths_B``: each video's frames, on the host (``models.base.frame_lengths``). A packed sequence is
+        built from host lengths; lengths on a GPU are copied, and that copy waits for every step queued before."""
         if torch.is_autocast_enabled(x_BTD.device.type):  # float32 whatever the autocast (numerics.py)
             with torch.autocast(x_BTD.device.type, enabled=False):
-                return self.forward(x_BTD.float(), num_frames_B)
-        lengths_B = num_frames_B.clamp(min=1, max=x_BTD.shape[1]).to("cpu", torch.int64)
+                return self.forward(x_BTD.float(), lengths_B)
+        lengths_B = lengths_B.to("cpu", torch.int64)
+        has_frames_B = (lengths_B > 0).to(x_BTD.dtype)
+        lengths_B = lengths_B.clamp(min=1, max=x_BTD.shape[1])
         batch, frames = x_BTD.shape[:2]
         if (x_BTD.device.type == "cpu" and torch.is_grad_enabled()
                 and frames * batch * self.lstm.hidden_size >= _CPU_LOOP_SIZE):
             outputs_BTN, h_LB, c_LB = self._cpu(x_BTD, lengths_B)
         else:
-            packed = pack_padded_sequence(x_BTD, lengths_B, batch_first=True, enforce_sorted=False)
-            out_packed, (h_LB, c_LB) = self.lstm(packed)
-            outputs_BTN, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=x_BTD.shape[1])
-        has_frames = (num_frames_B > 0).to(x_BTD.dtype)
-        return LSTMRun(outputs_BTN * has_frames[:, None, None], c_LB.transpose(0, 1) * has_frames[:, None, None],
-                       h_LB.transpose(0, 1) * has_frames[:, None, None])
+            outputs_BTN, h_LB, c_LB = self._packed(x_BTD, lengths_B)
+        has_frames_B11 = host_to_device(has_frames_B, x_BTD.device)[:, None, None]
+        return LSTMRun(outputs_BTN * has_frames_B11, c_LB.transpose(0, 1) * has_frames_B11,
+                       h_LB.transpose(0, 1) * has_frames_B11)
 
+    def _packed(self, x_BTD: torch.Tensor, lengths_B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """nn.LSTM over the packed sequence (cuDNN on a GPU). The videos are sorted longest first on the host
+        and the order sent with a queued copy: ``pack_padded_sequence(enforce_sorted=False)`` would send it with
+        a copy that waits for the device."""
+        order_B = lengths_B.argsort(descending=True, stable=True)
+        order_and_back_2B = host_to_device(torch.stack([order_B, order_B.argsort()]), x_BTD.device)
+        packed = pack_padded_sequence(x_BTD.index_select(0, order_and_back_2B[0]), lengths_B[order_B],
+                                      batch_first=True)
+        out_packed, (h_LB, c_LB) = self.lstm(packed)
+        outputs_BTN, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=x_BTD.shape[1])
+        back_B = order_and_back_2B[1]
+        return outputs_BTN.index_select(0, back_B), h_LB.index_select(1, back_B), c_LB.index_select(1, back_B)
 
     def _cpu(self, x_BTD: torch.Tensor, lengths_B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """nn.LSTM's (outputs [B, T, N * directions], h and c [L * directions, B, N]) on the CPU."""
@@ -128,7 +144,7 @@ def _cpu_layer(x_BTD: torch.Tensor, lengths: list[int], w_ih: torch.Tensor, w_hh
 
 
 class ParallelLSTM(nn.Module):
-    """One StackedLSTM per feature part (e.g. rgb 1024 and audio 128): ([B, T, sum(parts)], num_frames) ->
+    """One StackedLSTM per feature part (e.g. rgb 1024 and audio 128): ([B, T, sum(parts)], host lengths) ->
     LSTMRun with outputs [B, T, sum(cells)] and c/h [B, 1, L * sum(cells)]: one row in the authors' order
     (every layer of the first part, then every layer of the second), so ``run.c.flatten(1)`` reads alike."""
 
@@ -139,8 +155,8 @@ class ParallelLSTM(nn.Module):
         self.feature_sizes = tuple(feature_sizes)
         self.parts = nn.ModuleList(StackedLSTM(d, n, layers) for d, n in zip(feature_sizes, cells, strict=True))
 
-    def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> LSTMRun:
-        runs = [lstm(x, num_frames_B) for lstm, x in zip(self.parts, x_BTD.split(self.feature_sizes, dim=-1),
+    def forward(self, x_BTD: torch.Tensor, lengths_B: torch.Tensor) -> LSTMRun:
+        runs = [lstm(x, lengths_B) for lstm, x in zip(self.parts, x_BTD.split(self.feature_sizes, dim=-1),
                                                           strict=True)]
         return LSTMRun(torch.cat([r.outputs for r in runs], dim=-1),
                        torch.cat([r.c.flatten(1) for r in runs], dim=-1)[:, None],

@@ -42,6 +42,7 @@ from y8m_models.models.base import (
     cascade_parts,
     cascade_width,
     frame_inputs,
+    frame_lengths,
     register,
 )
 
@@ -138,7 +139,7 @@ class LocalAttentionLSTM(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
-        run = self.lstm(x_BTD, num_frames_B)
+        run = self.lstm(x_BTD, frame_lengths(batch, x_BTD.shape[1]))
         if self.p.variant == "paper":
             z_B1D, a_BT1 = self.pool(x_BTD, torch.cat([x_BTD, run.outputs], dim=-1), num_frames_B)
             feature_BF = torch.cat([run.h[:, -1], z_B1D[:, 0]], dim=-1)
@@ -164,8 +165,8 @@ class LSTMAttentionLSTM(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
-        attention_run = self.attention_lstm(x_BTD, num_frames_B)
-        main_run = self.main_lstm(x_BTD, num_frames_B)
+        lengths_B = frame_lengths(batch, x_BTD.shape[1])
+        attention_run, main_run = self.attention_lstm(x_BTD, lengths_B), self.main_lstm(x_BTD, lengths_B)
         attended_B1N, a_BT1 = self.pool(main_run.outputs, attention_run.outputs, num_frames_B)
         feature_BF = torch.cat([attended_B1N[:, 0], attention_run.c.flatten(1), main_run.c.flatten(1)], dim=-1)
         return ModelOutput(self.moe(feature_BF), attention=a_BT1)
@@ -187,7 +188,7 @@ class MultiAttentionLSTM(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
-        y_BTN = self.lstm(x_BTD, num_frames_B).outputs
+        y_BTN = self.lstm(x_BTD, frame_lengths(batch, x_BTD.shape[1])).outputs
         parts = [x_BTD, y_BTN]
         if self.p.attention_input == "frame_output_mean":
             parts.append(mean_over_time(x_BTD, num_frames_B)[:, None].expand_as(x_BTD))
@@ -210,8 +211,8 @@ class MultiAttentionTwoLSTM(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
-        y_att_BTN = self.attention_lstm(x_BTD, num_frames_B).outputs
-        y_BTN = self.main_lstm(x_BTD, num_frames_B).outputs
+        lengths_B = frame_lengths(batch, x_BTD.shape[1])
+        y_att_BTN, y_BTN = self.attention_lstm(x_BTD, lengths_B).outputs, self.main_lstm(x_BTD, lengths_B).outputs
         z_BKN, a_BTK = self.pool(y_BTN, torch.cat([y_att_BTN, x_BTD], dim=-1), num_frames_B)
         if self.p.local_windows:  # the pooled z above is of the unwindowed weights: pool again
             a_BTK = restrict_to_windows(a_BTK, local_windows_BTK(num_frames_B, a_BTK.shape[1], self.p.groups))

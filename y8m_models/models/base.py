@@ -286,6 +286,15 @@ def frame_inputs(batch: dict, max_frames: int, normalize: str,
     return normalize_features(x_BTD, normalize, feature_sizes), batch["num_frames"].clamp(max=x_BTD.shape[1])
 
 
+def frame_lengths(batch: dict, steps: int) -> torch.Tensor:
+    """num_frames [B] clamped to ``steps``, on the host: what an LSTM over packed sequences is given
+    (``StackedLSTM``). From the array ``to_device`` keeps on the host, so that no step waits for the device;
+    a batch without one (a model called on a hand-made batch) has its num_frames copied."""
+    if "num_frames_host" in batch:
+        return torch.as_tensor(batch["num_frames_host"]).clamp(max=steps)
+    return batch["num_frames"].to("cpu").clamp(max=steps)
+
+
 def video_inputs(batch: dict) -> torch.Tensor:
     if "num_frames" in batch or batch["features"].dim() != 2:
         raise ValueError("this is a video-level model; the batch holds frame-level features")

@@ -33,6 +33,7 @@ from y8m_models.models.base import (
     cascade_parts,
     cascade_width,
     frame_inputs,
+    frame_lengths,
     register,
 )
 
@@ -62,9 +63,10 @@ class ChainingLSTM(nn.Module):
         self.cascade = cascade_feature(inputs)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
+        x_BTD, _ = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         d = cascade_parts(self.cascade, batch)
-        memories = [torch.cat([lstm(x_BTD, num_frames_B).c.flatten(1), *d], dim=-1) for lstm in self.lstms]
+        lengths_B = frame_lengths(batch, x_BTD.shape[1])
+        memories = [torch.cat([lstm(x_BTD, lengths_B).c.flatten(1), *d], dim=-1) for lstm in self.lstms]
         features: torch.Tensor | list[torch.Tensor] = memories[0] if self.p.shared_lstm else memories
         predictions_BC, stages_BSC = self.chaining(features)
         return ModelOutput(predictions_BC, auxiliary=stages_BSC)

@@ -51,6 +51,7 @@ from y8m_models.models.base import (
     cascade_parts,
     cascade_width,
     frame_inputs,
+    frame_lengths,
     normalize_features,
     register,
     valid_mask,
@@ -197,8 +198,9 @@ class ParallelLSTMOutputs(nn.Module):
         self.lstm = ParallelLSTM(feature_sizes, cells, layers=1)
         self.out_features = sum(cells)
 
-    def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> torch.Tensor:
-        return self.lstm(normalize_features(x_BTD, "per_part", self.feature_sizes), num_frames_B).outputs
+    def forward(self, x_BTD: torch.Tensor, lengths_B: torch.Tensor) -> torch.Tensor:
+        """``lengths_B`` on the host (``StackedLSTM``)."""
+        return self.lstm(normalize_features(x_BTD, "per_part", self.feature_sizes), lengths_B).outputs
 
 
 # --- models ------------------------------------------------------------------------------------------------
@@ -228,8 +230,8 @@ class CNNLSTMModel(nn.Module):
         self.moe = MoE(p.layers * p.cells, inputs.num_classes, p.mixtures)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
-        run = self.lstm(F.normalize(self.cnn(x_BTD), dim=-1), num_frames_B)
+        x_BTD, _ = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
+        run = self.lstm(F.normalize(self.cnn(x_BTD), dim=-1), frame_lengths(batch, x_BTD.shape[1]))
         return ModelOutput(self.moe(run.c.flatten(1)))
 
 
@@ -258,7 +260,7 @@ class CNNChaining(nn.Module):
         x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         mean_BD = mean_over_time(x_BTD, num_frames_B)
         m_BP = F.normalize(F.relu(self.mean_projection(mean_BD)), dim=-1)
-        seq_BTN = x_BTD if self.sequence is None else self.sequence(x_BTD, num_frames_B)
+        seq_BTN = x_BTD if self.sequence is None else self.sequence(x_BTD, frame_lengths(batch, x_BTD.shape[1]))
         head = [mean_BD] if self.with_mean_input else []
         d = cascade_parts(self.cascade, batch)
         features = []

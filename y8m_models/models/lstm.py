@@ -24,6 +24,7 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
+from y8m_models.data.dataset import host_to_device
 from y8m_models.layers.lstm_cells import LSTMACell, LSTMSCell, run_cell
 from y8m_models.layers.moe import MoE
 from y8m_models.layers.stacked_lstm import ParallelLSTM, StackedLSTM
@@ -38,6 +39,7 @@ from y8m_models.models.base import (
     cascade_parts,
     cascade_width,
     frame_inputs,
+    frame_lengths,
     register,
 )
 
@@ -89,30 +91,36 @@ class ParallelLSTMParams(FrameParams):
 def reverse_within_length(x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> torch.Tensor:
     """Reverse each video's first ``num_frames`` steps; padding stays where it is. Its own inverse."""
     t_T = torch.arange(x_BTD.shape[1], device=x_BTD.device)
-    n_B1 = num_frames_B[:, None].to(t_T.device)
+    n_B1 = num_frames_B[:, None]
     index_BT = torch.where(t_T[None] < n_B1, n_B1 - 1 - t_T[None], t_T[None])
     return x_BTD.gather(1, index_BT[..., None].expand_as(x_BTD))
 
 
-def sample_half_frames(x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_half_frames(x_BTD: torch.Tensor, num_frames_B: torch.Tensor,
+                       lengths_B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """#11's augmentation (zt LstmRandomModel): one random permutation of the T frame indices for the whole
     batch; keep ceil(T/2) of them (150 of 300) in ascending order; a video keeps those below its length, so
-    its valid frames stay in order at the front. Returns (frames [B, ceil(T/2), D], new lengths [B])."""
+    its valid frames stay in order at the front. Returns (frames [B, ceil(T/2), D], the new num_frames [B] and
+    the same on the host)."""
     steps = x_BTD.shape[1]
-    kept_K = torch.randperm(steps)[: math.ceil(steps / 2)].sort().values.to(x_BTD.device)
-    return x_BTD[:, kept_K], (kept_K[None] < num_frames_B[:, None]).sum(dim=1)
+    kept_K = torch.randperm(steps)[: math.ceil(steps / 2)].sort().values
+    on_device_K = host_to_device(kept_K, x_BTD.device)
+    return (x_BTD[:, on_device_K], (on_device_K[None] < num_frames_B[:, None]).sum(dim=1),
+            (kept_K[None] < lengths_B[:, None]).sum(dim=1))
 
 
 class BasicLSTMFeatures(nn.Module):
-    """The wh BasicLSTM stack: ([B, T, D], [B]) -> final c or h of every layer [B, layers * N]."""
+    """The wh BasicLSTM stack: ([B, T, D], num_frames [B], lengths [B] on the host) -> final c or h of every
+    layer [B, layers * N]. Every encoder here takes both counts: the cells' gathers read them on the device,
+    a packed sequence on the host (``StackedLSTM``)."""
 
     def __init__(self, in_features: int, cells: int, layers: int, state: str):
         super().__init__()
         self.lstm, self.state = StackedLSTM(in_features, cells, layers), state
         self.out_features = layers * cells
 
-    def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> torch.Tensor:
-        run = self.lstm(x_BTD, num_frames_B)
+    def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor, lengths_B: torch.Tensor) -> torch.Tensor:
+        run = self.lstm(x_BTD, lengths_B)
         return (run.c if self.state == "memory" else run.h).flatten(1)
 
 
@@ -130,7 +138,7 @@ class CellStackFeatures(nn.Module):
         self.state_index = 0 if state == "memory" else 1  # run_cell's final state is (c, h, ...)
         self.out_features = layers * cells
 
-    def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor, lengths_B: torch.Tensor) -> torch.Tensor:
         finals = []
         for cell in self.cells:
             x_BTD, final = run_cell(cell, x_BTD, num_frames_B)
@@ -141,7 +149,8 @@ class CellStackFeatures(nn.Module):
 # --- models ------------------------------------------------------------------------------------------------
 
 class FrameFeaturesMoE(nn.Module):
-    """Normalised frames -> ``encoder`` (frames, num_frames) -> [B, F] (+ the cascade's d) -> MoE -> [B, C].
+    """Normalised frames -> ``encoder`` (frames, num_frames, host lengths) -> [B, F] (+ the cascade's d) -> MoE
+    -> [B, C].
     ``half_frames`` trains on random half-subsets (#11); ``eval_subsets`` > 1 averages that many half-subsets'
     predictions at eval."""
 
@@ -156,19 +165,21 @@ class FrameFeaturesMoE(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         x_BTD, num_frames_B = frame_inputs(batch, self.max_frames, self.normalize, self.feature_sizes)
+        lengths_B = frame_lengths(batch, x_BTD.shape[1])
         d = cascade_parts(self.cascade, batch)
         if self.training and self.half_frames:
-            x_BTD, num_frames_B = sample_half_frames(x_BTD, num_frames_B)
+            x_BTD, num_frames_B, lengths_B = sample_half_frames(x_BTD, num_frames_B, lengths_B)
         elif not self.training and self.eval_subsets > 1:
-            return ModelOutput(self._average_over_subsets(x_BTD, num_frames_B, d))
-        return ModelOutput(self.moe(torch.cat([self.encoder(x_BTD, num_frames_B), *d], dim=-1)))
+            return ModelOutput(self._average_over_subsets(x_BTD, num_frames_B, lengths_B, d))
+        return ModelOutput(self.moe(torch.cat([self.encoder(x_BTD, num_frames_B, lengths_B), *d], dim=-1)))
 
-    def _average_over_subsets(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor,
+    def _average_over_subsets(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor, lengths_B: torch.Tensor,
                               d: list[torch.Tensor]) -> torch.Tensor:
         # The S subsets run as one batch of S * B videos (each subset has its own permutation).
-        subsets = [sample_half_frames(x_BTD, num_frames_B) for _ in range(self.eval_subsets)]
-        x_SBTD = torch.cat([x for x, _ in subsets])
-        features_SBF = self.encoder(x_SBTD, torch.cat([n for _, n in subsets]))
+        subsets = [sample_half_frames(x_BTD, num_frames_B, lengths_B) for _ in range(self.eval_subsets)]
+        x_SBTD = torch.cat([x for x, _, _ in subsets])
+        features_SBF = self.encoder(x_SBTD, torch.cat([n for _, n, _ in subsets]),
+                                    torch.cat([n for _, _, n in subsets]))
         d_SBP = [d_BP.repeat(self.eval_subsets, 1) for d_BP in d]  # the same d for every subset of a video
         p_SBC = self.moe(torch.cat([features_SBF, *d_SBP], dim=-1))
         return p_SBC.view(self.eval_subsets, x_BTD.shape[0], -1).mean(dim=0)
@@ -183,9 +194,9 @@ class BiUniLSTMFeatures(nn.Module):
         self.forward_layer = StackedLSTM(2 * cells, cells)  # reads the per-frame [h_fw; h_bw]
         self.out_features = 6 * cells
 
-    def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> torch.Tensor:
-        first = self.bidirectional(x_BTD, num_frames_B)
-        second = self.forward_layer(first.outputs, num_frames_B)
+    def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor, lengths_B: torch.Tensor) -> torch.Tensor:
+        first = self.bidirectional(x_BTD, lengths_B)
+        second = self.forward_layer(first.outputs, lengths_B)
         # TF's state_is_tuple=False states are [c; h] per direction / layer.
         states = [torch.cat([run.c[:, k], run.h[:, k]], dim=-1) for run, k in ((first, 0), (first, 1), (second, 0))]
         return torch.cat(states, dim=-1)
@@ -208,7 +219,7 @@ class LSTMAFwdBwdFeatures(nn.Module):
                     cell.gates.bias[1] = 0.1  # LSTMSCell gate rows: [i, f, o (N), candidate (N)]
         self.out_features = 2 * cells
 
-    def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor, lengths_B: torch.Tensor) -> torch.Tensor:
         if self.variant == "paper":  # forward, then backward
             y_BTN, (c1_BN, *_) = run_cell(self.first, x_BTD, num_frames_B)
             xy_BTD = reverse_within_length(torch.cat([x_BTD, y_BTN], dim=-1), num_frames_B)
@@ -229,8 +240,8 @@ class ParallelLSTMFeatures(nn.Module):
         self.lstm, self.state = ParallelLSTM(feature_sizes, cells, layers), state
         self.out_features = layers * sum(cells)
 
-    def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> torch.Tensor:
-        run = self.lstm(x_BTD, num_frames_B)
+    def forward(self, x_BTD: torch.Tensor, num_frames_B: torch.Tensor, lengths_B: torch.Tensor) -> torch.Tensor:
+        run = self.lstm(x_BTD, lengths_B)
         return (run.c if self.state == "memory" else run.h).flatten(1)
 
 

@@ -43,6 +43,7 @@ from y8m_models.models.base import (
     cascade_parts,
     cascade_width,
     frame_inputs,
+    frame_lengths,
     normalize_features,
     register,
     valid_mask,
@@ -128,17 +129,25 @@ def window_means(x_BTD: torch.Tensor, num_frames_B: torch.Tensor, r: int,
     x_BTD = _pad_frames(x_BTD, windows * r)[:, : windows * r]
     valid_BT1 = valid_mask(num_frames_B, windows * r)[..., None].to(x_BTD.dtype)
     sums_BMD = (x_BTD * valid_BT1).unflatten(1, (windows, r)).sum(dim=2)
-    if not partial:
-        return sums_BMD / r, num_frames_B // r
-    counts_BM1 = valid_BT1.unflatten(1, (windows, r)).sum(dim=2).clamp(min=1)
-    return sums_BMD / counts_BM1, (num_frames_B + r - 1) // r
+    counts_BM1 = valid_BT1.unflatten(1, (windows, r)).sum(dim=2).clamp(min=1) if partial else r
+    return sums_BMD / counts_BM1, window_lengths(num_frames_B, r, partial)
+
+
+def window_lengths(num_frames_B: torch.Tensor, r: int, partial: bool) -> torch.Tensor:
+    """The lengths ``window_means`` gives (on whichever device ``num_frames_B`` is)."""
+    return (num_frames_B + r - 1) // r if partial else num_frames_B // r
 
 
 def frame_hop(x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """#14's code: every 2nd frame (element 1 of each pair) -> [B, max(T // 2, 1), D]; the length is the
     *original* video's num_frames // 2 at every level (the code's bug), clamped to the new sequence length."""
     hopped_BTD = _pad_frames(x_BTD, 2)[:, 1::2]
-    return hopped_BTD, (num_frames_B // 2).clamp(max=hopped_BTD.shape[1])
+    return hopped_BTD, hop_lengths(num_frames_B, hopped_BTD.shape[1])
+
+
+def hop_lengths(num_frames_B: torch.Tensor, steps: int) -> torch.Tensor:
+    """The lengths ``frame_hop`` gives for a hopped sequence of ``steps`` frames."""
+    return (num_frames_B // 2).clamp(max=steps)
 
 
 def max_pool_pairs(x_BTN: torch.Tensor, num_frames_B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,8 +157,13 @@ def max_pool_pairs(x_BTN: torch.Tensor, num_frames_B: torch.Tensor) -> tuple[tor
     steps = x_BTN.shape[1]
     if steps >= 2:
         x_BTN = x_BTN[:, : steps // 2 * 2].unflatten(1, (steps // 2, 2)).amax(dim=2)
-    num_frames_B = torch.where(num_frames_B > 0, (num_frames_B // 2).clamp(min=1), 0)
+    num_frames_B = pair_lengths(num_frames_B)
     return x_BTN * valid_mask(num_frames_B, x_BTN.shape[1])[..., None], num_frames_B
+
+
+def pair_lengths(num_frames_B: torch.Tensor) -> torch.Tensor:
+    """The lengths ``max_pool_pairs`` gives."""
+    return torch.where(num_frames_B > 0, (num_frames_B // 2).clamp(min=1), 0)
 
 
 def _recurrent(parts: Sequence[int], cells: Sequence[int], layers: int) -> StackedLSTM | ParallelLSTM:
@@ -157,11 +171,12 @@ def _recurrent(parts: Sequence[int], cells: Sequence[int], layers: int) -> Stack
     return StackedLSTM(sum(parts), cells[0], layers) if len(cells) == 1 else ParallelLSTM(parts, cells, layers)
 
 
-def _final_memory(rnn: StackedLSTM | LSTMSCell, x_BTN: torch.Tensor, num_frames_B: torch.Tensor) -> torch.Tensor:
-    """The c after each video's last valid frame [B, N]."""
+def _final_memory(rnn: StackedLSTM | LSTMSCell, x_BTN: torch.Tensor, num_frames_B: torch.Tensor,
+                  lengths_B: torch.Tensor) -> torch.Tensor:
+    """The c after each video's last valid frame [B, N]; the counts on the device and on the host."""
     if isinstance(rnn, LSTMSCell):
         return run_cell(rnn, x_BTN, num_frames_B)[1][0]
-    return rnn(x_BTN, num_frames_B).c[:, -1]
+    return rnn(x_BTN, lengths_B).c[:, -1]
 
 
 # --- models ----------------------------------------------------------------------------------------------------
@@ -175,11 +190,11 @@ class TemporalSegmentLSTM(nn.Module):
         self.moe = MoE(p.cells, inputs.num_classes, p.mixtures)
 
     def forward(self, batch: dict) -> ModelOutput:
-        x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
+        x_BTD, _ = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         (B, steps, D), clip = x_BTD.shape, self.p.clip_frames
         clips = (steps + clip - 1) // clip
         x_BMLD = _pad_frames(x_BTD, clips * clip).view(B, clips, clip, D)
-        frames_BM, clips_B = clip_lengths(num_frames_B, clips, clip, self.p.mask_clips)
+        frames_BM, clips_B = clip_lengths(frame_lengths(batch, steps), clips, clip, self.p.mask_clips)
         c_BMN = self.clip_lstm(x_BMLD.flatten(0, 1), frames_BM.flatten()).c[:, -1].view(B, clips, -1)
         return ModelOutput(self.moe(self.video_lstm(c_BMN, clips_B).c[:, -1]))
 
@@ -196,14 +211,18 @@ class TemporalPoolingLSTM(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
-        lengths_B, memories = num_frames_B, []
+        host_B = frame_lengths(batch, x_BTD.shape[1])  # the same counts on the host, for the LSTMs
+        lengths_B, level_host_B, memories = num_frames_B, host_B, []
         for level, (lstm, parts) in enumerate(zip(self.levels, self.parts, strict=True)):
-            if level > 0:
-                x_BTD, lengths_B = (frame_hop(x_BTD, num_frames_B) if self.frame_hop
-                                    else window_means(x_BTD, lengths_B, 2))
+            if level > 0 and self.frame_hop:
+                x_BTD, _ = frame_hop(x_BTD, num_frames_B)
+                level_host_B = hop_lengths(host_B, x_BTD.shape[1])
+            elif level > 0:
+                x_BTD, lengths_B = window_means(x_BTD, lengths_B, 2)
+                level_host_B = window_lengths(level_host_B, 2, partial=True)
             if level > 0 or self.frame_hop:  # paper silent between levels: the code's per-part L2
                 x_BTD = normalize_features(x_BTD, "per_part", parts)
-            run = lstm(x_BTD, lengths_B)
+            run = lstm(x_BTD, level_host_B)
             memories.append(run.c.flatten(1))
             x_BTD = run.outputs
         return ModelOutput(self.moe(torch.cat(memories, dim=-1)))
@@ -221,9 +240,10 @@ class MultiresLSTMChaining(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
-        memories = []
+        host_B, memories = frame_lengths(batch, x_BTD.shape[1]), []
         for r, lstm in zip(self.resolutions, self.lstms, strict=True):
-            xr_BTD, lengths_B = window_means(x_BTD, num_frames_B, r, self.p.partial_windows)
+            xr_BTD, _ = window_means(x_BTD, num_frames_B, r, self.p.partial_windows)
+            lengths_B = window_lengths(host_B, r, self.p.partial_windows)
             memories.append(lstm(normalize_features(xr_BTD, "per_part", self.feature_sizes), lengths_B).c[:, 0])
         predictions_BC, stages_BSC = self.chain(memories)
         return ModelOutput(predictions_BC, auxiliary=stages_BSC)
@@ -250,16 +270,17 @@ class MultiscaleCNNLSTM(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
-        memories, predictions = [], []
+        lengths_B, memories, predictions = frame_lengths(batch, x_BTD.shape[1]), [], []
         cascades = [None] * len(self.cnns) if self.cascades is None else self.cascades
         for s, (cnn, norm, rnn, moe, cascade) in enumerate(
                 zip(self.cnns, self.norms, self.rnns, self.moes, cascades, strict=True)):
             valid_BT = valid_mask(num_frames_B, x_BTD.shape[1])
             h_BTN = F.relu(norm(cnn(x_BTD), valid_BT))  # causal CNN: padding after a frame never reaches it
-            memories.append(_final_memory(rnn, h_BTN, num_frames_B))
+            memories.append(_final_memory(rnn, h_BTN, num_frames_B, lengths_B))
             predictions.append(moe(torch.cat([memories[-1], *cascade_parts(cascade, batch)], dim=-1)))
             if s + 1 < len(self.cnns):
                 x_BTD, num_frames_B = max_pool_pairs(h_BTN, num_frames_B)
+                lengths_B = pair_lengths(lengths_B)
         scales_BSC = torch.stack(predictions, dim=1)
         if self.consensus_SNC is None:
             return ModelOutput(scales_BSC.mean(dim=1), auxiliary=scales_BSC)

@@ -9,7 +9,8 @@ ground truth of which frames are uninformative, and #75's class-wise weights, an
 whether it shows:
 
 1. **frame models above the video-level model** (paper Tables 5-7: every frame model above #2): which of the
-   frame-level runs have a validate2 GAP above #2's;
+   frame-level runs have a validate2 GAP above #2's; shown when all of ``FRAME_MODELS`` are, as in the paper,
+   not shown as soon as one is not (the line gives how many are);
 2. **attention avoids the uninformative frames** (paper Fig. 5): the share of #25's attention on the filler
    frames (dark frames, title cards) against their share of the frames; shown when the ratio is at most
    ``CLEARLY_LESS``;
@@ -58,7 +59,15 @@ def frame_vs_video(gaps: Mapping[int, float]) -> dict[str, Any]:
             f"{len(above)} of {len(frame)}: {rows}" if video is not None and frame else "not measured yet")
     return {"finding": "frame models above the video-level model", "video_gap": video,
             "frame_gaps": {str(n): g for n, g in frame.items()}, "above": above,
-            "shows": bool(above) if video is not None and frame else None, "line": line}
+            "shows": _all_of(len(above), len(frame), len(FRAME_MODELS)) if video is not None else None,
+            "line": line}
+
+
+def _all_of(passed: int, measured: int, expected: int) -> bool | None:
+    """True when every one of ``expected`` passed, False as soon as a measured one did not, else None."""
+    if passed < measured:
+        return False
+    return True if measured == expected else None
 
 
 def attention_on_filler(weights: Mapping[str, np.ndarray], uninformative: Mapping[str, np.ndarray]) -> dict[str, Any]:
