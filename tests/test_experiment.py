@@ -1,4 +1,4 @@
-"""`y8m train` -> `y8m eval` -> `y8m predict --csv` on the tiny synthetic dataset, and bad input."""
+"""`y8m train` -> `y8m eval` -> `y8m predict --submission` on the tiny synthetic dataset, and bad input."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_train_eval_predict(data: Path, tmp_path: Path, config: str) -> None:
     assert read_predictions(run / "predictions" / "validate2").num_classes == 60
 
     csv = tmp_path / "submission.csv"
-    predicted = runner.invoke(app, ["predict", str(run), "--split", "test", "--csv", str(csv)])
+    predicted = runner.invoke(app, ["predict", str(run), "--split", "test", "--submission", str(csv)])
     assert predicted.exit_code == 0, predicted.output
     submission = read_submission(csv)  # the official format: 20 "label score" pairs per line
     assert sorted(submission.video_ids) == sorted(read_predictions(run / "predictions" / "test").ids.tolist())
@@ -97,8 +97,9 @@ def test_every_single_model_trains_evaluates_and_predicts(data: Path, tmp_path: 
                                   "--max-steps", "3", "--out", str(run)])
     assert trained.exit_code == 0, trained.output
     assert runner.invoke(app, ["eval", str(run), "--json"]).exit_code == 0
-    predicted = runner.invoke(app, ["predict", str(run), "--csv", str(csv)])
+    predicted = runner.invoke(app, ["predict", str(run), "--csv", str(csv)])  # the old spelling, for a release
     assert predicted.exit_code == 0, predicted.output
+    assert "--csv is now --submission" in predicted.stderr
     test_ids = read_predictions(run / "predictions" / "test").ids[:2].tolist()
     assert len(read_submission(csv).video_ids) == read_predictions(run / "predictions" / "test").rows
     if architecture(get_config(number).model.architecture).family == "attention":

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from y8m_models.cli import app
-from y8m_models.cli.common import fail
+from y8m_models.cli.common import fail, renamed
 from y8m_models.cli.train import DeterministicOption, PrecisionOption, parse_set
 from y8m_models.limits import MAX_INT32
 
@@ -147,16 +147,19 @@ def cancel(run_id: Annotated[int, typer.Argument(help="a run id")]) -> None:
 def predict(
     run_id: Annotated[int, typer.Argument(help="a succeeded train run")],
     split: Annotated[str, typer.Option(help="the split to predict")] = "test",
-    csv: Annotated[bool, typer.Option("--csv/--no-csv", help="write a Kaggle submission CSV")] = True,
+    submission: Annotated[bool, typer.Option(help="write a Kaggle submission CSV into the run's folder")] = True,
     attention_videos: Annotated[str | None, typer.Option(help="dump these videos' attention weights: ID,ID")] = None,
+    csv: Annotated[bool | None, typer.Option("--csv/--no-csv", hidden=True, help="the old --submission")] = None,
 ) -> None:
     """Queue a trained run's predictions on a split; prints the predict run's id."""
     from worker.runs import SubmitError
     from worker.runs import predict as predict_run
 
+    old = renamed("--csv/--no-csv", "--submission/--no-submission", csv)
     try:
         videos = [v for v in attention_videos.split(",") if v] if attention_videos else None
-        typer.echo(predict_run(run_id, split, csv=csv, attention_videos=videos))
+        typer.echo(predict_run(run_id, split, submission=submission if old is None else old,
+                               attention_videos=videos))
     except SubmitError as exc:
         raise fail(str(exc)) from None
 

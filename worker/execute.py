@@ -198,8 +198,10 @@ def _execute(claimed: dict[str, Any], folder: Path, settings: Settings, reporter
         from y8m_models.experiment import open_run, predict_run
 
         source = settings.artifacts / claimed["inputs"][0]["dir"]
-        csv = folder / "submission.csv" if options.get("csv") else None
-        predict_run(open_run(source), options["split"], csv, options.get("attention_videos"), device=device)
+        # "csv": the key of runs queued before the option was named "submission"
+        wanted = options.get("submission", options.get("csv"))
+        submission = folder / "submission.csv" if wanted else None
+        predict_run(open_run(source), options["split"], submission, options.get("attention_videos"), device=device)
         return []
     folders = {i["key"]: settings.artifacts / i["dir"] for i in claimed["inputs"]}
     reads = {i["key"]: job_from_spec(i["job"]) for i in claimed["inputs"]}

@@ -314,9 +314,10 @@ def submit(configs: str | int | Sequence[int], data: str | Path, *, settings: Se
     return Submission({n: by_key[j.key] for n, j in jobs.targets.items()}, created, reused)
 
 
-def predict(run_id: int, split: str = "test", *, csv: bool = True, attention_videos: list[str] | None = None,
+def predict(run_id: int, split: str = "test", *, submission: bool = True, attention_videos: list[str] | None = None,
             device: str = "auto", settings: Settings | None = None) -> int:
-    """A predict run of a succeeded train run on ``split`` (a submission CSV with ``csv``); returns its id."""
+    """A predict run of a succeeded train run on ``split`` (a submission CSV with ``submission``); returns its
+    id."""
     from y8m_models.configs import Configuration
 
     settings = settings or Settings.from_env()
@@ -334,7 +335,7 @@ def predict(run_id: int, split: str = "test", *, csv: bool = True, attention_vid
         run = _add_run(s, Run(kind="predict", key=uuid.uuid4().hex[:12], number=source.number, slug=source.slug,
                               config=source.config, job={"source": run_id}, dataset_id=source.dataset_id,
                               preset=source.preset, seed=source.seed,
-                              options={"split": split, "csv": csv, "attention_videos": attention_videos,
+                              options={"split": split, "submission": submission, "attention_videos": attention_videos,
                                        "device": device}),
                        f"predict run {run_id} on {split}")
         s.add(RunLink(run_id=run.id, role="source", position=0, input_id=run_id))

@@ -332,7 +332,7 @@ def score_record(split: str, result: dict[str, Any], step: int | None = None) ->
             **{k: result[k] for k in ("gap", "hit_at_1", "perr", "map", "n_videos")}}
 
 
-def predict_run(run: Run, split: str, csv: Path | None = None, attention_videos: list[str] | None = None, *,
+def predict_run(run: Run, split: str, submission: Path | None = None, attention_videos: list[str] | None = None, *,
                 device: str = "cpu") -> Path:
     """The model's predictions on ``split`` into the store (and a submission CSV); the attention weights of
     ``attention_videos`` into ``RUN_DIR/attention/<split>.npz`` (the dashboard's frame gallery). Returns the
@@ -341,8 +341,8 @@ def predict_run(run: Run, split: str, csv: Path | None = None, attention_videos:
     from y8m_models.submission import write_submission
 
     out = _predict_into_store(run, split, _trained(run, device), device, set(attention_videos or ()))
-    if csv is not None:
-        write_submission(csv, out.ids, out.scores.numpy(), top_k=min(20, run.num_classes))
+    if submission is not None:
+        write_submission(submission, out.ids, out.scores.numpy(), top_k=min(20, run.num_classes))
     if attention_videos:
         missing = [v for v in attention_videos if v not in out.ids]
         if missing:

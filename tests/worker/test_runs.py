@@ -305,3 +305,16 @@ def test_a_dataset_whose_files_link_outside_the_data_roots_is_refused(env: Backe
         assert _count_runs() == before
     finally:
         shutil.rmtree(folder)
+
+
+def test_runs_predict_asks_for_a_submission_by_its_name_and_still_takes_the_old_spelling(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from worker.cli import app
+
+    asked = []
+    monkeypatch.setattr("worker.runs.predict", lambda run_id, split, **kw: asked.append(kw["submission"]) or 7)
+    for args, notice in (([], False), (["--no-submission"], False), (["--no-csv"], True), (["--csv"], True)):
+        result = CliRunner().invoke(app, ["runs", "predict", "3", *args])
+        assert result.exit_code == 0 and result.stdout.strip() == "7", result.output
+        assert ("--csv/--no-csv is now --submission/--no-submission" in result.stderr) is notice
+    assert asked == [True, False, False, True]

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from y8m_models.cli.common import app, fail
+from y8m_models.cli.common import app, fail, renamed
 from y8m_models.limits import MAX_INT32
 from y8m_models.overrides import parse_overrides
 
@@ -175,16 +175,18 @@ def eval_(
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
     split: Annotated[str, typer.Option(help="the split to predict")] = "test",
-    csv: Annotated[Path | None, typer.Option(help="also write a Kaggle submission CSV here")] = None,
+    submission: Annotated[Path | None, typer.Option(help="also write a Kaggle submission CSV here")] = None,
     attention_videos: Annotated[str | None, typer.Option(help="dump these videos' attention weights: ID,ID")] = None,
     device: DeviceOption = "auto",
+    csv: Annotated[Path | None, typer.Option(hidden=True, help="the old --submission")] = None,
 ) -> None:
     """Predict a split into the run's prediction store (and a submission CSV, and attention dumps)."""
     from y8m_models.experiment import RunError, open_run, predict_run
 
+    submission = submission or renamed("--csv", "--submission", csv)
     try:
         videos = [v for v in attention_videos.split(",") if v] if attention_videos else None
-        folder = predict_run(open_run(run_dir), split, csv, videos, device=_device(device))
+        folder = predict_run(open_run(run_dir), split, submission, videos, device=_device(device))
     except RunError as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"predictions in {folder}" + (f", submission in {csv}" if csv else ""))
+    typer.echo(f"predictions in {folder}" + (f", submission in {submission}" if submission else ""))
