@@ -20,6 +20,9 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ first, no
 import streamlit as st  # noqa: E402
 
 from app.exposure import WRONG_PASSWORD_SECONDS, exposure_problem  # noqa: E402
+from worker.runs import count_parameters_apart  # noqa: E402
+
+count_parameters_apart()  # this process never loads torch: a submission's parameters are counted in a helper
 
 # Not "pages/": a folder of that name beside the entry script puts Streamlit in its legacy multipage mode, which
 # runs those files directly (skipping this script and its password) until a session opens "/".

@@ -132,7 +132,7 @@ def build(home: Path, runs: int, metric_runs: int, points: int, files: int, seed
         step = steps if status == "succeeded" else int(rng.integers(0, steps))
         job = {"key": f"{run_id:012x}", "kind": kind, "config": spec[number], "seed": 0, "number": number,
                "epochs": None, "splits": ["test", "validate2"], "weights": None,
-               "reads": {"init": None, "teacher": None, "streams": [], "members": []}}
+               "inputs": {"init": None, "teacher": None, "streams": [], "members": []}}
         run_rows.append({
             "id": run_id, "kind": kind, "key": job["key"], "number": number, "slug": config.slug,
             "config": spec[number], "job": job,

@@ -34,7 +34,8 @@ CLASSES = 30
 def _one(key: str, data: Path, steps: int, workers: int, repeats: int) -> dict:
     import torch
 
-    from y8m_models.configs import build_model, resolve
+    from y8m_models.configs import resolve
+    from y8m_models.configs.build import build_model
     from y8m_models.data.splits import split_files
     from y8m_models.models import ModelInputs
     from y8m_models.train import fit

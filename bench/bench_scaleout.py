@@ -38,6 +38,7 @@ def rehearse(data_root: Path, work: Path, machines: int, configs: str, steps: in
     from db.models import Run
     from worker.local import LocalWorkers
     from worker.runs import submit
+    from y8m_models.options import RunOptions
 
     names = tuple(QUEUES)[:machines]
     queues = {name: QUEUES[name] if machines > 1 else "gpu,cpu" for name in names}
@@ -51,7 +52,7 @@ def rehearse(data_root: Path, work: Path, machines: int, configs: str, steps: in
             pools[name].start(queues=queues[name])
         os.environ.update(envs[names[0]])
         start = time.time()
-        sub = submit(configs, data_root / "tiny", preset="tiny", max_steps=steps)
+        sub = submit(configs, data_root / "tiny", RunOptions(max_steps=steps))
         engine = get_engine(envs[names[0]]["Y8M_DATABASE_URL"])
 
         def finished() -> list[Run] | None:

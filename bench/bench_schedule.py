@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from y8m_models.configs import get_config, resolve  # noqa: E402
-from y8m_models.data.check import resolve_num_classes  # noqa: E402
 from y8m_models.data.splits import split_files  # noqa: E402
+from y8m_models.data.vocabulary import resolve_num_classes  # noqa: E402
 from y8m_models.metrics import evaluate  # noqa: E402
 from y8m_models.models import ModelInputs, build_architecture  # noqa: E402
 from y8m_models.train import Callback, TrainState, fit, predict  # noqa: E402

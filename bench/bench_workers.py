@@ -68,6 +68,7 @@ def _most_at_once(spans: list[tuple[str, str]]) -> int:
 def burst(data: Path, work: Path, n_workers: int, runs: int, steps: int, services: bool) -> dict:
     from worker.local import LocalWorkers
     from worker.runs import list_runs, show, submit
+    from y8m_models.options import RunOptions
 
     env, drop = _environment(work / f"burst-{n_workers}", data.parent, services)
     _use(env)
@@ -76,7 +77,7 @@ def burst(data: Path, work: Path, n_workers: int, runs: int, steps: int, service
         for _ in range(n_workers):
             pool.start()
         start = time.perf_counter()
-        ids = [submit("1", data, preset="tiny", seed=1000 + k, max_steps=steps, eval_every=steps).targets[1]
+        ids = [submit("1", data, RunOptions(seed=1000 + k, max_steps=steps, eval_every=steps)).targets[1]
                for k in range(runs)]
         # one light query a second: a busy poller would take CPU from the two workers on two cores
         _wait(lambda: not list_runs(status=("waiting", "queued", "running", "interrupted")), 1800, "the burst",
@@ -101,14 +102,15 @@ def burst(data: Path, work: Path, n_workers: int, runs: int, steps: int, service
 def kill(data: Path, work: Path, trial: int, services: bool) -> dict:
     from worker.local import LocalWorkers
     from worker.runs import show, submit
+    from y8m_models.options import RunOptions
 
     env, drop = _environment(work / f"kill-{trial}", data.parent, services)
     _use(env)
     pool = LocalWorkers(env, work / f"kill-{trial}-logs")
     try:
         first = pool.start()
-        run = submit("1", data, preset="tiny", seed=2000 + trial, epochs=1000, max_steps=400, eval_every=1000,
-                     checkpoint_every=20).targets[1]
+        options = RunOptions(seed=2000 + trial, epochs=1000, max_steps=400, eval_every=1000, checkpoint_every=20)
+        run = submit("1", data, options).targets[1]
         _wait(lambda: show(run)["step"] >= 60, 120, "step 60")
         pool.kill(first)
         killed = datetime.now(UTC)

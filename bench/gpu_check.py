@@ -106,7 +106,7 @@ def precision(args: argparse.Namespace) -> dict[str, Any]:
     grads = {}
     for name in ("fp32", "bf16"):
         torch.manual_seed(0)
-        model = run.build(run.inputs()).to(args.device)
+        model = run.build(run.model_inputs()).to(args.device)
         seen: list[str] = []
         for module in model.modules():
             if isinstance(module, nn.LSTM):
@@ -142,7 +142,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         run = _run(config, args, Path(args.out) / f"throughput-{config}")
         spec, numerics = run.model, Numerics()
         torch.manual_seed(0)
-        model = run.build(run.inputs()).to(args.device)
+        model = run.build(run.model_inputs()).to(args.device)
         optimizer, scheduler = build_optimizer(model, spec.training)
         batches = _batches(run, args.device, args.workers)
         if cuda:
@@ -251,7 +251,7 @@ def curves(args: argparse.Namespace) -> dict[str, Any]:
     losses = {}
     for name in ("fp32", "bf16"):
         torch.manual_seed(0)
-        model = run.build(run.inputs()).to(args.device)
+        model = run.build(run.model_inputs()).to(args.device)
         losses[name] = train_steps(model, run.model, run.files("train1"), run.num_classes, args.curve_steps,
                                    device=args.device, numerics=Numerics(name))
     gaps = [abs(a - b) / max(abs(a), 1e-12) for a, b in zip(losses["fp32"], losses["bf16"], strict=True)]

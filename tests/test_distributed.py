@@ -39,7 +39,7 @@ def _one_step_gradients(rank: int, world_size: int, run_dir: Path, rendezvous: P
     torch.manual_seed(run.seed)
     model = run.build()
     fit(model, run.model, run.files("train1"), run.num_classes, None, 1, seed=run.seed,
-        vertical_matrix=run.inputs().vertical_matrix)
+        vertical_matrix=run.model_inputs().vertical_matrix)
     grads = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
     buffers = dict(model.named_buffers())  # batch-norm moving averages
     torch.save({"grads": grads, "buffers": buffers}, run_dir / f"grads-{world_size}-{rank}.pt")
@@ -78,7 +78,7 @@ def _two_steps_of_every_model(rank: int, world_size: int, data: Path, out: Path,
             run = create_run(resolve(number, "tiny", as_in_code=True), data, out / f"{number}-{rank}", steps=2)
             torch.manual_seed(0)
             fit(run.build(), run.model, run.files("train1"), run.num_classes, None, 2,
-                vertical_matrix=run.inputs().vertical_matrix)
+                vertical_matrix=run.model_inputs().vertical_matrix)
         except Exception as exc:  # noqa: BLE001 - each model's failure is reported, not the first only
             failed[number] = f"{type(exc).__name__}: {str(exc)[:300]}"
     (out / f"failed-{rank}.json").write_text(json.dumps(failed))

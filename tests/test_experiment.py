@@ -89,8 +89,8 @@ def test_bad_input_stops_before_training(data: Path, tmp_path: Path) -> None:
 def test_every_single_model_trains_evaluates_and_predicts(data: Path, tmp_path: Path, number: int) -> None:
     """#1-#27 at the tiny preset: a few steps, then eval on validate2 and a submission for test; the attention
     models also dump the weights of two test videos for the gallery."""
+    from y8m_models.architectures import architecture
     from y8m_models.configs import get_config
-    from y8m_models.models import architecture
 
     run, csv = tmp_path / "run", tmp_path / "submission.csv"
     trained = runner.invoke(app, ["train", "--config", str(number), "--data", str(data), "--preset", "tiny",
@@ -153,11 +153,11 @@ def test_a_tree_of_runs_reads_the_same_wherever_it_is_mounted(data: Path, tmp_pa
     (tree / "1").mkdir(parents=True)
     links = {"init": str(tree / "1"), "streams": [str(tree / "1"), str(tree / "2")],
              "example_weights": str(tree / "3" / "example_weights.npz")}
-    create_run(resolve(2, "tiny"), data, tree / "3", steps=2, links=links)
-    assert json.loads((tree / "3" / "run.json").read_text())["links"]["streams"] == ["../1", "../2"]
+    create_run(resolve(2, "tiny"), data, tree / "3", steps=2, inputs=links)
+    assert json.loads((tree / "3" / "run.json").read_text())["inputs"]["streams"] == ["../1", "../2"]
     moved = tmp_path / "mount-b"
     (tmp_path / "mount-a").rename(moved)
     run = open_run(moved / "runs" / "3")
     runs = moved / "runs"
-    assert run.links == {"init": str(runs / "1"), "streams": [str(runs / "1"), str(runs / "2")],
+    assert run.inputs == {"init": str(runs / "1"), "streams": [str(runs / "1"), str(runs / "2")],
                          "example_weights": str(runs / "3" / "example_weights.npz")}

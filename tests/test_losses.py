@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from tests.on_the_device import OnTheDevice
-from y8m_models.losses import LossSpec, cross_entropy, distillation_loss, model_loss, relabeled_targets
+from y8m_models.configs.schema import LossSpec
+from y8m_models.losses import cross_entropy, distillation_loss, model_loss, relabeled_targets
 from y8m_models.models.base import ModelOutput
 
 P = torch.tensor([[0.9, 0.2], [0.5, 0.0]])

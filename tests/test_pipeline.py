@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from y8m_models.cli import app
 from y8m_models.experiment import open_run
+from y8m_models.options import RunOptions
 from y8m_models.pipeline import Job, Plan, plan
 
 DATA = Path("/nonexistent/dataset")  # planning reads no data
@@ -23,7 +24,7 @@ def _by_number(p: Plan) -> dict[int, Job]:
 def _topological(p: Plan) -> None:
     seen: set[str] = set()
     for job in p.jobs:
-        assert all(d.key in seen for d in job.deps), job.name
+        assert all(d.key in seen for d in job.inputs), job.name
         seen.add(job.key)
 
 
@@ -69,10 +70,10 @@ def test_the_hash_reuses_shared_runs_and_changes_with_what_determines_them() -> 
     # #75 as #47's cascade input also predicts train1 and validate1: another stack job over the same members
     assert a.jobs[4].key != b.jobs[4].key and b.jobs[4].splits > a.jobs[4].splits
     assert plan([75, 47], DATA).jobs[4].key == b.jobs[4].key
-    assert plan([75], DATA, seed=1).jobs[0].key != a.jobs[0].key
-    assert plan([75], DATA, preset="small").jobs[0].key != a.jobs[0].key
-    assert plan([75], DATA, max_steps=5).jobs[-1].key != a.jobs[-1].key
-    coded = plan([28], DATA, as_in_code=True)  # the code's members are another model
+    assert plan([75], DATA, RunOptions(seed=1)).jobs[0].key != a.jobs[0].key
+    assert plan([75], DATA, RunOptions(preset="small")).jobs[0].key != a.jobs[0].key
+    assert plan([75], DATA, RunOptions(max_steps=5)).jobs[-1].key != a.jobs[-1].key
+    coded = plan([28], DATA, RunOptions(as_in_code=True))  # the code's members are another model
     assert coded.jobs[0].key != plan([28], DATA).jobs[0].key
 
 
@@ -102,8 +103,8 @@ def test_reproduce_runs_stacking_distillation_and_cascade_then_reuses(tiny: Path
     weights = __import__("numpy").load(stack / "stacking_weights.npz")
     assert weights["class_weights"].shape == (4, 60) and len(weights["members"]) == 4
     cascade = next(tmp_path.glob("cascade75_chaining_video-*"))
-    assert json.loads((cascade / "run.json").read_text())["links"]["streams"] == [f"../{stack.name}"]
-    assert open_run(cascade).links["streams"] == [str(stack)]  # relative to the run: the tree may move
+    assert json.loads((cascade / "run.json").read_text())["inputs"]["streams"] == [f"../{stack.name}"]
+    assert open_run(cascade).inputs["streams"] == [str(stack)]  # relative to the run: the tree may move
     # a second invocation reuses every run; a job whose done.json is gone runs again, alone
     (stack / "done.json").unlink()
     again = CliRunner().invoke(app, ["reproduce", "--configs", "75,39,47", "--data", str(tiny), "--out",

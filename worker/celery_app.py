@@ -24,7 +24,7 @@ from db.settings import Settings
 
 QUEUES = ("gpu", "cpu")
 # A run's kind -> (task name, queue). Stacking trains a small model (gpu); a merge averages top-k lists (cpu).
-ROUTES = {"train": ("y8m.train", "gpu"), "stack": ("y8m.stack", "gpu"), "merge": ("y8m.stack", "cpu"),
+ROUTES = {"train": ("y8m.train", "gpu"), "stack": ("y8m.stack", "gpu"), "merge": ("y8m.merge", "cpu"),
           "predict": ("y8m.predict", "gpu")}
 # Redis redelivers an unacknowledged message after this; it must exceed the longest run (the sweeper, not
 # redelivery, recovers runs whose worker died).

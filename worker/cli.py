@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from y8m_models.cli import app
-from y8m_models.cli.common import fail, renamed
+from y8m_models.cli.common import AsInCode, OldCode, as_in_code, fail, renamed, run_options
 from y8m_models.cli.train import DeterministicOption, PrecisionOption, parse_set
 from y8m_models.limits import MAX_INT32
 
@@ -30,7 +30,8 @@ def submit(
                                                         help="stop each training run after N steps")] = None,
     epochs: Annotated[float | None, typer.Option(help="default: the configuration's")] = None,
     seed: Annotated[int, typer.Option(min=0, max=MAX_INT32)] = 0,
-    code: Annotated[bool, typer.Option("--code", help="the authors' code values where they differ")] = False,
+    code: AsInCode = False,
+    old_code: OldCode = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value (repeatable)")] = None,
     num_classes: Annotated[int | None, typer.Option(help="default: the dataset's vocabulary.csv")] = None,
     eval_every: Annotated[int | None, typer.Option(help="score validate1 every N steps (default: every half epoch); "
@@ -48,12 +49,12 @@ def submit(
     from worker.runs import submit as submit_runs
     from y8m_models.configs import get_config
 
+    options = run_options(preset=preset, seed=seed, max_steps=max_steps, epochs=epochs,
+                          as_in_code=as_in_code(code, old_code), overrides=parse_set(set_), eval_every=eval_every,
+                          checkpoint_every=checkpoint_every, workers=workers, device=device, compile=compile_,
+                          precision=precision, deterministic=deterministic)
     try:
-        result = submit_runs(config, data, preset=preset, seed=seed, max_steps=max_steps, epochs=epochs,
-                             as_in_code=code, overrides=parse_set(set_), num_classes=num_classes,
-                             eval_every=eval_every, checkpoint_every=checkpoint_every, workers=workers,
-                             device=device, compile=compile_, precision=precision,
-                             deterministic=deterministic)
+        result = submit_runs(config, data, options, num_classes=num_classes)
     except SubmitError as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -122,8 +123,8 @@ def show(
     for split, sc in info["scores"].items():
         typer.echo(f"  {split:<10} GAP {sc['gap']:.4f}" + (f"  Hit@1 {sc['hit_at_1']:.4f}  PERR {sc['perr']:.4f}"
                                                              if sc["hit_at_1"] is not None else ""))
-    for link in info["reads"]:
-        typer.echo(f"  reads run {link['run']} as {link['role']} {link['position']}")
+    for link in info["inputs"]:
+        typer.echo(f"  input: run {link['run']} as {link['role']} {link['position']}")
     if info["error"]:
         typer.echo(f"  error: {info['error']}")
     typer.echo(f"  folder {info['dir']} ({len(info['artifacts'])} artifacts, {info['metric_rows']} metric rows)")

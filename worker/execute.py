@@ -188,12 +188,11 @@ def _claim(engine: Engine, run_id: int, me: str, settings: Settings) -> dict[str
 def _execute(claimed: dict[str, Any], folder: Path, settings: Settings, reporter: Reporter) -> list[dict[str, Any]]:
     """Run it; returns the metrics.jsonl lines of other folders to score it by (predict runs)."""
     from y8m_models.executor import Executor
-    from y8m_models.numerics import Numerics
+    from y8m_models.options import RunOptions
     from y8m_models.pipeline import job_from_spec
     from y8m_models.train import select_device
 
     options = claimed["options"]
-    device = str(select_device(options.get("device", "auto")))
     if claimed["kind"] == "predict":
         from y8m_models.experiment import open_run, predict_run
 
@@ -201,18 +200,15 @@ def _execute(claimed: dict[str, Any], folder: Path, settings: Settings, reporter
         # "csv": the key of runs queued before the option was named "submission"
         wanted = options.get("submission", options.get("csv"))
         submission = folder / "submission.csv" if wanted else None
-        predict_run(open_run(source), options["split"], submission, options.get("attention_videos"), device=device)
+        predict_run(open_run(source), options["split"], submission, options.get("attention_videos"),
+                    device=str(select_device(options.get("device", "auto"))))
         return []
     folders = {i["key"]: settings.artifacts / i["dir"] for i in claimed["inputs"]}
-    reads = {i["key"]: job_from_spec(i["job"]) for i in claimed["inputs"]}
-    job = job_from_spec(claimed["job"], reads)
+    inputs = {i["key"]: job_from_spec(i["job"]) for i in claimed["inputs"]}
+    job = job_from_spec(claimed["job"], inputs)
     folders[job.key] = folder
     executor = Executor(Path(claimed["data"]), lambda j: folders[j.key], claimed["num_classes"],
-                        preset=claimed["preset"], device=device, max_steps=options.get("max_steps"),
-                        eval_every=options.get("eval_every"),
-                        checkpoint_every=options.get("checkpoint_every", 500),
-                        num_workers=options.get("workers", 0), compile=options.get("compile", False),
-                        numerics=Numerics.from_options(options),
+                        RunOptions.from_stored({**options, "preset": claimed["preset"]}),
                         callbacks=(_control(reporter),), log=log.info)
     executor(job, folder)
     return []

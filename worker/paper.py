@@ -41,6 +41,7 @@ from db.engine import reading
 from db.models import FINISHED, Artifact, Run
 from db.settings import Settings
 from worker.runs import SubmitError, prepare, preview, register_dataset, submit
+from y8m_models.options import OptionsError, RunOptions
 from y8m_models.paper import QUICK, RunKey, demo, gaps_of, runs_needed, to_json, to_markdown
 
 REPORT_MD, REPORT_JSON = "paper.md", "paper.json"
@@ -108,15 +109,21 @@ def submit_set(data: str | Path, options: PaperOptions, settings: Settings | Non
     set's manifest written beside the runs (``$Y8M_ARTIFACTS/paper/<name>.json``)."""
     settings = settings or Settings.from_env()
     dataset = register_dataset(data, settings=settings)
-    asks = [(key, seed, {"preset": options.preset, "seed": seed, "max_steps": options.max_steps,
-                         "eval_every": options.eval_every, "overrides": key.overrides_dict() or None})
-            for seed in options.seed_list for key in runs_needed(options.tables)]
+    asks = []
+    for seed in options.seed_list:
+        for key in runs_needed(options.tables):
+            try:
+                ask = RunOptions.of(preset=options.preset, seed=seed, max_steps=options.max_steps,
+                                    eval_every=options.eval_every, overrides=key.overrides_dict())
+            except OptionsError as exc:
+                raise SubmitError(str(exc)) from None
+            asks.append((key, seed, ask))
     for key, seed, ask in asks:  # every run checked before the first is queued: a bad one queues nothing
         try:
-            preview([key.config], dataset.name, settings=settings, **ask)
+            preview([key.config], dataset.name, ask, settings=settings)
         except SubmitError as exc:
             raise SubmitError(f"{key.name} (seed {seed}): {exc}") from None
-    runs = {(key, seed): next(iter(submit([key.config], dataset.name, settings=settings, **ask).targets.values()))
+    runs = {(key, seed): next(iter(submit([key.config], dataset.name, ask, settings=settings).targets.values()))
             for key, seed, ask in asks}
     manifest = Manifest(set_name(dataset.name, options), dataset.name, options, runs,
                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
@@ -301,7 +308,7 @@ def _readable(meta: dict[str, Any]) -> dict[str, Any]:
 def submit_demo(data: str | Path, settings: Settings | None = None) -> dict[int, int]:
     """The demo's runs (``y8m_models.paper.demo.DEMO`` at the tiny preset, with every run they read) submitted, or
     reused by content hash; {configuration: run id}."""
-    return dict(submit(list(demo.DEMO), data, preset="tiny", settings=settings).targets)
+    return dict(submit(list(demo.DEMO), data, RunOptions(preset="tiny"), settings=settings).targets)
 
 
 def demo_findings(data: str | Path, settings: Settings | None = None) -> dict[str, Any]:

@@ -18,9 +18,12 @@ directory outside the data roots, a dataset without the files a job needs.
 from __future__ import annotations
 
 import logging
-import re
+import multiprocessing
+import threading
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,14 +50,12 @@ from db.queries import (
 from db.settings import Settings
 from worker.celery_app import celery_for
 from worker.schedule import dispatch
-from y8m_models.limits import MAX_INT32, Limits
+from y8m_models.limits import Limits
+from y8m_models.options import DEVICE, RunOptions
 
 log = logging.getLogger("y8m.worker")
 
-ROLE_OF_READS = {"init": "init", "teacher": "teacher", "streams": "stream", "members": "member"}
-
-
-DEVICE = re.compile(r"auto|cpu|cuda(:\d{1,3})?|mps")  # what a worker's select_device accepts
+ROLE_OF_INPUT = {"init": "init", "teacher": "teacher", "streams": "stream", "members": "member"}
 
 
 class SubmitError(ValueError):
@@ -105,9 +106,9 @@ def register_dataset(data: str | Path, *, name: str | None = None, num_classes: 
                      settings: Settings | None = None) -> Dataset:
     """A dataset by registered name, or a directory (registered on first use: inside a data root, with
     ``frame/`` or ``video/`` holding train1 files, and a class count from vocabulary.csv or ``num_classes``)."""
-    from y8m_models.data.check import resolve_num_classes
     from y8m_models.data.errors import Y8MDataError
     from y8m_models.data.splits import split_files
+    from y8m_models.data.vocabulary import resolve_num_classes
 
     settings = settings or Settings.from_env()
     engine = prepare(settings)
@@ -184,37 +185,64 @@ def _check_splits(jobs: list[Any], dataset: Dataset) -> None:
 
 
 def _check_sizes(jobs: list[Any], num_classes: int) -> None:
-    """Every training job's batch and parameter count within ``y8m_models.limits`` (counted on the meta device:
-    no memory), so that ``--set model.params.cells=1000000000`` is refused here, not by a worker's OOM."""
-    import torch
-
-    from y8m_models.configs import build_model
+    """Every training job's batch and parameter count within ``y8m_models.limits``, so that ``--set
+    model.params.cells=1000000000`` is refused here, not by a worker's OOM."""
     from y8m_models.configs.schema import SingleModel
-    from y8m_models.models import ModelInputs
 
     bounds = Limits.from_env()
-    for job in jobs:
-        model = job.config.model
-        if not isinstance(model, SingleModel):
-            continue
+    models = [(job.config.name, job.config.model) for job in jobs if isinstance(job.config.model, SingleModel)]
+    for name, model in models:
         if model.training.batch_size > bounds.batch:
-            raise SubmitError(f"{job.config.name}: batch size {model.training.batch_size:,} is over the limit "
+            raise SubmitError(f"{name}: batch size {model.training.batch_size:,} is over the limit "
                               f"{bounds.batch:,} ({Limits.variable('batch')} raises it)")
-        with torch.device("meta"):  # 32 verticals stand in for the vocabulary's (YouTube-8M: 25) where one is read
-            inputs = ModelInputs(num_classes, vertical_matrix=torch.zeros(num_classes, 32), cascade=model.cascade)
-            count = sum(p.numel() for p in build_model(model, inputs).parameters())
+    for (name, _), count in zip(models, parameter_counts([m for _, m in models], num_classes), strict=True):
         if count > bounds.parameters:
-            raise SubmitError(f"{job.config.name}: {count:,} parameters is over the limit {bounds.parameters:,} "
+            raise SubmitError(f"{name}: {count:,} parameters is over the limit {bounds.parameters:,} "
                               f"({Limits.variable('parameters')} raises it)")
 
 
-def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: str = "tiny", seed: int = 0,
-             max_steps: int | None = None, epochs: float | None = None, as_in_code: bool = False,
-             overrides: dict[str, Any] | None = None, num_classes: int | None = None, eval_every: int | None = None,
-             checkpoint_every: int = 500, workers: int = 0, device: str = "auto", compile: bool = False,
-             precision: str = "auto", deterministic: bool = False,
-             settings: Settings) -> tuple[Dataset, Any, dict[str, Any]]:
-    """The checked input as (dataset, the pipeline's plan, the runs' options); ``SubmitError`` otherwise."""
+_apart = False  # count_parameters_apart() was called: this process keeps torch out
+_counter: ProcessPoolExecutor | None = None
+_counter_lock = threading.Lock()
+
+
+def count_parameters_apart(apart: bool = True) -> None:
+    """Called by a process that must never load torch (the dashboard): ``parameter_counts`` then counts in a
+    helper process, started at the first submission and kept (``False``: here again)."""
+    global _apart
+    _apart = apart
+
+
+def parameter_counts(models: list[Any], num_classes: int) -> list[int]:
+    """Each single model's parameter count (``configs.build.parameter_count``): here, or in the helper process
+    after ``count_parameters_apart``."""
+    if not models:
+        return []
+    dumped = [m.model_dump() for m in models]
+    if not _apart:
+        return _count_all(dumped, num_classes)
+    global _counter
+    with _counter_lock:
+        if _counter is None:
+            _counter = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        counter = _counter
+    try:
+        return counter.submit(_count_all, dumped, num_classes).result()
+    except BrokenProcessPool:
+        with _counter_lock:
+            _counter = None
+        raise SubmitError("the helper process that counts the models' parameters died; submit again") from None
+
+
+def _count_all(models: list[dict], num_classes: int) -> list[int]:
+    from y8m_models.configs.build import parameter_count
+
+    return [parameter_count(m, num_classes) for m in models]
+
+
+def _planned(configs: str | int | Sequence[int], data: str | Path, options: RunOptions, *,
+             num_classes: int | None, settings: Settings) -> tuple[Dataset, Any]:
+    """The checked input as (dataset, the pipeline's plan); ``SubmitError`` otherwise."""
     from y8m_models.configs import ConfigError, parse_configs
     from y8m_models.pipeline import plan
 
@@ -222,35 +250,15 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, *, preset: st
         numbers = parse_configs(",".join(map(str, configs)) if isinstance(configs, list | tuple) else str(configs))
     except ConfigError as exc:
         raise SubmitError(str(exc)) from None
-    for name, value, low in (("--eval-every", eval_every, 1), ("--checkpoint-every", checkpoint_every, 1),
-                             ("--workers", workers, 0), ("--seed", seed, 0)):
-        if value is not None and not low <= value <= MAX_INT32:
-            raise SubmitError(f"{name} must be from {low} to {MAX_INT32}, not {value}")
-    if max_steps is not None and not 1 <= max_steps <= MAX_INT32:
-        raise SubmitError(f"--max-steps must be from 1 to {MAX_INT32}, not {max_steps}")
-    if epochs is not None and not epochs > 0:
-        raise SubmitError(f"--epochs must be more than 0, not {epochs}")
-    if not DEVICE.fullmatch(device):
-        raise SubmitError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
-    from y8m_models.numerics import Numerics
-
-    try:
-        numerics = Numerics(precision, bool(deterministic))  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise SubmitError(f"--precision: {exc}") from None
     dataset = register_dataset(data, num_classes=num_classes, settings=settings)
     try:
-        jobs = plan(numbers, Path(dataset.path), preset=preset, seed=seed, as_in_code=as_in_code,
-                    max_steps=max_steps, test_split="test" in {k for lv in dataset.splits.values() for k in lv},
-                    overrides=overrides, epochs=epochs)
+        jobs = plan(numbers, Path(dataset.path), options,
+                    test_split="test" in {k for lv in dataset.splits.values() for k in lv})
     except (ConfigError, ValueError) as exc:
         raise SubmitError(str(exc)) from None
     _check_splits(jobs.jobs, dataset)
     _check_sizes(jobs.jobs, dataset.num_classes)
-    options = {"preset": preset, "max_steps": max_steps, "epochs": epochs, "as_in_code": as_in_code,
-               "overrides": overrides or {}, "eval_every": eval_every, "checkpoint_every": checkpoint_every,
-               "workers": workers, "device": device, "compile": compile, **numerics.options()}
-    return dataset, jobs, options
+    return dataset, jobs
 
 
 def _add_run(session: Any, run: Run, created: str) -> Run:
@@ -263,30 +271,29 @@ def _add_run(session: Any, run: Run, created: str) -> Run:
     return run
 
 
-def preview(configs: str | int | Sequence[int], data: str | Path, *, settings: Settings | None = None,
-            **options: Any) -> list[dict[str, Any]]:
+def preview(configs: str | int | Sequence[int], data: str | Path, options: RunOptions = RunOptions(), *,
+            num_classes: int | None = None, settings: Settings | None = None) -> list[dict[str, Any]]:
     """What ``submit`` with the same arguments would do, writing nothing: one row per run of the DAG (job
     name, kind, paper number, what it reads) with the run it would reuse, if any."""
     settings = settings or Settings.from_env()
-    dataset, jobs, _ = _planned(configs, data, settings=settings, **options)
+    dataset, jobs = _planned(configs, data, options, num_classes=num_classes, settings=settings)
     with reading(prepare(settings)) as s:
         reused = {job.key: reusable_run(s, job.key, dataset.id) for job in jobs.jobs}
-        return [{"job": job.name, "kind": job.kind, "number": job.number, "reads": [d.name for d in job.deps],
+        return [{"job": job.name, "kind": job.kind, "number": job.number, "inputs": [d.name for d in job.inputs],
                  "reuse": reused[job.key].id if reused[job.key] else None,
                  "reuse_status": reused[job.key].status if reused[job.key] else None} for job in jobs.jobs]
 
 
-def submit(configs: str | int | Sequence[int], data: str | Path, *, settings: Settings | None = None,
-           **options: Any) -> Submission:
+def submit(configs: str | int | Sequence[int], data: str | Path, options: RunOptions = RunOptions(), *,
+           num_classes: int | None = None, settings: Settings | None = None) -> Submission:
     """Create the runs the configurations need (reusing finished or active ones with the same content hash)
-    and send those that can start. Raises ``SubmitError`` before writing anything when the input is bad.
-    ``options``: preset, seed, max_steps, epochs, as_in_code, overrides, num_classes, eval_every,
-    checkpoint_every, workers, device, compile, precision, deterministic (``y8m train``'s)."""
+    and send those that can start, each with ``options`` stored. Raises ``SubmitError`` before writing
+    anything when the input is bad. ``num_classes``: a dataset registered here without a vocabulary.csv."""
     from y8m_models.pipeline import job_spec
 
     settings = settings or Settings.from_env()
-    dataset, jobs, options = _planned(configs, data, settings=settings, **options)
-    preset = options["preset"]
+    dataset, jobs = _planned(configs, data, options, num_classes=num_classes, settings=settings)
+    preset = options.preset
     engine = prepare(settings)
     by_key: dict[str, int] = {}
     created, reused = [], []
@@ -299,12 +306,12 @@ def submit(configs: str | int | Sequence[int], data: str | Path, *, settings: Se
                 continue
             spec = job_spec(job)
             run = _add_run(s, Run(kind=job.kind, key=job.key, number=job.number, slug=job.config.slug,
-                                  config=spec["config"], job=spec, options=options, dataset_id=dataset.id,
+                                  config=spec["config"], job=spec, options=options.stored(), dataset_id=dataset.id,
                                   preset=preset, seed=job.seed),
                            f"{job.kind} {job.config.name} on {dataset.name}, preset {preset}, seed {job.seed}")
-            for field, keys in spec["reads"].items():
+            for field, keys in spec["inputs"].items():
                 for position, key in enumerate([keys] if isinstance(keys, str) else keys or []):
-                    s.add(RunLink(run_id=run.id, role=ROLE_OF_READS[field], position=position, input_id=by_key[key]))
+                    s.add(RunLink(run_id=run.id, role=ROLE_OF_INPUT[field], position=position, input_id=by_key[key]))
             weights = spec["weights"]
             if weights and weights[0] == "boosting":
                 s.add(RunLink(run_id=run.id, role="previous", position=0, input_id=by_key[weights[1]]))
@@ -320,6 +327,8 @@ def predict(run_id: int, split: str = "test", *, submission: bool = True, attent
     id."""
     from y8m_models.configs import Configuration
 
+    if not DEVICE.fullmatch(device):
+        raise SubmitError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
     settings = settings or Settings.from_env()
     engine = prepare(settings)
     with writing(engine) as s:
@@ -381,7 +390,7 @@ def show(run_id: int, settings: Settings | None = None) -> dict[str, Any]:
                 "heartbeat_at": run.heartbeat_at and run.heartbeat_at.isoformat(),
                 "scores": {sc.split: {"gap": sc.gap, "hit_at_1": sc.hit_at_1, "perr": sc.perr, "map": sc.map,
                                       "n_videos": sc.n_videos, "step": sc.step} for sc in run.scores},
-                "reads": [{"role": link.role, "position": link.position, "run": link.input_id}
+                "inputs": [{"role": link.role, "position": link.position, "run": link.input_id}
                           for link in run.inputs],
                 "metric_rows": metric_count(s, run_id),
                 "events": [{"at": e.at.isoformat(), "event": e.event, "message": e.message} for e in events(s, run_id)],

@@ -36,7 +36,13 @@ def train(run_id: int) -> str:
 
 @celery.task(name="y8m.stack")
 def stack(run_id: int) -> str:
-    """An ensemble's combiner over its members' predictions (stack), or two ensembles merged (#80)."""
+    """An ensemble's combiner over its members' predictions (and a merge queued before ``y8m.merge``)."""
+    return _execute(run_id)
+
+
+@celery.task(name="y8m.merge")
+def merge(run_id: int) -> str:
+    """Two ensembles' top-k lists merged (#80)."""
     return _execute(run_id)
 
 

@@ -1,8 +1,8 @@
 """Running one job of the pipeline's DAG (``y8m_models.pipeline``) in its folder ``OUT/<slug>-<hash>``.
 
 * ``train``: a single model (a configuration, or a bagging/boosting/stacking member) as an ``experiment``
-  run directory: its bootstrap or boosting weights first (``example_weights.npz``), the links to the runs it
-  reads (base checkpoint, teacher, cascade streams), training with validate1 selection, then predictions on
+  run directory: its bootstrap or boosting weights first (``example_weights.npz``), the folders of the runs it
+  reads, its inputs (base checkpoint, teacher, cascade streams), training with validate1 selection, then predictions on
   the splits its consumers read, and its GAP on validate2.
 * ``stack``: the combiner trained on the members' train2 predictions, its checkpoint chosen on validate2
   (catalog §4.13), then the stacked predictions on the splits the consumers read; ``stack.pt``, the learned
@@ -50,9 +50,10 @@ from y8m_models.experiment import (
 )
 from y8m_models.metrics import Evaluator
 from y8m_models.numerics import Numerics
+from y8m_models.options import RunOptions
 from y8m_models.pipeline import Job
 from y8m_models.store import PredictionWriter, StoreError, common_classes, join, read_predictions
-from y8m_models.train import CHECKPOINT, Callback
+from y8m_models.train import CHECKPOINT, Callback, select_device
 
 ATTENTION_VIDEOS = 20  # validate2 videos whose attention weights a train job keeps (models with attention)
 
@@ -60,19 +61,15 @@ ATTENTION_VIDEOS = 20  # validate2 videos whose attention weights a train job ke
 class Executor:
     """``executor(job, folder) -> results``: the callable ``pipeline.run_plan`` calls for each job."""
 
-    def __init__(self, data: Path, folder: Callable[[Job], Path], num_classes: int, *, preset: str,
-                 device: str = "cpu", max_steps: int | None = None, eval_every: int | None = None,
-                 checkpoint_every: int = 500, num_workers: int = 0, compile: bool = False,
-                 numerics: Numerics = Numerics(), callbacks: tuple[Callback, ...] = (),
-                 log: Callable[[str], None] = print):
+    def __init__(self, data: Path, folder: Callable[[Job], Path], num_classes: int, options: RunOptions, *,
+                 callbacks: tuple[Callback, ...] = (), log: Callable[[str], None] = print):
         """``folder(job)``: where a job's run directory is (``OUT/<slug>-<hash>`` for ``y8m reproduce``, the
-        database run's folder in a worker); ``numerics``: the precision and determinism of the runs it creates
-        (a run it continues keeps its own); ``callbacks``: training's (``train.Callback``: progress, cancel),
-        also given to the stacking combiner's loop."""
-        self.data, self.folder, self.num_classes, self.preset = data, folder, num_classes, preset
-        self.device, self.max_steps, self.eval_every, self.log = device, max_steps, eval_every, log
-        self.checkpoint_every, self.num_workers, self.compile = checkpoint_every, num_workers, compile
-        self.callbacks, self.numerics = callbacks, numerics
+        database run's folder in a worker); ``options``: how the runs it creates train (their device, step cap,
+        cadences, loader workers, numerics; a run it continues keeps its own numerics); ``callbacks``:
+        training's (``train.Callback``: progress, cancel), also given to the stacking combiner's loop."""
+        self.data, self.folder, self.num_classes, self.options = data, folder, num_classes, options
+        self.device, self.numerics = str(select_device(options.device)), Numerics.from_options(options)
+        self.callbacks, self.log = callbacks, log
         self._splits: dict[tuple[str, bool], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
 
     def __call__(self, job: Job, folder: Path) -> dict[str, Any]:
@@ -120,29 +117,30 @@ class Executor:
     # --------------------------------------------------------------------------------------- train jobs
 
     def _train(self, job: Job, folder: Path) -> dict[str, Any]:
-        links: dict[str, Any] = {}
+        inputs: dict[str, Any] = {}
         if job.init:
-            links["init"] = str(self.folder(job.init))
+            inputs["init"] = str(self.folder(job.init))
         if job.teacher:
             self.stored(job.teacher, "train1")
-            links["teacher"] = str(self.folder(job.teacher))
+            inputs["teacher"] = str(self.folder(job.teacher))
         if job.streams:
             for stream in job.streams:
                 for split in {"train1", "validate1", *job.splits}:
                     self.stored(stream, split)
-            links["streams"] = [str(self.folder(s)) for s in job.streams]
+            inputs["streams"] = [str(self.folder(s)) for s in job.streams]
         if job.weights:
-            links["example_weights"] = str(self._example_weights(job, folder))
+            inputs["example_weights"] = str(self._example_weights(job, folder))
         model = job.config.model
         steps = epoch_steps(model, split_files(self.data, model.level)["train1"], self.num_classes, job.epochs)
-        steps = min(steps, self.max_steps) if self.max_steps else steps
+        o = self.options
+        steps = min(steps, o.max_steps) if o.max_steps else steps
         if job.init:
             steps += open_run(self.folder(job.init)).steps
-        run = create_run(job.config, self.data, folder, preset=self.preset, seed=job.seed, steps=steps,
-                         num_classes=self.num_classes, links=links, resume=True, numerics=self.numerics)
+        run = create_run(job.config, self.data, folder, preset=o.preset, seed=job.seed, steps=steps,
+                         num_classes=self.num_classes, inputs=inputs, resume=True, numerics=self.numerics)
         train_run(run, resume=(folder / CHECKPOINT).exists(), device=self.device,
-                  eval_every=self.eval_every and min(self.eval_every, steps), checkpoint_every=self.checkpoint_every,
-                  num_workers=self.num_workers, compile=self.compile, callbacks=self.callbacks)
+                  eval_every=o.eval_every and min(o.eval_every, steps), checkpoint_every=o.checkpoint_every,
+                  num_workers=o.workers, compile=o.compile, callbacks=self.callbacks)
         gaps = {}
         for split in sorted(job.splits):
             if split == "validate2":  # with the attention of its first videos (the dashboard's gallery)

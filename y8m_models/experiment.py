@@ -26,15 +26,15 @@ from typing import Any
 import torch
 
 from y8m_models import atomic
-from y8m_models.configs import ConfigError, Configuration, build_model, resolve
+from y8m_models.configs import ConfigError, Configuration, resolve
+from y8m_models.configs.build import build_model
 from y8m_models.configs.schema import SingleModel
-from y8m_models.data.check import resolve_num_classes
 from y8m_models.data.dataset import detect_level, read_record
 from y8m_models.data.errors import Y8MDataError
 from y8m_models.data.records import SPECS
 from y8m_models.data.splits import PAPER_GLOBS, split_files
 from y8m_models.data.tfrecord import TFRecordFile
-from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
+from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary, resolve_num_classes
 from y8m_models.distributed import barrier, current
 from y8m_models.metrics import evaluate
 from y8m_models.models import ModelInputs
@@ -63,7 +63,7 @@ class Run:
     # Other runs this one reads: "init" (a run directory whose checkpoint it continues),
     # "teacher" (a run directory: distillation targets on train1), "streams" (run directories: the cascade
     # input), "example_weights" (an .npz of ensemble.weights.ExampleWeights).
-    links: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
     numerics: Numerics = Numerics()  # how it trains and predicts: precision, determinism
 
     @property
@@ -75,28 +75,28 @@ class Run:
         cascade streams' train1 predictions."""
         from y8m_models.ensemble.weights import ExampleWeights
 
-        weights = self.links.get("example_weights")
-        teacher = self.links.get("teacher")
+        weights = self.inputs.get("example_weights")
+        teacher = self.inputs.get("teacher")
         boost = self.model.cascade is not None and self.model.cascade.boost_from_stream
         return SideInputs(ExampleWeights.load(weights) if weights else None,
                           _lookup([teacher], "train1") if teacher else None, self.cascade("train1"), boost)
 
     def cascade(self, split: str) -> PredictionLookup | None:
         """The cascade streams' predictions on ``split`` (None without a cascade input)."""
-        streams = self.links.get("streams")
+        streams = self.inputs.get("streams")
         return _lookup(streams, split) if streams else None
 
     def files(self, split: str) -> list[Path]:
         return _files(self.data, self.model.level, split)
 
-    def inputs(self) -> ModelInputs:
+    def model_inputs(self) -> ModelInputs:
         vocabulary = find_vocabulary(self.data / self.model.level)
         verticals = (torch.from_numpy(read_vocabulary(vocabulary).vertical_matrix()).float()
                      if vocabulary else None)
         return ModelInputs(self.num_classes, vertical_matrix=verticals, cascade=self.model.cascade)
 
     def build(self, inputs: ModelInputs | None = None) -> torch.nn.Module:
-        return build_model(self.model, inputs or self.inputs())
+        return build_model(self.model, inputs or self.model_inputs())
 
     def log(self, record: dict[str, Any]) -> None:
         log_metric(self.dir, record)
@@ -131,10 +131,10 @@ def epoch_steps(model: SingleModel, train_files: list[Path], num_classes: int, e
 def create_run(config_key: int | str | Configuration, data: Path, out: Path, *, preset: str = "tiny",
                seed: int = 0, steps: int | None = None, epochs: float | None = None, as_in_code: bool = False,
                overrides: dict[str, Any] | None = None, num_classes: int | None = None,
-               resume: bool = False, links: dict[str, Any] | None = None, numerics: Numerics = Numerics()) -> Run:
+               resume: bool = False, inputs: dict[str, Any] | None = None, numerics: Numerics = Numerics()) -> Run:
     """Check everything a training run needs and write ``run.json`` (or, with ``resume``, read it back).
-    ``config_key``: a configuration to resolve, or one already resolved (an ensemble member); ``links``: the
-    other runs it reads (the ensemble pipeline's; see ``Run.links``); ``numerics``: its precision and
+    ``config_key``: a configuration to resolve, or one already resolved (an ensemble member); ``inputs``: the
+    other runs it reads (the ensemble pipeline's; see ``Run.inputs``); ``numerics``: its precision and
     determinism, kept in ``run.json`` so that its resumptions, evaluations and predictions use them too."""
     if resume and (out / RUN_FILE).exists():
         return open_run(out)
@@ -145,7 +145,7 @@ def create_run(config_key: int | str | Configuration, data: Path, out: Path, *, 
         raise RunError(str(exc)) from None
     if config.model is None:
         raise RunError(f"{config.name} is not a single model: ensembles run with `y8m reproduce`")
-    if (config.model.cascade is not None or config.model.distillation is not None) and links is None:
+    if (config.model.cascade is not None or config.model.distillation is not None) and inputs is None:
         raise RunError(f"{config.name} reads other configurations' predictions (cascade or distillation): it "
                        "runs with `y8m reproduce`")
     level = config.model.level
@@ -178,11 +178,11 @@ def create_run(config_key: int | str | Configuration, data: Path, out: Path, *, 
         if (out / RUN_FILE).exists():
             raise RunError(f"{out} already holds a run ({RUN_FILE}); pass --resume to continue it or choose "
                            "another --out")
-        run = Run(out, config, data.resolve(), preset, seed, steps, classes, links or {}, numerics)
+        run = Run(out, config, data.resolve(), preset, seed, steps, classes, inputs or {}, numerics)
         atomic.write_text(out / RUN_FILE, json.dumps({
             "config": config.model_dump(mode="json"), "data": str(run.data), "preset": preset, "seed": seed,
             "steps": steps, "num_classes": classes, "as_in_code": as_in_code, "overrides": overrides or {},
-            "links": _links(run.links, lambda p: os.path.relpath(p, out)), "numerics": numerics.options(),
+            "inputs": _input_paths(run.inputs, lambda p: os.path.relpath(p, out)), "numerics": numerics.options(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
     except OSError as exc:
         raise RunError(f"cannot write the run directory {out}: {exc}") from None
@@ -196,15 +196,16 @@ def open_run(run_dir: Path) -> Run:
         raise RunError(f"{run_dir} is not a run directory (no {RUN_FILE})") from None
     return Run(run_dir, Configuration.model_validate(meta["config"]), Path(meta["data"]), meta["preset"],
                meta["seed"], meta["steps"], meta["num_classes"],
-               _links(meta.get("links", {}), lambda p: os.path.normpath(run_dir / p)),
+               _input_paths(meta.get("inputs", meta.get("links", {})), lambda p: os.path.normpath(run_dir / p)),
                Numerics.from_options(meta.get("numerics", {})))
 
 
-def _links(links: dict[str, Any], convert: Callable[[str], str]) -> dict[str, Any]:
-    """``convert`` applied to each path of ``Run.links``. run.json holds them relative to the run directory, so
-    that a tree of runs reads the same wherever it is mounted (the workers' shared artifacts volume)."""
+def _input_paths(inputs: dict[str, Any], convert: Callable[[str], str]) -> dict[str, Any]:
+    """``convert`` applied to each path of ``Run.inputs`` (``"links"`` in a run.json written before). run.json
+    holds them relative to the run directory, so that a tree of runs reads the same wherever it is mounted (the
+    workers' shared artifacts volume)."""
     return {key: [convert(p) for p in value] if isinstance(value, list) else convert(value)
-            for key, value in links.items()}
+            for key, value in inputs.items()}
 
 
 class MetricsLog(Callback):
@@ -265,7 +266,7 @@ def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...]
     torch.manual_seed(run.seed)
     run.numerics.apply()  # before the model is built and moved (fit applies it again: it may be called alone)
     main = current().main  # under DDP, rank 0 alone writes and reports
-    init = run.links.get("init")
+    init = run.inputs.get("init")
     fresh = bool(init) and not (run.dir / CHECKPOINT).exists()  # an ensemble member continues its base's
     barrier()  # under DDP every rank has looked before rank 0 writes
     if fresh:
@@ -275,7 +276,7 @@ def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...]
             copy.replace(run.dir / CHECKPOINT)
         barrier()
         resume = True
-    inputs = run.inputs()
+    inputs = run.model_inputs()
     model = run.build(inputs).to(device)
     own: list[Callback] = [MetricsLog(run), *callbacks] if main else []
     selector = None

@@ -17,11 +17,9 @@ All take probabilities (the MoE outputs), not logits, as the authors' code does.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
+from y8m_models.configs.schema import LossSpec
 from y8m_models.distributed import batch_mean
 
 EPSILON = 1e-5  # the authors write it as 10e-6
@@ -62,24 +60,6 @@ def relabeled_targets(p_BC: torch.Tensor, y_BC: torch.Tensor, batch_loss: torch.
     extra_B1 = torch.ones_like(confidence_B) if as_in_code else confidence_B
     extra_BC = torch.zeros_like(y_BC).scatter_(1, top_B[:, None], extra_B1[:, None].to(y_BC.dtype))
     return torch.where(active, torch.maximum(y_BC, extra_BC), y_BC)
-
-
-class LossSpec(BaseModel):
-    """How a configuration's loss combines the model's outputs (catalog §4.7); part of every config."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    main_weight: float = Field(1.0, ge=0)
-    aux_weight: float = Field(0.0, ge=0)  # per auxiliary prediction, summed over them
-    positive_weight: float = Field(1.0, gt=0)  # #29.2's weighted CE: 10
-    relabel: Literal["none", "paper", "code"] = "none"  # #1 (see relabeled_targets)
-    relabel_threshold: float = Field(10.0, gt=0)
-    # #29.3 as the paper has it: the vertical head is trained on "the video has a label of this vertical".
-    vertical_weight: float = Field(0.0, ge=0)
-    # #29.4: how the labels of the softmax head are trained. The paper predicts infrequent labels "with
-    # softmax": a softmax cross-entropy over them and the "none" slot. [DIFF] The authors' script trains
-    # every output with the plain sigmoid cross-entropy ("sigmoid").
-    infrequent: Literal["softmax", "sigmoid"] = "softmax"
 
 
 def _infrequent_softmax_ce(dist_BI: torch.Tensor, y_BC: torch.Tensor, weights_B: torch.Tensor | None) -> torch.Tensor:

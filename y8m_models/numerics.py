@@ -27,12 +27,11 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
-Precision = Literal["auto", "fp32", "bf16"]
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+from y8m_models.options import PRECISIONS, Precision, RunOptions
 
 
 @dataclass(frozen=True)
@@ -45,8 +44,11 @@ class Numerics:
             raise ValueError(f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> Numerics:
-        """From a run's stored options (``precision``, ``deterministic``; absent: the defaults)."""
+    def from_options(cls, options: RunOptions | dict[str, Any]) -> Numerics:
+        """From run options, or a run directory's stored ``numerics`` (``precision``, ``deterministic``; absent:
+        the defaults)."""
+        if isinstance(options, RunOptions):
+            return cls(options.precision, options.deterministic)
         return cls(options.get("precision", "auto"), bool(options.get("deterministic", False)))
 
     def options(self) -> dict[str, Any]:

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from y8m_models import atomic
+from y8m_models.architectures import cascade_streams
 from y8m_models.configs import ConfigError, Configuration, resolve
 from y8m_models.configs.schema import Ensemble, NamedModel, SingleModel
-from y8m_models.models import cascade_streams
+from y8m_models.options import RunOptions
 
 Kind = Literal["train", "stack", "merge"]
 DONE = "done.json"
@@ -57,7 +58,7 @@ class Job:
         return f"{self.config.slug}-{self.key}"
 
     @property
-    def deps(self) -> list[Job]:
+    def inputs(self) -> list[Job]:
         previous = [self.weights[1]] if self.weights and self.weights[0] == "boosting" else []
         return [j for j in (self.init, self.teacher) if j] + [*self.streams, *previous, *self.members]
 
@@ -88,7 +89,7 @@ class _Planner:
         self.jobs: dict[str, Job] = {}
         self.by_number: dict[int | str, Job] = {}  # paper number, or a baseline's slug
 
-    def _add(self, kind: Kind, config: Configuration, **links: Any) -> Job:
+    def _add(self, kind: Kind, config: Configuration, **inputs: Any) -> Job:
         """The job, created once per content hash (a shared member is one job)."""
 
         def ref(value: Any) -> Any:  # jobs enter the hash by their own hashes
@@ -101,9 +102,9 @@ class _Planner:
         frozen = config.model_dump(mode="json", exclude={"notes", "title", "paper_gap", "paper_private_gap",
                                                          "validate1_gap"})
         key = _key(kind, frozen, self.preset, str(self.data), self.seed, self.max_steps,
-                   {k: ref(v) for k, v in links.items()})
+                   {k: ref(v) for k, v in inputs.items()})
         if key not in self.jobs:
-            self.jobs[key] = Job(key, kind, config, **{"seed": self.seed, **links})
+            self.jobs[key] = Job(key, kind, config, **{"seed": self.seed, **inputs})
         return self.jobs[key]
 
     def configuration(self, number: int | str, overrides: dict[str, Any] | None = None,
@@ -126,13 +127,13 @@ class _Planner:
             self.by_number[number] = job
         return job
 
-    def _single(self, config: Configuration, **links: Any) -> Job:
+    def _single(self, config: Configuration, **inputs: Any) -> Job:
         model = config.model
         if model.distillation is not None:
-            links["teacher"] = self.configuration(model.distillation.teacher)
+            inputs["teacher"] = self.configuration(model.distillation.teacher)
         if model.cascade is not None:  # in batch["cascade"]'s order
-            links["streams"] = tuple(self.configuration(n) for n in cascade_streams(model.cascade))
-        return self._add("train", config, **links)
+            inputs["streams"] = tuple(self.configuration(n) for n in cascade_streams(model.cascade))
+        return self._add("train", config, **inputs)
 
     def _member(self, config: Configuration, member: int | NamedModel, distillation: Any = None) -> Configuration:
         if isinstance(member, NamedModel):
@@ -165,13 +166,12 @@ class _Planner:
         return self._add("stack", config, members=tuple(jobs))
 
 
-def plan(numbers: list[int | str], data: Path, *, preset: str = "tiny", seed: int = 0, as_in_code: bool = False,
-         max_steps: int | None = None, test_split: bool = True, overrides: dict[str, Any] | None = None,
-         epochs: float | None = None) -> Plan:
-    """The jobs configurations ``numbers`` need, producers before consumers, with the splits each predicts.
-    ``overrides`` and ``epochs`` apply to the configurations asked for, not to those they read."""
-    planner = _Planner(preset, data.resolve(), seed, as_in_code, max_steps)
-    targets = {n: planner.configuration(n, overrides, epochs) for n in numbers}
+def plan(numbers: list[int | str], data: Path, options: RunOptions = RunOptions(), *, test_split: bool = True) -> Plan:
+    """The jobs configurations ``numbers`` need, producers before consumers, with the splits each predicts, at
+    the options' preset, seed, code values and step cap. The options' ``overrides`` and ``epochs`` apply to the
+    configurations asked for, not to those they read."""
+    planner = _Planner(options.preset, data.resolve(), options.seed, options.as_in_code, options.max_steps)
+    targets = {n: planner.configuration(n, options.overrides or None, options.epochs) for n in numbers}
     order = list(planner.jobs.values())  # creation order: every job after the jobs it reads
     for job in targets.values():
         job.splits |= {"validate2", "test"} if test_split else {"validate2"}
@@ -202,32 +202,32 @@ def job_spec(job: Job) -> dict[str, Any]:
     return {"key": job.key, "kind": job.kind, "config": job.config.model_dump(mode="json"), "seed": job.seed,
             "number": job.number, "epochs": job.epochs, "splits": sorted(job.splits),
             "weights": list(weights) if weights else None,
-            "reads": {"init": job.init.key if job.init else None,
+            "inputs": {"init": job.init.key if job.init else None,
                       "teacher": job.teacher.key if job.teacher else None,
                       "streams": [j.key for j in job.streams], "members": [j.key for j in job.members]}}
 
 
-def job_from_spec(spec: dict[str, Any], reads: dict[str, Job] | None = None) -> Job:
-    """``job_spec``'s inverse. ``reads``: the jobs it reads, by key; None gives a job without its links (enough
+def job_from_spec(spec: dict[str, Any], jobs: dict[str, Job] | None = None) -> Job:
+    """``job_spec``'s inverse. ``jobs``: the jobs it reads, by key; None gives a job without its inputs (enough
     to name its folder, as the jobs a worker's run reads are used)."""
 
     def get(key: str | None) -> Job | None:
-        return None if key is None or reads is None else reads[key]
+        return None if key is None or jobs is None else jobs[key]
 
-    links, weights = spec["reads"], spec["weights"]
+    inputs, weights = spec.get("inputs", spec.get("reads")), spec["weights"]  # "reads": written before
     if weights and weights[0] == "boosting":
-        weights = ("boosting", get(weights[1]), weights[2]) if reads is not None else None
+        weights = ("boosting", get(weights[1]), weights[2]) if jobs is not None else None
     return Job(spec["key"], spec["kind"], Configuration.model_validate(spec["config"]), spec["seed"],
-               number=spec["number"], epochs=spec["epochs"], init=get(links["init"]), teacher=get(links["teacher"]),
-               streams=tuple(get(k) for k in links["streams"]) if reads is not None else (),
+               number=spec["number"], epochs=spec["epochs"], init=get(inputs["init"]), teacher=get(inputs["teacher"]),
+               streams=tuple(get(k) for k in inputs["streams"]) if jobs is not None else (),
                weights=tuple(weights) if weights else None,
-               members=tuple(get(k) for k in links["members"]) if reads is not None else (),
+               members=tuple(get(k) for k in inputs["members"]) if jobs is not None else (),
                splits=set(spec["splits"]))
 
 
 def describe(p: Plan) -> list[dict[str, Any]]:
     """The plan as JSON-able rows (for ``--dry-run`` and the tests)."""
-    return [{"job": j.name, "kind": j.kind, "number": j.number, "reads": [d.name for d in j.deps],
+    return [{"job": j.name, "kind": j.kind, "number": j.number, "inputs": [d.name for d in j.inputs],
              "splits": sorted(j.splits)} for j in p.jobs]
 
 

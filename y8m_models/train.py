@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from y8m_models import atomic
-from y8m_models.configs.schema import SingleModel, Training
+from y8m_models.configs.schema import LossSpec, SingleModel, Training
 from y8m_models.data.dataset import device_batches, host_to_device, label_prior, to_device
 from y8m_models.distributed import all_sum, batch_mean, check_batch, current, reduce_sum, wrap
-from y8m_models.losses import LossSpec, cross_entropy_per_video, distillation_loss, model_loss
+from y8m_models.losses import cross_entropy_per_video, distillation_loss, model_loss
 from y8m_models.models.base import ModelOutput, start_at_label_prior
 from y8m_models.numerics import Numerics
 

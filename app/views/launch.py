@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import data
+from y8m_models.options import OptionsError, RunOptions
 from y8m_models.overrides import parse_overrides
 
 st.title("Launch a run")
@@ -63,14 +64,17 @@ def _field(message: str) -> str:
 
 
 overrides, parse_error = _overrides(overrides_text)
-options = {"preset": preset, "seed": int(seed), "max_steps": int(max_steps) or None, "overrides": overrides}
 from worker.runs import SubmitError, preview, submit  # noqa: E402  (after the widgets: a fast first paint)
 
 errors: dict[str, str] = {"overrides": parse_error} if parse_error else {}
+try:
+    options = RunOptions.of(preset=preset, seed=int(seed), max_steps=int(max_steps) or None, overrides=overrides)
+except OptionsError as exc:
+    errors[_field(str(exc))] = str(exc)
 plan = []
 if not errors:
     try:
-        plan = preview(str(config["number"]), dataset["name"], **options)
+        plan = preview(str(config["number"]), dataset["name"], options)
     except SubmitError as exc:
         errors[_field(str(exc))] = str(exc)
 for name, message in errors.items():
@@ -79,12 +83,12 @@ if plan:
     new = sum(row["reuse"] is None for row in plan)
     st.subheader(f"{len(plan)} run(s): {new} new, {len(plan) - new} reused")
     st.dataframe([{"run": row["job"], "kind": row["kind"], "#": row["number"],
-                   "reads": ", ".join(row["reads"]),
+                   "inputs": ", ".join(row["inputs"]),
                    "reuses": f"run {row['reuse']} ({row['reuse_status']})" if row["reuse"] else "new"}
                   for row in plan], hide_index=True, key="launch_plan")
 if st.button("Submit", type="primary", disabled=bool(errors), key="launch_submit"):
     try:
-        result = submit(str(config["number"]), dataset["name"], **options)
+        result = submit(str(config["number"]), dataset["name"], options)
     except SubmitError as exc:
         st.error(str(exc))
     else:

@@ -79,7 +79,7 @@ def _detail(run_id: int) -> None:
     _live(run_id, info["status"])
     with st.expander("events, inputs, artifacts, options"):
         st.dataframe(info["events"], hide_index=True)
-        st.write({"reads": info["reads"], "options": info["options"], "folder": info["dir"]})
+        st.write({"inputs": info["inputs"], "options": info["options"], "folder": info["dir"]})
         st.dataframe(info["artifacts"], hide_index=True)
 
 

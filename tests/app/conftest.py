@@ -38,6 +38,16 @@ def clear_streamlit_caches() -> None:
     st.cache_resource.clear()
 
 
+@pytest.fixture(autouse=True)
+def _parameters_counted_here_after_the_app() -> Iterator[None]:
+    """``app/main.py`` run by an AppTest declares this process torch-free (``count_parameters_apart``); the
+    tests that follow submit as the command line does."""
+    from worker.runs import count_parameters_apart
+
+    yield
+    count_parameters_apart(False)
+
+
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     from sqlalchemy import select
@@ -47,6 +57,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     from worker.execute import execute_run
     from worker.runs import submit
     from y8m_models.data.synthetic import generate
+    from y8m_models.options import RunOptions
 
     home = tmp_path_factory.mktemp("dashboard-home")
     data_root = home / "datasets"
@@ -59,8 +70,8 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         for key in ("Y8M_APP_PASSWORD", "Y8M_FRAMES_DIR"):
             mp.delenv(key, raising=False)
         clear_streamlit_caches()
-        single = submit("25", data_root / "tiny", preset="tiny", max_steps=4)
-        stack = submit("75", data_root / "tiny", preset="tiny", max_steps=4)
+        single = submit("25", data_root / "tiny", RunOptions(max_steps=4))
+        stack = submit("75", data_root / "tiny", RunOptions(max_steps=4))
         assert single.targets[25] in stack.reused, "#75 should reuse the #25 run"
         for run_id in sorted(single.created + stack.created):
             execute_run(run_id)

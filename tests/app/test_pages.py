@@ -169,8 +169,9 @@ def test_runs_shows_the_run_in_the_query_with_its_curves(dashboard: Dashboard) -
 
 def test_runs_cancels_a_queued_run(dashboard: Dashboard) -> None:
     from worker.runs import submit
+    from y8m_models.options import RunOptions
 
-    run_id = submit("1", "tiny", preset="tiny", max_steps=3, seed=9).targets[1]
+    run_id = submit("1", "tiny", RunOptions(max_steps=3, seed=9)).targets[1]
     at = _page("runs", {"run": str(run_id)})
     assert at.subheader[0].value.startswith(f"run {run_id}: queued")
     at.button(key=f"runs_cancel_{run_id}").click().run()

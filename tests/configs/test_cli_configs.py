@@ -42,8 +42,10 @@ def test_show_gives_the_config_and_parameter_count() -> None:
     # 9 MoEs with 2 mixtures on inputs 1152 + 128 t (t = 0..8), 8 projections 10 -> 128 (catalog §4.4)
     moes = sum((1152 + 128 * t) * 10 * (2 + 1) + (1152 + 128 * t + 1) * 10 * 2 for t in range(9))
     assert shown["parameters"] == {"#2 chaining_video_8stage": moes + 8 * (10 * 128 + 128)}
-    code = json.loads(runner.invoke(app, ["configs", "show", "2", "--code", "--preset", "tiny"]).output)
+    code = json.loads(runner.invoke(app, ["configs", "show", "2", "--as-in-code", "--preset", "tiny"]).stdout)
     assert code["model"]["training"]["learning_rate"] == 0.004 and code["model"]["training"]["batch_size"] == 16
+    old = runner.invoke(app, ["configs", "show", "2", "--code", "--preset", "tiny"])  # the old spelling, a release
+    assert json.loads(old.stdout) == code and "--code is now --as-in-code" in old.stderr
 
 
 def test_show_names_the_code_of_every_configuration_in_one_hop() -> None:
@@ -51,7 +53,7 @@ def test_show_names_the_code_of_every_configuration_in_one_hop() -> None:
     dotted path that imports, whose class is what the registry builds."""
     import importlib
 
-    from y8m_models.configs import build_model
+    from y8m_models.configs.build import build_model
     from y8m_models.models import ModelInputs
 
     def found(path: str) -> object:

@@ -8,9 +8,9 @@ import re
 import pytest
 
 from tests.conftest import ROOT
+from y8m_models.architectures import architecture
 from y8m_models.configs import CONFIGURATIONS, ConfigError, get_config, resolve, single_models
 from y8m_models.configs.presets import PRESETS
-from y8m_models.models import architecture
 
 
 def _catalog_table() -> dict[int, tuple[str, float | None, float | None]]:

@@ -15,6 +15,7 @@ from y8m_models.configs.schema import Combiner
 from y8m_models.data.synthetic import generate
 from y8m_models.ensemble.stacking import TensorStackData, build_stack, fit_stack, member_gaps
 from y8m_models.executor import Executor
+from y8m_models.options import RunOptions
 from y8m_models.pipeline import plan, run_plan
 from y8m_models.store import read_predictions
 
@@ -30,8 +31,8 @@ def _stack_data(executor: Executor, members: list[Path], split: str) -> TensorSt
 def test_no_learned_stack_is_below_its_best_member(tmp_path: Path, seed: int) -> None:
     data, out = tmp_path / "tiny", tmp_path / "runs"
     generate(data, preset="tiny", seed=seed)
-    jobs = plan([75], data, preset="tiny", max_steps=40)
-    executor = Executor(data, lambda job: out / job.name, 60, preset="tiny", log=lambda line: None)
+    jobs = plan([75], data, RunOptions(max_steps=40))
+    executor = Executor(data, lambda job: out / job.name, 60, RunOptions(), log=lambda line: None)
     classwise = run_plan(jobs, out, executor, log=lambda line: None)[75]
     best = max(classwise["member_gap"].values())
     print(f"seed {seed}: members {sorted(round(g, 4) for g in classwise['member_gap'].values())}; "

@@ -10,13 +10,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from y8m_models.configs import build_model, resolve
+from y8m_models.architectures import cascade_streams
+from y8m_models.configs import resolve
+from y8m_models.configs.build import build_model
 from y8m_models.configs.check import check_model, synthetic_batch
 from y8m_models.configs.schema import CascadeInput
 from y8m_models.layers.cascade import Cascade
 from y8m_models.layers.moe import MoE
 from y8m_models.models import ModelInputs, build_architecture
-from y8m_models.models.base import InfrequentFromStream, cascade_streams
+from y8m_models.models.base import InfrequentFromStream
 
 INPUTS = ModelInputs(num_classes=12, feature_sizes=(12, 4))
 CASES = [(number, code) for number in range(47, 75) for code in (False, True)]

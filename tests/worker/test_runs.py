@@ -44,6 +44,7 @@ def _dead_pid() -> int:
 
 def test_bad_input_is_refused_before_anything_is_queued(env: Backend, tmp_path: Path) -> None:
     from worker.runs import SubmitError, submit
+    from y8m_models.options import OptionsError, RunOptions
 
     before = _count_runs()
     cases = [
@@ -63,9 +64,9 @@ def test_bad_input_is_refused_before_anything_is_queued(env: Backend, tmp_path: 
         (dict(configs="75", epochs=1.0), "--epochs applies to single models"),
     ]
     for kwargs, message in cases:
-        kwargs.setdefault("data", env.data)
-        with pytest.raises(SubmitError, match=message):
-            submit(kwargs.pop("configs"), kwargs.pop("data"), preset="tiny", **kwargs)
+        configs, data = kwargs.pop("configs"), kwargs.pop("data", env.data)
+        with pytest.raises((SubmitError, OptionsError), match=message):  # OptionsError: RunOptions.of's
+            submit(configs, data, RunOptions.of(**kwargs))
     # a directory in a data root without frame-level files, for a frame-level configuration
     video_only = env.data.parent / "video_only"
     video_only.mkdir(exist_ok=True)
@@ -73,7 +74,7 @@ def test_bad_input_is_refused_before_anything_is_queued(env: Backend, tmp_path: 
         if not (video_only / name).exists():
             (video_only / name).symlink_to(env.data / name)
     with pytest.raises(SubmitError, match="#3 .* needs frame-level .*train1"):
-        submit("3", video_only, preset="tiny")
+        submit("3", video_only, RunOptions())
     assert _count_runs() == before
 
 
@@ -81,22 +82,24 @@ def test_a_submission_is_the_pipeline_dag_with_links_and_reuse(env: Backend) -> 
     """#47 (#2's model with #75's predictions as input): #75's four members and stack, then #47; only the
     members can start. #2 submitted alone afterwards is the member run already there."""
     from worker.runs import show, submit
+    from y8m_models.options import RunOptions
 
-    sub = submit("47", env.data, preset="tiny", max_steps=3, seed=7)
+    sub = submit("47", env.data, RunOptions(max_steps=3, seed=7))
     assert len(sub.created) == 6 and not sub.reused
     infos = [show(r) for r in sub.created]
     assert [i["status"] for i in infos] == ["queued"] * 4 + ["waiting"] * 2
     stack, cascade = infos[4], infos[5]
-    assert stack["number"] == 75 and [x["run"] for x in stack["reads"]] == sub.created[:4]
-    assert cascade["number"] == 47 and cascade["reads"] == [{"role": "stream", "position": 0, "run": stack["id"]}]
-    again = submit("2", env.data, preset="tiny", max_steps=3, seed=7)
+    assert stack["number"] == 75 and [x["run"] for x in stack["inputs"]] == sub.created[:4]
+    assert cascade["number"] == 47 and cascade["inputs"] == [{"role": "stream", "position": 0, "run": stack["id"]}]
+    again = submit("2", env.data, RunOptions(max_steps=3, seed=7))
     assert again.targets == {2: sub.created[0]} and not again.created
 
 
 def test_cancel_ends_queued_runs_with_their_readers_and_their_own_inputs(env: Backend) -> None:
     from worker.runs import cancel, show, submit
+    from y8m_models.options import RunOptions
 
-    sub = submit("75", env.data, preset="tiny", max_steps=3, seed=8)
+    sub = submit("75", env.data, RunOptions(max_steps=3, seed=8))
     result = cancel(sub.targets[75])
     assert result == {"cancelled": sorted(sub.created), "stopping": []}
     assert all(show(r)["status"] == "cancelled" for r in sub.created)
@@ -107,8 +110,9 @@ def test_a_failed_input_fails_the_runs_reading_it(env: Backend) -> None:
     from db.engine import get_engine, writing
     from worker.runs import show, submit
     from worker.schedule import fail_readers
+    from y8m_models.options import RunOptions
 
-    sub = submit("75", env.data, preset="tiny", max_steps=3, seed=9)
+    sub = submit("75", env.data, RunOptions(max_steps=3, seed=9))
     member = sub.created[1]
     _set(member, status="failed", error="boom")
     with writing(get_engine()) as s:
@@ -123,8 +127,9 @@ def test_a_run_is_not_claimed_twice(env: Backend) -> None:
     from db.settings import Settings
     from worker.execute import _claim
     from worker.runs import submit
+    from y8m_models.options import RunOptions
 
-    run_id = submit("1", env.data, preset="tiny", max_steps=3, seed=10).targets[1]
+    run_id = submit("1", env.data, RunOptions(max_steps=3, seed=10)).targets[1]
     settings, engine = Settings.from_env(), get_engine()
     _set(run_id, status="running", worker=f"{socket.gethostname()}:{os.getpid()}", heartbeat_at=utcnow())
     assert _claim(engine, run_id, "elsewhere:1", settings) is None  # alive on this host
@@ -141,8 +146,9 @@ def test_the_sweeper_resends_dead_runs_and_leaves_live_ones(env: Backend) -> Non
     from db.models import utcnow
     from worker.runs import show, submit
     from worker.schedule import sweep
+    from y8m_models.options import RunOptions
 
-    ids = [submit("1", env.data, preset="tiny", max_steps=3, seed=s).targets[1] for s in (20, 21, 22, 23, 24, 25)]
+    ids = [submit("1", env.data, RunOptions(max_steps=3, seed=s)).targets[1] for s in (20, 21, 22, 23, 24, 25)]
     here, old = socket.gethostname(), utcnow() - timedelta(seconds=3600)
     _set(ids[0], status="running", worker=f"{here}:{_dead_pid()}", heartbeat_at=utcnow(), step=40)
     _set(ids[1], status="running", worker=f"{here}:{_dead_pid()}", heartbeat_at=utcnow(), cancel_requested=True)
@@ -170,8 +176,9 @@ def test_a_message_taken_by_a_worker_that_died_before_claiming_its_run_is_sent_a
     from db.settings import Settings
     from worker.runs import show, submit
     from worker.schedule import sweep, take
+    from y8m_models.options import RunOptions
 
-    ids = [submit("1", env.data, preset="tiny", max_steps=3, seed=s).targets[1] for s in (30, 31, 32, 33)]
+    ids = [submit("1", env.data, RunOptions(max_steps=3, seed=s)).targets[1] for s in (30, 31, 32, 33)]
     settings, here = Settings.from_env(), socket.gethostname()
     sent = {i: show(i)["celery_id"] for i in ids}
     assert all(sent.values())
@@ -206,8 +213,9 @@ def test_heartbeats_are_written_and_judged_by_the_databases_clock(env: Backend,
     from db.models import utcnow
     from worker.runs import show, submit
     from worker.schedule import sweep
+    from y8m_models.options import RunOptions
 
-    run_id = submit("1", env.data, preset="tiny", max_steps=3, seed=40).targets[1]
+    run_id = submit("1", env.data, RunOptions(max_steps=3, seed=40)).targets[1]
     behind = utcnow() - timedelta(hours=3)
     with monkeypatch.context() as skewed:
         skewed.setattr(queries, "utcnow", lambda: behind)
@@ -228,8 +236,9 @@ def test_the_reporter_writes_one_row_per_metric_and_step(env: Backend, tmp_path:
     from db.queries import metric_series
     from worker.execute import Reporter
     from worker.runs import show, submit
+    from y8m_models.options import RunOptions
 
-    run_id = submit("1", env.data, preset="tiny", max_steps=3, seed=30).targets[1]
+    run_id = submit("1", env.data, RunOptions(max_steps=3, seed=30)).targets[1]
     me = "here:1"
     _set(run_id, status="running", worker=me, heartbeat_at=utcnow())
     lines = [{"step": 10, "loss": 2.0, "lr": 0.1, "examples_per_second": 5.0},

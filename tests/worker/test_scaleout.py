@@ -20,6 +20,7 @@ from db.settings import Settings
 from tests.worker.conftest import wait_for
 from worker.local import LocalWorkers
 from worker.runs import submit
+from y8m_models.options import RunOptions
 
 pytestmark = pytest.mark.skipif(
     not (os.environ.get("Y8M_TEST_DATABASE_URL") and os.environ.get("Y8M_TEST_REDIS_URL")),
@@ -60,7 +61,7 @@ def test_two_machines_share_one_dag(tiny_data: Path, tmp_path: Path, monkeypatch
             monkeypatch.setenv(key, value)
         # #28: eight bagging members and their stack; #47: a cascade reading #75's stacked predictions (itself a
         # stack of four frame- and video-level members).
-        sub = submit("28,47", tiny_data / "tiny", preset="tiny", max_steps=6)
+        sub = submit("28, 47", tiny_data / "tiny", RunOptions(max_steps=6))
         settings = Settings.from_env()
 
         def finished() -> list[Run] | None:
@@ -98,7 +99,7 @@ def test_two_machines_share_one_dag(tiny_data: Path, tmp_path: Path, monkeypatch
         text = path.read_text()
         assert "host-" not in text and shared.name not in text, path
     for path in shared.rglob("run.json"):
-        links = json.loads(path.read_text())["links"]
+        links = json.loads(path.read_text())["inputs"]
         paths = [p for value in links.values() for p in (value if isinstance(value, list) else [value])]
         assert not [p for p in paths if os.path.isabs(p)], path
     assert not [p for p in artifacts if "host-" in p]

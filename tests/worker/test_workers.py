@@ -32,9 +32,10 @@ def _finished(run_ids: list[int]) -> bool:
 
 def test_a_run_goes_from_submit_to_succeeded_with_scores_and_metrics(env: Backend, workers: Workers) -> None:
     from worker.runs import predict, show, submit
+    from y8m_models.options import RunOptions
 
     process = workers.start()
-    sub = submit("1", env.data, preset="tiny", max_steps=30, eval_every=10)
+    sub = submit("1", env.data, RunOptions(max_steps=30, eval_every=10))
     run_id = sub.targets[1]
     wait_for(lambda: _finished([run_id]), 120, f"run {run_id}")
     info = show(run_id)
@@ -61,9 +62,10 @@ def test_a_run_reads_its_data_with_loader_workers_inside_a_worker(env: Backend, 
     """``--workers 2``: the run's DataLoader starts two reader processes from the Celery child that trains it
     (a prefork child is daemonic, and Python refuses a daemonic process children unless told otherwise)."""
     from worker.runs import show, submit
+    from y8m_models.options import RunOptions
 
     workers.start()
-    run_id = submit("3", env.data, preset="tiny", max_steps=6, eval_every=100, workers=2).targets[3]
+    run_id = submit("3", env.data, RunOptions(max_steps=6, eval_every=100, workers=2)).targets[3]
     wait_for(lambda: _finished([run_id]), 120, f"run {run_id}")
     info = show(run_id)
     assert info["status"] == "succeeded", info["error"]
@@ -75,10 +77,11 @@ def test_a_failing_run_says_why_and_fails_the_runs_reading_it(env: Backend, work
     with the reader's message (file, record, byte), #2 (video-level) succeeds, the stack fails naming its
     input."""
     from worker.runs import show, submit
+    from y8m_models.options import RunOptions
 
     doomed = env.data.parent / f"doomed-{env.name}"
     shutil.copytree(env.data, doomed)
-    sub = submit("75", doomed, preset="tiny", max_steps=4)
+    sub = submit("75", doomed, RunOptions(max_steps=4))
     for damaged in (doomed / "frame").glob("train*.tfrecord"):  # every record's payload, through each file
         data = bytearray(damaged.read_bytes())
         for at in range(100, len(data), 5000):
@@ -96,9 +99,10 @@ def test_a_failing_run_says_why_and_fails_the_runs_reading_it(env: Backend, work
 
 def test_cancel_stops_a_running_run_at_its_next_step(env: Backend, workers: Workers) -> None:
     from worker.runs import cancel, show, submit
+    from y8m_models.options import RunOptions
 
     workers.start()
-    run_id = submit("1", env.data, preset="tiny", epochs=10_000, eval_every=100_000).targets[1]
+    run_id = submit("1", env.data, RunOptions(epochs=10_000, eval_every=100_000)).targets[1]
     wait_for(lambda: show(run_id)["step"] > 20, 60, "the run to make progress")
     assert cancel(run_id) == {"cancelled": [], "stopping": [run_id]}
     wait_for(lambda: _status(run_id) == "cancelled", 30, "the run to stop")
@@ -115,10 +119,11 @@ def test_a_killed_worker_s_run_resumes_from_its_checkpoint_on_a_new_worker(env: 
     from db.engine import get_engine, reading
     from db.models import Metric, Run
     from worker.runs import show, submit
+    from y8m_models.options import RunOptions
 
     first = workers.start()
-    run_id = submit("1", env.data, preset="tiny", epochs=1000, max_steps=400, eval_every=1000,
-                    checkpoint_every=20).targets[1]
+    run_id = submit("1", env.data, RunOptions(epochs=1000, max_steps=400, eval_every=1000,
+                                               checkpoint_every=20)).targets[1]
     wait_for(lambda: show(run_id)["step"] >= 60, 90, "the run to pass step 60")
     workers.kill(first)
     killed_at, step_at_kill = time.monotonic(), show(run_id)["step"]
@@ -150,10 +155,11 @@ def test_a_burst_on_two_workers_beside_a_reader(env: Backend, workers: Workers) 
     """Eight tiny runs on two workers, a reader polling the whole time: all succeed, two run at once, and
     nobody sees "database is locked" (on SQLite: WAL, busy timeout, BEGIN IMMEDIATE)."""
     from worker.runs import list_runs, show, submit
+    from y8m_models.options import RunOptions
 
     workers.start()
     workers.start()
-    ids = [submit("1", env.data, preset="tiny", seed=seed, max_steps=40, eval_every=20).targets[1]
+    ids = [submit("1", env.data, RunOptions(seed=seed, max_steps=40, eval_every=20)).targets[1]
            for seed in range(100, 108)]
     errors: list[Exception] = []
     reads = 0
@@ -187,10 +193,11 @@ def test_an_ensemble_dag_spreads_over_two_workers_and_is_reused(env: Backend, wo
     """#75 (a stack of #2, #10, #18, #25): the four members on two workers at once, the stack after the last
     member; submitting it again reuses all five runs."""
     from worker.runs import show, submit
+    from y8m_models.options import RunOptions
 
     workers.start()
     workers.start()
-    sub = submit("75", env.data, preset="tiny", max_steps=4)
+    sub = submit("75", env.data, RunOptions(max_steps=4))
     assert len(sub.created) == 5 and not sub.reused
     stack = sub.targets[75]
     wait_for(lambda: _finished(sub.created), 240, "the DAG")
@@ -200,7 +207,7 @@ def test_an_ensemble_dag_spreads_over_two_workers_and_is_reused(env: Backend, wo
     assert infos[stack]["started_at"] >= max(m["finished_at"] for m in members)
     spans = [(m["started_at"], m["finished_at"]) for m in members]
     assert any(a[0] < b[1] and b[0] < a[1] for k, a in enumerate(spans) for b in spans[k + 1:])
-    assert [link["role"] for link in infos[stack]["reads"]] == ["member"] * 4
+    assert [link["role"] for link in infos[stack]["inputs"]] == ["member"] * 4
     assert 0 < infos[stack]["scores"]["validate2"]["gap"] <= 1
-    again = submit("75", env.data, preset="tiny", max_steps=4)
+    again = submit("75", env.data, RunOptions(max_steps=4))
     assert again.targets == sub.targets and not again.created and sorted(again.reused) == sorted(sub.created)

@@ -7,13 +7,12 @@ from typing import Annotated
 
 import typer
 
-from y8m_models.cli.common import app, fail
+from y8m_models.cli.common import AsInCode, OldCode, app, as_in_code, fail
 
 configs_app = typer.Typer(help="The paper's 80 configurations: list, show, check.", no_args_is_help=True)
 app.add_typer(configs_app, name="configs")
 
 Preset = Annotated[str, typer.Option(help="paper, small or tiny")]
-Code = Annotated[bool, typer.Option("--code", help="the authors' code values where they differ from the paper")]
 
 
 def _summary(config) -> dict:
@@ -57,15 +56,18 @@ def configs_list(
 def configs_show(
     key: Annotated[str, typer.Argument(help="paper number (18, #18) or slug (chaining_cnn)")],
     preset: Preset = "paper",
-    code: Code = False,
+    code: AsInCode = False,
+    old_code: OldCode = None,
     num_classes: Annotated[int, typer.Option(min=1, help="classes for the parameter count (2017: 4716)")] = 4716,
 ) -> None:
     """Print the full configuration as JSON, with the parameter count of each single model at the preset and
     where its code is (``code``: the class that builds each model; an ensemble's combiner and jobs)."""
 
-    from y8m_models.configs import ConfigError, build_model, resolve, single_models
+    from y8m_models.configs import ConfigError, resolve, single_models
+    from y8m_models.configs.build import build_model
     from y8m_models.models import ModelInputs
 
+    code = as_in_code(code, old_code)
     try:
         config = resolve(key, preset, as_in_code=code)
     except ConfigError as exc:
@@ -109,7 +111,8 @@ def _ensemble_code(ensemble) -> dict[str, str]:
 def configs_check(
     preset: Preset = "tiny",
     configs: Annotated[str | None, typer.Option(help="comma-separated numbers or slugs (default: all)")] = None,
-    code: Code = False,
+    code: AsInCode = False,
+    old_code: OldCode = None,
     num_classes: Annotated[int, typer.Option(min=1, help="classes of the synthetic batch")] = 60,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -118,6 +121,7 @@ def configs_check(
     from y8m_models.configs import CONFIGURATIONS, ConfigError, get_config
     from y8m_models.configs.check import check_configurations
 
+    code = as_in_code(code, old_code)
     try:
         chosen = [get_config(k) for k in configs.split(",")] if configs else list(CONFIGURATIONS)
         results = check_configurations(chosen, preset, code, num_classes)

@@ -23,8 +23,9 @@ def data_dump(
     """Write ids, labels, num_frames and features exactly as the loader feeds models to OUT.npz."""
     import numpy as np
 
-    from y8m_models.data.check import dump_arrays, expand_globs, resolve_num_classes
+    from y8m_models.data.check import dump_arrays, expand_globs
     from y8m_models.data.errors import Y8MDataError
+    from y8m_models.data.vocabulary import resolve_num_classes
 
     if len(glob) < 2 or not glob[-1].endswith(".npz"):
         raise fail("usage: y8m data dump GLOB [GLOB ...] OUT.npz")
@@ -50,7 +51,8 @@ def data_check(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Read and verify every record (CRCs, structure, label range); exit 1 on any damage."""
-    from y8m_models.data.check import check_files, expand_globs, resolve_num_classes
+    from y8m_models.data.check import check_files, expand_globs
+    from y8m_models.data.vocabulary import resolve_num_classes
 
     try:
         files = expand_globs(glob)

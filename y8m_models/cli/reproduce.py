@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from y8m_models.cli.common import app, fail
-from y8m_models.cli.train import DeterministicOption, DeviceOption, PrecisionOption, _device, _numerics
+from y8m_models.cli.common import AsInCode, OldCode, app, as_in_code, fail, resolve_device, run_options
+from y8m_models.cli.train import DeterministicOption, DeviceOption, PrecisionOption
 from y8m_models.limits import MAX_INT32
 
 
@@ -24,7 +24,8 @@ def reproduce(
     seed: Annotated[int, typer.Option(min=0, max=MAX_INT32)] = 0,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, max=MAX_INT32,
                                                         help="cap every training run's steps")] = None,
-    code: Annotated[bool, typer.Option("--code", help="the authors' code values where they differ")] = False,
+    code: AsInCode = False,
+    old_code: OldCode = None,
     eval_every: Annotated[int | None, typer.Option(help="score validate1 every N steps in training runs "
                                                    "(default: every half epoch)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the jobs and stop")] = False,
@@ -36,8 +37,8 @@ def reproduce(
     """Run configurations and every run they need (members, teachers, cascade inputs), reusing finished runs;
     print each configuration's GAP on validate2."""
     from y8m_models.configs import ConfigError, get_config, parse_configs
-    from y8m_models.data.check import resolve_num_classes
     from y8m_models.data.splits import split_files
+    from y8m_models.data.vocabulary import resolve_num_classes
     from y8m_models.experiment import RunError
     from y8m_models.pipeline import describe, plan, run_plan
 
@@ -45,13 +46,15 @@ def reproduce(
         numbers = parse_configs(configs, "--configs")
     except ConfigError as exc:
         raise fail(str(exc)) from None
+    options = run_options(preset=preset, seed=seed, max_steps=max_steps, as_in_code=as_in_code(code, old_code),
+                          eval_every=eval_every, device=device, precision=precision, deterministic=deterministic)
     out = out or Path(os.environ.get("Y8M_HOME", "var")) / "reproduce"
     try:
         if not data.is_dir():
             raise RunError(f"data directory {data} does not exist")
         test = any(split_files(data, level).get("test") for level in ("video", "frame")
                    if (data / level).is_dir())
-        jobs = plan(numbers, data, preset=preset, seed=seed, as_in_code=code, max_steps=max_steps, test_split=test)
+        jobs = plan(numbers, data, options, test_split=test)
         if dry_run:
             typer.echo(json.dumps(describe(jobs), indent=1))
             return
@@ -61,9 +64,9 @@ def reproduce(
         classes = resolve_num_classes(split_files(data, level)["train1"], None)
         if classes is None:
             raise RunError(f"cannot tell the number of classes: no vocabulary.csv under {data}")
-        executor = Executor(data, lambda job: out / job.name, classes, preset=preset, device=_device(device),
-                            max_steps=max_steps, eval_every=eval_every,
-                            numerics=_numerics(precision, deterministic), log=lambda line: typer.echo(line, err=True))
+        resolve_device(options.device)  # a device this machine lacks exits here, naming --device
+        executor = Executor(data, lambda job: out / job.name, classes, options,
+                            log=lambda line: typer.echo(line, err=True))
         results = run_plan(jobs, out, executor, log=lambda line: typer.echo(line, err=True))
     except (RunError, ConfigError, ValueError) as exc:
         raise fail(str(exc)) from None

@@ -8,8 +8,18 @@ from typing import Annotated
 
 import typer
 
-from y8m_models.cli.common import app, fail, renamed
+from y8m_models.cli.common import (
+    AsInCode,
+    OldCode,
+    app,
+    as_in_code,
+    fail,
+    renamed,
+    resolve_device,
+    run_options,
+)
 from y8m_models.limits import MAX_INT32
+from y8m_models.options import RunOptions
 from y8m_models.overrides import parse_overrides
 
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 ...")]
@@ -17,24 +27,6 @@ PrecisionOption = Annotated[str, typer.Option("--precision", help="auto (bf16 au
                                               "or bf16: README, Precision")]
 DeterministicOption = Annotated[bool, typer.Option("--deterministic", help="deterministic kernels only (CUDA: "
                                                    "bit-for-bit repeatable and resumable, slower)")]
-
-
-def _numerics(precision: str, deterministic: bool):
-    from y8m_models.numerics import Numerics
-
-    try:
-        return Numerics(precision, deterministic)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise fail(f"--precision: {exc}") from None
-
-
-def _device(name: str) -> str:
-    from y8m_models.train import select_device
-
-    try:
-        return str(select_device(name))
-    except RuntimeError as exc:
-        raise fail(f"--device {name!r}: {exc}") from None
 
 
 def parse_set(pairs: list[str] | None) -> dict:
@@ -56,7 +48,8 @@ def train(
     epochs: Annotated[float | None, typer.Option(help="default: the configuration's")] = None,
     seed: Annotated[int, typer.Option(min=0, max=MAX_INT32)] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out from its checkpoint")] = False,
-    code: Annotated[bool, typer.Option("--code", help="the authors' code values where they differ")] = False,
+    code: AsInCode = False,
+    old_code: OldCode = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value (repeatable)")] = None,
     num_classes: Annotated[int | None, typer.Option(help="default: the dataset's vocabulary.csv")] = None,
     eval_every: Annotated[int | None, typer.Option(help="score validate1 every N steps (default: every half epoch); "
@@ -92,46 +85,50 @@ def train(
 
     from y8m_models.configs import ConfigError, get_config
     from y8m_models.experiment import RunError, create_run, train_run
+    from y8m_models.numerics import Numerics
 
+    if nproc < 1:
+        raise fail(f"--nproc must be at least 1, not {nproc}")
+    options = run_options(preset=preset, seed=seed, max_steps=max_steps, epochs=epochs,
+                          as_in_code=as_in_code(code, old_code), overrides=parse_set(set_), eval_every=eval_every,
+                          workers=workers, device=device, compile=compile_, precision=precision,
+                          deterministic=deterministic)
     try:
-        if (eval_every is not None and eval_every < 1) or workers < 0 or nproc < 1:
-            raise RunError(f"--eval-every and --nproc must be at least 1 and --workers at least 0, not {eval_every}, "
-                           f"{nproc}, {workers}")
-        if epochs is not None and not epochs > 0:
-            raise RunError(f"--epochs must be more than 0, not {epochs}")
         if nproc > 1:  # before anything is written
-            _check_processes(nproc, device, config, preset, code, parse_set(set_))
+            _check_processes(nproc, options, config)
         if out is None:
             home = Path(os.environ.get("Y8M_HOME", "var"))
             out = home / "runs" / f"{get_config(config).slug}-{preset}-s{seed}"
-        run = create_run(config, data, out, preset=preset, seed=seed, steps=max_steps, epochs=epochs,
-                         as_in_code=code, overrides=parse_set(set_), num_classes=num_classes, resume=resume,
-                         numerics=_numerics(precision, deterministic))
-        typer.echo(f"training {run.config.name} ({preset}) for {run.steps} steps into {run.dir}", err=True)
+        o = options
+        run = create_run(config, data, out, preset=o.preset, seed=o.seed, steps=o.max_steps, epochs=o.epochs,
+                         as_in_code=o.as_in_code, overrides=o.overrides, num_classes=num_classes, resume=resume,
+                         numerics=Numerics.from_options(o))
+        typer.echo(f"training {run.config.name} ({o.preset}) for {run.steps} steps into {run.dir}", err=True)
         if nproc > 1:
-            raise typer.Exit(_distributed(run, nproc, device, resume, eval_every, workers, compile_))
+            raise typer.Exit(_distributed(run, nproc, o, resume))
         with tqdm(total=run.steps, initial=0, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
-            result = train_run(run, resume=resume, device=_device(device), eval_every=eval_every,
-                               num_workers=workers, compile=compile_, callbacks=(_Progress(bar),))
+            result = train_run(run, resume=resume, device=resolve_device(o.device), eval_every=o.eval_every,
+                               checkpoint_every=o.checkpoint_every, num_workers=o.workers, compile=o.compile,
+                               callbacks=(_Progress(bar),))
     except (RunError, ConfigError) as exc:
         raise fail(str(exc)) from None
     typer.echo(json.dumps({"run": str(run.dir), **result}))
 
 
-def _check_processes(nproc: int, device: str, config: str, preset: str, code: bool, overrides: dict) -> None:
+def _check_processes(nproc: int, options: RunOptions, config: str) -> None:
     """``--nproc N``: a GPU for each process where they train on CUDA, and a part of every batch for each."""
     import torch
 
     from y8m_models.configs import resolve
     from y8m_models.distributed import check_batch
 
-    if device.startswith("cuda:"):
-        raise fail(f"--device {device} --nproc {nproc}: each process trains on a GPU of its own (cuda:0 to "
-                   f"cuda:{nproc - 1}); say --device cuda, and choose the GPUs with CUDA_VISIBLE_DEVICES")
-    if _device(device).startswith("cuda") and nproc > torch.cuda.device_count():
+    if options.device.startswith("cuda:"):
+        raise fail(f"--device {options.device} --nproc {nproc}: each process trains on a GPU of its own (cuda:0 "
+                   f"to cuda:{nproc - 1}); say --device cuda, and choose the GPUs with CUDA_VISIBLE_DEVICES")
+    if resolve_device(options.device).startswith("cuda") and nproc > torch.cuda.device_count():
         raise fail(f"--nproc {nproc}: this machine has {torch.cuda.device_count()} CUDA device(s); use at most that "
                    "many, or --device cpu")
-    model = resolve(config, preset, code, overrides).model
+    model = resolve(config, options.preset, options.as_in_code, options.overrides).model
     if model is not None:  # an ensemble is refused by create_run, with its own message
         try:
             check_batch(model.training.batch_size, nproc)
@@ -139,15 +136,14 @@ def _check_processes(nproc: int, device: str, config: str, preset: str, code: bo
             raise fail(f"--nproc {nproc}: {exc}") from None
 
 
-def _distributed(run, nproc: int, device: str, resume: bool, eval_every: int | None, workers: int,
-                 compile_: bool) -> int:
+def _distributed(run, nproc: int, options: RunOptions, resume: bool) -> int:
     """``--nproc N``: the run trained by N processes (``y8m_models.cli.torchrun``); torchrun's exit code."""
     from y8m_models.cli.torchrun import launch
 
     typer.echo(f"{nproc} processes (DDP), each reading 1/{nproc} of every batch of "
                f"{run.model.training.batch_size}", err=True)
-    return launch(run.dir, nproc, device=device, resume=resume, eval_every=eval_every,
-                  checkpoint_every=500, num_workers=workers, compile=compile_)
+    return launch(run.dir, nproc, device=options.device, resume=resume, eval_every=options.eval_every,
+                  checkpoint_every=options.checkpoint_every, num_workers=options.workers, compile=options.compile)
 
 
 @app.command("eval")
@@ -161,7 +157,7 @@ def eval_(
     from y8m_models.experiment import RunError, evaluate_run, open_run
 
     try:
-        result = evaluate_run(open_run(run_dir), split, device=_device(device))
+        result = evaluate_run(open_run(run_dir), split, device=resolve_device(device))
     except RunError as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -186,7 +182,7 @@ def predict(
     submission = submission or renamed("--csv", "--submission", csv)
     try:
         videos = [v for v in attention_videos.split(",") if v] if attention_videos else None
-        folder = predict_run(open_run(run_dir), split, submission, videos, device=_device(device))
+        folder = predict_run(open_run(run_dir), split, submission, videos, device=resolve_device(device))
     except RunError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"predictions in {folder}" + (f", submission in {submission}" if submission else ""))

@@ -11,10 +11,12 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from y8m_models.configs.registry import build_model, resolve, single_models
+from y8m_models.architectures import cascade_streams
+from y8m_models.configs.build import build_model
+from y8m_models.configs.registry import resolve, single_models
 from y8m_models.configs.schema import Configuration, SingleModel
 from y8m_models.losses import model_loss
-from y8m_models.models import ModelInputs, ModelOutput, cascade_streams
+from y8m_models.models import ModelInputs, ModelOutput
 
 
 @dataclass(frozen=True)

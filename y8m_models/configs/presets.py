@@ -8,7 +8,7 @@ so do the learning rates, except that ``tiny`` trains frame-level models at 10x 
 video models' rate): at widths / 32 the paper's rate leaves every frame family far from its plateau after a
 few epochs, x10 was the best of x1/x3/x10/x30, and the video models are best at their own rate (BENCHMARKS.md,
 "Schedules for small data"). Every parameter marked ``WIDTH``, ``MIXTURES`` or ``FRAMES`` in
-``y8m_models.models`` is scaled, and so is a cascade input's projection.
+``y8m_models.architectures`` is scaled, and so is a cascade input's projection.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from y8m_models.models.base import PresetMarker
+from y8m_models.architectures import PresetMarker
 
 
 @dataclass(frozen=True)

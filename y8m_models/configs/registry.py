@@ -4,26 +4,24 @@
 code values (``as_in_code``), then user overrides (``{"model.training.learning_rate": 0.002}``, the CLI's
 ``--set``), then the preset's scaling (an overridden width is scaled too; an overridden batch size is kept);
 the result is validated again, so an override is held to the same schema and an error names the path.
-``build_model`` is the one way in from a configuration to a model.
+No torch here: ``configs.build.build_model`` is the one way in from a configuration to a model.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
-from torch import nn
 
+from y8m_models.architectures import architecture
 from y8m_models.configs import singles
 from y8m_models.configs.cascades import CASCADES
 from y8m_models.configs.ensembles import BAGGING_BOOSTING, DISTILLATION, STACKED
 from y8m_models.configs.presets import preset as get_preset
 from y8m_models.configs.presets import scale_model
 from y8m_models.configs.schema import Configuration, NamedModel, SingleModel
-from y8m_models.models import ModelInputs, architecture, build_architecture
 
 
 class ConfigError(ValueError):
@@ -174,18 +172,3 @@ def single_models(config: Configuration) -> list[tuple[str, SingleModel]]:
     inline = [ens.member] if isinstance(ens.member, NamedModel) else [m for m in ens.members
                                                                        if isinstance(m, NamedModel)]
     return [(f"#{m.label}", m) for m in inline]
-
-
-def build_model(model: SingleModel | Configuration | int | str, inputs: ModelInputs,
-                preset: str = "paper") -> nn.Module:
-    """The model of a single-model configuration (resolved at ``preset`` unless already a SingleModel).
-
-    A cascade model (#47-#74) is built for its ``cascade`` input (``inputs.cascade`` is replaced by the
-    model's own): its forward also reads ``batch["cascade"]``, the predictions of
-    ``models.base.cascade_streams(model.cascade)`` in that order."""
-    if not isinstance(model, SingleModel):
-        config = resolve(model, preset)
-        if config.model is None:
-            raise ConfigError(f"{config.name} is an ensemble ({config.ensemble.method}); it has no single model")
-        model = config.model
-    return build_architecture(model.architecture, model.params, replace(inputs, cascade=model.cascade))

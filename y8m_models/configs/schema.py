@@ -25,8 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from y8m_models.losses import LossSpec
-from y8m_models.models.base import ModelParams, architecture
+from y8m_models.architectures import ModelParams, architecture
 
 SECTIONS = {
     "A.1": "Video-level models",
@@ -45,6 +44,22 @@ Positive = Annotated[float, Field(gt=0)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LossSpec(Strict):
+    """How a configuration's loss combines the model's outputs (catalog §4.7); part of every config."""
+
+    main_weight: float = Field(1.0, ge=0)
+    aux_weight: float = Field(0.0, ge=0)  # per auxiliary prediction, summed over them
+    positive_weight: float = Field(1.0, gt=0)  # #29.2's weighted CE: 10
+    relabel: Literal["none", "paper", "code"] = "none"  # #1 (losses.relabeled_targets)
+    relabel_threshold: float = Field(10.0, gt=0)
+    # #29.3 as the paper has it: the vertical head is trained on "the video has a label of this vertical".
+    vertical_weight: float = Field(0.0, ge=0)
+    # #29.4: how the labels of the softmax head are trained. The paper predicts infrequent labels "with
+    # softmax": a softmax cross-entropy over them and the "none" slot. [DIFF] The authors' script trains
+    # every output with the plain sigmoid cross-entropy ("sigmoid").
+    infrequent: Literal["softmax", "sigmoid"] = "softmax"
 
 
 class Training(Strict):

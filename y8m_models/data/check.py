@@ -20,7 +20,6 @@ from y8m_models.data.dataset import (
 from y8m_models.data.errors import Y8MDataError
 from y8m_models.data.records import SPECS, MalformedRecord, record_level
 from y8m_models.data.tfrecord import TFRecordFile
-from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary
 
 
 def expand_globs(patterns: Iterable[str]) -> list[Path]:
@@ -37,16 +36,6 @@ def expand_globs(patterns: Iterable[str]) -> list[Path]:
             raise ValueError(f"no file matches {pattern!r}")
         files.update((m, None) for m in found)
     return list(files)
-
-
-def resolve_num_classes(files: Sequence[Path], explicit: int | None) -> int | None:
-    """``explicit`` if given, else the size of the vocabulary.csv beside (or above) the first file."""
-    if explicit is not None:
-        if explicit <= 0:
-            raise ValueError(f"--num-classes must be positive, not {explicit}")
-        return explicit
-    vocab = find_vocabulary(files[0].parent)
-    return read_vocabulary(vocab).num_classes if vocab else None
 
 
 @dataclass

@@ -12,7 +12,7 @@ appearance of ``Vertical1`` when scanning labels by index; a label without a ver
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,3 +105,13 @@ def find_vocabulary(data_dir: str | Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def resolve_num_classes(files: Sequence[Path], explicit: int | None) -> int | None:
+    """``explicit`` if given, else the size of the vocabulary.csv beside (or above) the first file."""
+    if explicit is not None:
+        if explicit <= 0:
+            raise ValueError(f"--num-classes must be positive, not {explicit}")
+        return explicit
+    vocab = find_vocabulary(files[0].parent)
+    return read_vocabulary(vocab).num_classes if vocab else None

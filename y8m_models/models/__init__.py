@@ -8,22 +8,13 @@
 - ``multiscale``: temporal segment, temporal pooling, multi-resolution, multi-scale CNN-LSTM (#13-#17, §4)
 - ``attention``: local and multiple attention pooling (#23-#27, §5)
 
-Importing this package registers every architecture (``base.ARCHITECTURES``). The cascade configurations
-(#47-#74, §7) are these architectures built with ``ModelInputs.cascade``: they also read ``batch["cascade"]``,
-the predictions of ``cascade_streams(spec)`` (``base``).
+Each architecture's name, level and parameters are declared in ``y8m_models.architectures`` (no torch there);
+importing this package registers every builder (``base.BUILDERS``). The cascade configurations (#47-#74, §7)
+are these architectures built with ``ModelInputs.cascade``: they also read ``batch["cascade"]``, the
+predictions of ``architectures.cascade_streams(spec)``.
 """
 
 from y8m_models.models import attention, chaining_sequence, cnn, dbof, lstm, multiscale, video  # noqa: F401
-from y8m_models.models.base import (
-    ARCHITECTURES,
-    CascadeSpec,
-    ModelInputs,
-    ModelOutput,
-    ModelParams,
-    architecture,
-    build_architecture,
-    cascade_streams,
-)
+from y8m_models.models.base import BUILDERS, ModelInputs, ModelOutput, build_architecture
 
-__all__ = ["ARCHITECTURES", "CascadeSpec", "ModelInputs", "ModelOutput", "ModelParams", "architecture",
-           "build_architecture", "cascade_streams"]
+__all__ = ["BUILDERS", "ModelInputs", "ModelOutput", "build_architecture"]

@@ -21,23 +21,22 @@ C classes, L LSTM layers.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import nn
 
+from y8m_models.architectures import (
+    LocalAttentionParams,
+    LSTMAttentionLSTMParams,
+    MultiAttentionParams,
+    MultiAttentionTwoLSTMParams,
+)
 from y8m_models.layers.attention_pooling import AttentionPooling
 from y8m_models.layers.moe import MoE
 from y8m_models.layers.stacked_lstm import StackedLSTM
 from y8m_models.layers.temporal_pooling import mean_over_time
 from y8m_models.models.base import (
-    Count,
-    FrameParams,
-    Mixtures,
     ModelInputs,
     ModelOutput,
-    OptionalWidth,
-    Width,
     cascade_feature,
     cascade_parts,
     cascade_width,
@@ -45,48 +44,6 @@ from y8m_models.models.base import (
     frame_lengths,
     register,
 )
-
-
-class LocalAttentionParams(FrameParams):
-    cells: Width = 1024
-    layers: Count = 2
-    mixtures: Mixtures = 4  # Table 7 text: the local-AP model has 4 mixtures
-    # paper: softmax weights scored from [x_i; y_i] (Eq. 3), MoE([y_F; z]) with y_F the top layer's final h.
-    # code [DIFF] (wh LstmAttentionModel): sigmoid(FC(y_i)) normalised by its sum, MoE([z; c1, h1, c2, h2]).
-    variant: Literal["paper", "code"] = "paper"
-
-
-class LSTMAttentionLSTMParams(FrameParams):
-    cells: Width = 1024
-    layers: Count = 1
-    mixtures: Mixtures = 8
-    # The paper does not say how the weights are normalised: softmax as in Eq. 3 (default). The authors'
-    # code (wh LstmAttentionLstmModel) uses sigmoid scores divided by their sum over valid frames: "sigmoid".
-    normalization: Literal["softmax", "sigmoid"] = "softmax"
-
-
-class MultiAttentionParams(FrameParams):
-    cells: Width = 1024
-    layers: Count = 2
-    groups: Count = 8
-    # The paper is inconsistent: 8 mixtures in Section 5, 4 in Appendix A.5; the authors' code (#25 and #27,
-    # also the wh re-implementation of #35/#36) uses 8.
-    mixtures: Mixtures = 8
-    positional: OptionalWidth = 0  # size of the learned frame-position embedding in the scores; 0 = none (#27: 32)
-    # frame_output: scores from [x_t; y_t] (Eq. 3). frame_output_mean [DIFF-detail]: the authors' #27 code also
-    # feeds the masked mean of x over the valid frames, [x_t; mean(x); y_t].
-    attention_input: Literal["frame_output", "frame_output_mean"] = "frame_output"
-
-
-class MultiAttentionTwoLSTMParams(FrameParams):
-    cells: Width = 1024
-    layers: Count = 2
-    groups: Count = 8
-    mixtures: Mixtures = 4
-    # [DIFF] the authors' code (zt InputExtendModel) restricts group k to the frames [k*w, k*w + 2w] (inclusive)
-    # with w = floor(num_frames / groups); the paper describes no window (False).
-    local_windows: bool = False
-
 
 # --- blocks ---------------------------------------------------------------------------------------------------
 
@@ -222,21 +179,21 @@ class MultiAttentionTwoLSTM(nn.Module):
 
 # --- builders -------------------------------------------------------------------------------------------------
 
-@register("local_attention_lstm", "frame", LocalAttentionParams)
+@register("local_attention_lstm")
 def _build_local_attention(p: LocalAttentionParams, inputs: ModelInputs) -> nn.Module:
     return LocalAttentionLSTM(p, inputs)
 
 
-@register("lstm_attention_lstm", "frame", LSTMAttentionLSTMParams)
+@register("lstm_attention_lstm")
 def _build_lstm_attention_lstm(p: LSTMAttentionLSTMParams, inputs: ModelInputs) -> nn.Module:
     return LSTMAttentionLSTM(p, inputs)
 
 
-@register("multi_attention_lstm", "frame", MultiAttentionParams, cascade=True)
+@register("multi_attention_lstm")
 def _build_multi_attention(p: MultiAttentionParams, inputs: ModelInputs) -> nn.Module:
     return MultiAttentionLSTM(p, inputs)
 
 
-@register("multi_attention_two_lstm", "frame", MultiAttentionTwoLSTMParams)
+@register("multi_attention_two_lstm")
 def _build_multi_attention_two_lstm(p: MultiAttentionTwoLSTMParams, inputs: ModelInputs) -> nn.Module:
     return MultiAttentionTwoLSTM(p, inputs)

@@ -1,5 +1,6 @@
-"""What every model shares: its output, its parameters' base classes, the architecture registry and the
-input helpers (cropping to ``max_frames``, the authors' input L2 normalisation, catalog §4.2).
+"""What every model shares: its inputs and output, the builders registered under the architectures' names
+(``y8m_models.architectures`` declares them, with their parameters) and the input helpers (cropping to
+``max_frames``, the authors' input L2 normalisation, catalog §4.2).
 
 A model is built from an architecture name and a parameter object, ``build_architecture(name, params,
 inputs)``; ``forward(batch)`` takes the batch dict of ``y8m_models.data.dataset.to_device`` (``features``
@@ -10,10 +11,7 @@ A cascade model (paper §7, Fig. 6; catalog §4.12, #47-#74) is built with ``Mod
 reads one more batch key, ``"cascade"``: float [B, M, C], the predictions (probabilities) of the
 configurations ``cascade_streams(spec)`` for the batch's videos, in that order. Its ``CascadeFeature`` turns
 them into ``d`` [B, P] (``layers.cascade.Cascade``), which the family concatenates before its MoE(s). Only
-the architectures registered with ``cascade=True`` accept one.
-
-Parameter fields carry a preset marker (``WIDTH``, ``MIXTURES``, ``FRAMES``) so that the ``small`` and
-``tiny`` presets are derived from the paper values by one rule (``y8m_models.configs.presets``).
+the architectures declared with ``cascade=True`` accept one.
 
 Shape suffixes: B batch, T frames, D features, C classes, K attention groups, S auxiliary predictions,
 V verticals.
@@ -21,77 +19,26 @@ V verticals.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal, Protocol
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from y8m_models.architectures import (
+    ARCHITECTURES,
+    VOCABULARY_2017,
+    CascadeSpec,
+    ModelParams,
+    architecture,
+    cascade_streams,
+)
 from y8m_models.layers.cascade import Cascade
 from y8m_models.layers.moe import MoE
 from y8m_models.layers.split_head import SigmoidSoftmaxMoE
 
-VOCABULARY_2017 = 4716  # classes of the 2017 release, the vocabulary the authors' class counts refer to
 FREQUENT_2017 = 1000  # #56: the first 1000 labels of 4716 are the frequent ones (zt softmax_bound)
-
-
-@dataclass(frozen=True)
-class PresetMarker:
-    """How a parameter scales with the preset: a layer width, an MoE mixture count, or a length in frames."""
-
-    kind: Literal["width", "mixtures", "frames"]
-
-
-WIDTH, MIXTURES, FRAMES = PresetMarker("width"), PresetMarker("mixtures"), PresetMarker("frames")
-Width = Annotated[int, Field(ge=1), WIDTH]
-Widths = Annotated[tuple[Annotated[int, Field(ge=1)], ...], Field(min_length=1), WIDTH]
-Mixtures = Annotated[int, Field(ge=1), MIXTURES]
-Frames = Annotated[int, Field(ge=1), FRAMES]
-OptionalWidth = Annotated[int, Field(ge=0), WIDTH]  # 0 = the feature is off (presets keep 0 at 0)
-Count = Annotated[int, Field(ge=1)]  # layers, stages, groups: structure, never scaled
-
-
-class ModelParams(BaseModel):
-    """Base of every architecture's parameters: unknown keys and impossible values are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class VideoParams(ModelParams):
-    normalize: Literal["joint", "none"] = "joint"  # L2-normalise the concatenated input (wh DefaultTransformer)
-    # [DIFF] the paper says no augmentation; several of the authors' video Chaining runs add N(0, s^2) to the
-    # raw input while training (catalog §4.2). 0 = the paper.
-    input_noise: float = Field(0.0, ge=0)
-
-
-class FrameParams(ModelParams):
-    max_frames: Frames = 300  # frames read per video (the reader keeps the first 300)
-    # joint: L2-normalise each frame's concatenated features; per_part: rgb and audio separately; none.
-    normalize: Literal["joint", "per_part", "none"] = "joint"
-
-
-class CascadeSpec(Protocol):
-    """What a model needs to know of its cascade input: ``configs.schema.CascadeInput`` is one. A Protocol, not
-    that class, because the configurations import the models (and layers never import configs)."""
-
-    @property
-    def streams(self) -> tuple[int, ...]: ...  # paper numbers of the averaged prediction streams
-
-    @property
-    def projection(self) -> int: ...
-
-    @property
-    def normalize(self) -> str: ...  # "l2" or "none"
-
-    @property
-    def l1_input(self) -> bool: ...
-
-    @property
-    def infrequent_from(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -121,39 +68,24 @@ class ModelOutput:
     infrequent: torch.Tensor | None = None
 
 
-@dataclass(frozen=True)
-class Architecture:
-    name: str
-    level: Literal["video", "frame"]
-    params: type[ModelParams]
-    build: Callable[[ModelParams, ModelInputs], nn.Module]
-    family: str  # the module that defines it, e.g. "lstm"
-    cascade: bool = False  # accepts ModelInputs.cascade (the cascade configurations' architectures)
+BUILDERS: dict[str, Callable[[ModelParams, ModelInputs], nn.Module]] = {}
 
 
-ARCHITECTURES: dict[str, Architecture] = {}
-
-
-def register(name: str, level: Literal["video", "frame"], params: type[ModelParams], cascade: bool = False):
-    """Decorator for a family module's private builder ``(params, inputs) -> nn.Module``; ``cascade``: the
-    builder handles ``inputs.cascade``."""
+def register(name: str):
+    """Decorator for a family module's private builder ``(params, inputs) -> nn.Module`` of the architecture
+    ``name`` (declared in ``y8m_models.architectures``, with its level, parameters and family)."""
+    declared = architecture(name)
 
     def decorate(build: Callable[[ModelParams, ModelInputs], nn.Module]):
-        if name in ARCHITECTURES:
-            raise ValueError(f"architecture {name!r} is registered twice "
-                             f"({ARCHITECTURES[name].family} and {build.__module__})")
-        ARCHITECTURES[name] = Architecture(name, level, params, build, build.__module__.rsplit(".", 1)[-1], cascade)
+        family = build.__module__.rsplit(".", 1)[-1]
+        if family != declared.family:
+            raise ValueError(f"architecture {name!r} belongs to the {declared.family} family, not {family}")
+        if name in BUILDERS:
+            raise ValueError(f"architecture {name!r} is registered twice")
+        BUILDERS[name] = build
         return build
 
     return decorate
-
-
-def architecture(name: str) -> Architecture:
-    if name not in ARCHITECTURES:
-        close = difflib.get_close_matches(name, ARCHITECTURES, n=3, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(ARCHITECTURES))}"
-        raise ValueError(f"unknown architecture {name!r}{hint}")
-    return ARCHITECTURES[name]
 
 
 def build_architecture(name: str, params: ModelParams | dict, inputs: ModelInputs) -> nn.Module:
@@ -163,11 +95,11 @@ def build_architecture(name: str, params: ModelParams | dict, inputs: ModelInput
     elif not isinstance(params, arch.params):
         raise TypeError(f"architecture {name!r} takes {arch.params.__name__}, not {type(params).__name__}")
     if inputs.cascade is None:
-        return arch.build(params, inputs)
+        return BUILDERS[name](params, inputs)
     if not arch.cascade:
         takers = ", ".join(sorted(n for n, a in ARCHITECTURES.items() if a.cascade))
         raise ValueError(f"architecture {name!r} takes no cascade input; those that do: {takers}")
-    model = arch.build(params, inputs)
+    model = BUILDERS[name](params, inputs)
     if inputs.cascade.infrequent_from is None:
         return model
     source = cascade_streams(inputs.cascade).index(inputs.cascade.infrequent_from)
@@ -175,13 +107,6 @@ def build_architecture(name: str, params: ModelParams | dict, inputs: ModelInput
 
 
 # --- cascade input (paper §7, Fig. 6; catalog §4.12) -------------------------------------------------------
-
-def cascade_streams(spec: CascadeSpec) -> tuple[int, ...]:
-    """The configurations whose predictions ``batch["cascade"]`` holds, in order: the averaged streams, then
-    the ``infrequent_from`` configuration when it is not one of them (#56: #6 beside the #75 stream)."""
-    extra = spec.infrequent_from
-    return spec.streams + ((extra,) if extra is not None and extra not in spec.streams else ())
-
 
 class CascadeFeature(nn.Module):
     """batch -> d [B, P]: the learned average of ``batch["cascade"]``'s streams, projected (``Cascade``)."""

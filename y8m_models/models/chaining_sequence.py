@@ -18,17 +18,16 @@ Shape suffixes: B batch, T frames, D features, C classes, S auxiliary stages.
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 from torch import nn
 
+from y8m_models.architectures import (
+    ChainingLSTMParams,
+)
 from y8m_models.layers.chaining import Chaining
 from y8m_models.layers.stacked_lstm import StackedLSTM
 from y8m_models.models.base import (
-    FrameParams,
-    Mixtures,
     ModelInputs,
     ModelOutput,
-    Width,
     cascade_feature,
     cascade_parts,
     cascade_width,
@@ -36,15 +35,6 @@ from y8m_models.models.base import (
     frame_lengths,
     register,
 )
-
-
-class ChainingLSTMParams(FrameParams):
-    cells: Width = 1024
-    layers: int = Field(2, ge=1)
-    stages: int = Field(1, ge=1)  # auxiliary MoEs: the paper's "2 stages" are 1 auxiliary + the final unit
-    projection: Width = 200  # #21; #22 uses 256
-    mixtures: Mixtures = 4
-    shared_lstm: bool = False  # False: one LSTM per unit (#21); True: one LSTM shared by all units (#22)
 
 
 class ChainingLSTM(nn.Module):
@@ -72,6 +62,6 @@ class ChainingLSTM(nn.Module):
         return ModelOutput(predictions_BC, auxiliary=stages_BSC)
 
 
-@register("chaining_lstm", "frame", ChainingLSTMParams, cascade=True)
+@register("chaining_lstm")
 def _build_chaining_lstm(p: ChainingLSTMParams, inputs: ModelInputs) -> nn.Module:
     return ChainingLSTM(p, inputs)

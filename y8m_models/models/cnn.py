@@ -27,26 +27,27 @@ P projection.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
 from torch import nn
 
+from y8m_models.architectures import (
+    ChainingCNNParams,
+    ChainingDeepCNNParams,
+    ChainingLSTMCNNParams,
+    CNNLSTMParams,
+    CNNParams,
+    FrameParams,
+)
 from y8m_models.layers.chaining import Chaining
 from y8m_models.layers.moe import MoE
 from y8m_models.layers.stacked_lstm import ParallelLSTM, StackedLSTM
 from y8m_models.layers.temporal_cnn import ShiftedConcatCNN
 from y8m_models.layers.temporal_pooling import max_over_time, mean_over_time
 from y8m_models.models.base import (
-    WIDTH,
-    FrameParams,
-    Mixtures,
     ModelInputs,
     ModelOutput,
-    Width,
-    Widths,
     cascade_feature,
     cascade_parts,
     cascade_width,
@@ -57,60 +58,7 @@ from y8m_models.models.base import (
     valid_mask,
 )
 
-# Channels of the filter widths 1, 2, 3 (one number each).
-Channels = Annotated[Widths, Field(min_length=3, max_length=3)]
 WIDTHS = (1, 2, 3)
-
-
-class CNNParams(FrameParams):
-    channels: Channels = (512, 512, 1024)  # Table 5's original CNN: 1x512, 2x512, 3x1024
-    mixtures: Mixtures = 4
-    pool_padding: bool = False  # [DIFF-detail] True: the code's max over all positions, padding included
-
-
-class CNNLSTMParams(FrameParams):
-    channels: Channels = (1024, 1024, 1024)
-    cells: Width = 1024
-    layers: int = Field(2, ge=1)
-    mixtures: Mixtures = 8
-
-
-class ChainingCNNParams(FrameParams):
-    stages: int = Field(4, ge=1)  # auxiliary MoEs; stages + 1 units (and CNNs) in all
-    # [DIFF] the paper's projection is 256, the code's (deep_chain_relu_cells) 128; the configuration sets it.
-    projection: Width = 256
-    channels: Channels = (128, 128, 256)
-    mixtures: Mixtures = 4
-    pool_padding: bool = False  # [DIFF-detail] True: the code's max over all positions, padding included
-
-
-class ChainingDeepCNNParams(FrameParams):
-    stages: int = Field(3, ge=1)  # paper: 3 (4 units); code: 2
-    projection: Width = 256
-    channels: Channels = (128, 128, 256)  # layer 1; layers 2 and 3 have channels[0] for each of widths 2, 3
-    mixtures: Mixtures = 4
-    # [DIFF] paper: one deep CNN, its 3 pooled layers and the averaged input feed 4 units (stages must be 3);
-    # code: every unit has its own deep CNN (3 pooled layers concatenated), unit inputs as chaining_cnn.
-    variant: Literal["paper", "code"] = "paper"
-    pool_padding: bool = False  # [DIFF-detail] True: the code's max over all positions, padding included
-
-    @model_validator(mode="after")
-    def _paper_has_four_units(self) -> ChainingDeepCNNParams:
-        if self.variant == "paper" and self.stages != 3:
-            raise ValueError(f"stages must be 3 for variant='paper' (the averaged input and 3 pooled CNN layers "
-                             f"are the 4 units), got {self.stages}; variant='code' takes any stages >= 1")
-        return self
-
-
-class ChainingLSTMCNNParams(FrameParams):
-    cells: Widths = (1024, 128)  # one 1-layer LSTM per feature part (rgb, audio)
-    stages: int = Field(3, ge=1)
-    projection: Width = 128
-    channels: Channels = (128, 128, 256)
-    # [DIFF-detail] the code gives CNN_0 (128, 256, 128), probably by accident; None: CNN_0 uses `channels`.
-    first_channels: Annotated[Channels | None, WIDTH] = None
-    mixtures: Mixtures = 4
-    pool_padding: bool = False  # [DIFF-detail] True: the code's max over all positions, padding included
 
 
 # --- blocks ------------------------------------------------------------------------------------------------
@@ -295,23 +243,23 @@ class DeepCNNChaining(nn.Module):
 
 # --- builders ----------------------------------------------------------------------------------------------
 
-@register("cnn", "frame", CNNParams)
+@register("cnn")
 def _build_cnn(p: CNNParams, inputs: ModelInputs) -> nn.Module:
     return CNNModel(p, inputs)
 
 
-@register("cnn_lstm", "frame", CNNLSTMParams)
+@register("cnn_lstm")
 def _build_cnn_lstm(p: CNNLSTMParams, inputs: ModelInputs) -> nn.Module:
     return CNNLSTMModel(p, inputs)
 
 
-@register("chaining_cnn", "frame", ChainingCNNParams, cascade=True)
+@register("chaining_cnn")
 def _build_chaining_cnn(p: ChainingCNNParams, inputs: ModelInputs) -> nn.Module:
     encoders = [PooledCNN(inputs.feature_dim, p.channels, p.pool_padding) for _ in range(p.stages + 1)]
     return CNNChaining(p, inputs, encoders, p.projection, p.mixtures, with_mean_input=True)
 
 
-@register("chaining_deep_cnn", "frame", ChainingDeepCNNParams, cascade=True)
+@register("chaining_deep_cnn")
 def _build_chaining_deep_cnn(p: ChainingDeepCNNParams, inputs: ModelInputs) -> nn.Module:
     if p.variant == "paper":
         return DeepCNNChaining(p, inputs)
@@ -319,7 +267,7 @@ def _build_chaining_deep_cnn(p: ChainingDeepCNNParams, inputs: ModelInputs) -> n
     return CNNChaining(p, inputs, encoders, p.projection, p.mixtures, with_mean_input=True)
 
 
-@register("chaining_lstm_cnn", "frame", ChainingLSTMCNNParams, cascade=True)
+@register("chaining_lstm_cnn")
 def _build_chaining_lstm_cnn(p: ChainingLSTMCNNParams, inputs: ModelInputs) -> nn.Module:
     if len(p.cells) != len(inputs.feature_sizes):
         raise ValueError(f"cells needs one LSTM width per feature part {inputs.feature_sizes}, got {p.cells}")

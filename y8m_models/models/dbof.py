@@ -22,28 +22,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from y8m_models.architectures import (
+    DBoFParams,
+)
 from y8m_models.layers.masked_batch_norm import MaskedBatchNorm
 from y8m_models.layers.moe import MoE
 from y8m_models.layers.temporal_pooling import max_over_time
 from y8m_models.models.base import (
-    FrameParams,
-    Frames,
-    Mixtures,
     ModelInputs,
     ModelOutput,
-    Width,
     frame_inputs,
     register,
     valid_mask,
 )
-
-
-class DBoFParams(FrameParams):
-    sample_frames: Frames = 30  # frames drawn per video while training (starter ``iterations``)
-    cluster_size: Width = 8192
-    hidden_size: Width = 1024
-    mixtures: Mixtures = 2
-
 
 # --- blocks ------------------------------------------------------------------------------------------------
 
@@ -92,7 +83,7 @@ class DBoF(nn.Module):
 
 # --- builder -----------------------------------------------------------------------------------------------
 
-@register("dbof", "frame", DBoFParams)
+@register("dbof")
 def _build_dbof(p: DBoFParams, inputs: ModelInputs) -> nn.Module:
     return DBoF(inputs.feature_sizes, inputs.num_classes, max_frames=p.max_frames, normalize=p.normalize,
                 sample_frames=p.sample_frames, cluster_size=p.cluster_size, hidden_size=p.hidden_size,

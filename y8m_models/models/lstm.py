@@ -18,23 +18,24 @@ S half-frame subsets.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
-from pydantic import Field, model_validator
 from torch import nn
 
+from y8m_models.architectures import (
+    BiUniLSTMParams,
+    FrameParams,
+    LSTMAFwdBwdParams,
+    LSTMParams,
+    ParallelLSTMParams,
+)
 from y8m_models.data.dataset import host_to_device
 from y8m_models.layers.lstm_cells import LSTMACell, LSTMSCell, run_cell
 from y8m_models.layers.moe import MoE
 from y8m_models.layers.stacked_lstm import ParallelLSTM, StackedLSTM
 from y8m_models.models.base import (
-    FrameParams,
-    Mixtures,
     ModelInputs,
     ModelOutput,
-    Width,
-    Widths,
     cascade_feature,
     cascade_parts,
     cascade_width,
@@ -42,49 +43,6 @@ from y8m_models.models.base import (
     frame_lengths,
     register,
 )
-
-
-class LSTMParams(FrameParams):
-    cell: Literal["basic", "lstm_s", "lstm_a"] = "basic"  # BasicLSTMCell (wh), LSTM-S or LSTM-A (zt, Eq. 2)
-    cells: Width = 1024
-    layers: int = Field(2, ge=1)
-    state: Literal["memory", "output"] = "memory"  # final c (memory) or h (output) of every layer -> MoE
-    mixtures: Mixtures = 8
-    # [DIFF] LSTM-A only: False = Eq. 2 (per-cell i/f, per-feature accumulator gates); True = the code's scalars.
-    lstm_a_scalar_gates: bool = False
-    # #11. [DIFF] True = the paper: train on a random half of the frames. In the authors' HEAD the training
-    # branch is dead code, so the code's #11 is False (with eval_subsets=16).
-    random_half_frames: bool = False
-    # At eval: 1 = all frames; N > 1 = average the predictions of N random half-subsets (FrameRandomEvalModel).
-    eval_subsets: int = Field(1, ge=1)
-
-    @model_validator(mode="after")
-    def _check_scalar_gates(self) -> LSTMParams:
-        if self.lstm_a_scalar_gates and self.cell != "lstm_a":
-            raise ValueError(f"lstm_a_scalar_gates=True needs cell='lstm_a', not cell={self.cell!r}")
-        return self
-
-
-class BiUniLSTMParams(FrameParams):
-    cells: Width = 1024
-    mixtures: Mixtures = 4
-
-
-class LSTMAFwdBwdParams(FrameParams):
-    cells: Width = 1024
-    mixtures: Mixtures = 8
-    # paper: forward LSTM-A, then backward LSTM-A over [x_t; y_t]. [DIFF] code (zt LstmBigluModel): scalar-gate
-    # cells without accumulator (forget bias 0.1), the first over the reversed sequence, the second forward.
-    variant: Literal["paper", "code"] = "paper"
-
-
-class ParallelLSTMParams(FrameParams):
-    normalize: Literal["joint", "per_part", "none"] = "per_part"  # rgb and audio L2-normalised apart (§4.2)
-    cells: Widths = (1024, 128)  # one width per feature part
-    layers: int = Field(2, ge=1)
-    state: Literal["memory", "output"] = "memory"
-    mixtures: Mixtures = 8
-
 
 # --- blocks ------------------------------------------------------------------------------------------------
 
@@ -247,7 +205,7 @@ class ParallelLSTMFeatures(nn.Module):
 
 # --- builders ----------------------------------------------------------------------------------------------
 
-@register("lstm", "frame", LSTMParams, cascade=True)
+@register("lstm")
 def _build_lstm(p: LSTMParams, inputs: ModelInputs) -> nn.Module:
     if p.cell == "basic":
         encoder = BasicLSTMFeatures(inputs.feature_dim, p.cells, p.layers, p.state)
@@ -256,17 +214,17 @@ def _build_lstm(p: LSTMParams, inputs: ModelInputs) -> nn.Module:
     return FrameFeaturesMoE(encoder, p, inputs, p.mixtures, p.random_half_frames, p.eval_subsets)
 
 
-@register("biuni_lstm", "frame", BiUniLSTMParams, cascade=True)
+@register("biuni_lstm")
 def _build_biuni_lstm(p: BiUniLSTMParams, inputs: ModelInputs) -> nn.Module:
     return FrameFeaturesMoE(BiUniLSTMFeatures(inputs.feature_dim, p.cells), p, inputs, p.mixtures)
 
 
-@register("lstm_a_fwd_bwd", "frame", LSTMAFwdBwdParams, cascade=True)
+@register("lstm_a_fwd_bwd")
 def _build_lstm_a_fwd_bwd(p: LSTMAFwdBwdParams, inputs: ModelInputs) -> nn.Module:
     return FrameFeaturesMoE(LSTMAFwdBwdFeatures(inputs.feature_dim, p.cells, p.variant), p, inputs, p.mixtures)
 
 
-@register("parallel_lstm", "frame", ParallelLSTMParams, cascade=True)
+@register("parallel_lstm")
 def _build_parallel_lstm(p: ParallelLSTMParams, inputs: ModelInputs) -> nn.Module:
     if len(p.cells) != len(inputs.feature_sizes):
         raise ValueError(f"parallel_lstm: cells needs one width per feature part; the input has "

@@ -18,13 +18,17 @@ S scales or Chaining stages.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
+from y8m_models.architectures import (
+    MultiresParams,
+    MultiscaleCNNLSTMParams,
+    TemporalPoolingParams,
+    TemporalSegmentParams,
+)
 from y8m_models.layers.chaining import Chaining
 from y8m_models.layers.lstm_cells import LSTMSCell, run_cell
 from y8m_models.layers.masked_batch_norm import MaskedBatchNorm
@@ -32,13 +36,8 @@ from y8m_models.layers.moe import MoE
 from y8m_models.layers.stacked_lstm import ParallelLSTM, StackedLSTM
 from y8m_models.layers.temporal_cnn import ShiftedConcatCNN
 from y8m_models.models.base import (
-    FrameParams,
-    Frames,
-    Mixtures,
     ModelInputs,
     ModelOutput,
-    Width,
-    Widths,
     cascade_feature,
     cascade_parts,
     cascade_width,
@@ -48,57 +47,6 @@ from y8m_models.models.base import (
     register,
     valid_mask,
 )
-
-
-class TemporalSegmentParams(FrameParams):
-    clip_frames: Frames = 10
-    cells: Width = 1024  # both LSTMs (the paper's "2 layers": clip level and clip-sequence level)
-    mixtures: Mixtures = 8
-    # [DIFF-detail] True (paper silent; principled): a clip's LSTM stops at the video's last frame and the clip
-    # sequence has ceil(n / clip_frames) clips. False: the authors' code: no length mask inside clips, and
-    # n // clip_frames clips, at least 1 (the code's 0 would leave a video under clip_frames frames stateless).
-    mask_clips: bool = True
-
-
-class TemporalPoolingParams(FrameParams):
-    cells: Widths = (1024,)  # one width: one LSTM on the joint input; one per feature part: a ParallelLSTM
-    layers: int = Field(1, ge=1)  # LSTM layers in each level (no pooling between them)
-    levels: int = Field(4, ge=1)  # LSTM levels with temporal 2-pooling between them
-    mixtures: Mixtures = 8  # the Appendix; the Section 4 text says 4
-    # [DIFF, large] paper: 2-pooling = mean of non-overlapping pairs of valid frames, lengths ceil(n / 2) per
-    # level (the paper does not say which pooling; mean as in its sibling #15, "average pooled", since max-pooling
-    # appears only after ReLU CNNs), L2 per part between levels as in the code. code (wh FramehopLstmMemoryModel;
-    # config: cells (512, 64), layers 2, levels 5, mixtures 4): 2-hopping (keep element 1 of each pair), per-part
-    # L2 of the input too, every level >= 1 given num_frames // 2 of the original video (the code's bug, kept;
-    # clamped to the sequence length).
-    variant: Literal["paper", "code"] = "paper"
-
-
-class MultiresParams(FrameParams):
-    normalize: Literal["joint", "per_part", "none"] = "none"  # IdenticalTransformer: per part inside instead
-    cells: Widths = (512, 64)  # one per feature part (rgb, audio)
-    layers: int = Field(2, ge=1)
-    stages: int = Field(4, ge=1)  # resolutions 2^stages, ..., 2, 1
-    projection: Width = 256
-    mixtures: Mixtures = 4
-    # Dropout on the auxiliary MoEs' inputs while training (paper silent; the code drops 0.1: keep 0.9).
-    aux_dropout: float = Field(0.0, ge=0, lt=1)
-    # [DIFF-detail] True (paper silent; principled): a video's last, partial window is the mean of its valid
-    # frames and the length is ceil(n / r). False: the code: partial windows are dropped, length n // r (0 for
-    # videos under r frames: that resolution's LSTM state is then zero).
-    partial_windows: bool = True
-
-
-class MultiscaleCNNLSTMParams(FrameParams):
-    scales: int = Field(4, ge=1)  # CNN layers, each with its own LSTM and MoE
-    channels: Widths = (256, 256, 512)  # filters of width 1, 2, 3, ...
-    cells: Width = 1024
-    cell: Literal["basic", "lstm_s"] = "basic"  # #16 BasicLSTM; #17 the LSTM-S cell of #6
-    mixtures: Mixtures = 4
-    # [DIFF] paper: "averaging". class_softmax: #16's code, p_l = sum_s softmax_s(c_s . Wc[s, :, l]) p_{s,l};
-    # its trainer puts weight 0 on this output, so Wc keeps its random initialisation (catalog #16).
-    consensus: Literal["mean", "class_softmax"] = "mean"
-
 
 # --- blocks ----------------------------------------------------------------------------------------------------
 
@@ -297,23 +245,23 @@ def _check_cells_per_part(name: str, cells: tuple[int, ...], inputs: ModelInputs
     raise ValueError(f"{name}: cells {cells} must be {allowed} {inputs.feature_sizes}")
 
 
-@register("temporal_segment_lstm", "frame", TemporalSegmentParams)
+@register("temporal_segment_lstm")
 def _build_temporal_segment_lstm(p: TemporalSegmentParams, inputs: ModelInputs) -> nn.Module:
     return TemporalSegmentLSTM(p, inputs)
 
 
-@register("temporal_pooling_lstm", "frame", TemporalPoolingParams)
+@register("temporal_pooling_lstm")
 def _build_temporal_pooling_lstm(p: TemporalPoolingParams, inputs: ModelInputs) -> nn.Module:
     _check_cells_per_part("temporal_pooling_lstm", p.cells, inputs, joint_allowed=True)
     return TemporalPoolingLSTM(p, inputs, frame_hop=p.variant == "code")
 
 
-@register("multires_lstm_chaining", "frame", MultiresParams)
+@register("multires_lstm_chaining")
 def _build_multires_lstm_chaining(p: MultiresParams, inputs: ModelInputs) -> nn.Module:
     _check_cells_per_part("multires_lstm_chaining", p.cells, inputs, joint_allowed=False)
     return MultiresLSTMChaining(p, inputs)
 
 
-@register("multiscale_cnn_lstm", "frame", MultiscaleCNNLSTMParams, cascade=True)
+@register("multiscale_cnn_lstm")
 def _build_multiscale_cnn_lstm(p: MultiscaleCNNLSTMParams, inputs: ModelInputs) -> nn.Module:
     return MultiscaleCNNLSTM(p, inputs, cell={"basic": StackedLSTM, "lstm_s": LSTMSCell}[p.cell])

@@ -22,23 +22,24 @@ Shape suffixes: B batch, D features, C classes, S chaining stages, V verticals, 
 from __future__ import annotations
 
 from functools import partial
-from typing import Literal
 
 import torch
-from pydantic import Field
 from torch import nn
 
+from y8m_models.architectures import (
+    ChainingVideoParams,
+    ComplementChainingParams,
+    LogisticParams,
+    MoEParams,
+    VideoParams,
+)
 from y8m_models.layers.chaining import Chaining, ComplementChaining
 from y8m_models.layers.moe import MoE, Sigmoid32
 from y8m_models.layers.split_head import SigmoidSoftmaxMoE
 from y8m_models.models.base import (
-    VOCABULARY_2017,
     CascadeFeature,
-    Mixtures,
     ModelInputs,
     ModelOutput,
-    VideoParams,
-    Width,
     cascade_feature,
     cascade_parts,
     cascade_width,
@@ -47,46 +48,6 @@ from y8m_models.models.base import (
     register,
     video_inputs,
 )
-
-
-class LogisticParams(VideoParams):
-    pass
-
-
-class MoEParams(VideoParams):
-    mixtures: Mixtures = 16  # Table 2 "MoE-16"
-
-
-class ChainingVideoParams(VideoParams):
-    """#2: 8 stages (auxiliary MoEs) + the main MoE, projection 128, MoE 2."""
-
-    mixtures: Mixtures = 2
-    stages: int = Field(8, ge=1)  # auxiliary MoEs; the chain has stages + 1 MoEs (catalog §4.4)
-    projection: Width = 128
-    # Dropout probability on each auxiliary MoE's input while training (the authors' ``--dropout`` keep_prob
-    # 0.9 = 0.1 here); the main MoE never gets dropout. The paper does not mention it; 0 = none.
-    aux_dropout: float = Field(0.0, ge=0.0, lt=1.0)
-
-
-class ComplementChainingParams(VideoParams):
-    """#1 / #29.1: MoE 4, 3 stages (4 MoEs), projections of p and 1 - p of width 100 each."""
-
-    mixtures: Mixtures = 4
-    stages: int = Field(3, ge=1)
-    projection: Width = 100
-    # complement: the second branch of each stage projects 1 - p (MoeMix4Model). vertical: [DIFF] it projects
-    # the vertical-aggregated p V instead (the authors' code for #29.3, MoeKnowledgeModel, no vertical target).
-    second_branch: Literal["complement", "vertical"] = "complement"
-    # moe: sigmoid MoE units. sigmoid_softmax: every unit is the split head of #29.4 (layers/split_head.py).
-    head: Literal["moe", "sigmoid_softmax"] = "moe"
-    # Labels [0, F) stay sigmoid under the split head. Counted in the 2017 vocabulary of 4716 and scaled to the
-    # dataset's classes. The authors' HEAD code splits at 1000 (``softmax_bound``); final_submission.conf says
-    # "first 3000 sigmoid" instead: which one #29.4 used is not determinable (catalog #29).
-    frequent_classes: int = Field(1000, ge=1, le=VOCABULARY_2017 - 1)
-    # The paper's #29.3 "jointly predicts labels and top-level verticals": an extra MoE on the final unit's
-    # input predicts the V verticals (ModelOutput.verticals). The code has no such target (see second_branch).
-    vertical_head: bool = False
-
 
 # --- blocks ------------------------------------------------------------------------------------------------
 
@@ -168,27 +129,27 @@ def _vertical_matrix(inputs: ModelInputs, why: str) -> torch.Tensor:
     return inputs.vertical_matrix
 
 
-@register("logistic", "video", LogisticParams, cascade=True)
+@register("logistic")
 def _build_logistic(p: LogisticParams, inputs: ModelInputs) -> nn.Module:
     width = inputs.feature_dim + cascade_width(inputs)
     classifier = nn.Sequential(nn.Linear(width, inputs.num_classes), Sigmoid32())
     return VideoClassifier(_video_input(p, inputs), classifier, cascade_feature(inputs))
 
 
-@register("moe", "video", MoEParams, cascade=True)
+@register("moe")
 def _build_moe(p: MoEParams, inputs: ModelInputs) -> nn.Module:
     moe = MoE(inputs.feature_dim + cascade_width(inputs), inputs.num_classes, p.mixtures)
     return VideoClassifier(_video_input(p, inputs), moe, cascade_feature(inputs))
 
 
-@register("chaining_video", "video", ChainingVideoParams, cascade=True)
+@register("chaining_video")
 def _build_chaining_video(p: ChainingVideoParams, inputs: ModelInputs) -> nn.Module:
     chain = Chaining(inputs.feature_dim + cascade_width(inputs), inputs.num_classes, p.mixtures, p.stages,
                      p.projection, aux_dropout=p.aux_dropout)
     return ChainingVideo(_video_input(p, inputs), chain, cascade_feature(inputs))
 
 
-@register("complement_chaining", "video", ComplementChainingParams)
+@register("complement_chaining")
 def _build_complement_chaining(p: ComplementChainingParams, inputs: ModelInputs) -> nn.Module:
     C = inputs.num_classes
     head = MoE
