@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from y8m_models.cli import app
 from y8m_models.experiment import open_run
 from y8m_models.options import RunOptions
-from y8m_models.pipeline import Job, Plan, plan
+from y8m_models.pipeline import Job, Plan, job_spec, plan
 
 DATA = Path("/nonexistent/dataset")  # planning reads no data
 
@@ -60,7 +60,9 @@ def test_79_stacks_74_configurations_and_shares_every_run() -> None:
                                                              "chaining_video_variants_x4_2"]
     boosting = jobs[32].members
     assert all(m.init is boosting[0].init for m in boosting) and boosting[0].init is not None
-    assert boosting[0].weights is None and boosting[1].weights[1] is boosting[0]  # W_0 = 1, then member k's errors
+    assert boosting[0].weights is None and boosting[1].previous is boosting[0]  # W_0 = 1, then member k's errors
+    assert boosting[0].previous is None and boosting[0] in boosting[1].inputs
+    assert job_spec(boosting[1])["inputs"]["previous"] == boosting[0].key  # the run store's role "previous"
     assert "train1" in boosting[0].splits and "train1" not in boosting[-1].splits
 
 

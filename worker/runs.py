@@ -55,7 +55,8 @@ from y8m_models.options import DEVICE, RunOptions
 
 log = logging.getLogger("y8m.worker")
 
-ROLE_OF_INPUT = {"init": "init", "teacher": "teacher", "streams": "stream", "members": "member"}
+ROLE_OF_INPUT = {"init": "init", "teacher": "teacher", "streams": "stream", "members": "member",
+                 "previous": "previous"}
 
 
 class SubmitError(ValueError):
@@ -312,9 +313,6 @@ def submit(configs: str | int | Sequence[int], data: str | Path, options: RunOpt
             for field, keys in spec["inputs"].items():
                 for position, key in enumerate([keys] if isinstance(keys, str) else keys or []):
                     s.add(RunLink(run_id=run.id, role=ROLE_OF_INPUT[field], position=position, input_id=by_key[key]))
-            weights = spec["weights"]
-            if weights and weights[0] == "boosting":
-                s.add(RunLink(run_id=run.id, role="previous", position=0, input_id=by_key[weights[1]]))
             by_key[job.key] = run.id
             created.append(run.id)
     dispatch(settings)

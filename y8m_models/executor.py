@@ -159,7 +159,7 @@ class Executor:
         if job.weights[0] == "bootstrap":
             bootstrap_weights(list(ids), job.weights[1]).save(path)
             return path
-        _, previous, rule = job.weights
+        previous, rule = job.previous, job.weights[2]
         before = self.folder(previous)
         _, scores = join([read_predictions(self.stored(previous, "train1"))], [previous.name],
                                   video_ids=list(ids))

@@ -58,9 +58,14 @@ class Job:
         return f"{self.config.slug}-{self.key}"
 
     @property
+    def previous(self) -> Job | None:
+        """Boosting: the member before this one, whose train1 errors weight this one's examples (Eq. 6)."""
+        return self.weights[1] if self.weights and self.weights[0] == "boosting" else None
+
+    @property
     def inputs(self) -> list[Job]:
-        previous = [self.weights[1]] if self.weights and self.weights[0] == "boosting" else []
-        return [j for j in (self.init, self.teacher) if j] + [*self.streams, *previous, *self.members]
+        return [j for j in (self.init, self.teacher) if j] + [*self.streams, *filter(None, [self.previous]),
+                                                               *self.members]
 
 
 @dataclass
@@ -182,8 +187,8 @@ def plan(numbers: list[int | str], data: Path, options: RunOptions = RunOptions(
             job.teacher.splits.add("train1")
         for stream in job.streams:
             stream.splits |= {"train1", "validate1"} | job.splits
-        if job.weights and job.weights[0] == "boosting":
-            job.weights[1].splits.add("train1")
+        if job.previous:
+            job.previous.splits.add("train1")
     for job in order:
         # A stack or merge predicts only the splits its readers need, so those are part of what it is: #75
         # planned alone (validate2, test) is another job than #75 as #47's cascade input (train1, validate1
@@ -204,7 +209,8 @@ def job_spec(job: Job) -> dict[str, Any]:
             "weights": list(weights) if weights else None,
             "inputs": {"init": job.init.key if job.init else None,
                       "teacher": job.teacher.key if job.teacher else None,
-                      "streams": [j.key for j in job.streams], "members": [j.key for j in job.members]}}
+                      "streams": [j.key for j in job.streams], "members": [j.key for j in job.members],
+                      "previous": job.previous.key if job.previous else None}}
 
 
 def job_from_spec(spec: dict[str, Any], jobs: dict[str, Job] | None = None) -> Job:
