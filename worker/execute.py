@@ -208,7 +208,7 @@ def _execute(claimed: dict[str, Any], folder: Path, settings: Settings, reporter
     job = job_from_spec(claimed["job"], inputs)
     folders[job.key] = folder
     executor = Executor(Path(claimed["data"]), lambda j: folders[j.key], claimed["num_classes"],
-                        RunOptions.from_stored({**options, "preset": claimed["preset"]}),
+                        RunOptions.from_stored(options),
                         callbacks=(_control(reporter),), log=log.info)
     executor(job, folder)
     return []

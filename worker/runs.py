@@ -51,7 +51,7 @@ from db.settings import Settings
 from worker.celery_app import celery_for
 from worker.schedule import dispatch
 from y8m_models.limits import Limits
-from y8m_models.options import DEVICE, RunOptions
+from y8m_models.options import OptionsError, RunOptions, check_device
 
 log = logging.getLogger("y8m.worker")
 
@@ -325,8 +325,10 @@ def predict(run_id: int, split: str = "test", *, submission: bool = True, attent
     id."""
     from y8m_models.configs import Configuration
 
-    if not DEVICE.fullmatch(device):
-        raise SubmitError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
+    try:
+        check_device(device)
+    except OptionsError as exc:
+        raise SubmitError(str(exc)) from None
     settings = settings or Settings.from_env()
     engine = prepare(settings)
     with writing(engine) as s:

@@ -2,8 +2,8 @@
 
 * ``train``: a single model (a configuration, or a bagging/boosting/stacking member) as an ``experiment``
   run directory: its bootstrap or boosting weights first (``example_weights.npz``), the folders of the runs it
-  reads, its inputs (base checkpoint, teacher, cascade streams), training with validate1 selection, then predictions on
-  the splits its consumers read, and its GAP on validate2.
+  reads, its inputs (base checkpoint, teacher, cascade streams), training with validate1 selection, then
+  predictions on the splits its consumers read, and its GAP on validate2.
 * ``stack``: the combiner trained on the members' train2 predictions, its checkpoint chosen on validate2
   (catalog §4.13), then the stacked predictions on the splits the consumers read; ``stack.pt``, the learned
   weights for the dashboard's heatmaps (``stacking_weights.npz``) and every member's validate2 GAP beside the

@@ -37,6 +37,13 @@ def flag(field: str) -> str:
     return FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
+def check_device(name: str) -> str:
+    """``name`` if it is a device a worker's ``select_device`` accepts; ``OptionsError`` naming ``--device``."""
+    if not DEVICE.fullmatch(name):
+        raise OptionsError(f"{flag('device')} {name!r}: expected auto, cpu, cuda, cuda:N or mps")
+    return name
+
+
 class RunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -72,8 +79,7 @@ class RunOptions(BaseModel):
                 raise ValueError(f"{flag(name)} must be from {low} to {MAX_INT32}, not {value}")
         if self.epochs is not None and not self.epochs > 0:
             raise ValueError(f"{flag('epochs')} must be more than 0, not {self.epochs}")
-        if not DEVICE.fullmatch(self.device):
-            raise ValueError(f"{flag('device')} {self.device!r}: expected auto, cpu, cuda, cuda:N or mps")
+        check_device(self.device)
         return self
 
     @classmethod

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from y8m_models.models.base import ModelInputs, build_architecture
-from y8m_models.models.multiscale import clip_lengths, frame_hop, max_pool_pairs, window_means
+from y8m_models.models.multiscale import clip_lengths, frame_hop, hop_lengths, max_pool_pairs, window_means
 
 INPUTS = ModelInputs(num_classes=10, feature_sizes=(12, 4))
 TINY = {
@@ -92,9 +92,10 @@ def test_max_pool_pairs_and_frame_hop_lengths() -> None:
     x = torch.tensor([[1.0, 4.0, 2.0, 3.0, 5.0], [2.0, 0.0, 0.0, 0.0, 0.0], [0.0] * 5])[..., None]
     pooled, n = max_pool_pairs(x, torch.tensor([5, 1, 0]))
     assert pooled[..., 0].tolist() == [[4.0, 3.0], [2.0, 0.0], [0.0, 0.0]] and n.tolist() == [2, 1, 0]
-    hopped, n = frame_hop(x, torch.tensor([5, 1, 0]))
+    hopped = frame_hop(x)
+    n = hop_lengths(torch.tensor([5, 1, 0]), hopped.shape[1])
     assert hopped[0, :, 0].tolist() == [4.0, 3.0] and n.tolist() == [2, 0, 0]
-    _, n = frame_hop(hopped[:, :1], torch.tensor([5, 1, 0]))  # the original length, clamped to 1 frame
+    n = hop_lengths(torch.tensor([5, 1, 0]), frame_hop(hopped[:, :1]).shape[1])  # the original, clamped to 1
     assert n.tolist() == [1, 0, 0]
 
 

@@ -86,15 +86,15 @@ def window_lengths(num_frames_B: torch.Tensor, r: int, partial: bool) -> torch.T
     return (num_frames_B + r - 1) // r if partial else num_frames_B // r
 
 
-def frame_hop(x_BTD: torch.Tensor, num_frames_B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """#14's code: every 2nd frame (element 1 of each pair) -> [B, max(T // 2, 1), D]; the length is the
-    *original* video's num_frames // 2 at every level (the code's bug), clamped to the new sequence length."""
-    hopped_BTD = _pad_frames(x_BTD, 2)[:, 1::2]
-    return hopped_BTD, hop_lengths(num_frames_B, hopped_BTD.shape[1])
+def frame_hop(x_BTD: torch.Tensor) -> torch.Tensor:
+    """#14's code: every 2nd frame (element 1 of each pair) -> [B, max(T // 2, 1), D]; its lengths are
+    ``hop_lengths``."""
+    return _pad_frames(x_BTD, 2)[:, 1::2]
 
 
 def hop_lengths(num_frames_B: torch.Tensor, steps: int) -> torch.Tensor:
-    """The lengths ``frame_hop`` gives for a hopped sequence of ``steps`` frames."""
+    """The lengths of a ``frame_hop`` sequence of ``steps`` frames: the *original* video's num_frames // 2 at
+    every level (the code's bug), clamped to the new sequence length."""
     return (num_frames_B // 2).clamp(max=steps)
 
 
@@ -163,7 +163,7 @@ class TemporalPoolingLSTM(nn.Module):
         lengths_B, level_host_B, memories = num_frames_B, host_B, []
         for level, (lstm, parts) in enumerate(zip(self.levels, self.parts, strict=True)):
             if level > 0 and self.frame_hop:
-                x_BTD, _ = frame_hop(x_BTD, num_frames_B)
+                x_BTD = frame_hop(x_BTD)
                 level_host_B = hop_lengths(host_B, x_BTD.shape[1])
             elif level > 0:
                 x_BTD, lengths_B = window_means(x_BTD, lengths_B, 2)
