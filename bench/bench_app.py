@@ -105,7 +105,7 @@ def build(home: Path, runs: int, metric_runs: int, points: int, files: int, seed
     start = time.perf_counter()
     _environment(home)
     dataset = home / "datasets" / "bench"
-    generate(dataset, preset="tiny", classes=CLASSES, seed=seed)
+    generate(dataset, preset="micro", classes=CLASSES, seed=seed)
     engine = prepare()
     rng = np.random.default_rng(seed)
     configs = all_configurations()

@@ -77,7 +77,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "tiny"
-        generate(data, "tiny", videos=args.videos, classes=CLASSES, seed=3)
+        generate(data, "micro", videos=args.videos, classes=CLASSES, seed=3)
         for key in filter(None, args.configs.split(",")):
             for workers in map(int, args.workers.split(",")):
                 row = measure_in_subprocess(__file__, [key, data, args.steps, workers, args.repeats],

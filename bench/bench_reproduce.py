@@ -32,7 +32,7 @@ def _y8m(*args: str) -> subprocess.CompletedProcess:
 
 
 def walk(tmp: Path, steps: int) -> dict:
-    _y8m("data", "synth", str(tmp / "tiny"), "--preset", "tiny", "--seed", "3")
+    _y8m("data", "synth", str(tmp / "tiny"), "--preset", "micro", "--seed", "3")
     start = time.perf_counter()
     done = _y8m("reproduce", "--configs", "28-80", "--data", str(tmp / "tiny"), "--preset", "tiny",
                 "--out", str(tmp / "walk"), "--max-steps", str(steps), "--device", "cpu", "--json")

@@ -87,7 +87,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-scaleout-") as tmp:
         work = Path(tmp)
-        generate(work / "data" / "tiny", preset="tiny", seed=5)
+        generate(work / "data" / "tiny", preset="micro", seed=5)
         results = {"rehearsal": [rehearse(work / "data", work, m, args.configs, args.steps) for m in (1, 2)]}
     one, two = results["rehearsal"]
     results["two_over_one_machines"] = round(one["wall_s"] / two["wall_s"], 2)

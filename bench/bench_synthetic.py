@@ -177,7 +177,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="y8m-synth-"))
     try:
-        tiny = generate(tmp / "tiny", "tiny", seed=args.seed)
+        tiny = generate(tmp / "tiny", "micro", seed=args.seed)
         demo_dir = args.out or tmp / "demo"
         demo = generate(demo_dir, "demo", videos=args.videos, seed=args.seed)
         size_mb = sum(f.stat().st_size for f in demo_dir.rglob("*") if f.is_file()) / 1e6

@@ -152,7 +152,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         work = Path(tmp)
         data = work / "data" / "tiny"
-        generate(data, preset="tiny", seed=5)
+        generate(data, preset="micro", seed=5)
         results = {"backend": backend, "burst": [burst(data, work, n, args.runs, args.steps, args.services)
                                                  for n in (1, 2)]}
         b1, b2 = results["burst"]

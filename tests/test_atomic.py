@@ -129,7 +129,7 @@ def test_a_run_whose_disk_fills_fails_readably_and_resumes_once_there_is_room(sm
     from y8m_models.train import CHECKPOINT, Callback
 
     data = tmp_path / "tiny"
-    generate(data, "tiny", videos=60, classes=12, seed=4)
+    generate(data, "micro", videos=60, classes=12, seed=4)
     run = create_run(1, data, small_disk / "run", preset="tiny", steps=12)
 
     class FillAfter(Callback):  # the disk fills once the step-4 checkpoint is written
@@ -197,7 +197,7 @@ def test_kill_9_at_random_points_of_checkpoint_writes_loses_nothing(tmp_path: Pa
     seed = random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)
     data = tmp_path / "tiny"
-    generate(data, "tiny", videos=60, classes=12, seed=4)
+    generate(data, "micro", videos=60, classes=12, seed=4)
     killed = create_run(1, data, tmp_path / "killed", preset="tiny", steps=80)
     steps_seen, cut = [0], 0
     for _ in range(3):
@@ -245,7 +245,7 @@ def test_a_stack_on_a_full_disk_fails_readably_and_keeps_the_stack_it_had(small_
     from y8m_models.store import PredictionWriter, read_predictions
 
     data = tmp_path / "tiny"
-    classes = generate(data, "tiny", videos=120, classes=12, seed=2).classes
+    classes = generate(data, "micro", videos=120, classes=12, seed=2).classes
     jobs = plan([75], data, RunOptions(max_steps=5))
 
     def place(job) -> Path:

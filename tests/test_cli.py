@@ -119,7 +119,7 @@ def test_metrics_command(tmp_path: Path) -> None:
 
 def test_synth_then_splits_and_check(tmp_path: Path) -> None:
     out = tmp_path / "synth"
-    result = runner.invoke(app, ["data", "synth", str(out), "--preset", "tiny", "--videos", "60", "--classes", "12",
+    result = runner.invoke(app, ["data", "synth", str(out), "--preset", "micro", "--videos", "60", "--classes", "12",
                                  "--seed", "5"])
     assert result.exit_code == 0, result.output
     assert "wrote 60 videos" in result.output and "12 classes" in result.output
@@ -132,6 +132,23 @@ def test_synth_then_splits_and_check(tmp_path: Path) -> None:
     assert json.loads(check.output)["num_classes"] == 12  # from the generated vocabulary.csv
     bad = runner.invoke(app, ["data", "synth", str(tmp_path / "bad"), "--preset", "huge"])
     assert bad.exit_code == 2 and "huge" in bad.output
+
+
+def test_synth_takes_the_old_name_of_the_micro_dataset_preset_with_a_notice(tmp_path: Path) -> None:
+    """The dataset preset "tiny" (also the name of a model preset) is "micro" now; the old name still works
+    for one release, says so, and writes the same dataset under the new name."""
+    old = runner.invoke(app, ["data", "synth", str(tmp_path / "old"), "--preset", "tiny", "--videos", "40",
+                              "--classes", "12"])
+    assert old.exit_code == 0, old.output
+    assert "dataset preset tiny is now micro" in old.stderr
+    new = runner.invoke(app, ["data", "synth", str(tmp_path / "new"), "--videos", "40", "--classes", "12"])
+    assert new.exit_code == 0 and "warning" not in new.stderr
+    files = sorted(p.relative_to(tmp_path / "old") for p in (tmp_path / "old").rglob("*") if p.is_file())
+    assert len(files) > 10 and files == sorted(p.relative_to(tmp_path / "new")
+                                               for p in (tmp_path / "new").rglob("*") if p.is_file())
+    for name in files:
+        assert (tmp_path / "old" / name).read_bytes() == (tmp_path / "new" / name).read_bytes(), name
+    assert json.loads((tmp_path / "new" / "synthetic.json").read_text())["preset"] == "micro"
 
 
 def test_splits_flags_damaged_files(tmp_path: Path) -> None:
@@ -178,6 +195,9 @@ def test_check_goes_on_after_a_damaged_first_record(tmp_path: Path) -> None:
     (["train", "--config", "2", "--data", "{tmp}", "--epochs", "0"], "--epochs must be more than 0"),
     (["train", "--config", "2", "--data", "{tmp}", "--precision", "fp16"],
      "--precision: precision 'fp16': expected one of auto, fp32, bf16"),
+    (["train", "--config", "2", "--data", "{tmp}", "--loader-workers", "-1"], "--loader-workers must be from 0"),
+    # the old spelling of --loader-workers still reaches the same check, with its notice
+    (["train", "--config", "2", "--data", "{tmp}", "--workers", "-1"], "--loader-workers must be from 0"),
 ])
 def test_bad_arguments_exit_2_with_a_message_not_a_traceback(tmp_path: Path, args: list[str], message: str) -> None:
     """Exit 1 means "damage found" (data check); a bad argument is exit 2 and says which, and writes nothing."""
@@ -185,6 +205,15 @@ def test_bad_arguments_exit_2_with_a_message_not_a_traceback(tmp_path: Path, arg
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()) and "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_old_spelling_of_loader_workers_says_it_was_renamed(tmp_path: Path) -> None:
+    """``--workers`` meant the DataLoader processes on ``y8m train`` and the Celery workers on ``y8m paper``: the
+    first are ``--loader-workers`` now (glossary: loader worker); the old spelling works for a release."""
+    result = CliRunner().invoke(app, ["train", "--config", "2", "--data", str(tmp_path / "none"), "--preset",
+                                      "tiny", "--workers", "1"])
+    assert result.exit_code == 2 and "--workers is now --loader-workers" in result.stderr
+    assert "data directory" in result.stderr or "does not exist" in result.stderr, result.stderr
 
 
 def test_synth_into_a_foreign_folder_exits_2_and_keeps_its_files(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ Y8M = str(Path(sys.executable).with_name("y8m"))
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("distributed") / "tiny"
-    generate(out, preset="tiny", seed=2)
+    generate(out, preset="micro", seed=2)
     return out
 
 

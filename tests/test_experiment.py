@@ -21,7 +21,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("experiment") / "tiny"
-    generate(out, preset="tiny", seed=2)
+    generate(out, preset="micro", seed=2)
     return out
 
 

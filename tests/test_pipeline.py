@@ -84,7 +84,7 @@ def tiny(tmp_path_factory) -> Path:
     from y8m_models.data.synthetic import generate
 
     out = tmp_path_factory.mktemp("reproduce") / "tiny"
-    generate(out, preset="tiny", seed=2)
+    generate(out, preset="micro", seed=2)
     return out
 
 

@@ -30,7 +30,7 @@ from y8m_models.data.thumbnails import png_bytes, save_thumbnail_png, thumbnail
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synth") / "tiny"
-    generate(out, "tiny", seed=0)
+    generate(out, "micro", seed=0)
     return out
 
 
@@ -67,8 +67,8 @@ def _files_bytes(root: Path) -> dict[str, bytes]:
 # ---------------------------------------------------------------------------------------------- layout
 
 def test_same_seed_same_bytes_other_seed_differs(tiny: Path, tmp_path: Path) -> None:
-    generate(tmp_path / "again", "tiny", seed=0)
-    generate(tmp_path / "other", "tiny", seed=1)
+    generate(tmp_path / "again", "micro", seed=0)
+    generate(tmp_path / "other", "micro", seed=1)
     first, again, other = _files_bytes(tiny), _files_bytes(tmp_path / "again"), _files_bytes(tmp_path / "other")
     assert first == again
     assert set(first) == set(other)
@@ -292,7 +292,7 @@ def test_png_round_trip(tiny: Path, gt: dict, tmp_path: Path) -> None:
 
 
 def test_2017_id_key(tmp_path: Path) -> None:
-    summary = generate(tmp_path / "d2017", "tiny", videos=40, classes=12, id_key="video_id")
+    summary = generate(tmp_path / "d2017", "micro", videos=40, classes=12, id_key="video_id")
     assert summary.classes == 12 and sum(summary.videos.values()) == 40
     payload = bytes(TFRecordFile(tmp_path / "d2017" / "frame" / summary.files["train1"][0]).payload(0))
     assert b"video_id" in payload
@@ -303,18 +303,18 @@ def test_bad_arguments_are_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="preset"):
         generate(tmp_path / "x", "huge")
     with pytest.raises(ValueError, match="classes"):
-        generate(tmp_path / "x", "tiny", classes=3)
+        generate(tmp_path / "x", "micro", classes=3)
     (tmp_path / "occupied").mkdir()
     (tmp_path / "occupied" / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="occupied"):
-        generate(tmp_path / "occupied", "tiny")
+        generate(tmp_path / "occupied", "micro")
     assert (tmp_path / "occupied" / "notes.txt").read_text() == "mine"
 
 
 def test_regenerating_replaces_an_earlier_dataset_and_survives_interruption(tmp_path: Path,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "ds"
-    generate(out, "tiny", videos=120, classes=12, seed=0)
+    generate(out, "micro", videos=120, classes=12, seed=0)
 
     # A run killed half-way leaves the complete earlier dataset untouched ...
     import y8m_models.data.synthetic as synthetic
@@ -325,11 +325,11 @@ def test_regenerating_replaces_an_earlier_dataset_and_survives_interruption(tmp_
     before = _files_bytes(out)
     monkeypatch.setattr(synthetic, "_save_npz", crash)
     with pytest.raises(KeyboardInterrupt):
-        generate(out, "tiny", videos=60, classes=12, seed=1)
+        generate(out, "micro", videos=60, classes=12, seed=1)
     monkeypatch.undo()
     assert _files_bytes(out) == before
     # ... and the next run replaces it, with no file of the earlier layout left behind.
-    summary = generate(out, "tiny", videos=60, classes=12, seed=1)
+    summary = generate(out, "micro", videos=60, classes=12, seed=1)
     names = {p.name for p in (out / "frame").iterdir()}
     assert names == {n for files in summary.files.values() for n in files}
     assert not (tmp_path / ".ds.partial").exists()
@@ -346,14 +346,14 @@ def test_an_earlier_manifest_naming_other_files_deletes_nothing(tmp_path: Path, 
     (out / "frame" / "train00.tfrecord").write_text("the earlier dataset's")
     (out / "synthetic.json").write_text(json.dumps({"files": [{"name": "train00.tfrecord"}, {"name": name}]}))
     with pytest.raises(ValueError, match=r"synthetic.json: file entry .* is not a record file name"):
-        generate(out, "tiny", videos=40, classes=12)
+        generate(out, "micro", videos=40, classes=12)
     assert victim.read_text() == "keep" and (out / "frame" / "train00.tfrecord").exists()
     assert not (out.parent / ".ds.partial").exists()
     result = CliRunner().invoke(data_app, ["synth", str(out), "--videos", "40"])
     assert result.exit_code == 2 and "nothing was deleted" in result.output
     (out / "synthetic.json").write_text("{not json")
     with pytest.raises(ValueError, match="not an earlier synthetic dataset's manifest"):
-        generate(out, "tiny", videos=40, classes=12)
+        generate(out, "micro", videos=40, classes=12)
 
 
 def test_a_manifest_written_before_the_split_names_still_loads(tiny: Path, tmp_path: Path) -> None:

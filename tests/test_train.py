@@ -46,7 +46,7 @@ def _tiny_data(tmp_path_factory) -> tuple[list, int]:
     from y8m_models.data.synthetic import generate
 
     out = tmp_path_factory.mktemp("fit") / "tiny"
-    summary = generate(out, preset="tiny", seed=5)
+    summary = generate(out, preset="micro", seed=5)
     return split_files(out, "frame")["train1"], summary.classes
 
 
@@ -216,7 +216,7 @@ def test_a_deterministic_bf16_run_trains_and_keeps_its_numerics(tmp_path, tmp_pa
 
     data = tmp_path_factory.getbasetemp() / "deterministic-data"
     if not data.exists():
-        generate(data, "tiny", videos=80, classes=12, seed=6)
+        generate(data, "micro", videos=80, classes=12, seed=6)
     numerics = Numerics("bf16", deterministic=True)
     run = create_run(config, data, tmp_path / "run", preset="tiny", steps=4, numerics=numerics)
     try:

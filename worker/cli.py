@@ -12,8 +12,25 @@ from typing import Annotated
 import typer
 
 from y8m_models.cli import app
-from y8m_models.cli.common import AsInCode, OldCode, as_in_code, fail, renamed, run_options
-from y8m_models.cli.train import DeterministicOption, PrecisionOption, parse_set
+from y8m_models.cli.common import (
+    DEFAULTS,
+    AsInCode,
+    CompileOption,
+    DeterministicOption,
+    LoaderWorkersOption,
+    OldCode,
+    OldWorkers,
+    PrecisionOption,
+    PresetOption,
+    SeedOption,
+    as_in_code,
+    fail,
+    loader_workers,
+    preset_or_default,
+    renamed,
+    run_options,
+)
+from y8m_models.cli.train import parse_set
 from y8m_models.limits import MAX_INT32
 
 runs_app = typer.Typer(help="Runs in the database, executed by workers: submit, list, show, cancel, predict.",
@@ -25,23 +42,25 @@ app.add_typer(runs_app, name="runs")
 def submit(
     config: Annotated[str, typer.Option("--config", help="paper number (18), slug (chaining_cnn), list or range")],
     data: Annotated[str, typer.Option(help="a registered dataset's name, or a dataset directory in a data root")],
-    preset: Annotated[str, typer.Option(help="paper, small or tiny")] = "paper",
+    preset: PresetOption = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, max=MAX_INT32,
                                                         help="stop each training run after N steps")] = None,
     epochs: Annotated[float | None, typer.Option(help="default: the configuration's")] = None,
-    seed: Annotated[int, typer.Option(min=0, max=MAX_INT32)] = 0,
+    seed: SeedOption = DEFAULTS.seed,
     code: AsInCode = False,
     old_code: OldCode = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value (repeatable)")] = None,
     num_classes: Annotated[int | None, typer.Option(help="default: the dataset's vocabulary.csv")] = None,
     eval_every: Annotated[int | None, typer.Option(help="score validate1 every N steps (default: every half epoch); "
                                                    "the best weights are kept")] = None,
-    checkpoint_every: Annotated[int, typer.Option(help="checkpoint every N steps (and every 15 min)")] = 500,
-    workers: Annotated[int, typer.Option(help="DataLoader workers (0: read in the training process)")] = 0,
-    device: Annotated[str, typer.Option(help="auto (the worker's GPU, else CPU), cpu, cuda ...")] = "auto",
-    compile_: Annotated[bool, typer.Option("--compile", help="run the training forward through torch.compile")] = False,
-    precision: PrecisionOption = "auto",
-    deterministic: DeterministicOption = False,
+    checkpoint_every: Annotated[int, typer.Option(help="checkpoint every N steps (and every 15 min)")] = (
+        DEFAULTS.checkpoint_every),
+    loader_workers_: LoaderWorkersOption = DEFAULTS.loader_workers,
+    old_workers: OldWorkers = None,
+    device: Annotated[str, typer.Option(help="auto (the worker's GPU, else CPU), cpu, cuda ...")] = DEFAULTS.device,
+    compile_: CompileOption = DEFAULTS.compile,
+    precision: PrecisionOption = DEFAULTS.precision,
+    deterministic: DeterministicOption = DEFAULTS.deterministic,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Queue configurations with every run they need; prints the run id of each as the last line."""
@@ -49,10 +68,11 @@ def submit(
     from worker.runs import submit as submit_runs
     from y8m_models.configs import get_config
 
-    options = run_options(preset=preset, seed=seed, max_steps=max_steps, epochs=epochs,
+    options = run_options(preset=preset_or_default(preset), seed=seed, max_steps=max_steps, epochs=epochs,
                           as_in_code=as_in_code(code, old_code), overrides=parse_set(set_), eval_every=eval_every,
-                          checkpoint_every=checkpoint_every, workers=workers, device=device, compile=compile_,
-                          precision=precision, deterministic=deterministic)
+                          checkpoint_every=checkpoint_every,
+                          loader_workers=loader_workers(loader_workers_, old_workers),
+                          device=device, compile=compile_, precision=precision, deterministic=deterministic)
     try:
         result = submit_runs(config, data, options, num_classes=num_classes)
     except SubmitError as exc:

@@ -19,7 +19,7 @@ log = logging.getLogger("y8m.worker")
 
 def _execute(run_id: int) -> str:
     """The run, in this pool process. A prefork pool process is daemonic, and Python refuses a daemonic process
-    children: the run's DataLoader reader processes (``--workers N``) could not start. Unmarked here: the pool
+    children: the run's DataLoader reader processes (``--loader-workers N``) could not start. Unmarked here: the pool
     process runs one task and exits (``--max-tasks-per-child 1``), and the readers end with their loader or,
     when this process is killed, on their own (torch's workers watch their parent)."""
     from worker.execute import execute_run

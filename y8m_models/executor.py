@@ -140,7 +140,7 @@ class Executor:
                          num_classes=self.num_classes, inputs=inputs, resume=True, numerics=self.numerics)
         train_run(run, resume=(folder / CHECKPOINT).exists(), device=self.device,
                   eval_every=o.eval_every and min(o.eval_every, steps), checkpoint_every=o.checkpoint_every,
-                  num_workers=o.workers, compile=o.compile, callbacks=self.callbacks)
+                  num_workers=o.loader_workers, compile=o.compile, callbacks=self.callbacks)
         gaps = {}
         for split in sorted(job.splits):
             if split == "validate2":  # with the attention of its first videos (the dashboard's gallery)

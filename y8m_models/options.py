@@ -9,7 +9,7 @@ trains it (``from_stored``). No torch: the dashboard builds one too.
 What the options decide: the preset the configurations are resolved at, the seed, the length (``max_steps``
 caps every run's steps; ``epochs`` replaces the configurations' own), the authors' code values
 (``as_in_code``) and the user's overrides (``--set``), how often validate1 is scored
-(``eval_every``, default every half epoch) and a checkpoint written, the DataLoader workers (``workers``),
+(``eval_every``, default every half epoch) and a checkpoint written, the DataLoader processes (``loader_workers``),
 the device, ``torch.compile``, and the numerics (``precision``, ``deterministic``: ``y8m_models.numerics``).
 """
 
@@ -27,6 +27,7 @@ Precision = Literal["auto", "fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 DEVICE = re.compile(r"auto|cpu|cuda(:\d{1,3})?|mps")  # what train.select_device accepts
 FLAGS = {"overrides": "--set"}  # the other options are spelled --max-steps etc.
+RENAMED = {"workers": "loader_workers"}  # stored option names of runs queued before the glossary's
 
 
 class OptionsError(ValueError):
@@ -55,7 +56,7 @@ class RunOptions(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict)
     eval_every: int | None = None
     checkpoint_every: int = 500
-    workers: int = 0  # DataLoader workers
+    loader_workers: int = 0  # DataLoader processes (glossary: loader worker)
     device: str = "auto"
     compile: bool = False
     precision: Precision = "auto"
@@ -72,7 +73,7 @@ class RunOptions(BaseModel):
     def _within_bounds(self) -> RunOptions:
         if self.preset not in PRESETS:
             raise ValueError(f"{flag('preset')} {self.preset!r}: presets are {', '.join(PRESETS)}")
-        for name, low in (("eval_every", 1), ("checkpoint_every", 1), ("workers", 0), ("seed", 0),
+        for name, low in (("eval_every", 1), ("checkpoint_every", 1), ("loader_workers", 0), ("seed", 0),
                           ("max_steps", 1)):
             value = getattr(self, name)
             if value is not None and not low <= value <= MAX_INT32:
@@ -103,5 +104,7 @@ class RunOptions(BaseModel):
     @classmethod
     def from_stored(cls, options: dict[str, Any]) -> RunOptions:
         """A run's stored options; keys this version does not know are left out, those it misses take their
-        defaults (runs queued by another version)."""
+        defaults (runs queued by another version; "workers" was the name of ``loader_workers`` before
+        December 2026)."""
+        options = {RENAMED.get(k, k): v for k, v in options.items()}
         return cls(**{k: v for k, v in options.items() if k in cls.model_fields})

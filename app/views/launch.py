@@ -32,11 +32,12 @@ config = st.selectbox("Configuration", shown, format_func=_label, key="launch_co
 slots = {"config": st.empty()}
 st.caption(config["title"])
 left, right = st.columns(2)
-preset = left.selectbox("Preset", ["tiny", "small", "paper"], key="launch_preset")
+DEFAULTS, PRESETS = RunOptions(), ["tiny", "small", "paper"]  # the defaults of every way in; smallest first
+preset = left.selectbox("Preset", PRESETS, index=PRESETS.index(DEFAULTS.preset), key="launch_preset")
 dataset = right.selectbox("Dataset", datasets, format_func=lambda d: f"{d['name']} ({d['classes']} classes)",
                           key="launch_dataset")
 slots["dataset"] = right.empty()
-seed = left.number_input("Seed", min_value=0, value=0, step=1, key="launch_seed")
+seed = left.number_input("Seed", min_value=0, value=DEFAULTS.seed, step=1, key="launch_seed")
 slots["seed"] = left.empty()
 max_steps = right.number_input("Max steps per training run (0: the configuration's epochs)", min_value=0,
                                value=200, step=50, key="launch_max_steps")

@@ -61,7 +61,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
 
     home = tmp_path_factory.mktemp("dashboard-home")
     data_root = home / "datasets"
-    generate(data_root / "tiny", preset="tiny", seed=3)
+    generate(data_root / "tiny", preset="micro", seed=3)
     url = f"sqlite:///{home / 'y8m.db'}"
     with pytest.MonkeyPatch.context() as mp:
         for key, value in {"Y8M_HOME": str(home), "Y8M_DATA_ROOTS": str(data_root), "Y8M_DATABASE_URL": url,

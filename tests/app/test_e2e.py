@@ -83,7 +83,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     from y8m_models.data.synthetic import generate
 
     home = tmp_path / "home"
-    generate(home / "datasets" / "paper", preset="tiny", seed=0)
+    generate(home / "datasets" / "paper", preset="micro", seed=0)
     port = _free_port()
     for key in STORE_SETTINGS:
         monkeypatch.delenv(key, raising=False)

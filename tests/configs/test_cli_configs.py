@@ -35,9 +35,10 @@ def test_list_table_groups_by_section() -> None:
 
 
 def test_show_gives_the_config_and_parameter_count() -> None:
-    result = runner.invoke(app, ["configs", "show", "chaining_video_8stage", "--num-classes", "10"])
+    result = runner.invoke(app, ["configs", "show", "chaining_video_8stage", "--num-classes", "10", "--preset",
+                                 "paper"])
     assert result.exit_code == 0, result.output
-    shown = json.loads(result.output)
+    shown = json.loads(result.stdout)
     assert shown["number"] == 2 and shown["model"]["params"]["stages"] == 8
     # 9 MoEs with 2 mixtures on inputs 1152 + 128 t (t = 0..8), 8 projections 10 -> 128 (catalog §4.4)
     moes = sum((1152 + 128 * t) * 10 * (2 + 1) + (1152 + 128 * t + 1) * 10 * 2 for t in range(9))
@@ -46,6 +47,19 @@ def test_show_gives_the_config_and_parameter_count() -> None:
     assert code["model"]["training"]["learning_rate"] == 0.004 and code["model"]["training"]["batch_size"] == 16
     old = runner.invoke(app, ["configs", "show", "2", "--code", "--preset", "tiny"])  # the old spelling, a release
     assert json.loads(old.stdout) == code and "--code is now --as-in-code" in old.stderr
+
+
+def test_a_command_without_preset_takes_the_one_default_and_says_so() -> None:
+    """One default preset for every way in (``RunOptions``; the command line's was paper before December
+    2026): a command given no --preset says which one it took, for a release."""
+    from y8m_models.options import RunOptions
+
+    result = runner.invoke(app, ["configs", "show", "2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["preset"] == RunOptions().preset == "tiny"
+    assert "no --preset, so the tiny preset" in result.stderr
+    given = runner.invoke(app, ["configs", "show", "2", "--preset", "tiny"])
+    assert json.loads(given.stdout) == json.loads(result.stdout) and not given.stderr
 
 
 def test_show_names_the_code_of_every_configuration_in_one_hop() -> None:

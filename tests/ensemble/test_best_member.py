@@ -1,4 +1,4 @@
-"""Issue 15's rule on real members: at the tiny preset on `y8m data synth --preset tiny` (several seeds), every
+"""Issue 15's rule on real members: at the tiny preset on `y8m data synth --preset micro` (several seeds), every
 learned stacking method's validate2 GAP is at least its best member's minus 0.002. The members are #75's
 (#2, #10, #18, #25) trained by the pipeline; the class-wise stack is #75 itself, the linear and attention ones
 (#79's combiner at the tiny preset) are fitted on the same members' stored predictions."""
@@ -30,7 +30,7 @@ def _stack_data(executor: Executor, members: list[Path], split: str) -> TensorSt
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_no_learned_stack_is_below_its_best_member(tmp_path: Path, seed: int) -> None:
     data, out = tmp_path / "tiny", tmp_path / "runs"
-    generate(data, preset="tiny", seed=seed)
+    generate(data, preset="micro", seed=seed)
     jobs = plan([75], data, RunOptions(max_steps=40))
     executor = Executor(data, lambda job: out / job.name, 60, RunOptions(), log=lambda line: None)
     classwise = run_plan(jobs, out, executor, log=lambda line: None)[75]

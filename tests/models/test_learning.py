@@ -75,7 +75,7 @@ def test_frame_order_beats_video_level_on_order_labels(dataset: Path) -> None:
 @pytest.fixture(scope="module")
 def many_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("learning") / "many_classes"
-    generate(out, preset="tiny", videos=1600, classes=200, seed=5)  # labels are ~1% of the classes
+    generate(out, preset="micro", videos=1600, classes=200, seed=5)  # labels are ~1% of the classes
     return out
 
 

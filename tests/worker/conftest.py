@@ -37,7 +37,7 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from y8m_models.data.synthetic import generate
 
     root = tmp_path_factory.mktemp("data-root")
-    generate(root / "tiny", preset="tiny", seed=3)
+    generate(root / "tiny", preset="micro", seed=3)
     return root
 
 

@@ -59,17 +59,17 @@ def test_a_run_goes_from_submit_to_succeeded_with_scores_and_metrics(env: Backen
 
 
 def test_a_run_reads_its_data_with_loader_workers_inside_a_worker(env: Backend, workers: Workers) -> None:
-    """``--workers 2``: the run's DataLoader starts two reader processes from the Celery child that trains it
+    """``--loader-workers 2``: the run's DataLoader starts two reader processes from the Celery child that trains it
     (a prefork child is daemonic, and Python refuses a daemonic process children unless told otherwise)."""
     from worker.runs import show, submit
     from y8m_models.options import RunOptions
 
     workers.start()
-    run_id = submit("3", env.data, RunOptions(max_steps=6, eval_every=100, workers=2)).targets[3]
+    run_id = submit("3", env.data, RunOptions(max_steps=6, eval_every=100, loader_workers=2)).targets[3]
     wait_for(lambda: _finished([run_id]), 120, f"run {run_id}")
     info = show(run_id)
     assert info["status"] == "succeeded", info["error"]
-    assert info["options"]["workers"] == 2 and info["step"] == 6
+    assert info["options"]["loader_workers"] == 2 and info["step"] == 6
 
 
 def test_a_failing_run_says_why_and_fails_the_runs_reading_it(env: Backend, workers: Workers) -> None:

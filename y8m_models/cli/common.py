@@ -6,11 +6,26 @@ from typing import Annotated, Any
 
 import typer
 
+from y8m_models.limits import MAX_INT32
 from y8m_models.options import OptionsError, RunOptions
 
 AsInCode = Annotated[bool, typer.Option("--as-in-code", help="the authors' code values where they differ from the "
                                          "paper")]
 OldCode = Annotated[bool | None, typer.Option("--code", hidden=True, help="the old --as-in-code")]
+
+DEFAULTS = RunOptions()  # every run option's default, in one place: the commands' defaults are its fields
+PresetOption = Annotated[str | None, typer.Option("--preset", show_default=False, help="the model sizes: paper, "
+                                                  f"small or tiny (default {DEFAULTS.preset})")]
+DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 ...")]
+PrecisionOption = Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on CUDA, else fp32), fp32 "
+                                              "or bf16: README, Precision")]
+SeedOption = Annotated[int, typer.Option("--seed", min=0, max=MAX_INT32)]
+LoaderWorkersOption = Annotated[int, typer.Option("--loader-workers", help="DataLoader processes reading the "
+                                                  "records (0: read in the training process)")]
+OldWorkers = Annotated[int | None, typer.Option("--workers", hidden=True, help="the old --loader-workers")]
+CompileOption = Annotated[bool, typer.Option("--compile", help="run the training forward through torch.compile")]
+DeterministicOption = Annotated[bool, typer.Option("--deterministic", help="deterministic kernels only (CUDA: "
+                                                   "bit-for-bit repeatable and resumable, slower)")]
 
 app = typer.Typer(help="y8m: YouTube-8M video classification in PyTorch.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -33,6 +48,24 @@ def renamed(old: str, new: str, value):
 def as_in_code(flag: bool, old: bool | None) -> bool:
     """``--as-in-code``, or the old ``--code`` (with the notice of ``renamed``)."""
     return flag or bool(renamed("--code", "--as-in-code", old))
+
+
+def preset_or_default(given: str | None) -> str:
+    """``--preset``, or the default preset with a notice on stderr: until December 2026 the command line's
+    default was ``paper`` while the Launch form, the worker API and the pipeline took ``tiny``; there is one
+    default now (``RunOptions``), and the notice goes in the next release."""
+    if given is not None:
+        return given
+    typer.echo(f"note: no --preset, so the {DEFAULTS.preset} preset (the default; before December 2026 the "
+               "command line's default was paper): --preset paper for the paper's model sizes", err=True)
+    return DEFAULTS.preset
+
+
+def loader_workers(value: int, old: int | None) -> int:
+    """``--loader-workers``, or the old ``--workers`` (with the notice of ``renamed``): "workers" are the Celery
+    worker processes (``y8m worker``, ``y8m paper --workers``)."""
+    old = renamed("--workers", "--loader-workers", old)
+    return value if old is None else old
 
 
 def run_options(**values: Any) -> RunOptions:

@@ -7,12 +7,10 @@ from typing import Annotated
 
 import typer
 
-from y8m_models.cli.common import AsInCode, OldCode, app, as_in_code, fail
+from y8m_models.cli.common import DEFAULTS, AsInCode, OldCode, PresetOption, app, as_in_code, fail, preset_or_default
 
 configs_app = typer.Typer(help="The paper's 80 configurations: list, show, check.", no_args_is_help=True)
 app.add_typer(configs_app, name="configs")
-
-Preset = Annotated[str, typer.Option(help="paper, small or tiny")]
 
 
 def _summary(config) -> dict:
@@ -55,7 +53,7 @@ def configs_list(
 @configs_app.command("show")
 def configs_show(
     key: Annotated[str, typer.Argument(help="paper number (18, #18) or slug (chaining_cnn)")],
-    preset: Preset = "paper",
+    preset: PresetOption = None,
     code: AsInCode = False,
     old_code: OldCode = None,
     num_classes: Annotated[int, typer.Option(min=1, help="classes for the parameter count (2017: 4716)")] = 4716,
@@ -67,7 +65,7 @@ def configs_show(
     from y8m_models.configs.build import build_model
     from y8m_models.models import ModelInputs
 
-    code = as_in_code(code, old_code)
+    code, preset = as_in_code(code, old_code), preset_or_default(preset)
     try:
         config = resolve(key, preset, as_in_code=code)
     except ConfigError as exc:
@@ -109,7 +107,7 @@ def _ensemble_code(ensemble) -> dict[str, str]:
 
 @configs_app.command("check")
 def configs_check(
-    preset: Preset = "tiny",
+    preset: Annotated[str, typer.Option(help="the model sizes: paper, small or tiny")] = DEFAULTS.preset,
     configs: Annotated[str | None, typer.Option(help="comma-separated numbers or slugs (default: all)")] = None,
     code: AsInCode = False,
     old_code: OldCode = None,

@@ -129,14 +129,19 @@ def _file_summary(path: Path) -> dict:
 @data_app.command("synth")
 def data_synth(
     out: Annotated[Path, typer.Argument(help="output directory")],
-    preset: Annotated[str, typer.Option(help="tiny (tests), easy (learning tests), demo, paper (y8m paper)")] = "tiny",
+    preset: Annotated[str, typer.Option(help="the dataset preset: micro (tests), easy (learning tests), demo, "
+                                        "paper (y8m paper)")] = "micro",
     videos: Annotated[int | None, typer.Option(help="override the preset's number of videos")] = None,
     classes: Annotated[int | None, typer.Option(help="override the preset's number of classes")] = None,
     seed: Annotated[int, typer.Option(min=0, max=MAX_INT32)] = 0,
 ) -> None:
     """Generate a synthetic YouTube-8M dataset (frame + video TFRecords, vocabulary.csv, ground truth)."""
-    from y8m_models.data.synthetic import generate
+    from y8m_models.data.synthetic import RENAMED, generate
 
+    if preset in RENAMED:
+        typer.echo(f"warning: the dataset preset {preset} is now {RENAMED[preset]}; {preset} goes away in the next "
+                   "release", err=True)
+        preset = RENAMED[preset]
     try:
         summary = generate(out, preset=preset, videos=videos, classes=classes, seed=seed)
     except (ValueError, OSError) as exc:  # a bad option, a foreign non-empty folder, a full disk

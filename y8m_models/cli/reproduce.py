@@ -10,8 +10,22 @@ from typing import Annotated
 
 import typer
 
-from y8m_models.cli.common import AsInCode, OldCode, app, as_in_code, fail, resolve_device, run_options
-from y8m_models.cli.train import DeterministicOption, DeviceOption, PrecisionOption
+from y8m_models.cli.common import (
+    DEFAULTS,
+    AsInCode,
+    DeterministicOption,
+    DeviceOption,
+    OldCode,
+    PrecisionOption,
+    PresetOption,
+    SeedOption,
+    app,
+    as_in_code,
+    fail,
+    preset_or_default,
+    resolve_device,
+    run_options,
+)
 from y8m_models.limits import MAX_INT32
 
 
@@ -19,9 +33,9 @@ from y8m_models.limits import MAX_INT32
 def reproduce(
     configs: Annotated[str, typer.Option(help="paper numbers, slugs, lists and ranges: 75,80 or 28-46")],
     data: Annotated[Path, typer.Option(help="dataset directory (frame/ and video/ with the Table 1 files)")],
-    preset: Annotated[str, typer.Option(help="paper, small or tiny")] = "paper",
+    preset: PresetOption = None,
     out: Annotated[Path | None, typer.Option(help="folder of the runs (default: $Y8M_HOME/reproduce)")] = None,
-    seed: Annotated[int, typer.Option(min=0, max=MAX_INT32)] = 0,
+    seed: SeedOption = DEFAULTS.seed,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, max=MAX_INT32,
                                                         help="cap every training run's steps")] = None,
     code: AsInCode = False,
@@ -30,9 +44,9 @@ def reproduce(
                                                    "(default: every half epoch)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the jobs and stop")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
-    device: DeviceOption = "auto",
-    precision: PrecisionOption = "auto",
-    deterministic: DeterministicOption = False,
+    device: DeviceOption = DEFAULTS.device,
+    precision: PrecisionOption = DEFAULTS.precision,
+    deterministic: DeterministicOption = DEFAULTS.deterministic,
 ) -> None:
     """Run configurations and every run they need (members, teachers, cascade inputs), reusing finished runs;
     print each configuration's GAP on validate2."""
@@ -46,8 +60,9 @@ def reproduce(
         numbers = parse_configs(configs, "--configs")
     except ConfigError as exc:
         raise fail(str(exc)) from None
-    options = run_options(preset=preset, seed=seed, max_steps=max_steps, as_in_code=as_in_code(code, old_code),
-                          eval_every=eval_every, device=device, precision=precision, deterministic=deterministic)
+    options = run_options(preset=preset_or_default(preset), seed=seed, max_steps=max_steps,
+                          as_in_code=as_in_code(code, old_code), eval_every=eval_every, device=device,
+                          precision=precision, deterministic=deterministic)
     out = out or Path(os.environ.get("Y8M_HOME", "var")) / "reproduce"
     try:
         if not data.is_dir():

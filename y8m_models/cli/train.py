@@ -9,11 +9,22 @@ from typing import Annotated
 import typer
 
 from y8m_models.cli.common import (
+    DEFAULTS,
     AsInCode,
+    CompileOption,
+    DeterministicOption,
+    DeviceOption,
+    LoaderWorkersOption,
     OldCode,
+    OldWorkers,
+    PrecisionOption,
+    PresetOption,
+    SeedOption,
     app,
     as_in_code,
     fail,
+    loader_workers,
+    preset_or_default,
     renamed,
     resolve_device,
     run_options,
@@ -21,12 +32,6 @@ from y8m_models.cli.common import (
 from y8m_models.limits import MAX_INT32
 from y8m_models.options import RunOptions
 from y8m_models.overrides import parse_overrides
-
-DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 ...")]
-PrecisionOption = Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on CUDA, else fp32), fp32 "
-                                              "or bf16: README, Precision")]
-DeterministicOption = Annotated[bool, typer.Option("--deterministic", help="deterministic kernels only (CUDA: "
-                                                   "bit-for-bit repeatable and resumable, slower)")]
 
 
 def parse_set(pairs: list[str] | None) -> dict:
@@ -41,12 +46,12 @@ def parse_set(pairs: list[str] | None) -> dict:
 def train(
     config: Annotated[str, typer.Option("--config", help="paper number (18) or slug (chaining_cnn)")],
     data: Annotated[Path, typer.Option(help="dataset directory (frame/ and video/ with the Table 1 files)")],
-    preset: Annotated[str, typer.Option(help="paper, small or tiny")] = "paper",
+    preset: PresetOption = None,
     out: Annotated[Path | None, typer.Option(help="run directory (default: $Y8M_HOME/runs/SLUG-PRESET-sSEED)")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, max=MAX_INT32,
                                                         help="stop after this many steps")] = None,
     epochs: Annotated[float | None, typer.Option(help="default: the configuration's")] = None,
-    seed: Annotated[int, typer.Option(min=0, max=MAX_INT32)] = 0,
+    seed: SeedOption = DEFAULTS.seed,
     resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out from its checkpoint")] = False,
     code: AsInCode = False,
     old_code: OldCode = None,
@@ -54,13 +59,14 @@ def train(
     num_classes: Annotated[int | None, typer.Option(help="default: the dataset's vocabulary.csv")] = None,
     eval_every: Annotated[int | None, typer.Option(help="score validate1 every N steps (default: every half epoch); "
                                                    "the best weights are kept")] = None,
-    workers: Annotated[int, typer.Option(help="DataLoader workers (0: read in the training process)")] = 0,
-    device: DeviceOption = "auto",
-    compile_: Annotated[bool, typer.Option("--compile", help="run the training forward through torch.compile")] = False,
+    loader_workers_: LoaderWorkersOption = DEFAULTS.loader_workers,
+    old_workers: OldWorkers = None,
+    device: DeviceOption = DEFAULTS.device,
+    compile_: CompileOption = DEFAULTS.compile,
     nproc: Annotated[int, typer.Option("--nproc", help="training processes (DDP through torchrun): one per GPU "
                                        "of this machine; on the CPU, gloo")] = 1,
-    precision: PrecisionOption = "auto",
-    deterministic: DeterministicOption = False,
+    precision: PrecisionOption = DEFAULTS.precision,
+    deterministic: DeterministicOption = DEFAULTS.deterministic,
 ) -> None:
     """Train one single-model configuration; print its validate1 GAP (last and best) as JSON. A resumed run
     keeps the precision and determinism it was created with."""
@@ -89,16 +95,16 @@ def train(
 
     if nproc < 1:
         raise fail(f"--nproc must be at least 1, not {nproc}")
-    options = run_options(preset=preset, seed=seed, max_steps=max_steps, epochs=epochs,
+    options = run_options(preset=preset_or_default(preset), seed=seed, max_steps=max_steps, epochs=epochs,
                           as_in_code=as_in_code(code, old_code), overrides=parse_set(set_), eval_every=eval_every,
-                          workers=workers, device=device, compile=compile_, precision=precision,
-                          deterministic=deterministic)
+                          loader_workers=loader_workers(loader_workers_, old_workers), device=device,
+                          compile=compile_, precision=precision, deterministic=deterministic)
     try:
         if nproc > 1:  # before anything is written
             _check_processes(nproc, options, config)
         if out is None:
             home = Path(os.environ.get("Y8M_HOME", "var"))
-            out = home / "runs" / f"{get_config(config).slug}-{preset}-s{seed}"
+            out = home / "runs" / f"{get_config(config).slug}-{options.preset}-s{seed}"
         o = options
         run = create_run(config, data, out, preset=o.preset, seed=o.seed, steps=o.max_steps, epochs=o.epochs,
                          as_in_code=o.as_in_code, overrides=o.overrides, num_classes=num_classes, resume=resume,
@@ -108,7 +114,7 @@ def train(
             raise typer.Exit(_distributed(run, nproc, o, resume))
         with tqdm(total=run.steps, initial=0, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
             result = train_run(run, resume=resume, device=resolve_device(o.device), eval_every=o.eval_every,
-                               checkpoint_every=o.checkpoint_every, num_workers=o.workers, compile=o.compile,
+                               checkpoint_every=o.checkpoint_every, num_workers=o.loader_workers, compile=o.compile,
                                callbacks=(_Progress(bar),))
     except (RunError, ConfigError) as exc:
         raise fail(str(exc)) from None
@@ -143,7 +149,8 @@ def _distributed(run, nproc: int, options: RunOptions, resume: bool) -> int:
     typer.echo(f"{nproc} processes (DDP), each reading 1/{nproc} of every batch of "
                f"{run.model.training.batch_size}", err=True)
     return launch(run.dir, nproc, device=options.device, resume=resume, eval_every=options.eval_every,
-                  checkpoint_every=options.checkpoint_every, num_workers=options.workers, compile=options.compile)
+                  checkpoint_every=options.checkpoint_every, num_workers=options.loader_workers,
+                  compile=options.compile)
 
 
 @app.command("eval")
@@ -151,7 +158,7 @@ def eval_(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
     split: Annotated[str, typer.Option(help="train1, validate1, train2, validate2 or test")] = "validate2",
     as_json: Annotated[bool, typer.Option("--json")] = False,
-    device: DeviceOption = "auto",
+    device: DeviceOption = DEFAULTS.device,
 ) -> None:
     """GAP@20, Hit@1, PERR and mAP of a trained run on a split (predictions kept in the store)."""
     from y8m_models.experiment import RunError, evaluate_run, open_run
@@ -173,7 +180,7 @@ def predict(
     split: Annotated[str, typer.Option(help="the split to predict")] = "test",
     submission: Annotated[Path | None, typer.Option(help="also write a Kaggle submission CSV here")] = None,
     attention_videos: Annotated[str | None, typer.Option(help="dump these videos' attention weights: ID,ID")] = None,
-    device: DeviceOption = "auto",
+    device: DeviceOption = DEFAULTS.device,
     csv: Annotated[Path | None, typer.Option(hidden=True, help="the old --submission")] = None,
 ) -> None:
     """Predict a split into the run's prediction store (and a submission CSV, and attention dumps)."""
