@@ -368,3 +368,30 @@ def test_a_manifest_written_before_the_split_names_still_loads(tiny: Path, tmp_p
     first = next(iter(TFRecordFile(tiny / "video" / meta["files"][0]["name"]).payloads()))[1]
     video_id = decode_video(bytes(first)).video_id
     np.testing.assert_array_equal(thumbnail(old, video_id, 0, size=16), thumbnail(tiny, video_id, 0, size=16))
+
+
+def test_videos_are_as_long_as_the_reader_they_are_meant_for() -> None:
+    """YouTube-8M decodes up to 360 s and the paper's reader keeps 300 frames, so a frame model sees at least
+    5/6 of what the video-level means average. A dataset meant for the tiny preset's reader (100 frames, the
+    `paper` dataset) keeps that ratio: lengths up to 100, the long videos up to 120, never past."""
+    from y8m_models.configs import resolve
+    from y8m_models.data.synthetic import PRESETS
+    from y8m_models.data.synthetic_world import Knobs, build_world, plan_video
+
+    def lengths(knobs: Knobs) -> np.ndarray:
+        world = build_world(0, 40, knobs)
+        return np.array([plan_video(world, i).num_frames for i in range(600)])
+
+    real = lengths(Knobs())
+    assert real.max() <= 360 and (real > 300).any() and ((real > 6) & (real <= 300)).mean() > 0.8
+    knobs = PRESETS["paper"].knobs
+    reader = resolve(25, "tiny").model.params.max_frames
+    assert knobs.reader_frames == reader == 100
+    paper = lengths(knobs)
+    assert paper.max() <= 120 and (paper > 100).any()
+    assert (np.minimum(paper, reader) / paper).min() >= 5 / 6
+    with pytest.raises(ValueError, match="reader_frames must be from 6 to 300"):
+        Knobs(reader_frames=400)
+    # a dataset written before the knob regenerates as it was: the real reader's 300
+    older = {k: v for k, v in Knobs().to_json().items() if k != "reader_frames"}
+    assert Knobs.from_json(older) == Knobs()

@@ -31,7 +31,7 @@ from functools import cached_property
 
 import numpy as np
 
-MAX_LENGTH = 360  # longest synthetic video; readers keep the first 300 frames
+MAX_LENGTH = 360  # longest synthetic video (YouTube-8M decodes the first 360 s); readers keep the first 300
 RGB_DIM, AUDIO_DIM = 1024, 128
 KINDS = ("visual", "audio", "audiovisual", "order", "group")
 VISUAL, AUDIO, AUDIOVISUAL, ORDER, GROUP = range(5)
@@ -56,9 +56,13 @@ class Knobs:
     the true labels themselves ~0.9 (10% of them are not written).
     """
 
-    median_length: int = 80  # typical video length in frames (log-normal around it, 6..300)
+    median_length: int = 80  # typical video length in frames (log-normal around it, 6..reader_frames)
     short_fraction: float = 0.05  # videos of 1..5 frames
-    long_fraction: float = 0.08  # videos of 301..360 frames (readers truncate them to 300)
+    long_fraction: float = 0.08  # videos longer than the reader keeps: reader_frames+1 .. 1.2 x reader_frames
+    # The frames the models meant for this dataset read (a preset's max_frames): the real data's 300 (the
+    # paper's reader keeps the first 300 of up to 360 decoded seconds, so a frame model sees at least 5/6 of
+    # what the video-level means average), or the tiny preset's 100 for a dataset meant for it.
+    reader_frames: int = 300
     extra_labels: float = 1.5  # Poisson mean of sampled labels beyond the first (before groups)
     in_vertical: float = 0.85  # chance that a sampled label comes from the video's vertical
     zipf: float = 1.0  # exponent of label popularity
@@ -82,6 +86,10 @@ class Knobs:
     # the videos over 2-10% of it, dark or title frames at the end of 40% over 2-8%, each times ``filler``,
     # capped so that a third of a video stays content): how much of a video attention pooling can learn to skip.
     filler: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 6 <= self.reader_frames <= 300:
+            raise ValueError(f"knob reader_frames must be from 6 to 300 (readers keep 300), not {self.reader_frames}")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -275,8 +283,8 @@ def _length(rng: np.random.Generator, k: Knobs) -> int:
     if u < k.short_fraction:
         return int(rng.integers(1, 6))
     if u < k.short_fraction + k.long_fraction:
-        return int(rng.integers(301, MAX_LENGTH + 1))
-    return int(np.clip(round(rng.lognormal(np.log(k.median_length), 0.6)), 6, 300))
+        return int(rng.integers(k.reader_frames + 1, k.reader_frames * MAX_LENGTH // 300 + 1))
+    return int(np.clip(round(rng.lognormal(np.log(k.median_length), 0.6)), 6, k.reader_frames))
 
 
 def _sample_labels(rng: np.random.Generator, w: World) -> tuple[int, np.ndarray]:
