@@ -22,7 +22,7 @@ $(PAPER)/synthetic.json: | venv
 	$(VENV)/bin/y8m data synth $(PAPER) --preset paper --seed 0
 
 run: venv $(PAPER)/synthetic.json
-	@echo "The demo (about 10 minutes on 2 cores): the Paper page's 'Run the demo' button, or in another shell"
+	@echo "The demo (about 6 minutes on 2 cores): the Paper page's 'Run the demo' button, or in another shell"
 	@echo "  $(VENV)/bin/y8m paper --demo --data paper --out $(Y8M_HOME)/demo --workers 0"
 	@echo "The same runs from the command line: $(VENV)/bin/y8m runs list, y8m reproduce, y8m paper (README)."
 	$(PY) -m app.serve

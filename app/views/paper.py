@@ -69,7 +69,7 @@ with right:
                  format_func=lambda d: d or "no dataset yet: register one on the Datasets page")
     st.button("Run the demo on the workers", key="paper_demo", on_click=_submit_demo, disabled=not datasets,
               help="#23 (local-AP LSTM), #25 (multi-AP LSTM) and #75 (class-wise stacking of #2, #10, #18 and #25) "
-                   "at the tiny preset (`y8m paper --demo`): about 10 minutes on 2 cores for the `paper` dataset. "
+                   "at the tiny preset (`y8m paper --demo`): about 6 minutes on 2 cores for the `paper` dataset. "
                    "Its findings appear below as the runs succeed.")
     st.button("Run the quick set on the workers", key="paper_submit", on_click=_submit, disabled=not datasets,
               help="Tables 4, 5, 7, 8 and 10, one seed, preset tiny (`y8m paper --quick`), on the workers. Runs "
