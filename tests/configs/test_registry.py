@@ -136,12 +136,13 @@ def test_presets_scale_sizes_and_keep_structure() -> None:
     assert small.model.training.learning_rate == paper.model.training.learning_rate
     assert resolve(2, "tiny").model.training.learning_rate == resolve(2).model.training.learning_rate
     assert resolve(25, "tiny", overrides={"model.training.learning_rate": 0.002}).model.training.learning_rate == 0.002
-    # tiny trains every single model at least 5 epochs (presets.py; #10's paper count is 3); epochs the user
-    # set are kept
+    # tiny trains every single model at least 5 epochs (presets.py; #10's paper count is 3), an override's
+    # count too (the paper's units; a run's own count is --epochs)
     assert (resolve(10).model.training.epochs, resolve(10, "tiny").model.training.epochs) == (3.0, 5.0)
     assert resolve(10, "small").model.training.epochs == 3.0
     assert resolve(27, "tiny").model.training.epochs == resolve(27).model.training.epochs == 6.0
-    assert resolve(10, "tiny", overrides={"model.training.epochs": 2}).model.training.epochs == 2.0
+    assert resolve(10, "tiny", overrides={"model.training.epochs": 2}).model.training.epochs == 5.0
+    assert resolve(10, "tiny", overrides={"model.training.epochs": 7}).model.training.epochs == 7.0
     assert all(m.training.epochs >= 5 for n in CONFIGURATIONS for _, m in single_models(resolve(n, "tiny")))
     assert resolve(27, "tiny").model.params.positional == 4 and resolve(25, "tiny").model.params.positional == 0
     two_parts = resolve(9, "tiny").model.params.cells

@@ -157,10 +157,11 @@ def resolve(config: Configuration | int | str, preset: str = "paper", as_in_code
         combiner["training"] = {**combiner["training"], "batch_size": p.batch_size,
                                 "epochs": combiner["training"]["epochs"] * p.stacking_epochs}
     # The preset sets the batch size, it does not scale it: a batch size the user set is kept (a DDP run's);
-    # so are a learning rate and epochs the user set (the preset's frame_learning_rate and min_epochs apply to
-    # the paper's).
+    # so is a learning rate the user set (the preset's frame_learning_rate applies to the paper's). Epochs set
+    # here are in the paper's units, like the other overrides: the preset's min_epochs and stacking_epochs apply
+    # (a run's own count is --epochs, RunOptions.epochs).
     for path, value in (overrides or {}).items():
-        if path.endswith(("training.batch_size", "training.learning_rate", "training.epochs")):
+        if path.endswith(("training.batch_size", "training.learning_rate")):
             _set_path(data, path, value, where)
     return _validate(data, f"{where} at preset {preset!r}")
 
