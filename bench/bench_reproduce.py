@@ -1,6 +1,6 @@
 """Benchmark (not a test): every ensemble configuration end to end, and the check that stacking pays.
 
-1. **The walk**: `y8m reproduce --configs 28-80` at the tiny preset on the tiny synthetic dataset, every
+1. **The walk**: `y8m reproduce --configs 28-80` at the tiny preset on the micro synthetic dataset, every
    training run capped at ``--walk-steps`` steps (the plumbing of all 53 configurations and the ~180 runs
    they need, not the paper's numbers): wall time, jobs, and each configuration's validate2 GAP beside the
    paper's.

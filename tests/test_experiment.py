@@ -1,4 +1,4 @@
-"""`y8m train` -> `y8m eval` -> `y8m predict --submission` on the tiny synthetic dataset, and bad input."""
+"""`y8m train` -> `y8m eval` -> `y8m predict --submission` on the micro synthetic dataset, and bad input."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The ensemble pipeline: which runs a configuration needs, in which order, which predictions each writes, and
-reuse by content hash; then `y8m reproduce` end to end on the tiny synthetic dataset."""
+reuse by content hash; then `y8m reproduce` end to end on the micro synthetic dataset."""
 
 from __future__ import annotations
 

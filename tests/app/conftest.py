@@ -1,5 +1,5 @@
 """A small real state for the dashboard's AppTests: a temporary ``$Y8M_HOME`` (SQLite, ``filesystem://``
-broker) with the tiny synthetic dataset and real runs executed in this process, without Celery workers.
+broker) with the micro synthetic dataset and real runs executed in this process, without Celery workers.
 
 ``submit("25")`` then ``submit("75")`` (class-wise stacking of #2, #10, #18 and #25, reusing the #25 run),
 4 steps each, executed in id order (a run's inputs have smaller ids) by ``worker.execute.execute_run``: that
@@ -22,7 +22,7 @@ MAIN = ROOT / "app" / "main.py"
 @dataclass(frozen=True)
 class Dashboard:
     """The state the pages show: ``runs`` maps configuration number -> run id (#25, #75 and the members of
-    #75: #2, #10, #18); ``dataset``: the tiny dataset's folder (registered as "tiny")."""
+    #75: #2, #10, #18); ``dataset``: the micro dataset's folder (registered as "tiny")."""
 
     home: Path
     data_root: Path

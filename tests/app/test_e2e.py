@@ -1,5 +1,5 @@
 """The dashboard end to end in a real browser: ``python -m app.serve`` (what ``make run`` starts: a worker and
-Streamlit on SQLite and the folder broker) on a tiny synthetic dataset, driven through Debian's chromium with
+Streamlit on SQLite and the folder broker) on a micro synthetic dataset, driven through Debian's chromium with
 Playwright. A run of #1 is launched from the form, trained by the worker to ``succeeded`` on the Runs page, and
 its validate2 GAP shows on the Leaderboard; every page opens (the Paper page with no demo or set yet); Ctrl-C
 stops everything.

@@ -1,5 +1,5 @@
 """Every dashboard page through ``streamlit.testing.v1.AppTest`` over the real state of ``conftest.dashboard``
-(runs of #25 and #75 executed on the tiny synthetic dataset): each test checks what the page shows against
+(runs of #25 and #75 executed on the micro synthetic dataset): each test checks what the page shows against
 the database, the artifact files or the configuration registry.
 
 Plotly 7 writes arrays as base64 typed arrays in the figure JSON; ``_array`` decodes them.
@@ -372,7 +372,7 @@ def test_paper_quick_set_on_a_dataset_without_frames_shows_the_error_and_queues_
     from db.engine import writing
     from worker.runs import register_dataset
 
-    folder = dashboard.data_root / "video-only"  # the tiny dataset's video level alone: no frame-level model fits
+    folder = dashboard.data_root / "video-only"  # the micro dataset's video level alone: no frame-level model fits
     shutil.copytree(dashboard.dataset / "video", folder / "video")
     shutil.copy(dashboard.dataset / "vocabulary.csv", folder)
     dataset_id = register_dataset(folder).id
@@ -394,7 +394,7 @@ def test_paper_quick_set_on_a_dataset_without_frames_shows_the_error_and_queues_
 
 
 def test_paper_quick_set_queues_its_runs_and_selects_the_new_set(dashboard: Dashboard) -> None:
-    """Queues the quick set on the tiny dataset without training it (no worker reads the folder broker here):
+    """Queues the quick set on the micro dataset without training it (no worker reads the folder broker here):
     under a second. Kept last: its queued runs stay in the module's database."""
     from worker.paper import manifests
 

@@ -94,7 +94,7 @@ def test_a_killed_call_resumes_without_training_a_run_twice(env: Backend, tmp_pa
 
 
 def test_the_demo_trains_its_runs_and_reports_its_three_findings(env: Backend, tmp_path: Path) -> None:
-    """`y8m paper --demo` on the tiny dataset: #23, #25 and #75 with #75's members, each finding judged on the
+    """`y8m paper --demo` on the micro dataset: #23, #25 and #75 with #75's members, each finding judged on the
     runs (whether it shows on 178 training videos is not the point here), demo.md and demo.json written."""
     from worker.cli import app
 

@@ -30,7 +30,7 @@ class Preset:
     max_mixtures: int | None  # MoE mixtures capped at this
     frames: float  # frame lengths times this, at least MIN_FRAMES
     batch_size: int | None  # training batch size (None: the paper's)
-    # Stacking combiners train this many times their epochs: on the tiny datasets' few hundred train2 videos
+    # Stacking combiners train this many times their epochs: on the small datasets' few hundred train2 videos
     # the paper's 2 epochs are ~60 steps, too few for Adam at lr 0.01 to move the weights from their start
     # (measured, #75 class-wise on the easy dataset: validate2 GAP 0.802 after 2 epochs, 0.843 after 20,
     # best member 0.838).
