@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import data
+from y8m_models.configs.presets import PRESETS as MODEL_PRESETS
 from y8m_models.options import OptionsError, RunOptions
 from y8m_models.overrides import parse_overrides
 
@@ -32,7 +33,7 @@ config = st.selectbox("Configuration", shown, format_func=_label, key="launch_co
 slots = {"config": st.empty()}
 st.caption(config["title"])
 left, right = st.columns(2)
-DEFAULTS, PRESETS = RunOptions(), ["tiny", "small", "paper"]  # the defaults of every way in; smallest first
+DEFAULTS, PRESETS = RunOptions(), list(reversed(MODEL_PRESETS))  # the defaults of every way in; smallest first
 preset = left.selectbox("Preset", PRESETS, index=PRESETS.index(DEFAULTS.preset), key="launch_preset")
 dataset = right.selectbox("Dataset", datasets, format_func=lambda d: f"{d['name']} ({d['classes']} classes)",
                           key="launch_dataset")

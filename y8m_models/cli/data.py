@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from y8m_models.cli.common import app, fail
+from y8m_models.cli.common import app, fail, renamed
 from y8m_models.limits import MAX_INT32
 
 data_app = typer.Typer(help="Read, verify, split and generate YouTube-8M data.", no_args_is_help=True)
@@ -139,9 +139,7 @@ def data_synth(
     from y8m_models.data.synthetic import RENAMED, generate
 
     if preset in RENAMED:
-        typer.echo(f"warning: the dataset preset {preset} is now {RENAMED[preset]}; {preset} goes away in the next "
-                   "release", err=True)
-        preset = RENAMED[preset]
+        preset = renamed(f"the dataset preset {preset}", RENAMED[preset], RENAMED[preset])
     try:
         summary = generate(out, preset=preset, videos=videos, classes=classes, seed=seed)
     except (ValueError, OSError) as exc:  # a bad option, a foreign non-empty folder, a full disk

@@ -31,7 +31,8 @@ from functools import cached_property
 
 import numpy as np
 
-MAX_LENGTH = 360  # longest synthetic video (YouTube-8M decodes the first 360 s); readers keep the first 300
+MAX_LENGTH = 360  # longest synthetic video (YouTube-8M decodes the first 360 s)
+READER_FRAMES = 300  # the frames the official reader keeps (data.dataset.MAX_FRAMES, which loads torch)
 RGB_DIM, AUDIO_DIM = 1024, 128
 KINDS = ("visual", "audio", "audiovisual", "order", "group")
 VISUAL, AUDIO, AUDIOVISUAL, ORDER, GROUP = range(5)
@@ -62,7 +63,7 @@ class Knobs:
     # The frames the models meant for this dataset read (a preset's max_frames): the real data's 300 (the
     # paper's reader keeps the first 300 of up to 360 decoded seconds, so a frame model sees at least 5/6 of
     # what the video-level means average), or the tiny preset's 100 for a dataset meant for it.
-    reader_frames: int = 300
+    reader_frames: int = READER_FRAMES
     extra_labels: float = 1.5  # Poisson mean of sampled labels beyond the first (before groups)
     in_vertical: float = 0.85  # chance that a sampled label comes from the video's vertical
     zipf: float = 1.0  # exponent of label popularity
@@ -88,8 +89,9 @@ class Knobs:
     filler: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 6 <= self.reader_frames <= 300:
-            raise ValueError(f"knob reader_frames must be from 6 to 300 (readers keep 300), not {self.reader_frames}")
+        if not 6 <= self.reader_frames <= READER_FRAMES:
+            raise ValueError(f"knob reader_frames must be from 6 to {READER_FRAMES} (what readers keep), not "
+                             f"{self.reader_frames}")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -283,7 +285,7 @@ def _length(rng: np.random.Generator, k: Knobs) -> int:
     if u < k.short_fraction:
         return int(rng.integers(1, 6))
     if u < k.short_fraction + k.long_fraction:
-        return int(rng.integers(k.reader_frames + 1, k.reader_frames * MAX_LENGTH // 300 + 1))
+        return int(rng.integers(k.reader_frames + 1, k.reader_frames * MAX_LENGTH // READER_FRAMES + 1))
     return int(np.clip(round(rng.lognormal(np.log(k.median_length), 0.6)), 6, k.reader_frames))
 
 
