@@ -27,7 +27,7 @@ SORTS = {"newest": Run.id.desc(), "oldest": Run.id.asc(), "start time": Run.star
 
 @st.cache_resource
 def engine() -> Engine:
-    from worker.runs import prepare
+    from worker.store import prepare
 
     return prepare(Settings.from_env())
 
@@ -43,6 +43,14 @@ def configurations() -> list[dict[str, Any]]:
                  "paper_section": c.paper_section, "kind": c.kind, "level": c.level or "ensemble",
                  "paper_gap": c.paper_gap, "paper_private_gap": c.paper_private_gap}
                 for c in queries.configurations(s)]
+
+
+@st.cache_data(ttl=2)
+def variants() -> list[dict[str, Any]]:
+    """The saved variants: name, base (number, slug), changed values, note, who saved it, the run that froze it."""
+    with reading(engine()) as s:
+        return [{"name": v.name, "number": v.number, "slug": v.slug, "overrides": v.overrides, "note": v.note,
+                 "created_by": v.created_by, "frozen_by": v.frozen_by} for v in queries.variants(s)]
 
 
 @st.cache_data(ttl=5)
@@ -91,11 +99,15 @@ def series(run_id: int) -> dict[str, list[tuple[int, float]]]:
 @st.cache_data(ttl=5)
 def leaderboard(dataset_id: int | None) -> pd.DataFrame:
     """The 80 configurations with the paper's GAPs, our best validate2 / validate1 GAP on a dataset, and the
-    paper's and our rank among the configurations with both a paper GAP and one of our validate2 GAPs."""
+    paper's and our rank among the configurations with both a paper GAP and one of our validate2 GAPs; each
+    saved variant in a row of its own under its base (``#25``, ``multi_ap_lstm · k16``), with its own best run
+    and no paper GAP or rank."""
     with reading(engine()) as s:
-        best = queries.best_scores(s)
-        counts = queries.run_counts(s)
+        best, counts = queries.best_scores(s), queries.run_counts(s)
+        variant_best, variant_counts = queries.best_scores(s, variants=True), queries.run_counts(s, variants=True)
+        saved = [(v.id, v.number, v.slug, v.name) for v in queries.variants(s)]
     ours = {(n, split): (gap, run_id) for n, d, split, gap, run_id in best if d == dataset_id}
+    theirs = {(v, split): (gap, run_id) for v, d, split, gap, run_id in variant_best if d == dataset_id}
     paper = {c["number"]: c["paper_gap"] for c in configurations()}
     ranks = ranking.paired_ranks({n: (paper.get(n), gap) for (n, split), (gap, _) in ours.items()
                                   if split == "validate2"})
@@ -103,11 +115,18 @@ def leaderboard(dataset_id: int | None) -> pd.DataFrame:
     for c in configurations():
         v2, v1 = ours.get((c["number"], "validate2")), ours.get((c["number"], "validate1"))
         paper_rank, our_rank = ranks.get(c["number"], (None, None))
-        rows.append({"#": c["number"], "configuration": c["slug"], "section": c["section"], "level": c["level"],
+        rows.append({"#": c["number"], "configuration": c["slug"], "variant": "", "section": c["section"],
+                     "level": c["level"],
                      "paper GAP": c["paper_gap"], "paper private LB": c["paper_private_gap"],
                      "our validate2 GAP": v2[0] if v2 else None, "our validate1 GAP": v1[0] if v1 else None,
                      "paper rank": paper_rank, "our rank": our_rank,
                      "runs": counts.get(c["number"], 0), "best run": v2[1] if v2 else None})
+        for vid, _, slug, name in (v for v in saved if v[1] == c["number"]):  # its variants, under it
+            v2, v1 = theirs.get((vid, "validate2")), theirs.get((vid, "validate1"))
+            rows.append({**rows[-1], "configuration": f"{slug} · {name}", "variant": name, "paper GAP": None,
+                         "paper private LB": None, "our validate2 GAP": v2[0] if v2 else None,
+                         "our validate1 GAP": v1[0] if v1 else None, "paper rank": None, "our rank": None,
+                         "runs": variant_counts.get(vid, 0), "best run": v2[1] if v2 else None})
     return pd.DataFrame(rows)
 
 

@@ -98,7 +98,7 @@ def build(home: Path, runs: int, metric_runs: int, points: int, files: int, seed
 
     from db.engine import writing
     from db.models import Artifact, Dataset, Metric, Run, RunEvent, Score
-    from worker.runs import prepare
+    from worker.store import prepare
     from y8m_models.configs import all_configurations
     from y8m_models.data.synthetic import generate
 

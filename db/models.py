@@ -1,6 +1,6 @@
-"""The tables: datasets, the 80 configurations (synced from the registry), runs with their progress, links
-between runs (ensemble members, teachers, cascade streams, a base checkpoint), metric time series, final
-scores per split and artifacts.
+"""The tables: datasets, the 80 configurations (synced from the registry), saved variants of them, runs with
+their progress, links between runs (ensemble members, teachers, cascade streams, a base checkpoint), metric
+time series, final scores per split and artifacts.
 
 A run is one job of the pipeline's DAG (``y8m_models.pipeline``): ``kind`` train, stack or merge, or a
 predict of a trained run. ``key`` is the job's content hash: a run already succeeded (or on its way) with
@@ -80,6 +80,26 @@ class Configuration(Base):
     paper_private_gap: Mapped[float | None]
 
 
+class Variant(Base):
+    """A named configuration derived from one of the 80 (or a baseline): its base, the values it changes (dotted
+    paths in the paper's units, relative to the base; ``y8m_models.configs.variants``), who saved it and when.
+    Frozen (``frozen_by``: the first run that used it) once a run is submitted with it."""
+
+    __tablename__ = "variants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    number: Mapped[int | None] = mapped_column(ForeignKey("configurations.number"))  # None: a baseline's
+    slug: Mapped[str] = mapped_column(String(200))  # the base's slug
+    overrides: Mapped[dict[str, Any]]
+    parent: Mapped[str | None] = mapped_column(String(64))  # the variant it was derived from
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    frozen_by: Mapped[int | None]  # the first run submitted with it (not a foreign key: runs reference variants)
+
+
 class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (Index("ix_runs_status", "status"), Index("ix_runs_key", "key"),
@@ -90,6 +110,8 @@ class Run(Base):
     key: Mapped[str] = mapped_column(String(64))
     number: Mapped[int | None] = mapped_column(ForeignKey("configurations.number"))  # the configuration it completes
     slug: Mapped[str] = mapped_column(String(200))
+    # The variant it completes, where one was submitted; its leaderboard row is the variant's, not the number's.
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id"), index=True)
     config: Mapped[dict[str, Any]]  # frozen at submission
     job: Mapped[dict[str, Any]]  # pipeline.job_spec: seed, epochs, splits, example weights, what it reads
     options: Mapped[dict[str, Any]]  # preset, max_steps, eval_every, device, ... (y8m train's options)
@@ -113,6 +135,7 @@ class Run(Base):
     artifact_dir: Mapped[str] = mapped_column(Text, default="")  # relative to Y8M_ARTIFACTS
 
     dataset: Mapped[Dataset] = relationship(lazy="joined", innerjoin=True)
+    variant: Mapped[Variant | None] = relationship(lazy="selectin")  # not joined: runs are locked FOR UPDATE
     scores: Mapped[list[Score]] = relationship(back_populates="run", cascade="all, delete-orphan",
                                                order_by="Score.split")
     inputs: Mapped[list[RunLink]] = relationship(foreign_keys="RunLink.run_id", cascade="all, delete-orphan",

@@ -11,7 +11,19 @@ from sqlalchemy import Select, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from db.models import ACTIVE, Artifact, Configuration, Dataset, Metric, Run, RunEvent, RunLink, Score, utcnow
+from db.models import (
+    ACTIVE,
+    Artifact,
+    Configuration,
+    Dataset,
+    Metric,
+    Run,
+    RunEvent,
+    RunLink,
+    Score,
+    Variant,
+    utcnow,
+)
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -70,16 +82,18 @@ def reusable_run(session: Session, key: str, dataset_id: int) -> Run | None:
                           .order_by(Run.id.desc()).limit(1))
 
 
-def runs_query(status: Sequence[str] | None = None, configs: Sequence[int | str] | None = None,
+def runs_query(status: Sequence[str] | None = None, configs: Sequence[Any] | None = None,
                dataset_id: int | None = None) -> Select[tuple[Run]]:
-    """The runs, newest first, of these statuses, configurations (paper numbers, or slugs for the baselines
-    without one) and dataset; None: any."""
+    """The runs, newest first, of these statuses, configurations (paper numbers, slugs for the baselines
+    without one, variants: ``parse_configs``' items) and dataset; None: any."""
     query = select(Run).order_by(Run.id.desc())
     if status:
         query = query.where(Run.status.in_(status))
     if configs:
         numbers, slugs = [c for c in configs if isinstance(c, int)], [c for c in configs if isinstance(c, str)]
-        query = query.where(or_(Run.number.in_(numbers), Run.slug.in_(slugs)))
+        names = [c.name for c in configs if not isinstance(c, int | str)]
+        query = query.where(or_(Run.number.in_(numbers), Run.slug.in_(slugs),
+                                Run.variant_id.in_(select(Variant.id).where(Variant.name.in_(names)))))
     if dataset_id is not None:
         query = query.where(Run.dataset_id == dataset_id)
     return query
@@ -189,12 +203,15 @@ def stale_runs(session: Session, before: datetime) -> list[Run]:
 
 # ------------------------------------------------------------------------------------------ the dashboard
 
-def best_scores(session: Session) -> list[tuple[int, int, str, float, int]]:
+def best_scores(session: Session, variants: bool = False) -> list[tuple[int, int, str, float, int]]:
     """(configuration number, dataset id, split, best GAP, the run that has it) over succeeded runs that
-    complete a configuration (predict runs excluded)."""
+    complete a configuration (predict runs excluded) and no variant; ``variants``: (variant id, ...) over the
+    runs that complete a variant."""
+    owner = Run.variant_id if variants else Run.number
     rows = session.execute(
-        select(Run.number, Run.dataset_id, Score.split, Score.gap, Run.id).join(Score, Score.run_id == Run.id)
-        .where(Run.number.is_not(None), Run.status == "succeeded", Run.kind != "predict")).all()
+        select(owner, Run.dataset_id, Score.split, Score.gap, Run.id).join(Score, Score.run_id == Run.id)
+        .where(owner.is_not(None), Run.variant_id.is_not(None) if variants else Run.variant_id.is_(None),
+               Run.status == "succeeded", Run.kind != "predict")).all()
     best: dict[tuple[int, int, str], tuple[float, int]] = {}
     for number, dataset_id, split, gap, run_id in rows:
         key = (number, dataset_id, split)
@@ -203,11 +220,23 @@ def best_scores(session: Session) -> list[tuple[int, int, str, float, int]]:
     return [(n, d, s, gap, run_id) for (n, d, s), (gap, run_id) in sorted(best.items())]
 
 
-def run_counts(session: Session) -> dict[int, int]:
-    """Runs per configuration number (any status; predict runs excluded)."""
-    rows = session.execute(select(Run.number, func.count()).where(Run.number.is_not(None), Run.kind != "predict")
-                           .group_by(Run.number)).all()
+def run_counts(session: Session, variants: bool = False) -> dict[int, int]:
+    """Runs per configuration number that complete no variant (any status; predict runs excluded);
+    ``variants``: per variant id."""
+    owner = Run.variant_id if variants else Run.number
+    rows = session.execute(select(owner, func.count())
+                           .where(owner.is_not(None), Run.variant_id.is_not(None) if variants else
+                                  Run.variant_id.is_(None), Run.kind != "predict").group_by(owner)).all()
     return {number: count for number, count in rows}
+
+
+def variant_named(session: Session, name: str) -> Variant | None:
+    return session.scalar(select(Variant).where(Variant.name == name))
+
+
+def variants(session: Session) -> list[Variant]:
+    """Every saved variant, by base number (baselines' last) and name."""
+    return list(session.scalars(select(Variant).order_by(Variant.number.is_(None), Variant.number, Variant.name)))
 
 
 def runs_with_artifact(session: Session, kind: str) -> list[tuple[int, int | None, str, str, str, str, str]]:

@@ -1,5 +1,6 @@
-"""``y8m runs ...`` and ``y8m worker``, added to the library's ``y8m`` command line (the console script
-points here: ``y8m_models`` stays free of the database and the workers)."""
+"""``y8m runs ...``, ``y8m worker``, ``y8m paper`` and ``y8m configs save``, added to the library's ``y8m``
+command line (the console script points here: ``y8m_models`` stays free of the database and the workers), and
+the run store attached as where variants are looked up."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ from y8m_models.cli.common import (
     renamed,
     run_options,
 )
+from y8m_models.cli.configs import configs_app
 from y8m_models.cli.train import parse_set
+from y8m_models.configs import variants
 from y8m_models.limits import MAX_INT32
 
 runs_app = typer.Typer(help="Runs in the database, executed by workers: submit, list, show, cancel, predict.",
@@ -38,9 +41,52 @@ runs_app = typer.Typer(help="Runs in the database, executed by workers: submit, 
 app.add_typer(runs_app, name="runs")
 
 
+def _find_variant(name: str):
+    from worker.variants import get_variant
+
+    return get_variant(name)
+
+
+def _list_variants():
+    from worker.variants import list_variants
+
+    return list_variants()
+
+
+variants.attach(_find_variant, _list_variants)  # every command's --config knows the run store's variants
+
+
+@configs_app.command("save")
+def save_variant(
+    name: Annotated[str, typer.Argument(help="the variant's name: lower-case letters, digits, - _ . (k16-lr2e-3)")],
+    base: Annotated[str, typer.Option("--from", help="paper number (25), slug, or a saved variant's name")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="a changed value: key=value (repeatable), in the "
+                                                   "paper's units, as `runs submit --set`")] = None,
+    note: Annotated[str, typer.Option(help="what it is for")] = "",
+    replace: Annotated[bool, typer.Option("--replace", help="change the variant of this name (refused once a run "
+                                          "used it)")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Save a variant: a configuration (or another variant) with changed values, under a name that every
+    --config takes (runs submit, reproduce, train), listed by `configs list --variants`."""
+    from worker.variants import VariantError
+    from worker.variants import save_variant as save
+
+    try:
+        variant = save(name, base, parse_set(set_), note=note, replace=replace)
+    except VariantError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(variant.model_dump_json())
+        return
+    changes = " ".join(f"{k}={json.dumps(v)}" for k, v in variant.overrides.items())
+    typer.echo(f"saved {variant.label}: {changes}")
+
+
 @runs_app.command("submit")
 def submit(
-    config: Annotated[str, typer.Option("--config", help="paper number (18), slug (chaining_cnn), list or range")],
+    config: Annotated[str, typer.Option("--config", help="paper number (18), slug (chaining_cnn), a variant's "
+                                        "name, list or range")],
     data: Annotated[str, typer.Option(help="a registered dataset's name, or a dataset directory in a data root")],
     preset: PresetOption = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, max=MAX_INT32,
@@ -66,7 +112,6 @@ def submit(
     """Queue configurations with every run they need; prints the run id of each as the last line."""
     from worker.runs import SubmitError
     from worker.runs import submit as submit_runs
-    from y8m_models.configs import get_config
 
     options = run_options(preset=preset_or_default(preset), seed=seed, max_steps=max_steps, epochs=epochs,
                           as_in_code=as_in_code(code, old_code), overrides=parse_set(set_), eval_every=eval_every,
@@ -80,8 +125,8 @@ def submit(
     if as_json:
         typer.echo(json.dumps({"targets": result.targets, "created": result.created, "reused": result.reused}))
         return
-    for number, run_id in result.targets.items():
-        typer.echo(f"#{number} {get_config(number).slug}: run {run_id}", err=True)
+    for target, run_id in result.targets.items():
+        typer.echo(f"{result.titles[target]}: run {run_id}", err=True)
     typer.echo(f"{len(result.created)} run(s) created, {len(result.reused)} reused", err=True)
     typer.echo(" ".join(str(r) for r in result.targets.values()))
 
@@ -103,7 +148,7 @@ def list_(
     if unknown:
         raise fail(f"--status {', '.join(unknown)}: the statuses are {', '.join(STATUSES)}")
     try:
-        configs = None if config is None else parse_configs(config)
+        configs = None if config is None else parse_configs(config, variants=variants.find)
     except ConfigError as exc:
         raise fail(str(exc)) from None
     rows = list_runs(status.split(",") if status else None, configs, limit)

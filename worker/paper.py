@@ -40,7 +40,8 @@ from db import queries
 from db.engine import reading
 from db.models import FINISHED, Artifact, Run
 from db.settings import Settings
-from worker.runs import SubmitError, prepare, preview, register_dataset, submit
+from worker.runs import SubmitError, preview, register_dataset, submit
+from worker.store import prepare
 from y8m_models.options import OptionsError, RunOptions
 from y8m_models.paper import QUICK, RunKey, demo, gaps_of, runs_needed, to_json, to_markdown
 

@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import select, update
 
-from db.engine import get_engine, reading, writing
-from db.migrate import ensure_schema
+from db.engine import reading, writing
 from db.models import ACTIVE, FINISHED, Dataset, Run, RunLink
 from db.queries import (
     add_event,
@@ -45,11 +44,15 @@ from db.queries import (
     reusable_run,
     runs_query,
     set_status,
-    sync_configurations,
+    variant_named,
 )
 from db.settings import Settings
 from worker.celery_app import celery_for
 from worker.schedule import dispatch
+from worker.store import prepare
+from worker.variants import get_variant
+from y8m_models.configs.schema import Variant
+from y8m_models.configs.variants import target_key, title
 from y8m_models.limits import Limits
 from y8m_models.options import OptionsError, RunOptions, check_device
 
@@ -61,27 +64,6 @@ ROLE_OF_INPUT = {"init": "init", "teacher": "teacher", "streams": "stream", "mem
 
 class SubmitError(ValueError):
     """Input refused before anything was queued; the message names the option or file."""
-
-
-_prepared: set[str] = set()
-
-
-def prepare(settings: Settings | None = None) -> Engine:
-    """The engine, with the schema at the newest revision and the 80 configurations synced (once per process)."""
-    settings = settings or Settings.from_env()
-    engine = get_engine(settings.database_url)
-    if settings.database_url not in _prepared:
-        ensure_schema(engine)
-        from y8m_models.configs import all_configurations
-
-        rows = [{"number": c.number, "slug": c.slug, "title": c.title, "section": c.section,
-                 "paper_section": c.paper_section, "kind": c.ensemble.method if c.ensemble else "single",
-                 "level": c.model.level if c.model else None, "paper_gap": c.paper_gap,
-                 "paper_private_gap": c.paper_private_gap} for c in all_configurations()]
-        with writing(engine) as s:
-            sync_configurations(s, rows)
-        _prepared.add(settings.database_url)
-    return engine
 
 
 # ---------------------------------------------------------------------------------------------- datasets
@@ -160,12 +142,13 @@ def register_dataset(data: str | Path, *, name: str | None = None, num_classes: 
 
 @dataclass
 class Submission:
-    """``targets``: the run of each configuration asked for (by paper number); ``created`` and ``reused``:
-    the DAG's runs made now and those taken from earlier submissions."""
+    """``targets``: the run of each configuration asked for (by paper number, baseline slug or variant name);
+    ``created`` and ``reused``: the DAG's runs made now and those taken from earlier submissions."""
 
-    targets: dict[int, int]
+    targets: dict[int | str, int]
     created: list[int]
     reused: list[int]
+    titles: dict[int | str, str]  # each target in one line: "#18 chaining_cnn", "#25 · k16"
 
 
 def _check_splits(jobs: list[Any], dataset: Dataset) -> None:
@@ -242,13 +225,15 @@ def _count_all(models: list[dict], num_classes: int) -> list[int]:
 
 
 def _planned(configs: str | int | Sequence[int], data: str | Path, options: RunOptions, *,
-             num_classes: int | None, settings: Settings) -> tuple[Dataset, Any]:
-    """The checked input as (dataset, the pipeline's plan); ``SubmitError`` otherwise."""
+             num_classes: int | None, settings: Settings) -> tuple[Dataset, Any, list[int | str | Variant]]:
+    """The checked input as (dataset, the pipeline's plan, the configurations asked for: ``parse_configs``');
+    ``SubmitError`` otherwise."""
     from y8m_models.configs import ConfigError, parse_configs
     from y8m_models.pipeline import plan
 
     try:
-        numbers = parse_configs(",".join(map(str, configs)) if isinstance(configs, list | tuple) else str(configs))
+        numbers = parse_configs(",".join(map(str, configs)) if isinstance(configs, list | tuple) else str(configs),
+                                variants=lambda name: get_variant(name, settings))
     except ConfigError as exc:
         raise SubmitError(str(exc)) from None
     dataset = register_dataset(data, num_classes=num_classes, settings=settings)
@@ -259,7 +244,7 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, options: RunO
         raise SubmitError(str(exc)) from None
     _check_splits(jobs.jobs, dataset)
     _check_sizes(jobs.jobs, dataset.num_classes)
-    return dataset, jobs
+    return dataset, jobs, numbers
 
 
 def _add_run(session: Any, run: Run, created: str) -> Run:
@@ -277,7 +262,7 @@ def preview(configs: str | int | Sequence[int], data: str | Path, options: RunOp
     """What ``submit`` with the same arguments would do, writing nothing: one row per run of the DAG (job
     name, kind, paper number, what it reads) with the run it would reuse, if any."""
     settings = settings or Settings.from_env()
-    dataset, jobs = _planned(configs, data, options, num_classes=num_classes, settings=settings)
+    dataset, jobs, _ = _planned(configs, data, options, num_classes=num_classes, settings=settings)
     with reading(prepare(settings)) as s:
         reused = {job.key: reusable_run(s, job.key, dataset.id) for job in jobs.jobs}
         return [{"job": job.name, "kind": job.kind, "number": job.number, "inputs": [d.name for d in job.inputs],
@@ -293,7 +278,7 @@ def submit(configs: str | int | Sequence[int], data: str | Path, options: RunOpt
     from y8m_models.pipeline import job_spec
 
     settings = settings or Settings.from_env()
-    dataset, jobs = _planned(configs, data, options, num_classes=num_classes, settings=settings)
+    dataset, jobs, asked = _planned(configs, data, options, num_classes=num_classes, settings=settings)
     preset = options.preset
     engine = prepare(settings)
     by_key: dict[str, int] = {}
@@ -315,8 +300,34 @@ def submit(configs: str | int | Sequence[int], data: str | Path, options: RunOpt
                     s.add(RunLink(run_id=run.id, role=ROLE_OF_INPUT[field], position=position, input_id=by_key[key]))
             by_key[job.key] = run.id
             created.append(run.id)
+        for variant in (n for n in asked if isinstance(n, Variant) and not options.overrides):
+            if jobs.targets[variant.name].key != _base_job(variant, dataset, options).key:
+                _use_variant(s, variant.name, by_key[jobs.targets[variant.name].key])
     dispatch(settings)
-    return Submission({n: by_key[j.key] for n, j in jobs.targets.items()}, created, reused)
+    return Submission({n: by_key[j.key] for n, j in jobs.targets.items()}, created, reused,
+                      {target_key(n): title(n) for n in asked})
+
+
+def _base_job(variant: Variant, dataset: Dataset, options: RunOptions) -> Any:
+    """The job the variant's base is at these options: the variant's own where its changes are all scaled away
+    by the preset (#1 with 8 mixtures instead of 4 is #1 itself at tiny, 2 mixtures either way). Such a run is
+    the base's, not the variant's."""
+    from y8m_models.pipeline import plan
+
+    test = "test" in {k for lv in dataset.splits.values() for k in lv}
+    return plan([variant.base], Path(dataset.path), options, test_split=test).targets[variant.base]
+
+
+def _use_variant(session: Any, name: str, run_id: int) -> None:
+    """Run ``run_id`` completes variant ``name`` (its leaderboard row is the variant's), which is frozen from now
+    on. A run reused from a submission with the same values (``--set``) becomes the variant's too; a variant
+    submitted with more overrides on top is not run as itself, and is left alone."""
+    variant = variant_named(session, name)
+    if variant is None:
+        raise SubmitError(f"variant {name!r} was deleted while it was being submitted")
+    if variant.frozen_by is None:
+        variant.frozen_by = run_id
+    session.execute(update(Run).where(Run.id == run_id, Run.variant_id.is_(None)).values(variant_id=variant.id))
 
 
 def predict(run_id: int, split: str = "test", *, submission: bool = True, attention_videos: list[str] | None = None,
@@ -358,8 +369,9 @@ def predict(run_id: int, split: str = "test", *, submission: bool = True, attent
 def summary(run: Run) -> dict[str, Any]:
     """A run as one JSON row (``y8m runs list``)."""
     return {"id": run.id, "status": run.status, "kind": run.kind, "number": run.number, "slug": run.slug,
-            "dataset": run.dataset.name, "preset": run.preset, "seed": run.seed, "step": run.step,
-            "steps": run.steps, "loss": run.loss, "examples_per_second": run.examples_per_second,
+            "variant": run.variant.name if run.variant else None, "dataset": run.dataset.name, "preset": run.preset,
+            "seed": run.seed, "step": run.step, "steps": run.steps, "loss": run.loss,
+            "examples_per_second": run.examples_per_second,
             "gap": {s.split: s.gap for s in run.scores}, "attempts": run.attempts,
             "created_at": run.created_at.isoformat(), "error": run.error}
 

@@ -29,7 +29,8 @@ from typing import Any, Literal
 from y8m_models import atomic
 from y8m_models.architectures import cascade_streams
 from y8m_models.configs import ConfigError, Configuration, resolve
-from y8m_models.configs.schema import Ensemble, NamedModel, SingleModel
+from y8m_models.configs.schema import Ensemble, NamedModel, SingleModel, Variant
+from y8m_models.configs.variants import target_key
 from y8m_models.options import RunOptions
 
 Kind = Literal["train", "stack", "merge"]
@@ -70,10 +71,11 @@ class Job:
 
 @dataclass
 class Plan:
-    """The jobs in dependency order, and the final job of every configuration asked for."""
+    """The jobs in dependency order, and the final job of every configuration asked for (by paper number,
+    baseline slug or variant name: ``configs.variants.target_key``)."""
 
     jobs: list[Job]
-    targets: dict[int, Job]
+    targets: dict[int | str, Job]
 
 
 def _key(*parts: Any) -> str:
@@ -112,10 +114,13 @@ class _Planner:
             self.jobs[key] = Job(key, kind, config, **{"seed": self.seed, **inputs})
         return self.jobs[key]
 
-    def configuration(self, number: int | str, overrides: dict[str, Any] | None = None,
+    def configuration(self, number: int | str | Variant, overrides: dict[str, Any] | None = None,
                       epochs: float | None = None) -> Job:
-        """Configuration ``number``'s final job (a paper number, or a Table 2 baseline's slug); ``overrides``
-        (``--set``) and ``epochs`` change this one job (a single model's), not the configurations it reads."""
+        """Configuration ``number``'s final job (a paper number, a Table 2 baseline's slug, or a variant: its
+        base with its values); ``overrides`` (``--set``) and ``epochs`` change this one job (a single model's),
+        not the configurations it reads."""
+        if isinstance(number, Variant):
+            return self.configuration(number.base, {**number.overrides, **(overrides or {})}, epochs)
         changed = bool(overrides) or epochs is not None
         if number in self.by_number and not changed:
             return self.by_number[number]
@@ -171,12 +176,13 @@ class _Planner:
         return self._add("stack", config, members=tuple(jobs))
 
 
-def plan(numbers: list[int | str], data: Path, options: RunOptions = RunOptions(), *, test_split: bool = True) -> Plan:
+def plan(numbers: list[int | str | Variant], data: Path, options: RunOptions = RunOptions(), *,
+         test_split: bool = True) -> Plan:
     """The jobs configurations ``numbers`` need, producers before consumers, with the splits each predicts, at
     the options' preset, seed, code values and step cap. The options' ``overrides`` and ``epochs`` apply to the
     configurations asked for, not to those they read."""
     planner = _Planner(options.preset, data.resolve(), options.seed, options.as_in_code, options.max_steps)
-    targets = {n: planner.configuration(n, options.overrides or None, options.epochs) for n in numbers}
+    targets = {target_key(n): planner.configuration(n, options.overrides or None, options.epochs) for n in numbers}
     order = list(planner.jobs.values())  # creation order: every job after the jobs it reads
     for job in targets.values():
         job.splits |= {"validate2", "test"} if test_split else {"validate2"}
@@ -238,7 +244,7 @@ def describe(p: Plan) -> list[dict[str, Any]]:
 
 
 def run_plan(p: Plan, out: Path, execute: Callable[[Job, Path], dict[str, Any]],
-             log: Callable[[str], None] = print) -> dict[int, dict[str, Any]]:
+             log: Callable[[str], None] = print) -> dict[int | str, dict[str, Any]]:
     """Run every job not yet done, in order; ``execute(job, job_dir)`` returns its results (GAP per split),
     kept in ``done.json``. Returns each target configuration's results."""
     out.mkdir(parents=True, exist_ok=True)

@@ -1,17 +1,27 @@
-"""Launch: a configuration (grouped by paper section, with its paper GAP), preset, dataset, seed and
-overrides checked by the same schema as the CLI; an ensemble lists the runs it needs and which already
-exist. Errors appear beside their field and nothing is queued; a submission opens the run's page."""
+"""Launch: a configuration (grouped by paper section, with its paper GAP) or a saved variant of one, preset,
+dataset, seed; a single model's parameters as a form generated from the schema (``components.params``: each
+field with its bounds, the paper's value, the code's where it differs and the preset's, changed ones marked,
+the parameter count as values change), saved as a variant; free-text overrides for power users. Everything is
+checked by the same schema as the CLI: errors appear under their field and nothing is queued; an ensemble
+lists the runs it needs and which already exist; a submission opens the run's page."""
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import streamlit as st
 
 from app import data
+from app.components import params
+from y8m_models.configs import get_config
 from y8m_models.configs.presets import PRESETS as MODEL_PRESETS
 from y8m_models.options import OptionsError, RunOptions
 from y8m_models.overrides import parse_overrides
 
 st.title("Launch a run")
+if "launch_saved" in st.session_state:  # "Save as variant" below, one run before
+    st.success(f"Saved {st.session_state.pop('launch_saved')}: it is in the configuration list, under its base")
 configs = data.configurations()
 datasets = data.datasets()
 if not datasets:
@@ -20,18 +30,26 @@ if not datasets:
 
 sections = sorted({c["section"] for c in configs})
 section = st.selectbox("Paper section", ["all", *sections], key="launch_section")
-shown = [c for c in configs if section == "all" or c["section"] == section]
+saved = data.variants()
+choices = []  # the 80, each followed by its saved variants
+for c in configs:
+    if section == "all" or c["section"] == section:
+        choices += [c, *({**c, "variant": v} for v in saved if v["number"] == c["number"])]
 
 
 def _label(c: dict) -> str:
+    if c.get("variant"):
+        return f"#{c['number']} · {c['variant']['name']} (variant of {c['slug']})"
     gap = f", paper GAP {c['paper_gap']:.4f}" if c["paper_gap"] else ""
     return f"#{c['number']} {c['slug']} ({c['level']}{gap})"
 
 
 # Each field has a slot under it for its error (filled once the whole form is checked below).
-config = st.selectbox("Configuration", shown, format_func=_label, key="launch_config")
+config = st.selectbox("Configuration", choices, format_func=_label, key="launch_config")
+variant = config.get("variant")
 slots = {"config": st.empty()}
-st.caption(config["title"])
+st.caption(config["title"] + (f" — variant {variant['name']}: {variant['note']}" if variant and variant["note"]
+                              else ""))
 left, right = st.columns(2)
 DEFAULTS, PRESETS = RunOptions(), list(reversed(MODEL_PRESETS))  # the defaults of every way in; smallest first
 preset = left.selectbox("Preset", PRESETS, index=PRESETS.index(DEFAULTS.preset), key="launch_preset")
@@ -43,8 +61,77 @@ slots["seed"] = left.empty()
 max_steps = right.number_input("Max steps per training run (0: the configuration's epochs)", min_value=0,
                                value=200, step=50, key="launch_max_steps")
 slots["max_steps"] = right.empty()
-overrides_text = st.text_area("Overrides, one key=value per line (e.g. model.training.learning_rate=0.002)",
-                              key="launch_overrides")
+
+# ------------------------------------------------------------------------------------------- the parameters
+
+base = get_config(config["number"])
+start = variant["overrides"] if variant else {}  # a variant's values are where its form starts
+form = params.fields(base) if base.model is not None else []
+prefix = f"launch_param_{config['number']}_{variant['name'] if variant else ''}_"
+
+
+def _step(value: float) -> float:
+    return 10.0 ** math.floor(math.log10(abs(value))) / 10 if value else 0.01
+
+
+def _widget(f: params.Field, where: Any) -> Any:
+    """The field's widget in ``where``; its value (None for an optional field left off)."""
+    key, initial = prefix + f.path, start.get(f.path, f.paper)
+    if f.optional and not where.toggle(f"{f.name}: set", value=initial is not None, key=key + "_on"):
+        return None
+    if f.kind == "choice":
+        return where.selectbox(f.name, f.choices, index=f.choices.index(initial), key=key)
+    if f.kind == "bool":
+        return where.toggle(f.name, value=bool(initial), key=key)
+    if f.kind in ("int", "float"):
+        number = initial if initial is not None else int(f.low or 1)
+        if f.kind == "int":
+            return int(where.number_input(f.name, value=int(number), step=1, key=key))
+        return float(where.number_input(f.name, value=float(number), step=_step(float(number)), format="%g", key=key))
+    items = list(initial) if initial is not None else [1] * max(f.min_items, 1)
+    count = len(items)
+    if f.max_items != f.min_items:  # rows can be added and removed
+        count = int(where.number_input(f"{f.name}: items", value=len(items), step=1, key=key + "_n"))
+    cast = int if f.item == "int" else float
+    row = where.columns(max(min(count, 6), 1))
+    return [cast(row[i % len(row)].number_input(f"{f.name}[{i}]", value=cast(items[i] if i < len(items) else items[-1]),
+                                                 step=1 if f.item == "int" else None, key=f"{key}_{i}"))
+            for i in range(max(count, 0))]
+
+
+values: dict[str, Any] = {}
+field_slots: dict[str, Any] = {}
+captions: dict[str, Any] = {}
+if form:
+    with st.expander("Parameters", expanded=bool(variant)):
+        st.caption("In the paper's units; the preset scales widths and epochs. Each field: its bounds, the paper's "
+                   "value, the authors' code's where it differs, and what the chosen preset runs.")
+        for section_name in params.SECTIONS:
+            these = [f for f in form if f.section == section_name]
+            if not these:
+                continue
+            st.markdown(f"**{section_name}**")
+            cells = st.columns(3)
+            for i, f in enumerate(these):
+                cell = cells[i % 3]
+                values[f.path] = _widget(f, cell)
+                captions[f.path], field_slots[f.path] = cell.empty(), cell.empty()
+changed = params.changes(form, values)
+scaled = params.at_preset(base, form, preset, changed) if form else {}
+if changed and scaled == params.at_preset(base, form, preset, {}):
+    st.info(f"At preset {preset} these changes are scaled away: this runs as #{config['number']} itself (and a run "
+            f"of it is #{config['number']}'s).")
+for f in form:
+    text = [f"**changed** (paper {f.paper})" if f.path in changed else f"paper {f.paper}"]
+    if f.has_code:
+        text.append(f"code {f.code}")
+    text.append(f"{preset} {scaled[f.path]}")
+    if f.bounds():
+        text.append(f.bounds())
+    captions[f.path].caption(" · ".join(str(t) for t in text))
+
+overrides_text = st.text_area("Overrides, one key=value per line (e.g. model.training.learning_rate=0.002); they "
+                              "apply after the form's values", key="launch_overrides")
 slots["overrides"] = st.empty()
 slots["form"] = st.empty()
 
@@ -65,22 +152,66 @@ def _field(message: str) -> str:
     return "overrides" if "override" in message or "=" in message or "model." in message else "form"
 
 
-overrides, parse_error = _overrides(overrides_text)
-from worker.runs import SubmitError, preview, submit  # noqa: E402  (after the widgets: a fast first paint)
+typed, parse_error = _overrides(overrides_text)
+from worker.runs import SubmitError, parameter_counts, preview, submit  # noqa: E402  (after the widgets)
 
 errors: dict[str, str] = {"overrides": parse_error} if parse_error else {}
+for path, message in params.errors(base, changed).items():
+    (field_slots[path] if path else slots["form"]).error(message, icon="⚠️")
+    errors[path or "form"] = message
+overrides = {**changed, **typed}
+# The variant itself when nothing was changed on top of it; otherwise its base with every value (a run of the
+# variant is one with exactly its values).
+as_variant = bool(variant) and overrides == variant["overrides"]
+target = variant["name"] if as_variant else str(config["number"])
 try:
-    options = RunOptions.of(preset=preset, seed=int(seed), max_steps=int(max_steps) or None, overrides=overrides)
+    options = RunOptions.of(preset=preset, seed=int(seed), max_steps=int(max_steps) or None,
+                            overrides={} if as_variant else overrides)
 except OptionsError as exc:
     errors[_field(str(exc))] = str(exc)
 plan = []
 if not errors:
     try:
-        plan = preview(str(config["number"]), dataset["name"], options)
+        plan = preview(target, dataset["name"], options)
     except SubmitError as exc:
         errors[_field(str(exc))] = str(exc)
 for name, message in errors.items():
-    slots[name].error(message, icon="⚠️")
+    if name in slots:
+        slots[name].error(message, icon="⚠️")
+if form and not errors:
+    from y8m_models.configs import resolve
+
+    model = resolve(base, preset, overrides=overrides).model
+    try:
+        count = parameter_counts([model], dataset["classes"])[0]
+    except SubmitError as exc:
+        slots["form"].error(str(exc), icon="⚠️")
+    else:
+        one, two = st.columns(2)
+        one.metric("Parameter count", f"{count:,}", help=f"at preset {preset}, {dataset['classes']} classes")
+        two.metric("Size (float32)", f"{count * 4 / 2**20:,.1f} MiB")
+
+if form:
+    with st.expander("Save these values as a variant", expanded=False):
+        name_col, who_col = st.columns(2)
+        variant_name = name_col.text_input("Name (e.g. k16-lr2e-3)", key="launch_variant_name")
+        slots["variant"] = name_col.empty()
+        author = who_col.text_input("Saved by", key="launch_variant_author")
+        note = st.text_input("Note", key="launch_variant_note")
+        if st.button("Save as variant", disabled=bool(errors) or not overrides, key="launch_variant_save"):
+            from worker.variants import VariantError, save_variant
+
+            try:
+                made = save_variant(variant_name, str(config["number"]), overrides, note=note,
+                                    created_by=author or "dashboard")
+            except VariantError as exc:
+                slots["variant"].error(str(exc), icon="⚠️")
+            else:
+                data.variants.clear()
+                st.session_state["launch_saved"] = made.label
+                st.rerun()  # the configuration list now holds it
+
+
 if plan:
     new = sum(row["reuse"] is None for row in plan)
     st.subheader(f"{len(plan)} run(s): {new} new, {len(plan) - new} reused")
@@ -90,11 +221,11 @@ if plan:
                   for row in plan], hide_index=True, key="launch_plan")
 if st.button("Submit", type="primary", disabled=bool(errors), key="launch_submit"):
     try:
-        result = submit(str(config["number"]), dataset["name"], options)
+        result = submit(target, dataset["name"], options)
     except SubmitError as exc:
         st.error(str(exc))
     else:
-        target = result.targets[config["number"]]
-        st.session_state["runs_selected"] = target
-        st.success(f"Run {target} queued ({len(result.created)} created, {len(result.reused)} reused)")
-        st.switch_page("views/runs.py", query_params={"run": str(target)})
+        run_id = next(iter(result.targets.values()))
+        st.session_state["runs_selected"] = run_id
+        st.success(f"Run {run_id} queued ({len(result.created)} created, {len(result.reused)} reused)")
+        st.switch_page("views/runs.py", query_params={"run": str(run_id)})

@@ -1,5 +1,6 @@
 """Leaderboard: the 80 configurations with the paper's GAP (validate2) and private leaderboard score beside
-our best GAP on a dataset, the paper's and our rank, the number of runs and the best run; Kendall's tau-b
+our best GAP on a dataset, the paper's and our rank, the number of runs and the best run (each saved variant
+in a row under its base, with its own); Kendall's tau-b
 between the two orders; a scatter of paper vs ours; the paper's road-map (Table 12)."""
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ st.dataframe(linked, hide_index=True, key="leaderboard_table", height=min(35 * (
                             **{k: st.column_config.NumberColumn(format="plain") for k in ("paper rank", "our rank")},
                             "best run": st.column_config.LinkColumn("best run", display_text=r"run=(\d+)")})
 st.caption("Our GAPs: the best succeeded run of the configuration on this dataset (validate2, the paper's "
-           "split; validate1 at the selected checkpoint); the best run's link opens it on the Runs page.")
+           "split; validate1 at the selected checkpoint); the best run's link opens it on the Runs page. A variant "
+           "(slug · name) is listed under its base with the runs submitted as that variant.")
 st.caption("GAPs on synthetic data are not comparable to the paper's (real YouTube-8M) in absolute terms; only the "
            "order of the configurations is compared: ranks among those with both GAPs, 1 = highest, ties averaged.")
 
@@ -41,8 +43,8 @@ def _value(x: object) -> float | None:
 
 
 rows = [{"number": r["#"], "slug": r["configuration"], "section": r["section"], "paper_gap": _value(r["paper GAP"]),
-         "our_gap": _value(r["our validate2 GAP"])} for r in shown.to_dict("records")]
+         "our_gap": _value(r["our validate2 GAP"])} for r in shown.to_dict("records") if not r["variant"]]
 st.plotly_chart(figures.leaderboard_scatter(rows), key="leaderboard_scatter")
 ours = {int(r["#"]): _value(r["our validate2 GAP"]) for r in table.to_dict("records")
-        if _value(r["our validate2 GAP"]) is not None}
+        if _value(r["our validate2 GAP"]) is not None and not r["variant"]}
 st.plotly_chart(figures.roadmap(figures.roadmap_rows(ours)), key="leaderboard_roadmap")

@@ -244,6 +244,36 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         assert shown == pytest.approx(info["scores"]["validate2"]["gap"], abs=5e-5)
         _screenshot(page, shots, "3-leaderboard")
 
+        # 3b. #1 with 2 auxiliary stages, saved from the parameter form as a variant, trained, and on the leaderboard
+        _open(page, "Launch", "Launch a run")
+        _choose(page, "Configuration", "chaining_video_relabel")
+        page.get_by_text("Parameters", exact=True).click()
+        stages = page.get_by_label("stages", exact=True)
+        stages.fill("2")
+        stages.press("Enter")
+        _settle(page)
+        expect(page.get_by_text("**changed**")).to_have_count(0)  # markdown, not its source
+        expect(page.get_by_text(re.compile(r"^changed \(paper 3\) · tiny 2"))).to_be_visible()
+        page.get_by_text("Save these values as a variant", exact=True).click()
+        page.get_by_label("Name (e.g. k16-lr2e-3)").fill("e2e-s2")
+        page.get_by_role("button", name="Save as variant").click()
+        _settle(page)
+        expect(page.get_by_text("Saved #1 · e2e-s2: it is in the configuration list, under its base")).to_be_visible()
+        _choose(page, "Configuration", "e2e-s2")
+        steps = page.get_by_label(re.compile(r"^Max steps"))
+        steps.fill("30")
+        steps.press("Enter")
+        _settle(page)
+        _screenshot(page, shots, "3b-variant")
+        page.get_by_role("button", name="Submit").click()
+        page.wait_for_url(re.compile(r"/runs\?run=\d+$"))
+        variant_run = int(page.url.rsplit("=", 1)[1])
+        expect(page.get_by_role("heading", name=f"run {variant_run}: succeeded")).to_be_visible(timeout=90_000)
+        assert show(variant_run)["variant"] == "e2e-s2"
+        _open(page, "Leaderboard", "Leaderboard of the 80 configurations")
+        table = page.get_by_test_id("stDataFrame").first.locator("table")
+        expect(table.locator("tbody td", has_text="chaining_video_relabel · e2e-s2")).to_have_count(1)
+
         # 4. the Paper page: the demo not run on the dataset yet, no paper set yet, the two buttons there
         _open(page, "Paper", "The paper in miniature")
         expect(page.get_by_text("The demo on paper: 0 of 3 findings show")).to_be_visible()

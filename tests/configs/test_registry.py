@@ -163,17 +163,26 @@ def test_levels_follow_the_architectures() -> None:
 
 
 def test_one_grammar_of_configuration_lists() -> None:
-    """``parse_configs``, behind every ``--config`` / ``--configs``: numbers, #N, slugs, lists and ranges, each
-    configuration once in order; bad items named with the option."""
+    """``parse_configs``, behind every ``--config`` / ``--configs``: numbers, #N, slugs, lists, ranges and
+    variants' names (looked up where the caller says; a slug never is one), each configuration once in order;
+    bad items named with the option."""
     from y8m_models.configs import parse_configs
+    from y8m_models.configs.schema import Variant
 
     assert parse_configs("75, #80,28-30,chaining_cnn,18") == [75, 80, 28, 29, 30, 18]
     assert parse_configs("#28-#30,29,baseline_logistic") == [28, 29, 30, "baseline_logistic"]
+    k16 = Variant(name="k16-lr2e-3", base=25, overrides={"model.params.groups": 16})
+    asked: list[str] = []
+    lookup = {"k16-lr2e-3": k16}.get
+    assert parse_configs("k16-lr2e-3,25,chaining_cnn,k16-lr2e-3", variants=lambda n: asked.append(n) or lookup(n)) == [
+        k16, 25, 18]
+    assert asked == ["k16-lr2e-3", "k16-lr2e-3"]  # not the number, not the slug
     for text, why in (("81", "--config '81': configuration numbers run from 1 to 80"),
-                      ("30-28", "--config '30-28': a range runs up"), ("a-b", "a range is two paper numbers"),
+                      ("30-28", "--config '30-28': a range runs up"), ("3-b", "a range is two paper numbers"),
+                      ("a-b", "unknown configuration 'a-b'"),
                       ("chaining_cn", "did you mean chaining_cnn"), (" , ", "give a paper number")):
         with pytest.raises(ConfigError, match=re.escape(why)):
-            parse_configs(text)
+            parse_configs(text, variants=lookup)
     with pytest.raises(ConfigError, match="--configs '0'"):
         parse_configs("0", "--configs")
 

@@ -24,7 +24,7 @@ Y8M = str(Path(sys.executable).with_name("y8m"))
 def _runs() -> dict[int, str]:
     from db.engine import reading
     from db.models import Run
-    from worker.runs import prepare
+    from worker.store import prepare
 
     with reading(prepare()) as s:
         return dict(s.execute(select(Run.id, Run.status)).all())

@@ -20,7 +20,7 @@ from tests.worker.conftest import Backend
 def _count_runs() -> int:
     from db.engine import reading
     from db.models import Run
-    from worker.runs import prepare
+    from worker.store import prepare
 
     with reading(prepare()) as s:
         return s.scalar(select(func.count()).select_from(Run))

@@ -1,4 +1,5 @@
-"""``y8m configs list|show|check``: the 80 configurations of the paper."""
+"""``y8m configs list|show|check``: the 80 configurations of the paper, and the saved variants (``list
+--variants``, ``show NAME``; ``y8m configs save`` is the run store's: ``worker.cli``)."""
 
 from __future__ import annotations
 
@@ -27,15 +28,41 @@ def _summary(config) -> dict:
     return row
 
 
+def _variant_summary(variant) -> dict:
+    return {"name": variant.name, "label": variant.label, "base": variant.base, "overrides": variant.overrides,
+            "parent": variant.parent, "note": variant.note, "created_by": variant.created_by,
+            "created_at": variant.created_at.isoformat() if variant.created_at else None,
+            "frozen_by": variant.frozen_by}
+
+
 @configs_app.command("list")
 def configs_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     baselines: Annotated[bool, typer.Option("--baselines", help="also the paper's Table 2 baselines")] = False,
+    variants: Annotated[bool, typer.Option("--variants", help="the saved variants instead (from the run store)")] = (
+        False),
 ) -> None:
-    """List the configurations #1-#80: number, slug, section, level, paper GAP (validate2) and title."""
-    from y8m_models.configs import all_configurations
+    """List the configurations #1-#80: number, slug, section, level, paper GAP (validate2) and title; or the
+    saved variants: name, base, changed values, and the run that froze it."""
+    from y8m_models.configs import ConfigError, all_configurations
     from y8m_models.configs.schema import SECTIONS
+    from y8m_models.configs.variants import listed
 
+    if variants:
+        try:
+            saved = [_variant_summary(v) for v in listed()]
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+        if as_json:
+            typer.echo(json.dumps(saved, indent=1))
+            return
+        for row in saved:
+            frozen = f"frozen by run {row['frozen_by']}" if row["frozen_by"] else "not used yet"
+            changes = " ".join(f"{k}={json.dumps(v)}" for k, v in row["overrides"].items())
+            typer.echo(f"  {row['label']:<40} {frozen:<20} {changes}")
+        if not saved:
+            typer.echo("no variants yet: `y8m configs save NAME --from 25 --set key=value` saves one", err=True)
+        return
     rows = [_summary(c) for c in all_configurations(baselines)]
     if as_json:
         typer.echo(json.dumps(rows, indent=1))
@@ -52,25 +79,33 @@ def configs_list(
 
 @configs_app.command("show")
 def configs_show(
-    key: Annotated[str, typer.Argument(help="paper number (18, #18) or slug (chaining_cnn)")],
+    key: Annotated[str, typer.Argument(help="paper number (18, #18), slug (chaining_cnn) or a variant's name")],
     preset: PresetOption = None,
     code: AsInCode = False,
     old_code: OldCode = None,
     num_classes: Annotated[int, typer.Option(min=1, help="classes for the parameter count (2017: 4716)")] = 4716,
 ) -> None:
     """Print the full configuration as JSON, with the parameter count of each single model at the preset and
-    where its code is (``code``: the class that builds each model; an ensemble's combiner and jobs)."""
+    where its code is (``code``: the class that builds each model; an ensemble's combiner and jobs). A saved
+    variant's name shows it resolved, with its base and changed values under ``variant``."""
 
-    from y8m_models.configs import ConfigError, resolve, single_models
+    from y8m_models.configs import ConfigError, parse_configs, resolve, single_models
     from y8m_models.configs.build import build_model
+    from y8m_models.configs.schema import Variant
+    from y8m_models.configs.variants import find
     from y8m_models.models import ModelInputs
 
     code, preset = as_in_code(code, old_code), preset_or_default(preset)
     try:
-        config = resolve(key, preset, as_in_code=code)
+        found = parse_configs(key, "configs show", find) if key[:1].isalpha() and "," not in key else [key]
+        variant = found[0] if isinstance(found[0], Variant) else None
+        config = resolve(variant.base if variant else key, preset, as_in_code=code,
+                         overrides=variant.overrides if variant else None)
     except ConfigError as exc:
         raise fail(str(exc)) from None
     out = config.model_dump(mode="json")
+    if variant is not None:
+        out["variant"] = _variant_summary(variant)
     counts, where = {}, {}
     for label, model in single_models(config):
         net = build_model(model, ModelInputs(num_classes))

@@ -31,7 +31,8 @@ from y8m_models.limits import MAX_INT32
 
 @app.command("reproduce")
 def reproduce(
-    configs: Annotated[str, typer.Option(help="paper numbers, slugs, lists and ranges: 75,80 or 28-46")],
+    configs: Annotated[str, typer.Option(help="paper numbers, slugs, variants' names, lists and ranges: 75,80 or "
+                                         "28-46")],
     data: Annotated[Path, typer.Option(help="dataset directory (frame/ and video/ with the Table 1 files)")],
     preset: PresetOption = None,
     out: Annotated[Path | None, typer.Option(help="folder of the runs (default: $Y8M_HOME/reproduce)")] = None,
@@ -51,13 +52,15 @@ def reproduce(
     """Run configurations and every run they need (members, teachers, cascade inputs), reusing finished runs;
     print each configuration's GAP on validate2."""
     from y8m_models.configs import ConfigError, get_config, parse_configs
+    from y8m_models.configs.schema import Variant
+    from y8m_models.configs.variants import find, target_key
     from y8m_models.data.splits import split_files
     from y8m_models.data.vocabulary import resolve_num_classes
     from y8m_models.experiment import RunError
     from y8m_models.pipeline import describe, plan, run_plan
 
     try:
-        numbers = parse_configs(configs, "--configs")
+        numbers = parse_configs(configs, "--configs", find)
     except ConfigError as exc:
         raise fail(str(exc)) from None
     options = run_options(preset=preset_or_default(preset), seed=seed, max_steps=max_steps,
@@ -85,13 +88,19 @@ def reproduce(
         results = run_plan(jobs, out, executor, log=lambda line: typer.echo(line, err=True))
     except (RunError, ConfigError, ValueError) as exc:
         raise fail(str(exc)) from None
-    rows = [{"number": n, "slug": get_config(n).slug, "split": "validate2", "gap": results[n]["gap"]["validate2"],
-             "paper_gap": get_config(n).paper_gap, "run": str(out / jobs.targets[n].name)} for n in numbers]
+    rows = []
+    for n in numbers:
+        variant = n if isinstance(n, Variant) else None
+        config, job = get_config(variant.base if variant else n), jobs.targets[target_key(n)]
+        rows.append({"number": config.number, "slug": config.slug, "variant": variant.name if variant else None,
+                     "split": "validate2", "gap": results[target_key(n)]["gap"]["validate2"],
+                     "paper_gap": None if variant else config.paper_gap, "run": str(out / job.name)})
     if as_json:
         typer.echo(json.dumps(rows))
     else:
         for row in rows:
             paper = f"{row['paper_gap']:.4f}" if row["paper_gap"] else "   -  "
             number = f"#{row['number']}" if row["number"] else ""
-            typer.echo(f"{number:<4} {row['slug']:<40} validate2 GAP {row['gap']:.4f}  (paper {paper})")
+            name = f"{row['slug']} · {row['variant']}" if row["variant"] else row["slug"]
+            typer.echo(f"{number:<4} {name:<40} validate2 GAP {row['gap']:.4f}  (paper {paper})")
     sys.stdout.flush()

@@ -44,10 +44,12 @@ def parse_set(pairs: list[str] | None) -> dict:
 
 @app.command("train")
 def train(
-    config: Annotated[str, typer.Option("--config", help="paper number (18) or slug (chaining_cnn)")],
+    config: Annotated[str, typer.Option("--config", help="paper number (18), slug (chaining_cnn) or a saved "
+                                        "variant's name")],
     data: Annotated[Path, typer.Option(help="dataset directory (frame/ and video/ with the Table 1 files)")],
     preset: PresetOption = None,
-    out: Annotated[Path | None, typer.Option(help="run directory (default: $Y8M_HOME/runs/SLUG-PRESET-sSEED)")] = None,
+    out: Annotated[Path | None, typer.Option(help="run directory (default: $Y8M_HOME/runs/SLUG-PRESET-sSEED, a "
+                                             "variant's NAME-PRESET-sSEED)")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, max=MAX_INT32,
                                                         help="stop after this many steps")] = None,
     epochs: Annotated[float | None, typer.Option(help="default: the configuration's")] = None,
@@ -100,11 +102,12 @@ def train(
                           loader_workers=loader_workers(loader_workers_, old_workers), device=device,
                           compile=compile_, precision=precision, deterministic=deterministic)
     try:
+        config, options, name = _variant_of(config, options)
         if nproc > 1:  # before anything is written
             _check_processes(nproc, options, config)
         if out is None:
             home = Path(os.environ.get("Y8M_HOME", "var"))
-            out = home / "runs" / f"{get_config(config).slug}-{options.preset}-s{seed}"
+            out = home / "runs" / f"{name or get_config(config).slug}-{options.preset}-s{seed}"
         o = options
         run = create_run(config, data, out, preset=o.preset, seed=o.seed, steps=o.max_steps, epochs=o.epochs,
                          as_in_code=o.as_in_code, overrides=o.overrides, num_classes=num_classes, resume=resume,
@@ -119,6 +122,18 @@ def train(
     except (RunError, ConfigError) as exc:
         raise fail(str(exc)) from None
     typer.echo(json.dumps({"run": str(run.dir), **result}))
+
+
+def _variant_of(config: str, options: RunOptions) -> tuple[str, RunOptions, str | None]:
+    """``--config NAME`` of a saved variant: its base, with its values under the command's ``--set``, and its
+    name; any other configuration as it is."""
+    from y8m_models.configs.variants import find
+
+    variant = find(config)
+    if variant is None:
+        return config, options, None
+    overrides = {**variant.overrides, **options.overrides}
+    return str(variant.base), options.model_copy(update={"overrides": overrides}), variant.name
 
 
 def _check_processes(nproc: int, options: RunOptions, config: str) -> None:

@@ -21,7 +21,7 @@ from y8m_models.configs.cascades import CASCADES
 from y8m_models.configs.ensembles import BAGGING_BOOSTING, DISTILLATION, STACKED
 from y8m_models.configs.presets import preset as get_preset
 from y8m_models.configs.presets import scale_model
-from y8m_models.configs.schema import Configuration, NamedModel, SingleModel
+from y8m_models.configs.schema import Configuration, Lookup, NamedModel, SingleModel, Variant
 
 
 class ConfigError(ValueError):
@@ -68,20 +68,29 @@ def get_config(key: int | str) -> Configuration:
     if text in _BY_SLUG:
         return _BY_SLUG[text]
     close = difflib.get_close_matches(text, _BY_SLUG, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; `y8m configs list` shows them all"
+    hint = f"; did you mean {', '.join(close)}?" if close else (
+        "; `y8m configs list` shows them all (and --variants the saved variants)")
     raise ConfigError(f"unknown configuration {key!r}{hint}")
 
 
-def parse_configs(text: str, option: str = "--config") -> list[int | str]:
+def parse_configs(text: str, option: str = "--config", variants: Lookup | None = None) -> list[int | str | Variant]:
     """The one grammar of configuration lists, everywhere a command takes configurations: comma-separated
-    paper numbers (``18``, ``#18``), slugs (``chaining_cnn``, a Table 2 baseline's ``baseline_logistic``) and
-    ranges of numbers (``28-46``, ``#28-#46``) -> each configuration once, in order: its paper number, or its
-    slug where it has none. ConfigError naming ``option`` and the item otherwise."""
-    out: list[int | str] = []
+    paper numbers (``18``, ``#18``), slugs (``chaining_cnn``, a Table 2 baseline's ``baseline_logistic``),
+    ranges of numbers (``28-46``, ``#28-#46``) and saved variants' names (``k16-lr2e-3``, looked up by
+    ``variants``: ``configs.variants.find``, or the run store's) -> each configuration once, in order: its paper
+    number, its slug where it has none, or the variant. ConfigError naming ``option`` and the item otherwise."""
+    out: list[int | str | Variant] = []
     for item in filter(None, (part.strip() for part in str(text).split(","))):
+        # A name that is no slug is looked up as a variant (the store is not opened for the 80 and the ranges).
+        found = variants and item[:1].isalpha() and item not in _BY_SLUG
+        variant = variants(item) if found else None
+        if variant is not None:
+            if variant.name not in [v.name for v in out if isinstance(v, Variant)]:
+                out.append(variant)
+            continue
         lo, sep, hi = item.partition("-")
         try:
-            if sep:  # slugs hold no "-"
+            if sep and not item[:1].isalpha():  # slugs hold no "-"; a variant's name starts with a letter
                 first, last = (int(end.strip().lstrip("#")) for end in (lo, hi))
                 if not 1 <= first <= last <= 80:
                     raise ConfigError("a range runs up from #1 to at most #80")

@@ -12,6 +12,8 @@ are errors that name the field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -225,3 +227,24 @@ class Configuration(Strict):
     def name(self) -> str:
         """How to call it in one line: ``#18 chaining_cnn`` (or the slug alone for a baseline)."""
         return f"#{self.number} {self.slug}" if self.number else self.slug
+
+
+class Variant(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    base: int | str  # the paper number, or a Table 2 baseline's slug
+    overrides: dict[str, Any] = Field(default_factory=dict)  # dotted path -> value, relative to the base
+    parent: str | None = None  # the variant it was derived from, if any
+    note: str = ""
+    created_by: str = ""
+    created_at: datetime | None = None
+    frozen_by: int | None = None  # the first run that used it; from then on its values do not change
+
+    @property
+    def label(self) -> str:
+        """``#25 · k16-lr2e-3`` (``baseline_logistic · l2`` for a baseline's)."""
+        return f"{'#' if isinstance(self.base, int) else ''}{self.base} · {self.name}"
+
+
+Lookup = Callable[[str], Variant | None]  # a variant by name, or None (``configs.variants.find``)

@@ -1,0 +1,90 @@
+"""Variants in the run store: save (create, or change one no run has used), look up, list. What a variant is
+and how it is checked is ``y8m_models.configs.variants``; this module keeps them (table ``variants``).
+
+A variant is frozen by the first submission that uses it (``worker.runs.submit``): from then on its values
+stay as they were, so every run that names it ran the same configuration; a change is saved under a new
+name (``--from`` the frozen one). Two variants with the same base and the same values are one: saving the
+second names the first.
+"""
+
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+from db.engine import reading, writing
+from db.models import Variant as Row
+from db.models import utcnow
+from db.queries import variant_named, variants
+from db.settings import Settings
+from worker.store import prepare
+from y8m_models.configs import ConfigError, get_config
+from y8m_models.configs.schema import Variant
+from y8m_models.configs.variants import derive
+
+
+class VariantError(ValueError):
+    """A variant that cannot be saved; the message names the variant, value or option."""
+
+
+def _variant(row: Row) -> Variant:
+    return Variant(name=row.name, base=row.number if row.number is not None else row.slug, overrides=row.overrides,
+                   parent=row.parent, note=row.note, created_by=row.created_by, created_at=row.created_at,
+                   frozen_by=row.frozen_by)
+
+
+def get_variant(name: str, settings: Settings | None = None) -> Variant | None:
+    with reading(prepare(settings)) as s:
+        row = variant_named(s, name)
+        return _variant(row) if row is not None else None
+
+
+def list_variants(settings: Settings | None = None) -> list[Variant]:
+    """Every variant, by base number (baselines' last) and name."""
+    with reading(prepare(settings)) as s:
+        return [_variant(r) for r in variants(s)]
+
+
+def save_variant(name: str, base: str, changes: dict[str, Any], *, note: str = "", created_by: str | None = None,
+                 replace: bool = False, settings: Settings | None = None) -> Variant:
+    """Save variant ``name``: ``base`` (a configuration's number or slug, or a saved variant's name) with
+    ``changes`` (dotted path -> value, as ``--set``). ``replace``: change the variant of that name, unless a run
+    has used it. ``VariantError`` naming what is wrong; nothing is written then."""
+    settings = settings or Settings.from_env()
+    engine = prepare(settings)
+    parent = get_variant(base, settings) if base[:1].isalpha() else None
+    try:
+        if parent is None:
+            get_config(base)
+    except ConfigError as exc:
+        raise VariantError(f"--from {base!r}: neither a saved variant nor a configuration ({exc})") from None
+    try:
+        variant = derive(name, parent or base, changes, note=note, created_by=created_by or _user())
+    except ConfigError as exc:
+        raise VariantError(str(exc)) from None
+    config = get_config(variant.base)
+    with writing(engine) as s:
+        row = variant_named(s, name)
+        if row is not None and not replace:
+            raise VariantError(f"variant {name!r} exists ({_variant(row).label}); choose another name, or replace it")
+        if row is not None and row.frozen_by is not None:
+            raise VariantError(f"variant {name!r} is frozen: run {row.frozen_by} used it; save the change under a new "
+                               f"name (from {name})")
+        twin = next((r for r in variants(s) if r.slug == config.slug and r.overrides == variant.overrides
+                     and r.name != name), None)
+        if twin is not None:
+            raise VariantError(f"variant {twin.name!r} has the same base and values; use it, or change a value")
+        if row is None:
+            row = Row(name=name, created_at=utcnow())
+            s.add(row)
+        row.number, row.slug, row.overrides, row.parent = config.number, config.slug, variant.overrides, variant.parent
+        row.note, row.created_by, row.updated_at = variant.note, variant.created_by, utcnow()
+        s.flush()
+        return _variant(row)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's)
+        return ""

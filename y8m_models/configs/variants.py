@@ -1,0 +1,105 @@
+"""Variants: named configurations derived from one of the 80 (or a Table 2 baseline) by changed values.
+
+A variant is its base (a paper number, or a baseline's slug), the values it changes (dotted paths, in the
+paper's units, as ``--set`` takes them) and its name. Derived from another variant, it takes that one's
+changes and adds its own, so every variant is one step from its base and does not move when the variant it
+came from is edited. Planned, it is exactly its base with those overrides (``resolve``): the same jobs and
+content hashes as ``--config 25 --set ...``, no second path.
+
+Variants are kept in the run store (``worker.variants``, table ``variants``); this package holds no database,
+so the console script attaches the store (``attach``) and the commands look names up through it (``find``,
+which ``parse_configs`` takes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from y8m_models.configs.presets import PRESETS
+from y8m_models.configs.registry import ConfigError, get_config, resolve
+from y8m_models.configs.schema import Lookup, Variant
+
+NAME = re.compile(r"[a-z][a-z0-9_.-]{0,62}[a-z0-9]")
+
+
+class _Store:
+    """The attached store: how a name is looked up and how all are listed (``attach``)."""
+
+    find: Lookup | None = None
+    listing: Callable[[], list[Variant]] | None = None
+
+
+def attach(find: Lookup, listing: Callable[[], list[Variant]]) -> None:
+    """Where variants are read from (the console script attaches the run store's)."""
+    _Store.find, _Store.listing = find, listing
+
+
+def find(name: str) -> Variant | None:
+    """The variant of that name in the attached store; None when there is none (or no store). A paper number
+    or a slug is never a variant's name (``derive`` refuses them): the store is not opened for those."""
+    if _Store.find is None or not NAME.fullmatch(name) or _is_slug(name):
+        return None
+    return _Store.find(name)
+
+
+def listed() -> list[Variant]:
+    """Every variant of the attached store; ``ConfigError`` when none is attached."""
+    if _Store.listing is None:
+        raise ConfigError("variants are kept in the run store: list them with the y8m console script")
+    return _Store.listing()
+
+
+def title(target: int | str | Variant) -> str:
+    """A configuration asked for, in one line: ``#18 chaining_cnn``, ``baseline_logistic``, ``#25 · k16``."""
+    return target.label if isinstance(target, Variant) else get_config(target).name
+
+
+def target_key(target: int | str | Variant) -> int | str:
+    """How a plan's targets are keyed: the paper number, a baseline's slug, or a variant's name."""
+    return target.name if isinstance(target, Variant) else target
+
+
+def _at(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list | tuple) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return _MISSING
+    return data
+
+
+_MISSING = object()
+
+
+def derive(name: str, base: int | str | Variant, changes: dict[str, Any], **fields: Any) -> Variant:
+    """The variant ``name``: ``base`` (a configuration's number or slug, or a variant) with ``changes``. Checked
+    as a run would be: the name, every changed value against the schema, at every preset; values equal to the
+    base's are left out, and a variant that changes nothing is refused. ``ConfigError`` names what is wrong."""
+    if not NAME.fullmatch(name) or "__" in name:
+        raise ConfigError(f"variant name {name!r}: 2-64 characters, lower-case letters, digits, '-', '_' and '.', "
+                          "starting with a letter and ending with a letter or digit (e.g. k16-lr2e-3)")
+    parent = base if isinstance(base, Variant) else None
+    config = get_config(parent.base if parent else base)
+    if _is_slug(name):
+        raise ConfigError(f"variant name {name!r} is a configuration's slug; choose another")
+    overrides = {**(parent.overrides if parent else {}), **changes}
+    for preset in PRESETS:  # validated where a run could use it; an error names the path
+        resolve(config, preset, overrides=overrides)
+    plain = config.model_dump(mode="json")
+    kept = {path: value for path, value in overrides.items() if _at(plain, path) != value}
+    if not kept:
+        raise ConfigError(f"variant {name!r}: its values are {config.name}'s own; change at least one")
+    return Variant(name=name, base=config.number or config.slug, overrides=kept,
+                   parent=parent.name if parent else None, **fields)
+
+
+def _is_slug(name: str) -> bool:
+    try:
+        get_config(name)
+    except ConfigError:
+        return False
+    return True
