@@ -89,7 +89,7 @@ class Variant(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    number: Mapped[int | None] = mapped_column(ForeignKey("configurations.number"))  # None: a baseline's
+    number: Mapped[int] = mapped_column(ForeignKey("configurations.number"))  # its base
     slug: Mapped[str] = mapped_column(String(200))  # the base's slug
     overrides: Mapped[dict[str, Any]]
     parent: Mapped[str | None] = mapped_column(String(64))  # the variant it was derived from

@@ -230,13 +230,16 @@ def run_counts(session: Session, variants: bool = False) -> dict[int, int]:
     return {number: count for number, count in rows}
 
 
-def variant_named(session: Session, name: str) -> Variant | None:
-    return session.scalar(select(Variant).where(Variant.name == name))
+def variant_named(session: Session, name: str, lock: bool = False) -> Variant | None:
+    """The variant of that name; ``lock``: its row locked until the transaction ends (PostgreSQL; SQLite's
+    writers are one at a time already), for a write decided on what it holds."""
+    query = select(Variant).where(Variant.name == name)
+    return session.scalar(query.with_for_update() if lock else query)
 
 
 def variants(session: Session) -> list[Variant]:
-    """Every saved variant, by base number (baselines' last) and name."""
-    return list(session.scalars(select(Variant).order_by(Variant.number.is_(None), Variant.number, Variant.name)))
+    """Every saved variant, by base number and name."""
+    return list(session.scalars(select(Variant).order_by(Variant.number, Variant.name)))
 
 
 def runs_with_artifact(session: Session, kind: str) -> list[tuple[int, int | None, str, str, str, str, str]]:

@@ -42,9 +42,26 @@ app.add_typer(runs_app, name="runs")
 
 
 def _find_variant(name: str):
-    from worker.variants import get_variant
+    """A saved variant of that name, for every command's --config: None where no run store exists yet (a
+    typo then gets the registry's "did you mean", and no database is created), a ConfigError naming the store
+    where it cannot be read."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
 
-    return get_variant(name)
+    from db.settings import Settings
+    from worker.variants import get_variant
+    from y8m_models.configs import ConfigError
+
+    settings = Settings.from_env()
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
+        return None
+    try:
+        return get_variant(name, settings)
+    except SQLAlchemyError as exc:
+        where = url.render_as_string(hide_password=True)
+        raise ConfigError(f"{name!r} is not a configuration, and the run store that keeps the variants could not be "
+                          f"read ({where}): {type(exc).__name__}") from None
 
 
 def _list_variants():

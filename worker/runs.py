@@ -32,6 +32,7 @@ from sqlalchemy import select, update
 
 from db.engine import reading, writing
 from db.models import ACTIVE, FINISHED, Dataset, Run, RunLink
+from db.models import Variant as VariantRow
 from db.queries import (
     add_event,
     artifacts,
@@ -238,8 +239,7 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, options: RunO
         raise SubmitError(str(exc)) from None
     dataset = register_dataset(data, num_classes=num_classes, settings=settings)
     try:
-        jobs = plan(numbers, Path(dataset.path), options,
-                    test_split="test" in {k for lv in dataset.splits.values() for k in lv})
+        jobs = plan(numbers, Path(dataset.path), options, test_split=_has_test(dataset))
     except (ConfigError, ValueError) as exc:
         raise SubmitError(str(exc)) from None
     _check_splits(jobs.jobs, dataset)
@@ -279,6 +279,9 @@ def submit(configs: str | int | Sequence[int], data: str | Path, options: RunOpt
 
     settings = settings or Settings.from_env()
     dataset, jobs, asked = _planned(configs, data, options, num_classes=num_classes, settings=settings)
+    # The variants run as themselves: no overrides on top, and changes the preset does not scale away.
+    as_itself = [n for n in asked if isinstance(n, Variant) and not options.overrides
+                 and jobs.targets[n.name].key != _base_job(n, dataset, options).key]
     preset = options.preset
     engine = prepare(settings)
     by_key: dict[str, int] = {}
@@ -300,12 +303,12 @@ def submit(configs: str | int | Sequence[int], data: str | Path, options: RunOpt
                     s.add(RunLink(run_id=run.id, role=ROLE_OF_INPUT[field], position=position, input_id=by_key[key]))
             by_key[job.key] = run.id
             created.append(run.id)
-        for variant in (n for n in asked if isinstance(n, Variant) and not options.overrides):
-            if jobs.targets[variant.name].key != _base_job(variant, dataset, options).key:
-                _use_variant(s, variant.name, by_key[jobs.targets[variant.name].key])
+        for variant in as_itself:
+            _use_variant(s, variant, by_key[jobs.targets[variant.name].key])
     dispatch(settings)
     return Submission({n: by_key[j.key] for n, j in jobs.targets.items()}, created, reused,
-                      {target_key(n): title(n) for n in asked})
+                      {target_key(n): title(n) + (" with --set" if options.overrides and isinstance(n, Variant) else "")
+                       for n in asked})
 
 
 def _base_job(variant: Variant, dataset: Dataset, options: RunOptions) -> Any:
@@ -314,20 +317,24 @@ def _base_job(variant: Variant, dataset: Dataset, options: RunOptions) -> Any:
     the base's, not the variant's."""
     from y8m_models.pipeline import plan
 
-    test = "test" in {k for lv in dataset.splits.values() for k in lv}
-    return plan([variant.base], Path(dataset.path), options, test_split=test).targets[variant.base]
+    return plan([variant.base], Path(dataset.path), options, test_split=_has_test(dataset)).targets[variant.base]
 
 
-def _use_variant(session: Any, name: str, run_id: int) -> None:
-    """Run ``run_id`` completes variant ``name`` (its leaderboard row is the variant's), which is frozen from now
-    on. A run reused from a submission with the same values (``--set``) becomes the variant's too; a variant
-    submitted with more overrides on top is not run as itself, and is left alone."""
-    variant = variant_named(session, name)
-    if variant is None:
-        raise SubmitError(f"variant {name!r} was deleted while it was being submitted")
-    if variant.frozen_by is None:
-        variant.frozen_by = run_id
-    session.execute(update(Run).where(Run.id == run_id, Run.variant_id.is_(None)).values(variant_id=variant.id))
+def _has_test(dataset: Dataset) -> bool:
+    return "test" in {split for level in dataset.splits.values() for split in level}
+
+
+def _use_variant(session: Any, planned: Variant, run_id: int) -> None:
+    """Run ``run_id`` completes variant ``planned`` (its leaderboard row is the variant's), which is frozen from
+    now on. A run reused from a submission with the same values (``--set``) becomes the variant's too; a variant
+    submitted with more overrides on top is not run as itself, and is left alone. ``SubmitError`` (and nothing
+    written) when the variant changed since it was planned."""
+    row = variant_named(session, planned.name, lock=True)
+    if row is None or row.overrides != planned.overrides:
+        raise SubmitError(f"variant {planned.name!r} was changed while it was being submitted; submit again")
+    session.execute(update(VariantRow).where(VariantRow.id == row.id, VariantRow.frozen_by.is_(None))
+                    .values(frozen_by=run_id))  # the first run keeps it, whoever commits last
+    session.execute(update(Run).where(Run.id == run_id, Run.variant_id.is_(None)).values(variant_id=row.id))
 
 
 def predict(run_id: int, split: str = "test", *, submission: bool = True, attention_videos: list[str] | None = None,

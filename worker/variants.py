@@ -4,13 +4,15 @@ and how it is checked is ``y8m_models.configs.variants``; this module keeps them
 A variant is frozen by the first submission that uses it (``worker.runs.submit``): from then on its values
 stay as they were, so every run that names it ran the same configuration; a change is saved under a new
 name (``--from`` the frozen one). Two variants with the same base and the same values are one: saving the
-second names the first.
+second names the first (compared as configurations: ``cells.0=1025`` is ``cells=[1025, 128]``).
 """
 
 from __future__ import annotations
 
 import getpass
 from typing import Any
+
+from sqlalchemy.exc import IntegrityError
 
 from db.engine import reading, writing
 from db.models import Variant as Row
@@ -20,7 +22,7 @@ from db.settings import Settings
 from worker.store import prepare
 from y8m_models.configs import ConfigError, get_config
 from y8m_models.configs.schema import Variant
-from y8m_models.configs.variants import derive
+from y8m_models.configs.variants import derive, same
 
 
 class VariantError(ValueError):
@@ -28,7 +30,7 @@ class VariantError(ValueError):
 
 
 def _variant(row: Row) -> Variant:
-    return Variant(name=row.name, base=row.number if row.number is not None else row.slug, overrides=row.overrides,
+    return Variant(name=row.name, base=row.number, overrides=row.overrides,
                    parent=row.parent, note=row.note, created_by=row.created_by, created_at=row.created_at,
                    frozen_by=row.frozen_by)
 
@@ -40,14 +42,14 @@ def get_variant(name: str, settings: Settings | None = None) -> Variant | None:
 
 
 def list_variants(settings: Settings | None = None) -> list[Variant]:
-    """Every variant, by base number (baselines' last) and name."""
+    """Every variant, by base number and name."""
     with reading(prepare(settings)) as s:
         return [_variant(r) for r in variants(s)]
 
 
 def save_variant(name: str, base: str, changes: dict[str, Any], *, note: str = "", created_by: str | None = None,
                  replace: bool = False, settings: Settings | None = None) -> Variant:
-    """Save variant ``name``: ``base`` (a configuration's number or slug, or a saved variant's name) with
+    """Save variant ``name``: ``base`` (a configuration's number, ``#25`` or slug, or a saved variant's name) with
     ``changes`` (dotted path -> value, as ``--set``). ``replace``: change the variant of that name, unless a run
     has used it. ``VariantError`` naming what is wrong; nothing is written then."""
     settings = settings or Settings.from_env()
@@ -63,24 +65,29 @@ def save_variant(name: str, base: str, changes: dict[str, Any], *, note: str = "
     except ConfigError as exc:
         raise VariantError(str(exc)) from None
     config = get_config(variant.base)
-    with writing(engine) as s:
-        row = variant_named(s, name)
-        if row is not None and not replace:
-            raise VariantError(f"variant {name!r} exists ({_variant(row).label}); choose another name, or replace it")
-        if row is not None and row.frozen_by is not None:
-            raise VariantError(f"variant {name!r} is frozen: run {row.frozen_by} used it; save the change under a new "
-                               f"name (from {name})")
-        twin = next((r for r in variants(s) if r.slug == config.slug and r.overrides == variant.overrides
-                     and r.name != name), None)
-        if twin is not None:
-            raise VariantError(f"variant {twin.name!r} has the same base and values; use it, or change a value")
-        if row is None:
-            row = Row(name=name, created_at=utcnow())
-            s.add(row)
-        row.number, row.slug, row.overrides, row.parent = config.number, config.slug, variant.overrides, variant.parent
-        row.note, row.created_by, row.updated_at = variant.note, variant.created_by, utcnow()
-        s.flush()
-        return _variant(row)
+    try:
+        with writing(engine) as s:
+            row = variant_named(s, name, lock=True)  # a submission freezing it waits, or is waited for
+            if row is not None and not replace:
+                raise VariantError(f"variant {name!r} exists ({_variant(row).label}); choose another name, or "
+                                   "replace it")
+            if row is not None and row.frozen_by is not None:
+                raise VariantError(f"variant {name!r} is frozen: run {row.frozen_by} used it; save the change under a "
+                                   f"new name (from {name})")
+            twin = next((r for r in variants(s) if r.number == variant.base and r.name != name
+                         and same(variant.base, r.overrides, variant.overrides)), None)
+            if twin is not None:
+                raise VariantError(f"variant {twin.name!r} has the same base and values; use it, or change a value")
+            if row is None:
+                row = Row(name=name, created_at=utcnow())
+                s.add(row)
+            row.number, row.slug, row.overrides = config.number, config.slug, variant.overrides
+            row.parent, row.note, row.created_by, row.updated_at = (variant.parent, variant.note, variant.created_by,
+                                                                    utcnow())
+            s.flush()
+            return _variant(row)
+    except IntegrityError:  # the same name saved by another process between the check and the insert
+        raise VariantError(f"variant {name!r} was saved by someone else just now; choose another name") from None
 
 
 def _user() -> str:

@@ -20,11 +20,11 @@ from pydantic import BaseModel
 
 from y8m_models.architectures import architecture
 from y8m_models.configs import Configuration, resolve
+from y8m_models.configs.registry import MISSING, get_path
 from y8m_models.configs.schema import CascadeInput, Distillation, LossSpec, Training
 
 Kind = Literal["int", "float", "choice", "bool", "list"]
 SECTIONS = ("params", "training", "loss", "distillation", "cascade")
-_NOT_SET = object()
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Field:
     max_items: int | None = None
     item: Literal["int", "float"] = "int"  # lists: the type of an item
     paper: Any = None  # the configuration's value
-    code: Any = _NOT_SET  # the authors' code's, where it differs (as_in_code)
+    code: Any = MISSING  # the authors' code's, where it differs (as_in_code)
 
     @property
     def name(self) -> str:
@@ -53,7 +53,7 @@ class Field:
 
     @property
     def has_code(self) -> bool:
-        return self.code is not _NOT_SET
+        return self.code is not MISSING
 
     def bounds(self) -> str:
         """``>= 1``, ``> 0, < 1``, ``1 to 3 items``; "" when unbounded."""
@@ -130,12 +130,6 @@ def _walk(schema: type[BaseModel], values: BaseModel, prefix: str) -> list[tuple
     return out
 
 
-def _at(data: Any, path: str) -> Any:
-    for part in path.split("."):
-        data = data.get(part, _NOT_SET) if isinstance(data, dict) else _NOT_SET
-    return data
-
-
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -155,10 +149,17 @@ def fields(config: Configuration) -> list[Field]:
             continue
         for path, described, value in _walk(schemas[section], values, f"model.{section}"):
             paper = _plain(value)
-            in_code = _at(code, path)
+            in_code = get_path(code, path)
             out.append(Field(path=path, paper=paper,
-                             code=in_code if in_code is not _NOT_SET and in_code != paper else _NOT_SET, **described))
+                             code=in_code if in_code is not MISSING and in_code != paper else MISSING, **described))
     return out
+
+
+def values_of(config: Configuration, form: list[Field], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The values of the form's fields that ``overrides`` (a variant's) change, by path: where its form starts."""
+    changed = resolve(config, overrides=overrides).model_dump(mode="json")
+    out = {f.path: _plain(get_path(changed, f.path)) for f in form}
+    return {path: value for path, value in out.items() if value != next(f.paper for f in form if f.path == path)}
 
 
 def at_preset(config: Configuration, form: list[Field], preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -168,7 +169,7 @@ def at_preset(config: Configuration, form: list[Field], preset: str, overrides: 
         scaled = resolve(config, preset, overrides=overrides).model_dump(mode="json")
     except ValueError:
         scaled = resolve(config, preset).model_dump(mode="json")
-    return {f.path: _at(scaled, f.path) for f in form}
+    return {f.path: get_path(scaled, f.path) for f in form}
 
 
 def errors(config: Configuration, overrides: dict[str, Any]) -> dict[str, str]:

@@ -16,12 +16,14 @@ from app import data
 from app.components import params
 from y8m_models.configs import get_config
 from y8m_models.configs.presets import PRESETS as MODEL_PRESETS
+from y8m_models.configs.variants import same
 from y8m_models.options import OptionsError, RunOptions
 from y8m_models.overrides import parse_overrides
 
 st.title("Launch a run")
 if "launch_saved" in st.session_state:  # "Save as variant" below, one run before
-    st.success(f"Saved {st.session_state.pop('launch_saved')}: it is in the configuration list, under its base")
+    st.success(f"Saved {st.session_state.pop('launch_saved')}: selected below, and in the configuration list under "
+               "its base")
 configs = data.configurations()
 datasets = data.datasets()
 if not datasets:
@@ -35,6 +37,10 @@ choices = []  # the 80, each followed by its saved variants
 for c in configs:
     if section == "all" or c["section"] == section:
         choices += [c, *({**c, "variant": v} for v in saved if v["number"] == c["number"])]
+just_saved = st.session_state.pop("launch_select", None)  # "Save as variant", one run before: select it
+if just_saved:
+    st.session_state["launch_config"] = next((c for c in choices if (c.get("variant") or {}).get("name") ==
+                                              just_saved), st.session_state.get("launch_config"))
 
 
 def _label(c: dict) -> str:
@@ -65,9 +71,13 @@ slots["max_steps"] = right.empty()
 # ------------------------------------------------------------------------------------------- the parameters
 
 base = get_config(config["number"])
-start = variant["overrides"] if variant else {}  # a variant's values are where its form starts
 form = params.fields(base) if base.model is not None else []
 prefix = f"launch_param_{config['number']}_{variant['name'] if variant else ''}_"
+# A variant's form starts at its values; those the form does not show (an ensemble's, a list item's) go with it.
+start = params.values_of(base, form, variant["overrides"]) if variant else {}
+shown = [f.path for f in form]
+unshown = {p: v for p, v in (variant["overrides"] if variant else {}).items()
+           if not any(p == path or p.startswith(path + ".") for path in shown)}
 
 
 def _step(value: float) -> float:
@@ -91,7 +101,8 @@ def _widget(f: params.Field, where: Any) -> Any:
     items = list(initial) if initial is not None else [1] * max(f.min_items, 1)
     count = len(items)
     if f.max_items != f.min_items:  # rows can be added and removed
-        count = int(where.number_input(f"{f.name}: items", value=len(items), step=1, key=key + "_n"))
+        count = int(where.number_input(f"{f.name}: items", min_value=max(f.min_items, 1),
+                                       max_value=f.max_items or 32, value=len(items), step=1, key=key + "_n"))
     cast = int if f.item == "int" else float
     row = where.columns(max(min(count, 6), 1))
     return [cast(row[i % len(row)].number_input(f"{f.name}[{i}]", value=cast(items[i] if i < len(items) else items[-1]),
@@ -159,10 +170,10 @@ errors: dict[str, str] = {"overrides": parse_error} if parse_error else {}
 for path, message in params.errors(base, changed).items():
     (field_slots[path] if path else slots["form"]).error(message, icon="⚠️")
     errors[path or "form"] = message
-overrides = {**changed, **typed}
+overrides = {**unshown, **changed, **typed}
 # The variant itself when nothing was changed on top of it; otherwise its base with every value (a run of the
 # variant is one with exactly its values).
-as_variant = bool(variant) and overrides == variant["overrides"]
+as_variant = bool(variant) and not typed and same(config["number"], overrides, variant["overrides"])
 target = variant["name"] if as_variant else str(config["number"])
 try:
     options = RunOptions.of(preset=preset, seed=int(seed), max_steps=int(max_steps) or None,
@@ -208,8 +219,8 @@ if form:
                 slots["variant"].error(str(exc), icon="⚠️")
             else:
                 data.variants.clear()
-                st.session_state["launch_saved"] = made.label
-                st.rerun()  # the configuration list now holds it
+                st.session_state["launch_saved"], st.session_state["launch_select"] = made.label, made.name
+                st.rerun()  # the configuration list now holds it, selected
 
 
 if plan:

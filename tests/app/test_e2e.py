@@ -258,8 +258,10 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         page.get_by_label("Name (e.g. k16-lr2e-3)").fill("e2e-s2")
         page.get_by_role("button", name="Save as variant").click()
         _settle(page)
-        expect(page.get_by_text("Saved #1 · e2e-s2: it is in the configuration list, under its base")).to_be_visible()
-        _choose(page, "Configuration", "e2e-s2")
+        expect(page.get_by_text("Saved #1 · e2e-s2: selected below, and in the configuration list under its base")
+               ).to_be_visible()
+        expect(page.get_by_role("combobox", name="Configuration")).to_have_value(
+            "#1 · e2e-s2 (variant of chaining_video_relabel)")
         steps = page.get_by_label(re.compile(r"^Max steps"))
         steps.fill("30")
         steps.press("Enter")

@@ -72,11 +72,13 @@ def test_the_form_of_every_single_model_renders_every_field_and_refuses_an_inval
         keys = _keys(at)
         for f in form:  # a list's items are rows of their own; an optional field has its switch
             assert {prefix + f.path, prefix + f.path + "_0", prefix + f.path + "_on"} & keys, (config.name, f.path)
-        captions = " | ".join(c.value for c in at.caption)
+        # one caption per field, in the form's order: the paper's value, the code's where it differs, the preset's
+        captions = [c.value for c in at.caption if c.value.startswith("paper ")]
+        assert len(captions) == len(form), config.name
+        shown = sorted(captions)
         for f in form:
-            assert f"paper {f.paper}" in captions, (config.name, f.path)
-            if f.has_code:
-                assert f"code {f.code}" in captions, (config.name, f.path)
+            begin = f"paper {f.paper} · " + (f"code {f.code} · " if f.has_code else "") + "tiny "
+            assert any(c.startswith(begin) for c in shown), (config.name, f.path, begin)
         # an integer below its bound: refused under its field, naming it; nothing can be queued
         bad = next(f for f in form if f.kind == "int" and f.low is not None and not f.optional)
         at.number_input(key=prefix + bad.path).set_value(int(bad.low) - 1).run()
@@ -117,11 +119,12 @@ def test_a_variant_saved_in_the_form_is_launched_run_and_on_the_leaderboard(home
     at.text_input(key="launch_variant_note").input("half the groups")
     at.button(key="launch_variant_save").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [s.value for s in at.success] == ["Saved #25 · g4: it is in the configuration list, under its base"]
+    assert [s.value for s in at.success] == ["Saved #25 · g4: selected below, and in the configuration list under "
+                                             "its base"]
     labels = at.selectbox(key="launch_config").options
     assert labels[labels.index(next(x for x in labels if x.startswith("#25 "))) + 1] == \
         "#25 · g4 (variant of multi_attention_pooling_lstm)"
-    _choose(at, "#25 · g4")
+    assert at.selectbox(key="launch_config").value["variant"]["name"] == "g4"  # selected after saving
     vprefix = "launch_param_25_g4_"
     assert at.number_input(key=vprefix + "model.params.groups").value == 4  # the form starts at its values
     assert any(c.value.startswith("**changed** (paper 8)") for c in at.caption)
@@ -154,3 +157,23 @@ def test_a_variant_saved_in_the_form_is_launched_run_and_on_the_leaderboard(home
         assert other.variant is None and other.options["overrides"] == {"model.params.groups": 4,
                                                                         "model.params.cells": 512}
     assert re.match(r"run \d+: queued", at.subheader[0].value)
+
+
+@pytest.mark.parametrize("name, number, changes", [
+    ("audio256", 10, {"model.params.cells.1": 256}),  # a list item, saved from the command line
+    ("bag4", 28, {"ensemble.count": 4}),  # an ensemble's: no form, its values go with it
+])
+def test_a_variant_with_values_the_form_does_not_show_is_submitted_as_itself(home: Path, name: str, number: int,
+                                                                            changes: dict) -> None:
+    from worker.variants import save_variant
+
+    save_variant(name, str(number), changes)
+    clear_streamlit_caches()
+    at = _launch()
+    _choose(at, f"#{number} · {name}")
+    at.number_input(key="launch_max_steps").set_value(3).run()
+    at.button(key="launch_submit").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    with reading(get_engine(f"sqlite:///{home / 'y8m.db'}")) as s:
+        run = s.get(Run, int(at.query_params["run"]))
+        assert (run.number, run.variant.name if run.variant else None) == (number, name)

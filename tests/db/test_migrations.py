@@ -70,3 +70,42 @@ def test_timestamps_are_utc_and_naive_ones_are_refused(engine) -> None:
     with pytest.raises(Exception, match="naive datetime"), writing(engine) as s:
         s.add(Dataset(name="e", path="/e", num_classes=3, splits={}, created_at=datetime(2026, 1, 1)))
         s.flush()
+
+
+def test_an_upgrade_keeps_every_stored_row(engine) -> None:
+    """A store at 0001 with a run and everything hanging off it, upgraded to the head: nothing is lost (SQLite
+    rebuilds ``runs`` to add a column; with foreign keys on, dropping the old table deleted the run's scores,
+    metrics, links, events and artifacts)."""
+    from sqlalchemy import text
+
+    migrate.upgrade(engine, "0001")
+    now = datetime(2026, 12, 1, tzinfo=UTC).replace(tzinfo=None)
+    rows = {
+        "configurations": "INSERT INTO configurations (number, slug, title, section, paper_section, kind) "
+                          "VALUES (1, 'c1', 't', 'A.1', 's', 'single')",
+        "datasets": "INSERT INTO datasets (id, name, path, num_classes, splits, synthetic, created_at) "
+                    "VALUES (1, 'd', '/d', 3, '{}', false, :now)",
+        "runs": "INSERT INTO runs (id, kind, key, number, slug, config, job, options, dataset_id, preset, seed, "
+                "status, cancel_requested, attempts, created_at, step, artifact_dir) VALUES "
+                "(1, 'train', 'k1', 1, 'c1', '{}', '{}', '{}', 1, 'tiny', 0, 'succeeded', false, 1, :now, 3, "
+                "'runs/1'), (2, 'stack', 'k2', NULL, 's', '{}', '{}', '{}', 1, 'tiny', 0, 'succeeded', false, 1, "
+                ":now, 0, 'runs/2')",
+        "run_links": "INSERT INTO run_links (run_id, role, position, input_id) VALUES (2, 'member', 0, 1)",
+        "run_events": "INSERT INTO run_events (run_id, at, event, message) VALUES (1, :now, 'created', '')",
+        "metrics": "INSERT INTO metrics (run_id, name, step, value) VALUES (1, 'loss', 3, 0.5)",
+        "scores": "INSERT INTO scores (run_id, split, gap) VALUES (1, 'validate2', 0.8)",
+        "artifacts": "INSERT INTO artifacts (run_id, kind, split, path, bytes, created_at) "
+                     "VALUES (1, 'best', '', 'runs/1/best.pt', 10, :now)",
+    }
+    with engine.begin() as connection:
+        for sql in rows.values():
+            connection.execute(text(sql), {"now": now})
+    migrate.upgrade(engine)
+    assert migrate.current(engine) == migrate.head()
+    with engine.connect() as connection:
+        counts = {t: connection.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in rows}
+        assert connection.execute(text("SELECT variant_id FROM runs WHERE id = 1")).scalar() is None
+    assert counts == {t: 2 if t == "runs" else 1 for t in rows}
+    if engine.dialect.name == "sqlite":  # foreign keys on again for the connections that follow
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

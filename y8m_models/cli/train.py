@@ -126,14 +126,15 @@ def train(
 
 def _variant_of(config: str, options: RunOptions) -> tuple[str, RunOptions, str | None]:
     """``--config NAME`` of a saved variant: its base, with its values under the command's ``--set``, and its
-    name; any other configuration as it is."""
+    name (None with a --set on top: that is not the variant); any other configuration as it is."""
     from y8m_models.configs.variants import find
 
     variant = find(config)
     if variant is None:
         return config, options, None
     overrides = {**variant.overrides, **options.overrides}
-    return str(variant.base), options.model_copy(update={"overrides": overrides}), variant.name
+    return (str(variant.base), options.model_copy(update={"overrides": overrides}),
+            None if options.overrides else variant.name)
 
 
 def _check_processes(nproc: int, options: RunOptions, config: str) -> None:

@@ -108,6 +108,22 @@ def parse_configs(text: str, option: str = "--config", variants: Lookup | None =
     return out
 
 
+MISSING = object()
+
+
+def get_path(data: Any, path: str) -> Any:
+    """The value at dotted ``path`` (``model.params.cells``, ``model.params.cells.0``) of a configuration's dict,
+    or ``MISSING``: the reading side of ``_set_path``."""
+    for part in path.split("."):
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list | tuple) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return MISSING
+    return data
+
+
 def _set_path(data: dict, path: str, value: Any, where: str) -> None:
     keys = path.split(".")
     node: Any = data

@@ -233,7 +233,7 @@ class Variant(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    base: int | str  # the paper number, or a Table 2 baseline's slug
+    base: int = Field(ge=1, le=80)  # the paper number of the configuration it derives from
     overrides: dict[str, Any] = Field(default_factory=dict)  # dotted path -> value, relative to the base
     parent: str | None = None  # the variant it was derived from, if any
     note: str = ""
@@ -243,8 +243,8 @@ class Variant(BaseModel):
 
     @property
     def label(self) -> str:
-        """``#25 · k16-lr2e-3`` (``baseline_logistic · l2`` for a baseline's)."""
-        return f"{'#' if isinstance(self.base, int) else ''}{self.base} · {self.name}"
+        """``#25 · k16-lr2e-3``."""
+        return f"#{self.base} · {self.name}"
 
 
 Lookup = Callable[[str], Variant | None]  # a variant by name, or None (``configs.variants.find``)

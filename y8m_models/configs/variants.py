@@ -1,6 +1,6 @@
-"""Variants: named configurations derived from one of the 80 (or a Table 2 baseline) by changed values.
+"""Variants: named configurations derived from one of the 80 by changed values.
 
-A variant is its base (a paper number, or a baseline's slug), the values it changes (dotted paths, in the
+A variant is its base (a paper number), the values it changes (dotted paths, in the
 paper's units, as ``--set`` takes them) and its name. Derived from another variant, it takes that one's
 changes and adds its own, so every variant is one step from its base and does not move when the variant it
 came from is edited. Planned, it is exactly its base with those overrides (``resolve``): the same jobs and
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from y8m_models.configs.presets import PRESETS
-from y8m_models.configs.registry import ConfigError, get_config, resolve
+from y8m_models.configs.registry import ConfigError, get_config, get_path, resolve
 from y8m_models.configs.schema import Lookup, Variant
 
 NAME = re.compile(r"[a-z][a-z0-9_.-]{0,62}[a-z0-9]")
@@ -61,40 +61,37 @@ def target_key(target: int | str | Variant) -> int | str:
     return target.name if isinstance(target, Variant) else target
 
 
-def _at(data: Any, path: str) -> Any:
-    for part in path.split("."):
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list | tuple) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return _MISSING
-    return data
-
-
-_MISSING = object()
-
-
 def derive(name: str, base: int | str | Variant, changes: dict[str, Any], **fields: Any) -> Variant:
     """The variant ``name``: ``base`` (a configuration's number or slug, or a variant) with ``changes``. Checked
     as a run would be: the name, every changed value against the schema, at every preset; values equal to the
     base's are left out, and a variant that changes nothing is refused. ``ConfigError`` names what is wrong."""
     if not NAME.fullmatch(name) or "__" in name:
-        raise ConfigError(f"variant name {name!r}: 2-64 characters, lower-case letters, digits, '-', '_' and '.', "
-                          "starting with a letter and ending with a letter or digit (e.g. k16-lr2e-3)")
+        raise ConfigError(f"variant name {name!r}: 2-64 characters, lower-case letters, digits, '-', '_' and '.' (no "
+                          "'__'), starting with a letter and ending with a letter or digit (e.g. k16-lr2e-3)")
     parent = base if isinstance(base, Variant) else None
     config = get_config(parent.base if parent else base)
+    if config.number is None:
+        raise ConfigError(f"{config.name} is a Table 2 baseline: variants derive from the 80 numbered configurations")
     if _is_slug(name):
         raise ConfigError(f"variant name {name!r} is a configuration's slug; choose another")
     overrides = {**(parent.overrides if parent else {}), **changes}
     for preset in PRESETS:  # validated where a run could use it; an error names the path
         resolve(config, preset, overrides=overrides)
     plain = config.model_dump(mode="json")
-    kept = {path: value for path, value in overrides.items() if _at(plain, path) != value}
+    kept = {path: value for path, value in overrides.items() if get_path(plain, path) != value}
     if not kept:
         raise ConfigError(f"variant {name!r}: its values are {config.name}'s own; change at least one")
-    return Variant(name=name, base=config.number or config.slug, overrides=kept,
+    return Variant(name=name, base=config.number, overrides=kept,
                    parent=parent.name if parent else None, **fields)
+
+
+def same(base: int, one: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two sets of changed values make the same configuration of ``base`` (``cells.0=1025`` is
+    ``cells=[1025, 128]``); values that do not validate make none."""
+    try:
+        return resolve(base, overrides=one) == resolve(base, overrides=other)
+    except ConfigError:
+        return False
 
 
 def _is_slug(name: str) -> bool:

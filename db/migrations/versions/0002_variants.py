@@ -20,7 +20,7 @@ def upgrade() -> None:
     op.create_table('variants',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
-    sa.Column('number', sa.Integer(), nullable=True),
+    sa.Column('number', sa.Integer(), nullable=False),
     sa.Column('slug', sa.String(length=200), nullable=False),
     sa.Column('overrides', sa.JSON(), nullable=False),
     sa.Column('parent', sa.String(length=64), nullable=True),
