@@ -69,7 +69,8 @@ def runs_table(status: tuple[str, ...] = (), number: int | None = None, dataset_
             selectinload(Run.scores))
         if sort in SORTS:
             query = query.order_by(None).order_by(SORTS[sort], Run.id.desc())
-        rows = [{"id": r.id, "status": r.status, "#": r.number, "configuration": r.slug, "kind": r.kind,
+        rows = [{"id": r.id, "status": r.status, "#": r.number,
+                 "configuration": f"{r.slug} · {r.variant.name}" if r.variant else r.slug, "kind": r.kind,
                  "dataset": r.dataset.name, "preset": r.preset, "seed": r.seed,
                  "progress": (r.step / r.steps) if r.steps else (1.0 if r.status == "succeeded" else 0.0),
                  "step": r.step, "loss": r.loss, "validate1 GAP": r.gap("validate1"),

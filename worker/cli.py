@@ -172,11 +172,13 @@ def list_(
     if as_json:
         typer.echo(json.dumps(rows))
         return
-    typer.echo(f"{'id':>5}  {'status':<11} {'#':>3} {'slug':<34} {'dataset':<10} {'step':>11}  {'validate2':>9}")
+    typer.echo(f"{'id':>5}  {'status':<11} {'#':>3} {'configuration':<44} {'dataset':<10} {'step':>11}  "
+               f"{'validate2':>9}")
     for r in rows:
         steps = f"{r['step']}/{r['steps'] or '?'}"
         gap = r["gap"].get("validate2")
-        typer.echo(f"{r['id']:>5}  {r['status']:<11} {r['number'] or '':>3} {r['slug'][:34]:<34} "
+        name = f"{r['slug']} · {r['variant']}" if r["variant"] else r["slug"]
+        typer.echo(f"{r['id']:>5}  {r['status']:<11} {r['number'] or '':>3} {name[:44]:<44} "
                    f"{r['dataset'][:10]:<10} {steps:>11}  {'' if gap is None else f'{gap:.4f}':>9}")
 
 

@@ -69,6 +69,7 @@ def test_the_cli_saves_lists_and_shows_variants(env: Backend) -> None:
 
 
 def test_a_submitted_variant_is_its_base_with_its_values_and_is_frozen(env: Backend) -> None:
+    from worker.cli import app
     from worker.runs import SubmitError, list_runs, preview, show, submit
     from worker.variants import VariantError, get_variant, save_variant
     from y8m_models.options import RunOptions
@@ -91,6 +92,9 @@ def test_a_submitted_variant_is_its_base_with_its_values_and_is_frozen(env: Back
     again = submit("sub-g3", env.data, options)  # reused, still the variant's
     assert again.targets == {"sub-g3": run_id} and not again.created
     assert [r["id"] for r in list_runs(configs=_parsed("sub-g3"))] == [run_id]
+    listed = CliRunner().invoke(app, ["runs", "list", "--config", "sub-g3"]).stdout.splitlines()
+    assert len(listed) == 2 and f"{run_id:>5}  queued" in listed[1]
+    assert "multi_attention_pooling_lstm · sub-g3" in listed[1]
     with pytest.raises(SubmitError, match="unknown configuration 'sub-g9'"):
         submit("sub-g9", env.data, options)
 
