@@ -138,8 +138,9 @@ def runs_with(kind: str) -> list[dict[str, Any]]:
         rows = queries.runs_with_artifact(s, kind)
     root = settings().artifacts
     runs: dict[int, dict[str, Any]] = {}
-    for run_id, number, slug, folder, dataset, dataset_path, split, path in rows:
-        run = runs.setdefault(run_id, {"id": run_id, "label": f"run {run_id}: #{number or '-'} {slug} ({dataset})",
+    for run_id, number, slug, variant, folder, dataset, dataset_path, split, path in rows:
+        name = f"{slug} · {variant}" if variant else slug
+        run = runs.setdefault(run_id, {"id": run_id, "label": f"run {run_id}: #{number or '-'} {name} ({dataset})",
                                        "dataset": dataset_path, "dir": str(root / folder), "files": {}})
         run["files"][split] = str(root / path)
     return list(runs.values())

@@ -62,6 +62,7 @@ allowed = _allowed()
 page = st.navigation([
     st.Page(VIEWS / "launch.py", title="Launch", url_path="start", default=True),
     st.Page(VIEWS / "launch.py", title="Launch", url_path="launch", visibility="hidden"),
+    st.Page(VIEWS / "compose.py", title="Compose", url_path="compose"),
     st.Page(VIEWS / "runs.py", title="Runs", url_path="runs"),
     st.Page(VIEWS / "leaderboard.py", title="Leaderboard", url_path="leaderboard"),
     st.Page(VIEWS / "paper.py", title="Paper", url_path="paper"),

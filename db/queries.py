@@ -242,12 +242,14 @@ def variants(session: Session) -> list[Variant]:
     return list(session.scalars(select(Variant).order_by(Variant.number, Variant.name)))
 
 
-def runs_with_artifact(session: Session, kind: str) -> list[tuple[int, int | None, str, str, str, str, str]]:
-    """(run id, number, slug, run folder, dataset name, dataset path, artifact split, artifact path) of the
-    succeeded runs holding artifacts of ``kind`` (attention dumps, stacking weights), newest first; one row per
+def runs_with_artifact(session: Session, kind: str) -> list[tuple[int, int | None, str, str | None, str, str, str,
+                                                                    str, str]]:
+    """(run id, number, slug, variant name, run folder, dataset name, dataset path, artifact split, artifact path)
+    of the succeeded runs holding artifacts of ``kind`` (attention dumps, stacking weights), newest first; one row per
     artifact, in one query (the pages list thousands)."""
     return list(session.execute(
-        select(Run.id, Run.number, Run.slug, Run.artifact_dir, Dataset.name, Dataset.path, Artifact.split,
-               Artifact.path)
+        select(Run.id, Run.number, Run.slug, Variant.name, Run.artifact_dir, Dataset.name, Dataset.path,
+               Artifact.split, Artifact.path)
         .join(Artifact, Artifact.run_id == Run.id).join(Dataset, Dataset.id == Run.dataset_id)
+        .outerjoin(Variant, Variant.id == Run.variant_id)
         .where(Artifact.kind == kind, Run.status == "succeeded").order_by(Run.id.desc(), Artifact.split)).all())

@@ -73,6 +73,100 @@ def _list_variants():
 variants.attach(_find_variant, _list_variants)  # every command's --config knows the run store's variants
 
 
+ensemble_app = typer.Typer(help="Compose ensembles of configurations, saved variants and finished runs.",
+                           no_args_is_help=True)
+app.add_typer(ensemble_app, name="ensemble")
+
+
+@ensemble_app.command("create")
+def ensemble_create(
+    spec: Annotated[Path | None, typer.Argument(
+        help="a YAML (or JSON) file with the options below by name: name, method, members, teacher, weight, count, "
+             "rule, threshold, set, note")] = None,
+    name: Annotated[str | None, typer.Option(help="the ensemble's name (a variant's: k16-stack)")] = None,
+    method: Annotated[str | None, typer.Option(help="mean, linear, classwise or attention (stacking), bagging, "
+                                               "boosting, distillation, cascade, merge")] = None,
+    members: Annotated[str | None, typer.Option(
+        help="configurations (18), variants (k16) and finished runs (run:12), comma-separated; bagging/boosting: "
+             "the one model; distillation: the student; cascade: the model, then what it reads")] = None,
+    teacher: Annotated[str | None, typer.Option(help="distillation: the ensemble it learns from (75, a variant)")] = (
+        None),
+    weight: Annotated[float, typer.Option(help="distillation: the teacher's share of the loss")] = 0.5,
+    count: Annotated[int | None, typer.Option(help="bagging, boosting: members trained")] = None,
+    rule: Annotated[str | None, typer.Option(help="boosting: clip, discard or none")] = None,
+    threshold: Annotated[float | None, typer.Option(help="boosting: where weights are clipped or discarded")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="more values: key=value (a combiner's, say)")] = None,
+    note: Annotated[str, typer.Option(help="what it is for")] = "",
+    replace: Annotated[bool, typer.Option("--replace", help="change the ensemble of this name (refused once run)")] = (
+        False),
+    data: Annotated[str | None, typer.Option(help="submit it on this dataset (a name or a folder in a data root)")] = (
+        None),
+    preset: PresetOption = None,
+    seed: SeedOption = DEFAULTS.seed,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, max=MAX_INT32,
+                                                  help="with --data: stop each training run after N steps")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="with --data: print the plan (runs new and reused) and "
+                                          "submit nothing")] = False,
+) -> None:
+    """Compose an ensemble of configurations, variants and finished runs by a method, saved under a name as the
+    variant of the paper's configuration of that method it is (#75 stacking, #78 attention weighted stacking, #28
+    bagging, #32 boosting, #80 merge; a distillation or cascade of its model's); rerun by `runs submit --config
+    NAME`. With --data it is submitted too; --dry-run shows the plan instead."""
+    from worker.runs import SubmitError, preview, submit
+    from worker.variants import VariantError, save_variant
+    from y8m_models.configs import ConfigError
+    from y8m_models.configs.variants import compose
+
+    given = _spec(spec) if spec else {}
+    asked = {"name": name, "method": method, "members": members, "teacher": teacher, "count": count, "rule": rule,
+             "threshold": threshold, "note": note or None}
+    values = {**given, **{k: v for k, v in asked.items() if v is not None}}
+    if not values.get("name") or not values.get("method"):
+        raise fail("give --name and --method (or a spec file with them)")
+    listed = values.get("members") or []
+    listed = [m for m in str(listed).split(",") if m.strip()] if isinstance(listed, str) else list(listed)
+    try:
+        base, changes = compose(values["method"], listed, teacher=values.get("teacher"),
+                                weight=float(values.get("weight", weight)), count=values.get("count"),
+                                rule=values.get("rule"), threshold=values.get("threshold"),
+                                changes={**(values.get("set") or {}), **parse_set(set_)})
+        variant = save_variant(values["name"], str(base), changes, note=values.get("note") or "", replace=replace)
+    except (ConfigError, VariantError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"saved {variant.label}: {values['method']} of {', '.join(map(str, listed))}", err=True)
+    if data is None:
+        return
+    options = run_options(preset=preset_or_default(preset), seed=seed, max_steps=max_steps)
+    try:
+        if dry_run:
+            for row in preview(variant.name, data, options):
+                reuse = f"reuses run {row['reuse']} ({row['reuse_status']})" if row["reuse"] else "new"
+                typer.echo(f"{row['kind']:<6} {row['job']:<60} {reuse}")
+            return
+        result = submit(variant.name, data, options)
+    except SubmitError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"{len(result.created)} run(s) created, {len(result.reused)} reused", err=True)
+    typer.echo(str(result.targets[variant.name]))
+
+
+def _spec(path: Path) -> dict:
+    """An ensemble spec file (YAML or JSON): a mapping of ``ensemble create``'s options."""
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise fail(f"{path}: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise fail(f"{path}: expected a mapping of options (name, method, members, ...)")
+    known = {"name", "method", "members", "teacher", "weight", "count", "rule", "threshold", "set", "note"}
+    unknown = sorted(set(loaded) - known)
+    if unknown:
+        raise fail(f"{path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return loaded
+
+
 @configs_app.command("save")
 def save_variant(
     name: Annotated[str, typer.Argument(help="the variant's name: lower-case letters, digits, - _ . (k16-lr2e-3)")],

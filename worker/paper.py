@@ -325,6 +325,7 @@ def demo_findings(data: str | Path, settings: Settings | None = None) -> dict[st
 
         def newest(number: int, *status: str) -> Run | None:
             return s.scalars(select(Run).where(Run.number == number, Run.dataset_id == dataset.id,
+                                               Run.variant_id.is_(None),  # a variant's run is not the configuration
                                                Run.preset == "tiny", Run.kind != "predict",
                                                *([Run.status.in_(status)] if status else []))
                              .order_by(Run.id.desc()).limit(1)).first()

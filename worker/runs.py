@@ -230,7 +230,7 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, options: RunO
     """The checked input as (dataset, the pipeline's plan, the configurations asked for: ``parse_configs``');
     ``SubmitError`` otherwise."""
     from y8m_models.configs import ConfigError, parse_configs
-    from y8m_models.pipeline import plan
+    from y8m_models.pipeline import Refs, plan
 
     try:
         numbers = parse_configs(",".join(map(str, configs)) if isinstance(configs, list | tuple) else str(configs),
@@ -239,12 +239,48 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, options: RunO
         raise SubmitError(str(exc)) from None
     dataset = register_dataset(data, num_classes=num_classes, settings=settings)
     try:
-        jobs = plan(numbers, Path(dataset.path), options, test_split=_has_test(dataset))
+        jobs = plan(numbers, Path(dataset.path), options, test_split=_has_test(dataset),
+                    refs=Refs(variant=lambda name: get_variant(name, settings),
+                              run=lambda run_id: _finished_job(run_id, dataset, settings)))
     except (ConfigError, ValueError) as exc:
         raise SubmitError(str(exc)) from None
     _check_splits(jobs.jobs, dataset)
+    _check_finished([job for job in jobs.jobs if job.finished is not None], settings)
     _check_sizes(jobs.jobs, dataset.num_classes)
     return dataset, jobs, numbers
+
+
+def _finished_job(run_id: int, dataset: Dataset, settings: Settings) -> Any:
+    """A ``{"run": ID}`` member: the job a succeeded training, stack or merge run of this dataset was, its
+    predictions reused as they are; ``ConfigError`` naming the run otherwise."""
+    from y8m_models.configs import ConfigError
+    from y8m_models.pipeline import job_from_spec
+
+    with reading(prepare(settings)) as s:
+        run = s.get(Run, run_id)
+        if run is None or run.kind == "predict":
+            raise ConfigError(f"run {run_id}: no such training, stack or merge run")
+        if run.status != "succeeded":
+            raise ConfigError(f"run {run_id} ({run.slug}) is {run.status}: a member is a finished (succeeded) run")
+        if run.dataset_id != dataset.id:
+            raise ConfigError(f"run {run_id} ({run.slug}) was trained on dataset {run.dataset.name}, not on "
+                              f"{dataset.name}: its predictions are of other videos")
+        job = job_from_spec(run.job)
+        job.finished = run.id
+        return job
+
+
+def _check_finished(jobs: list[Any], settings: Settings) -> None:
+    """A finished stack or merge run used as a member holds predictions on every split its readers need (a
+    training run predicts a missing one on demand; an ensemble predicts only what it was asked for)."""
+    with reading(prepare(settings)) as s:
+        for job in (j for j in jobs if j.kind != "train"):
+            have = {a.split for a in artifacts(s, job.finished) if a.kind == "predictions"}
+            missing = sorted(job.splits - have)
+            if missing:
+                raise SubmitError(f"run {job.finished} ({job.config.name}) has no predictions on {', '.join(missing)}, "
+                                  "which the ensemble reading it needs; an ensemble run predicts only the splits "
+                                  "it was asked for: submit its configuration as the member instead")
 
 
 def _add_run(session: Any, run: Run, created: str) -> Run:
@@ -280,8 +316,7 @@ def submit(configs: str | int | Sequence[int], data: str | Path, options: RunOpt
     settings = settings or Settings.from_env()
     dataset, jobs, asked = _planned(configs, data, options, num_classes=num_classes, settings=settings)
     # The variants run as themselves: no overrides on top, and changes the preset does not scale away.
-    as_itself = [n for n in asked if isinstance(n, Variant) and not options.overrides
-                 and jobs.targets[n.name].key != _base_job(n, dataset, options).key]
+    as_itself = [job for job in jobs.jobs if job.variant and job.key != _base_job(job.variant, dataset, options).key]
     preset = options.preset
     engine = prepare(settings)
     by_key: dict[str, int] = {}
@@ -289,6 +324,9 @@ def submit(configs: str | int | Sequence[int], data: str | Path, options: RunOpt
     with writing(engine) as s:
         for job in jobs.jobs:
             found = reusable_run(s, job.key, dataset.id)
+            if found is None and job.finished is not None:
+                raise SubmitError(f"run {job.finished} ({job.config.name}) is no longer a finished run of "
+                                  f"{dataset.name}")
             if found is not None:
                 by_key[job.key] = found.id
                 reused.append(found.id)
@@ -303,8 +341,8 @@ def submit(configs: str | int | Sequence[int], data: str | Path, options: RunOpt
                     s.add(RunLink(run_id=run.id, role=ROLE_OF_INPUT[field], position=position, input_id=by_key[key]))
             by_key[job.key] = run.id
             created.append(run.id)
-        for variant in as_itself:
-            _use_variant(s, variant, by_key[jobs.targets[variant.name].key])
+        for job in as_itself:
+            _use_variant(s, job.variant, by_key[job.key])
     dispatch(settings)
     return Submission({n: by_key[j.key] for n, j in jobs.targets.items()}, created, reused,
                       {target_key(n): title(n) + (" with --set" if options.overrides and isinstance(n, Variant) else "")
@@ -317,7 +355,8 @@ def _base_job(variant: Variant, dataset: Dataset, options: RunOptions) -> Any:
     the base's, not the variant's."""
     from y8m_models.pipeline import plan
 
-    return plan([variant.base], Path(dataset.path), options, test_split=_has_test(dataset)).targets[variant.base]
+    plain = options.model_copy(update={"overrides": {}, "epochs": None})
+    return plan([variant.base], Path(dataset.path), plain, test_split=_has_test(dataset)).targets[variant.base]
 
 
 def _has_test(dataset: Dataset) -> bool:

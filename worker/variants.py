@@ -15,13 +15,14 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from db.engine import reading, writing
+from db.models import Run as RunRow
 from db.models import Variant as Row
 from db.models import utcnow
 from db.queries import variant_named, variants
 from db.settings import Settings
 from worker.store import prepare
-from y8m_models.configs import ConfigError, get_config
-from y8m_models.configs.schema import Variant
+from y8m_models.configs import ConfigError, get_config, resolve
+from y8m_models.configs.schema import RunMember, Variant, VariantMember
 from y8m_models.configs.variants import derive, same
 
 
@@ -65,6 +66,7 @@ def save_variant(name: str, base: str, changes: dict[str, Any], *, note: str = "
     except ConfigError as exc:
         raise VariantError(str(exc)) from None
     config = get_config(variant.base)
+    _check_references(variant, settings)
     try:
         with writing(engine) as s:
             row = variant_named(s, name, lock=True)  # a submission freezing it waits, or is waited for
@@ -88,6 +90,35 @@ def save_variant(name: str, base: str, changes: dict[str, Any], *, note: str = "
             return _variant(row)
     except IntegrityError:  # the same name saved by another process between the check and the insert
         raise VariantError(f"variant {name!r} was saved by someone else just now; choose another name") from None
+
+
+def references(variant: Variant) -> tuple[list[str], list[int]]:
+    """The saved variants and the finished runs a variant reads (as members, teacher, cascade streams)."""
+    config = resolve(variant.base, overrides=variant.overrides)
+    found: list[Any] = []
+    if config.ensemble is not None:
+        found += [*config.ensemble.members, config.ensemble.member]
+    if config.model is not None:
+        found += [config.model.distillation.teacher if config.model.distillation else None,
+                  *(config.model.cascade.streams if config.model.cascade else ())]
+    return ([r.variant for r in found if isinstance(r, VariantMember)],
+            [r.run for r in found if isinstance(r, RunMember)])
+
+
+def _check_references(variant: Variant, settings: Settings) -> None:
+    """Every variant and run a variant reads exists now (a variant only reads ones saved before it)."""
+    names, runs = references(variant)
+    for name in names:
+        if name == variant.name or get_variant(name, settings) is None:
+            raise VariantError(f"{variant.name}: it reads variant {name!r}, which is "
+                               f"{'itself' if name == variant.name else 'not saved'}")
+    with reading(prepare(settings)) as s:
+        for run_id in runs:
+            run = s.get(RunRow, run_id)
+            if run is None or run.kind == "predict" or run.status != "succeeded":
+                what = "no such run" if run is None else f"a {run.status} {run.kind} run"
+                raise VariantError(f"{variant.name}: member run {run_id} is {what}; a member is a succeeded training, "
+                                   "stack or merge run")
 
 
 def _user() -> str:

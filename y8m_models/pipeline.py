@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any, Literal
 from y8m_models import atomic
 from y8m_models.architectures import cascade_streams
 from y8m_models.configs import ConfigError, Configuration, resolve
-from y8m_models.configs.schema import Ensemble, NamedModel, SingleModel, Variant
+from y8m_models.configs.schema import Ensemble, Lookup, NamedModel, RunMember, SingleModel, Variant, VariantMember
 from y8m_models.configs.variants import target_key
 from y8m_models.options import RunOptions
 
@@ -53,6 +54,8 @@ class Job:
     weights: tuple[Any, ...] | None = None  # ("bootstrap", seed) or ("boosting", previous member, rule)
     members: tuple[Job, ...] = ()
     splits: set[str] = field(default_factory=set)
+    variant: Variant | None = None  # the saved variant this job runs as itself, where it runs one
+    finished: int | None = None  # a finished run of the run store this job is (a {"run": ID} member)
 
     @property
     def name(self) -> str:
@@ -90,11 +93,40 @@ def _member_config(ensemble: Configuration, model: SingleModel, label: str, titl
                          model=SingleModel.model_validate(fields))
 
 
+@dataclass(frozen=True)
+class Refs:
+    """How the references a configuration may hold are looked up: a saved variant by name (``{"variant":
+    NAME}``), a finished run by id, as the job it was (``{"run": ID}``). None: such a reference is an error."""
+
+    variant: Lookup | None = None
+    run: Callable[[int], Job] | None = None
+
+
 class _Planner:
-    def __init__(self, preset: str, data: Path, seed: int, as_in_code: bool, max_steps: int | None):
+    def __init__(self, preset: str, data: Path, seed: int, as_in_code: bool, max_steps: int | None,
+                 refs: Refs = Refs()):
         self.preset, self.data, self.seed, self.as_in_code, self.max_steps = preset, data, seed, as_in_code, max_steps
+        self.refs, self.reading = refs, []  # reading: the variants being planned, inside one another
         self.jobs: dict[str, Job] = {}
         self.by_number: dict[int | str, Job] = {}  # paper number, or a baseline's slug
+
+    def _variant(self, name: str) -> Variant:
+        found = self.refs.variant(name) if self.refs.variant else None
+        if found is None:
+            raise ConfigError(f"variant {name!r} is not saved" + ("" if self.refs.variant else
+                                                                  " (variants are read from the run store)"))
+        return found
+
+    def _read(self, ref: int | VariantMember | RunMember) -> Job:
+        """The job of a configuration another reads (a member, teacher or stream): by number, variant or run."""
+        if isinstance(ref, VariantMember):
+            return self.configuration(self._variant(ref.variant))
+        if isinstance(ref, RunMember):
+            if self.refs.run is None:
+                raise ConfigError(f"run {ref.run} as a member: finished runs are read from the run store")
+            job = self.refs.run(ref.run)
+            return self.jobs.setdefault(job.key, job)
+        return self.configuration(ref)
 
     def _add(self, kind: Kind, config: Configuration, **inputs: Any) -> Job:
         """The job, created once per content hash (a shared member is one job)."""
@@ -120,7 +152,16 @@ class _Planner:
         base with its values); ``overrides`` (``--set``) and ``epochs`` change this one job (a single model's),
         not the configurations it reads."""
         if isinstance(number, Variant):
-            return self.configuration(number.base, {**number.overrides, **(overrides or {})}, epochs)
+            if number.name in self.reading:
+                raise ConfigError(f"variant {number.name!r} reads itself: {' -> '.join([*self.reading, number.name])}")
+            self.reading.append(number.name)
+            try:
+                job = self.configuration(number.base, {**number.overrides, **(overrides or {})}, epochs)
+            finally:
+                self.reading.pop()
+            if not overrides and epochs is None:  # with more changes on top it is not the variant
+                job.variant = job.variant or number
+            return job
         changed = bool(overrides) or epochs is not None
         if number in self.by_number and not changed:
             return self.by_number[number]
@@ -140,14 +181,23 @@ class _Planner:
     def _single(self, config: Configuration, **inputs: Any) -> Job:
         model = config.model
         if model.distillation is not None:
-            inputs["teacher"] = self.configuration(model.distillation.teacher)
+            inputs["teacher"] = self._read(model.distillation.teacher)
         if model.cascade is not None:  # in batch["cascade"]'s order
-            inputs["streams"] = tuple(self.configuration(n) for n in cascade_streams(model.cascade))
+            inputs["streams"] = tuple(self._read(n) for n in cascade_streams(model.cascade))
         return self._add("train", config, **inputs)
 
-    def _member(self, config: Configuration, member: int | NamedModel, distillation: Any = None) -> Configuration:
+    def _member(self, config: Configuration, member: int | NamedModel | VariantMember,
+                distillation: Any = None) -> Configuration:
         if isinstance(member, NamedModel):
             model, label, title = member, member.label.split(".")[-1], member.title
+        elif isinstance(member, VariantMember):
+            variant = self._variant(member.variant)
+            model = resolve(variant.base, self.preset, self.as_in_code, variant.overrides).model
+            if model is None:
+                raise ConfigError(f"{config.name}: its member {variant.label} is an ensemble; bagging and boosting "
+                                  "train a single model")
+            label = "v_" + re.sub(r"[^a-z0-9_]", "_", variant.name)
+            title = f"{variant.label} as a member of {config.name}"
         else:
             model, label = resolve(member, self.preset, self.as_in_code).model, f"m{member}"
             title = f"#{member} as a member of {config.name}"
@@ -157,9 +207,9 @@ class _Planner:
 
     def _ensemble(self, config: Configuration, ens: Ensemble) -> Job:
         if ens.method == "merge":
-            return self._add("merge", config, members=tuple(self.configuration(m) for m in ens.members))
+            return self._add("merge", config, members=tuple(self._read(m) for m in ens.members))
         if ens.method == "stacking":
-            members = tuple(self.configuration(m) if isinstance(m, int) else self._single(self._member(config, m))
+            members = tuple(self._single(self._member(config, m)) if isinstance(m, NamedModel) else self._read(m)
                             for m in ens.members)
             return self._add("stack", config, members=members)
         member = self._member(config, ens.member, ens.distillation)
@@ -177,11 +227,12 @@ class _Planner:
 
 
 def plan(numbers: list[int | str | Variant], data: Path, options: RunOptions = RunOptions(), *,
-         test_split: bool = True) -> Plan:
+         test_split: bool = True, refs: Refs = Refs()) -> Plan:
     """The jobs configurations ``numbers`` need, producers before consumers, with the splits each predicts, at
     the options' preset, seed, code values and step cap. The options' ``overrides`` and ``epochs`` apply to the
-    configurations asked for, not to those they read."""
-    planner = _Planner(options.preset, data.resolve(), options.seed, options.as_in_code, options.max_steps)
+    configurations asked for, not to those they read. ``refs``: where the variants and finished runs that
+    configurations name are looked up."""
+    planner = _Planner(options.preset, data.resolve(), options.seed, options.as_in_code, options.max_steps, refs)
     targets = {target_key(n): planner.configuration(n, options.overrides or None, options.epochs) for n in numbers}
     order = list(planner.jobs.values())  # creation order: every job after the jobs it reads
     for job in targets.values():
@@ -200,7 +251,7 @@ def plan(numbers: list[int | str | Variant], data: Path, options: RunOptions = R
         # planned alone (validate2, test) is another job than #75 as #47's cascade input (train1, validate1
         # too); both reuse the same members. A training run reused without a split predicts it on demand
         # (``Executor.stored``), so its hash leaves the splits out.
-        if job.kind != "train":
+        if job.kind != "train" and job.finished is None:  # a finished run keeps the key it has
             job.key = _key(job.key, sorted(job.splits))
     return Plan(order, targets)
 

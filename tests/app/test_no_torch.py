@@ -14,7 +14,7 @@ import textwrap
 
 from tests.app.conftest import MAIN, ROOT, Dashboard
 
-PAGES = ("runs", "leaderboard", "attention", "stacking", "datasets", "paper")
+PAGES = ("compose", "runs", "leaderboard", "attention", "stacking", "datasets", "paper")
 
 SCRIPT = textwrap.dedent("""
     import json, sys, traceback

@@ -422,6 +422,56 @@ def test_paper_quick_set_queues_its_runs_and_selects_the_new_set(dashboard: Dash
         (dashboard.home / "paper" / "tiny-quick.json").unlink(missing_ok=True)
 
 
+# ----------------------------------------------------------------------------------------------- compose
+
+def test_compose_renders_every_method_and_refuses_what_does_not_fit(dashboard: Dashboard) -> None:
+    from y8m_models.configs.variants import METHODS
+
+    at = _page("compose")
+    assert at.button(key="compose_submit").disabled  # no name, no members
+    assert any("give the ensemble a name" in e.value for e in at.error)
+    at.text_input(key="compose_name").input("try")
+    for method in METHODS:
+        at.selectbox(key="compose_method").set_value(method).run()
+        assert not at.exception, (method, [e.value for e in at.exception])
+    at.selectbox(key="compose_method").set_value("merge").run()
+    at.multiselect(key="compose_members").select("#75 ensemble4").select("#2 chaining_video_8stage").select(
+        "#18 chaining_cnn").run()
+    assert any("merge combines exactly 2 'members'" in e.value for e in at.error)
+    assert at.button(key="compose_submit").disabled
+
+
+def test_compose_stacks_two_finished_runs_and_the_stack_is_on_the_pages(dashboard: Dashboard) -> None:
+    """Class-wise stacking of the fixture's #2 and #25 runs: both reused as they are, only the stack is new; run,
+    it is on the Stacking page and the leaderboard (under #75, the paper's class-wise stacking)."""
+    from worker.execute import execute_run
+
+    at = _page("compose")
+    at.text_input(key="compose_name").input("two-runs")
+    at.selectbox(key="compose_method").set_value("classwise").run()
+    box = at.multiselect(key="compose_members")
+    for n in (2, 25):
+        box.select(next(o for o in box.options if o.startswith(f"run {dashboard.runs[n]}: ")))
+    at.number_input(key="compose_max_steps").set_value(4).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [h.value for h in at.subheader] == ["3 run(s): 1 new, 2 reused"]
+    at.button(key="compose_submit").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    run_id = int(at.query_params["run"])
+    with reading(get_engine(dashboard.database_url)) as s:
+        run = s.get(Run, run_id)
+        assert (run.kind, run.number, run.variant.name) == ("stack", 75, "two-runs")
+        assert [link.input_id for link in run.inputs] == [dashboard.runs[2], dashboard.runs[25]]
+    execute_run(run_id)
+    clear_streamlit_caches()
+    stacking = _page("stacking")
+    labels = stacking.selectbox(key="stacking_run").options
+    assert any(label.startswith(f"run {run_id}: #75 ensemble4 · two-runs") for label in labels), labels
+    board = _page("leaderboard").dataframe[0].value
+    row = board[board["configuration"] == "ensemble4 · two-runs"].iloc[0]
+    assert row["best run"] == f"/runs?run={run_id}" and 0 < row["our validate2 GAP"] <= 1
+
+
 def test_paper_demo_button_queues_the_demos_runs(dashboard: Dashboard) -> None:
     """Queues #23, #25 and #75 at the tiny preset with their members (the fixture's runs have 4 steps; the quick
     set's, queued before, are reused), without training them. Kept last: its queued runs stay in the module's

@@ -57,7 +57,7 @@ def reproduce(
     from y8m_models.data.splits import split_files
     from y8m_models.data.vocabulary import resolve_num_classes
     from y8m_models.experiment import RunError
-    from y8m_models.pipeline import describe, plan, run_plan
+    from y8m_models.pipeline import Refs, describe, plan, run_plan
 
     try:
         numbers = parse_configs(configs, "--configs", find)
@@ -72,7 +72,7 @@ def reproduce(
             raise RunError(f"data directory {data} does not exist")
         test = any(split_files(data, level).get("test") for level in ("video", "frame")
                    if (data / level).is_dir())
-        jobs = plan(numbers, data, options, test_split=test)
+        jobs = plan(numbers, data, options, test_split=test, refs=Refs(variant=find))
         if dry_run:
             typer.echo(json.dumps(describe(jobs), indent=1))
             return

@@ -153,10 +153,10 @@ def _single_models(data: dict) -> Iterable[tuple[dict, str]]:
     if data.get("model"):
         yield data["model"], "model"
     ensemble = data.get("ensemble") or {}
-    if isinstance(ensemble.get("member"), dict):
+    if isinstance(ensemble.get("member"), dict) and "architecture" in ensemble["member"]:
         yield ensemble["member"], "ensemble.member"
     for i, member in enumerate(ensemble.get("members") or ()):
-        if isinstance(member, dict):
+        if isinstance(member, dict) and "architecture" in member:  # not a variant's or a run's reference
             yield member, f"ensemble.members.{i}"
 
 

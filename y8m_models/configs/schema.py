@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     SerializeAsAny,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -82,11 +84,50 @@ class Training(Strict):
     output_bias: Literal["label_prior", "zero"] = "label_prior"
 
 
+class VariantMember(Strict):
+    """A saved variant where a configuration is read (a member, a teacher, a cascade stream): ``{"variant": "k16"}``;
+    looked up when the configuration is planned (``pipeline.plan``'s ``refs``)."""
+
+    variant: str
+
+
+class RunMember(Strict):
+    """A finished run of the run store as an ensemble member, its predictions reused as they are:
+    ``{"run": 12}``; it must be on the dataset the ensemble runs on."""
+
+    run: int = Field(ge=1)
+
+
+PaperNumber = Annotated[int, Field(ge=1, le=80)]
+
+
+def _reference(value: Any) -> str | None:
+    """Which kind of reference a member, teacher or stream is: a paper number, an inline model, a variant, a run."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "number"
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        return next((tag for key, tag in (("architecture", "model"), ("variant", "variant"), ("run", "run"))
+                     if key in value), None)
+    return None
+
+
+def _one_of(*tagged: Any) -> Any:
+    kinds = ", ".join({"number": "a paper number", "model": "an inline model", "variant": '{"variant": NAME}',
+                       "run": '{"run": ID}'}[t.__metadata__[-1].tag] for t in tagged)
+    return Annotated[Union[tagged], Discriminator(_reference, custom_error_type="reference",  # noqa: UP007
+                                                  custom_error_message=f"expected {kinds}")]
+
+
+Reads = _one_of(Annotated[PaperNumber, Tag("number")], Annotated[VariantMember, Tag("variant")])
+
+
 class Distillation(Strict):
     """Soft targets from an ensemble's predictions on train1 (paper Eq. 12):
     ``(1 - weight) * L(p, y) + weight * L(p, teacher)``."""
 
-    teacher: int = Field(ge=1, le=80)
+    teacher: Reads
     weight: float = Field(gt=0, lt=1)
 
 
@@ -94,7 +135,7 @@ class CascadeInput(Strict):
     """Other configurations' predictions as an input (paper §7, Fig. 6): the streams are averaged with learned
     softmax weights, projected (ReLU), normalised, and concatenated to the model's representation."""
 
-    streams: tuple[int, ...] = Field(min_length=1)  # paper numbers, e.g. (76, 66)
+    streams: tuple[Reads, ...] = Field(min_length=1)  # paper numbers, e.g. (76, 66), or variants
     projection: int = Field(256, ge=1)
     # L2-normalise the projection (the wh cascades; the paper does not say); "none": the zt cascades.
     normalize: Literal["l2", "none"] = "l2"
@@ -147,6 +188,12 @@ class NamedModel(SingleModel):
     title: str
 
 
+Member = _one_of(Annotated[PaperNumber, Tag("number")], Annotated[NamedModel, Tag("model")],
+                 Annotated[VariantMember, Tag("variant")], Annotated[RunMember, Tag("run")])
+Trained = _one_of(Annotated[PaperNumber, Tag("number")], Annotated[NamedModel, Tag("model")],
+                  Annotated[VariantMember, Tag("variant")])
+
+
 class Combiner(Strict):
     """How member predictions are combined (paper §8, Eq. 7-11; catalog §4.13)."""
 
@@ -168,8 +215,9 @@ class Reweighting(Strict):
 
 class Ensemble(Strict):
     method: Literal["bagging", "boosting", "stacking", "merge"]
-    members: tuple[int | NamedModel, ...] = ()  # stacking and merge: paper numbers or inline models
-    member: int | NamedModel | None = None  # bagging and boosting: the model every member trains
+    # stacking and merge: paper numbers, inline models, saved variants or finished runs
+    members: tuple[Member, ...] = ()
+    member: Trained | None = None  # bagging and boosting: the model every member trains
     count: int = Field(8, ge=1)  # bagging and boosting
     base_epochs: float = Field(0, ge=0)  # a shared base trained first with uniform weights; 0 = from scratch
     member_epochs: float | None = Field(None, gt=0)  # each member: the base copy trained this much more

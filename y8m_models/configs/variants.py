@@ -100,3 +100,71 @@ def _is_slug(name: str) -> bool:
     except ConfigError:
         return False
     return True
+
+
+# ------------------------------------------------------------------------------------ composed ensembles
+
+STACKERS = ("mean", "linear", "classwise", "attention")
+METHODS = (*STACKERS, "bagging", "boosting", "distillation", "cascade", "merge")
+# What each method composes on: the paper's configuration of that method, whose other values it keeps (#75's
+# class-wise stacking and its combiner's training; #78's attention weighted stacking; #28's bagging; #32's boosting
+# with clipping; #80's merge). Distillation and cascade change the student or model itself.
+ENSEMBLE_BASES = {"mean": 75, "linear": 75, "classwise": 75, "attention": 78, "bagging": 28, "boosting": 32,
+                  "merge": 80}
+
+
+def reference(text: str | int) -> int | dict[str, Any]:
+    """A member as written on the command line or in a spec: ``18`` / ``#18`` (a configuration), ``run:12`` (a
+    finished run), or a saved variant's name -> as the schema holds it."""
+    item = str(text).strip()
+    if item.lstrip("#").isdigit():
+        return int(item.lstrip("#"))
+    if item.startswith("run:") and item[4:].isdigit():
+        return {"run": int(item[4:])}
+    return {"variant": item}
+
+
+def compose(method: str, members: list[str | int], *, teacher: str | int | None = None, weight: float = 0.5,
+            count: int | None = None, rule: str | None = None, threshold: float | None = None,
+            changes: dict[str, Any] | None = None, find_variant: Lookup = find) -> tuple[int, dict[str, Any]]:
+    """An ensemble composed of configurations, variants and finished runs, as the variant that is it: (base,
+    changed values). ``members``: the stacked or merged ones; the one model bagged or boosted; the student
+    (distillation, from ``teacher``) or the model a cascade feeds (on the other members' predictions).
+    ``changes``: more values (a combiner's parameters, say). ``ConfigError`` naming what does not fit."""
+    if method not in METHODS:
+        raise ConfigError(f"--method {method!r}: one of {', '.join(METHODS)}")
+    refs = [reference(m) for m in members]
+    if not refs:
+        raise ConfigError("--members: give the members (numbers, variants' names, run:ID)")
+    one = method in ("bagging", "boosting", "distillation")
+    if one and len(refs) != 1:
+        raise ConfigError(f"--members: {method} takes one model, not {len(refs)}")
+    out: dict[str, Any]
+    if method in STACKERS or method == "merge":
+        base = ENSEMBLE_BASES[method]
+        out = {"ensemble.members": refs, **({"ensemble.combiner.kind": method} if method in STACKERS else {})}
+    elif method in ("bagging", "boosting"):
+        base, out = ENSEMBLE_BASES[method], {"ensemble.member": refs[0]}
+        out |= {"ensemble.count": count} if count is not None else {}
+        out |= {"ensemble.reweighting.rule": rule} if rule is not None else {}
+        out |= {"ensemble.reweighting.threshold": threshold} if threshold is not None else {}
+    else:  # the model itself, with a teacher or cascade streams
+        model, streams = refs[0], refs[1:]
+        if isinstance(model, dict) and "run" in model:
+            raise ConfigError(f"--members run:{model['run']}: a {method} trains its model; a finished run cannot be it")
+        if isinstance(model, dict):
+            variant = find_variant(model["variant"])
+            if variant is None:
+                raise ConfigError(f"--members {model['variant']!r}: neither a configuration number nor a saved variant")
+            base, out = variant.base, dict(variant.overrides)
+        else:
+            base, out = model, {}
+        if method == "distillation":
+            if teacher is None:
+                raise ConfigError("--teacher: distillation needs the ensemble it learns from")
+            out["model.distillation"] = {"teacher": reference(teacher), "weight": weight}
+        else:
+            if not streams:
+                raise ConfigError("--members: a cascade is its model, then the ensembles it reads (e.g. 2,mystack)")
+            out["model.cascade"] = {"streams": streams}
+    return base, {**out, **(changes or {})}
