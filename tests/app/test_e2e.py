@@ -272,10 +272,11 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         variant_run = int(page.url.rsplit("=", 1)[1])
         expect(page.get_by_role("heading", name=f"run {variant_run}: succeeded")).to_be_visible(timeout=90_000)
         assert show(variant_run)["variant"] == "e2e-s2"
-        # 3c. the two finished runs stacked class-wise in the composer, run, and on the leaderboard beside the variant
+        # 3c. the two finished runs stacked by attention weighted stacking in the composer, run, its weights on the
+        # Stacking page and its row on the leaderboard beside the variant's
         _open(page, "Compose", "Compose an ensemble")
         page.get_by_label("Name (e.g. my-stack)").fill("e2e-stack")
-        _choose(page, "Method", "classwise")
+        _choose(page, "Method", "attention")
         for run in (run_id, variant_run):
             _choose(page, "Members (configurations, variants, finished runs)", f"run {run}: ")
         page.keyboard.press("Escape")  # a multiselect stays open after a choice
@@ -288,13 +289,17 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         expect(page.get_by_role("heading", name=f"run {stack_run}: succeeded")).to_be_visible(timeout=90_000)
         assert show(stack_run)["variant"] == "e2e-stack"
         assert [i["run"] for i in show(stack_run)["inputs"]] == [run_id, variant_run]
+        _open(page, "Stacking", "Stacking weights")
+        expect(page.get_by_role("combobox", name="Stacking run")).to_have_value(
+            re.compile(rf"^run {stack_run}: #78 ensemble57_attention_r3 · e2e-stack "))
+        _screenshot(page, shots, "3c-stacking")
         _open(page, "Leaderboard", "Leaderboard of the 80 configurations")
         table = page.get_by_test_id("stDataFrame").first.locator("table")
         expect(table.locator("tbody td", has_text="chaining_video_relabel · e2e-s2")).to_have_count(1)
         _choose(page, "Section", "A.9")  # the ensembles: #75's rows are past what the grid draws
         page.keyboard.press("Escape")
         _settle(page)
-        expect(table.locator("tbody td", has_text="ensemble4 · e2e-stack")).to_have_count(1)
+        expect(table.locator("tbody td", has_text="ensemble57_attention_r3 · e2e-stack")).to_have_count(1)
 
         # 4. the Paper page: the demo not run on the dataset yet, no paper set yet, the two buttons there
         _open(page, "Paper", "The paper in miniature")

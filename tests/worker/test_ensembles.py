@@ -121,8 +121,8 @@ def test_composed_ensembles_run_on_a_worker_reusing_finished_runs(env: Backend, 
     assert "stacking_weights" in {a["kind"] for a in info["artifacts"]}
 
     # bagging of a variant; distillation of #2 from the composed stack; a cascade of #2 on it
-    save_variant("e2e-g3", "25", {"model.params.groups": 3})
-    for name, method, members, extra in [("e2e-bag", "bagging", ["e2e-g3"], {"count": 2}),
+    save_variant("e2e-g5", "25", {"model.params.groups": 5})
+    for name, method, members, extra in [("e2e-bag", "bagging", ["e2e-g5"], {"count": 2}),
                                          ("e2e-distil", "distillation", ["2"], {"teacher": "e2e-stack"}),
                                          ("e2e-cascade", "cascade", ["2", "e2e-stack"], {})]:
         base, changes = compose(method, members, find_variant=_variant, **extra)

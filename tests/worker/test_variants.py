@@ -156,6 +156,9 @@ def _parsed(text: str) -> list:
 
 @pytest.mark.slow
 def test_a_variant_trained_on_a_worker_has_its_own_leaderboard_row(env: Backend, workers: Workers) -> None:
+    if env.name != "embedded":
+        pytest.skip("the leaderboard reads the run store the same way on both backends (the submission is tested "
+                    "on both above)")
     from app.data import leaderboard
     from tests.app.conftest import clear_streamlit_caches
     from worker.runs import list_runs, register_dataset, show, submit
