@@ -105,8 +105,8 @@ def ensemble_create(
     seed: SeedOption = DEFAULTS.seed,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, max=MAX_INT32,
                                                   help="with --data: stop each training run after N steps")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="with --data: print the plan (runs new and reused) and "
-                                          "submit nothing")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="with --data: print the plan (runs new and reused); "
+                                          "nothing is saved or submitted")] = False,
 ) -> None:
     """Compose an ensemble of configurations, variants and finished runs by a method, saved under a name as the
     variant of the paper's configuration of that method it is (#75 stacking, #78 attention weighted stacking, #28
@@ -130,19 +130,28 @@ def ensemble_create(
                                 weight=float(values.get("weight", weight)), count=values.get("count"),
                                 rule=values.get("rule"), threshold=values.get("threshold"),
                                 changes={**(values.get("set") or {}), **parse_set(set_)})
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    if dry_run and data is None:
+        raise fail("--dry-run shows the plan on a dataset: give --data")
+    options = run_options(preset=preset_or_default(preset), seed=seed, max_steps=max_steps) if data else None
+    if dry_run:  # the plan of the base with the composition's values: what saving and submitting it would run
+        try:
+            rows = preview(str(base), data, options.model_copy(update={"overrides": changes}))
+        except SubmitError as exc:
+            raise fail(str(exc)) from None
+        for row in rows:
+            reuse = f"reuses run {row['reuse']} ({row['reuse_status']})" if row["reuse"] else "new"
+            typer.echo(f"{row['kind']:<6} {row['job']:<60} {reuse}")
+        return
+    try:
         variant = save_variant(values["name"], str(base), changes, note=values.get("note") or "", replace=replace)
-    except (ConfigError, VariantError) as exc:
+    except VariantError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"saved {variant.label}: {values['method']} of {', '.join(map(str, listed))}", err=True)
     if data is None:
         return
-    options = run_options(preset=preset_or_default(preset), seed=seed, max_steps=max_steps)
     try:
-        if dry_run:
-            for row in preview(variant.name, data, options):
-                reuse = f"reuses run {row['reuse']} ({row['reuse_status']})" if row["reuse"] else "new"
-                typer.echo(f"{row['kind']:<6} {row['job']:<60} {reuse}")
-            return
         result = submit(variant.name, data, options)
     except SubmitError as exc:
         raise fail(str(exc)) from None

@@ -63,6 +63,9 @@ def test_ensemble_create_saves_checks_references_and_shows_the_plan(env: Backend
     made = runner.invoke(app, ["ensemble", "create", str(spec), "--data", str(env.data), "--dry-run", "--max-steps",
                                "3"])
     assert made.exit_code == 0, made.output
+    assert get_variant("cli-stack") is None  # a dry run saves nothing
+    again = runner.invoke(app, ["ensemble", "create", str(spec)])
+    assert again.exit_code == 0 and again.stderr.startswith("saved #78 · cli-stack: attention of 2, cli-g3")
     saved = get_variant("cli-stack")
     assert (saved.base, saved.note) == (78, "two members")
     assert saved.overrides["ensemble.members"] == [2, {"variant": "cli-g3"}]
@@ -70,7 +73,7 @@ def test_ensemble_create_saves_checks_references_and_shows_the_plan(env: Backend
     plan = made.stdout.splitlines()
     assert [line.split()[0] for line in plan] == ["train", "train", "stack"]
     assert all(line.endswith("new") for line in plan)
-    assert get_variant("cli-stack").frozen_by is None  # a dry run submits nothing
+    assert get_variant("cli-stack").frozen_by is None  # saved, not submitted
     for args, says in [
         (["--name", "cli-bad", "--method", "mean", "--members", "2,run:999999"], "member run 999999 is no such run"),
         (["--name", "cli-bad", "--method", "mean", "--members", "2,cli-nope"],
