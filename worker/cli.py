@@ -91,7 +91,7 @@ def ensemble_create(
              "the one model; distillation: the student; cascade: the model, then what it reads")] = None,
     teacher: Annotated[str | None, typer.Option(help="distillation: the ensemble it learns from (75, a variant)")] = (
         None),
-    weight: Annotated[float, typer.Option(help="distillation: the teacher's share of the loss")] = 0.5,
+    weight: Annotated[float | None, typer.Option(help="distillation: the teacher's share of the loss (0.5)")] = None,
     count: Annotated[int | None, typer.Option(help="bagging, boosting: members trained")] = None,
     rule: Annotated[str | None, typer.Option(help="boosting: clip, discard or none")] = None,
     threshold: Annotated[float | None, typer.Option(help="boosting: where weights are clipped or discarded")] = None,
@@ -118,8 +118,8 @@ def ensemble_create(
     from y8m_models.configs.variants import compose
 
     given = _spec(spec) if spec else {}
-    asked = {"name": name, "method": method, "members": members, "teacher": teacher, "count": count, "rule": rule,
-             "threshold": threshold, "note": note or None}
+    asked = {"name": name, "method": method, "members": members, "teacher": teacher, "weight": weight, "count": count,
+             "rule": rule, "threshold": threshold, "note": note or None}
     values = {**given, **{k: v for k, v in asked.items() if v is not None}}
     if not values.get("name") or not values.get("method"):
         raise fail("give --name and --method (or a spec file with them)")
@@ -127,7 +127,7 @@ def ensemble_create(
     listed = [m for m in str(listed).split(",") if m.strip()] if isinstance(listed, str) else list(listed)
     try:
         base, changes = compose(values["method"], listed, teacher=values.get("teacher"),
-                                weight=float(values.get("weight", weight)), count=values.get("count"),
+                                weight=float(values.get("weight", 0.5)), count=values.get("count"),
                                 rule=values.get("rule"), threshold=values.get("threshold"),
                                 changes={**(values.get("set") or {}), **parse_set(set_)})
     except ConfigError as exc:
@@ -135,10 +135,11 @@ def ensemble_create(
     if dry_run and data is None:
         raise fail("--dry-run shows the plan on a dataset: give --data")
     options = run_options(preset=preset_or_default(preset), seed=seed, max_steps=max_steps) if data else None
-    if dry_run:  # the plan of the base with the composition's values: what saving and submitting it would run
+    if dry_run:  # the checks of saving, then the plan of the base with the composition's values
         try:
+            save_variant(values["name"], str(base), changes, replace=replace, write=False)
             rows = preview(str(base), data, options.model_copy(update={"overrides": changes}))
-        except SubmitError as exc:
+        except (SubmitError, VariantError) as exc:
             raise fail(str(exc)) from None
         for row in rows:
             reuse = f"reuses run {row['reuse']} ({row['reuse_status']})" if row["reuse"] else "new"

@@ -271,16 +271,16 @@ def _finished_job(run_id: int, dataset: Dataset, settings: Settings) -> Any:
 
 
 def _check_finished(jobs: list[Any], settings: Settings) -> None:
-    """A finished stack or merge run used as a member holds predictions on every split its readers need (a
-    training run predicts a missing one on demand; an ensemble predicts only what it was asked for)."""
-    with reading(prepare(settings)) as s:
-        for job in (j for j in jobs if j.kind != "train"):
+    """A finished stack, merge or cascade run used as a member holds predictions on every split its readers need
+    (another training run predicts a missing one on demand; an ensemble predicts only what it was asked for)."""
+    with reading(prepare(settings)) as s:  # a cascade predicts a split only from its streams' predictions on it
+        for job in (j for j in jobs if j.kind != "train" or j.config.model.cascade is not None):
             have = {a.split for a in artifacts(s, job.finished) if a.kind == "predictions"}
             missing = sorted(job.splits - have)
             if missing:
                 raise SubmitError(f"run {job.finished} ({job.config.name}) has no predictions on {', '.join(missing)}, "
-                                  "which the ensemble reading it needs; an ensemble run predicts only the splits "
-                                  "it was asked for: submit its configuration as the member instead")
+                                  "which the ensemble reading it needs; an ensemble or cascade run predicts only the "
+                                  "splits it was asked for: give its configuration as the member instead")
 
 
 def _add_run(session: Any, run: Run, created: str) -> Run:

@@ -49,10 +49,10 @@ def list_variants(settings: Settings | None = None) -> list[Variant]:
 
 
 def save_variant(name: str, base: str, changes: dict[str, Any], *, note: str = "", created_by: str | None = None,
-                 replace: bool = False, settings: Settings | None = None) -> Variant:
+                 replace: bool = False, write: bool = True, settings: Settings | None = None) -> Variant:
     """Save variant ``name``: ``base`` (a configuration's number, ``#25`` or slug, or a saved variant's name) with
     ``changes`` (dotted path -> value, as ``--set``). ``replace``: change the variant of that name, unless a run
-    has used it. ``VariantError`` naming what is wrong; nothing is written then."""
+    has used it. ``VariantError`` naming what is wrong; nothing is written then. ``write=False``: the checks only."""
     settings = settings or Settings.from_env()
     engine = prepare(settings)
     parent = get_variant(base, settings) if base[:1].isalpha() else None
@@ -80,6 +80,8 @@ def save_variant(name: str, base: str, changes: dict[str, Any], *, note: str = "
                          and same(variant.base, r.overrides, variant.overrides)), None)
             if twin is not None:
                 raise VariantError(f"variant {twin.name!r} has the same base and values; use it, or change a value")
+            if not write:  # every check made, nothing written (y8m ensemble create --dry-run)
+                return variant
             if row is None:
                 row = Row(name=name, created_at=utcnow())
                 s.add(row)

@@ -200,6 +200,9 @@ class _Planner:
             title = f"{variant.label} as a member of {config.name}"
         else:
             model, label = resolve(member, self.preset, self.as_in_code).model, f"m{member}"
+            if model is None:
+                raise ConfigError(f"{config.name}: its member #{member} is an ensemble; bagging and boosting train a "
+                                  "single model")
             title = f"#{member} as a member of {config.name}"
         if distillation is not None:
             model = model.model_copy(update={"distillation": distillation})

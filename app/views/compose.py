@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from app import data
@@ -32,8 +33,8 @@ choices = {f"#{c['number']} {c['slug']}": str(c["number"]) for c in data.configu
 choices |= {f"#{v['number']} · {v['name']} (variant)": v["name"] for v in data.variants()}
 finished = {}
 for r in data.runs_table(("succeeded",), dataset_id=dataset["id"]).to_dict("records"):
-    if r["kind"] in ("train", "stack", "merge") and r["validate2 GAP"] == r["validate2 GAP"]:  # NaN: no score
-        number = f"#{int(r['#'])} " if r["#"] == r["#"] else ""  # a member of a bag has none
+    if r["kind"] in ("train", "stack", "merge") and pd.notna(r["validate2 GAP"]):  # a run without scores: not one
+        number = f"#{int(r['#'])} " if pd.notna(r["#"]) else ""  # a member of a bag has none
         finished[f"run {r['id']}: {number}{r['configuration']} (validate2 {r['validate2 GAP']:.4f})"] = f"run:{r['id']}"
 trained = {**choices}  # what a bagged, boosted, distilled or cascaded model may be: it is trained
 members: list[str] = []

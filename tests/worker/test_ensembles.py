@@ -31,6 +31,7 @@ K3 = Variant(name="k3", base=25, overrides={"model.params.groups": 3})
     ("distillation", ["k3"], {"teacher": "mystack", "weight": 0.3}, 25,
      {"model.params.groups": 3, "model.distillation": {"teacher": {"variant": "mystack"}, "weight": 0.3}}),
     ("cascade", ["2", "mystack", "76"], {}, 2, {"model.cascade": {"streams": [{"variant": "mystack"}, 76]}}),
+    ("cascade", ["48", "75"], {}, 48, {"model.cascade.streams": [75]}),  # #48's other cascade settings kept
 ])
 def test_each_method_is_the_variant_of_its_paper_configuration(method, members, extra, base, changes) -> None:
     assert compose(method, members, find_variant={"k3": K3}.get, **extra) == (base, changes)
@@ -44,10 +45,20 @@ def test_each_method_is_the_variant_of_its_paper_configuration(method, members, 
     ("cascade", ["2"], {}, "a cascade is its model, then the ensembles it reads"),
     ("cascade", ["nope", "75"], {}, "'nope': neither a configuration number nor a saved variant"),
     ("mean", [], {}, "--members: give the members"),
+    ("distillation", ["75"], {"teacher": "76"}, "distillation trains a single model; #75 is an ensemble"),
+    ("cascade", ["75", "76"], {}, "a cascade trains a single model; #75 is an ensemble"),
 ])
 def test_a_composition_that_does_not_fit_its_method_is_refused(method, members, extra, says) -> None:
     with pytest.raises(ConfigError, match=says.replace("(", r"\(")):
         compose(method, members, find_variant={"k3": K3}.get, **extra)
+
+
+def test_bagging_an_ensemble_is_refused_when_planned() -> None:
+    from y8m_models.pipeline import plan
+
+    base, changes = compose("bagging", ["75"])
+    with pytest.raises(ConfigError, match="its member #75 is an ensemble; bagging and boosting train a single model"):
+        plan([Variant(name="bag75", base=base, overrides=changes)], Path("/nowhere"))
 
 
 def test_ensemble_create_saves_checks_references_and_shows_the_plan(env: Backend, tmp_path: Path) -> None:
@@ -122,6 +133,10 @@ def test_composed_ensembles_run_on_a_worker_reusing_finished_runs(env: Backend, 
     info = show(stack.targets["e2e-stack"])
     assert info["variant"] == "e2e-stack" and [i["run"] for i in info["inputs"]] == runs
     assert "stacking_weights" in {a["kind"] for a in info["artifacts"]}
+    # the stack as a member of another: it predicted validate2 and test only, not the train2 a stack reads
+    base, changes = compose("mean", [f"run:{stack.targets['e2e-stack']}", "2"])
+    with pytest.raises(SubmitError, match=f"run {stack.targets['e2e-stack']} .* has no predictions on train2"):
+        submit("75", env.data, options.model_copy(update={"overrides": changes}))
 
     # bagging of a variant; distillation of #2 from the composed stack; a cascade of #2 on it
     save_variant("e2e-g5", "25", {"model.params.groups": 5})

@@ -160,11 +160,19 @@ def compose(method: str, members: list[str | int], *, teacher: str | int | None 
         else:
             base, out = model, {}
         if method == "distillation":
+            if resolve(base, overrides=out).model is None:
+                raise ConfigError(f"--members {base}: distillation trains a single model; #{base} is an ensemble")
             if teacher is None:
                 raise ConfigError("--teacher: distillation needs the ensemble it learns from")
             out["model.distillation"] = {"teacher": reference(teacher), "weight": weight}
         else:
             if not streams:
                 raise ConfigError("--members: a cascade is its model, then the ensembles it reads (e.g. 2,mystack)")
-            out["model.cascade"] = {"streams": streams}
+            model_config = resolve(base, overrides=out).model
+            if model_config is None:
+                raise ConfigError(f"--members {base}: a cascade trains a single model; #{base} is an ensemble")
+            # a model that is a cascade already (#48's normalize, #56's infrequent_from) keeps its other settings
+            key, value = ("model.cascade.streams", streams) if model_config.cascade else ("model.cascade",
+                                                                                           {"streams": streams})
+            out[key] = value
     return base, {**out, **(changes or {})}
