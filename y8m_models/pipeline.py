@@ -190,20 +190,16 @@ class _Planner:
                 distillation: Any = None) -> Configuration:
         if isinstance(member, NamedModel):
             model, label, title = member, member.label.split(".")[-1], member.title
-        elif isinstance(member, VariantMember):
-            variant = self._variant(member.variant)
-            model = resolve(variant.base, self.preset, self.as_in_code, variant.overrides).model
-            if model is None:
-                raise ConfigError(f"{config.name}: its member {variant.label} is an ensemble; bagging and boosting "
-                                  "train a single model")
-            label = "v_" + re.sub(r"[^a-z0-9_]", "_", variant.name)
-            title = f"{variant.label} as a member of {config.name}"
         else:
-            model, label = resolve(member, self.preset, self.as_in_code).model, f"m{member}"
+            variant = self._variant(member.variant) if isinstance(member, VariantMember) else None
+            named = variant.label if variant else f"#{member}"
+            model = (resolve(variant.base, self.preset, self.as_in_code, variant.overrides) if variant else
+                     resolve(member, self.preset, self.as_in_code)).model
             if model is None:
-                raise ConfigError(f"{config.name}: its member #{member} is an ensemble; bagging and boosting train a "
+                raise ConfigError(f"{config.name}: its member {named} is an ensemble; bagging and boosting train a "
                                   "single model")
-            title = f"#{member} as a member of {config.name}"
+            label = "v_" + re.sub(r"[^a-z0-9_]", "_", variant.name) if variant else f"m{member}"
+            title = f"{named} as a member of {config.name}"
         if distillation is not None:
             model = model.model_copy(update={"distillation": distillation})
         return _member_config(config, model, label, title)

@@ -158,8 +158,7 @@ def fields(config: Configuration) -> list[Field]:
 def values_of(config: Configuration, form: list[Field], overrides: dict[str, Any]) -> dict[str, Any]:
     """The values of the form's fields that ``overrides`` (a variant's) change, by path: where its form starts."""
     changed = resolve(config, overrides=overrides).model_dump(mode="json")
-    out = {f.path: _plain(get_path(changed, f.path)) for f in form}
-    return {path: value for path, value in out.items() if value != next(f.paper for f in form if f.path == path)}
+    return {f.path: value for f in form if (value := _plain(get_path(changed, f.path))) != f.paper}
 
 
 def at_preset(config: Configuration, form: list[Field], preset: str, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app import data
+from app.components.plan import plan_table
 from y8m_models.configs import ConfigError
 from y8m_models.configs.variants import METHODS, STACKERS, compose
 from y8m_models.options import OptionsError, RunOptions
@@ -95,11 +96,9 @@ if not name:
 for field, message in errors.items():
     slots[field].error(message, icon="⚠️")
 if plan:
-    new = sum(row["reuse"] is None for row in plan)
-    st.subheader(f"{len(plan)} run(s): {new} new, {len(plan) - new} reused")
-    st.dataframe([{"run": row["job"], "kind": row["kind"], "#": row["number"], "inputs": ", ".join(row["inputs"]),
-                   "reuses": f"run {row['reuse']} ({row['reuse_status']})" if row["reuse"] else "new"}
-                  for row in plan], hide_index=True, key="compose_plan")
+    heading, rows = plan_table(plan)
+    st.subheader(heading)
+    st.dataframe(rows, hide_index=True, key="compose_plan")
 if st.button("Save and submit", type="primary", disabled=bool(errors), key="compose_submit"):
     try:
         variant = save_variant(name, str(base), composed, note=note, created_by="dashboard")

@@ -14,6 +14,7 @@ import streamlit as st
 
 from app import data
 from app.components import params
+from app.components.plan import plan_table
 from y8m_models.configs import get_config
 from y8m_models.configs.presets import PRESETS as MODEL_PRESETS
 from y8m_models.configs.variants import same
@@ -224,12 +225,9 @@ if form:
 
 
 if plan:
-    new = sum(row["reuse"] is None for row in plan)
-    st.subheader(f"{len(plan)} run(s): {new} new, {len(plan) - new} reused")
-    st.dataframe([{"run": row["job"], "kind": row["kind"], "#": row["number"],
-                   "inputs": ", ".join(row["inputs"]),
-                   "reuses": f"run {row['reuse']} ({row['reuse_status']})" if row["reuse"] else "new"}
-                  for row in plan], hide_index=True, key="launch_plan")
+    heading, rows = plan_table(plan)
+    st.subheader(heading)
+    st.dataframe(rows, hide_index=True, key="launch_plan")
 if st.button("Submit", type="primary", disabled=bool(errors), key="launch_submit"):
     try:
         result = submit(target, dataset["name"], options)

@@ -29,10 +29,8 @@ def _summary(config) -> dict:
 
 
 def _variant_summary(variant) -> dict:
-    return {"name": variant.name, "label": variant.label, "base": variant.base, "overrides": variant.overrides,
-            "parent": variant.parent, "note": variant.note, "created_by": variant.created_by,
-            "created_at": variant.created_at.isoformat() if variant.created_at else None,
-            "frozen_by": variant.frozen_by}
+    """A variant as JSON (as `configs save --json` prints it) with its one-line label."""
+    return {**variant.model_dump(mode="json"), "label": variant.label}
 
 
 @configs_app.command("list")
@@ -89,16 +87,14 @@ def configs_show(
     where its code is (``code``: the class that builds each model; an ensemble's combiner and jobs). A saved
     variant's name shows it resolved, with its base and changed values under ``variant``."""
 
-    from y8m_models.configs import ConfigError, parse_configs, resolve, single_models
+    from y8m_models.configs import ConfigError, resolve, single_models
     from y8m_models.configs.build import build_model
-    from y8m_models.configs.schema import Variant
     from y8m_models.configs.variants import find
     from y8m_models.models import ModelInputs
 
     code, preset = as_in_code(code, old_code), preset_or_default(preset)
     try:
-        found = parse_configs(key, "configs show", find) if key[:1].isalpha() and "," not in key else [key]
-        variant = found[0] if isinstance(found[0], Variant) else None
+        variant = find(key)  # None for a number or a slug
         config = resolve(variant.base if variant else key, preset, as_in_code=code,
                          overrides=variant.overrides if variant else None)
     except ConfigError as exc:

@@ -73,6 +73,11 @@ def get_config(key: int | str) -> Configuration:
     raise ConfigError(f"unknown configuration {key!r}{hint}")
 
 
+def is_slug(name: str) -> bool:
+    """Whether ``name`` is a configuration's or a baseline's slug (a saved variant's name never is)."""
+    return name in _BY_SLUG
+
+
 def parse_configs(text: str, option: str = "--config", variants: Lookup | None = None) -> list[int | str | Variant]:
     """The one grammar of configuration lists, everywhere a command takes configurations: comma-separated
     paper numbers (``18``, ``#18``), slugs (``chaining_cnn``, a Table 2 baseline's ``baseline_logistic``),
@@ -82,7 +87,7 @@ def parse_configs(text: str, option: str = "--config", variants: Lookup | None =
     out: list[int | str | Variant] = []
     for item in filter(None, (part.strip() for part in str(text).split(","))):
         # A name that is no slug is looked up as a variant (the store is not opened for the 80 and the ranges).
-        found = variants and item[:1].isalpha() and item not in _BY_SLUG
+        found = variants and item[:1].isalpha() and not is_slug(item)
         variant = variants(item) if found else None
         if variant is not None:
             if variant.name not in [v.name for v in out if isinstance(v, Variant)]:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from y8m_models.configs.presets import PRESETS
-from y8m_models.configs.registry import ConfigError, get_config, get_path, resolve
+from y8m_models.configs.registry import ConfigError, get_config, get_path, is_slug, resolve
 from y8m_models.configs.schema import Lookup, Variant
 
 NAME = re.compile(r"[a-z][a-z0-9_.-]{0,62}[a-z0-9]")
@@ -39,7 +39,7 @@ def attach(find: Lookup, listing: Callable[[], list[Variant]]) -> None:
 def find(name: str) -> Variant | None:
     """The variant of that name in the attached store; None when there is none (or no store). A paper number
     or a slug is never a variant's name (``derive`` refuses them): the store is not opened for those."""
-    if _Store.find is None or not NAME.fullmatch(name) or _is_slug(name):
+    if _Store.find is None or not NAME.fullmatch(name) or is_slug(name):
         return None
     return _Store.find(name)
 
@@ -72,7 +72,7 @@ def derive(name: str, base: int | str | Variant, changes: dict[str, Any], **fiel
     config = get_config(parent.base if parent else base)
     if config.number is None:
         raise ConfigError(f"{config.name} is a Table 2 baseline: variants derive from the 80 numbered configurations")
-    if _is_slug(name):
+    if is_slug(name):
         raise ConfigError(f"variant name {name!r} is a configuration's slug; choose another")
     overrides = {**(parent.overrides if parent else {}), **changes}
     for preset in PRESETS:  # validated where a run could use it; an error names the path
@@ -92,14 +92,6 @@ def same(base: int, one: dict[str, Any], other: dict[str, Any]) -> bool:
         return resolve(base, overrides=one) == resolve(base, overrides=other)
     except ConfigError:
         return False
-
-
-def _is_slug(name: str) -> bool:
-    try:
-        get_config(name)
-    except ConfigError:
-        return False
-    return True
 
 
 # ------------------------------------------------------------------------------------ composed ensembles
