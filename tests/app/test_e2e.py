@@ -177,6 +177,17 @@ def _cell(page, row_first_cell: str, column: str) -> str:
     raise AssertionError(f"no row {row_first_cell!r} in the table")
 
 
+def _submitted_and_trained(page, button: str) -> int:
+    """Click the page's submit button; the run it opens on the Runs page, once a worker has trained it."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name=button).click()
+    page.wait_for_url(re.compile(r"/runs\?run=\d+$"))
+    run_id = int(page.url.rsplit("=", 1)[1])
+    expect(page.get_by_role("heading", name=f"run {run_id}: succeeded")).to_be_visible(timeout=90_000)
+    return run_id
+
+
 def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -225,13 +236,9 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         expect(page.get_by_role("combobox", name="Preset")).to_have_value("tiny")
         expect(steps).to_have_value("30")
         _screenshot(page, shots, "1-launch")
-        page.get_by_role("button", name="Submit").click()
-
         # 2. the run's page, live, until the worker has trained it
-        page.wait_for_url(re.compile(r"/runs\?run=\d+$"))
-        run_id = int(page.url.rsplit("=", 1)[1])
+        run_id = _submitted_and_trained(page, "Submit")
         _visible_title(page, "Runs")
-        expect(page.get_by_role("heading", name=f"run {run_id}: succeeded")).to_be_visible(timeout=90_000)
         expect(page.get_by_text("step 30/30")).to_be_visible()
         expect(page.get_by_text("no data yet")).to_have_count(0)  # its loss and GAP curves
         info = show(run_id)
@@ -258,19 +265,17 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         page.get_by_label("Name (e.g. k16-lr2e-3)").fill("e2e-s2")
         page.get_by_role("button", name="Save as variant").click()
         _settle(page)
+        # the save reruns the page: under load that takes longer than an assertion's default 5 s
         expect(page.get_by_text("Saved #1 · e2e-s2: selected below, and in the configuration list under its base")
-               ).to_be_visible()
+               ).to_be_visible(timeout=30_000)
         expect(page.get_by_role("combobox", name="Configuration")).to_have_value(
-            "#1 · e2e-s2 (variant of chaining_video_relabel)")
+            "#1 · e2e-s2 (variant of chaining_video_relabel)", timeout=30_000)
         steps = page.get_by_label(re.compile(r"^Max steps"))
         steps.fill("30")
         steps.press("Enter")
         _settle(page)
         _screenshot(page, shots, "3b-variant")
-        page.get_by_role("button", name="Submit").click()
-        page.wait_for_url(re.compile(r"/runs\?run=\d+$"))
-        variant_run = int(page.url.rsplit("=", 1)[1])
-        expect(page.get_by_role("heading", name=f"run {variant_run}: succeeded")).to_be_visible(timeout=90_000)
+        variant_run = _submitted_and_trained(page, "Submit")
         assert show(variant_run)["variant"] == "e2e-s2"
         # 3c. the two finished runs stacked by attention weighted stacking in the composer, run, its weights on the
         # Stacking page and its row on the leaderboard beside the variant's
@@ -283,10 +288,7 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         _settle(page)
         expect(page.get_by_role("heading", name="3 run(s): 1 new, 2 reused")).to_be_visible()
         _screenshot(page, shots, "3c-compose")
-        page.get_by_role("button", name="Save and submit").click()
-        page.wait_for_url(re.compile(r"/runs\?run=\d+$"))
-        stack_run = int(page.url.rsplit("=", 1)[1])
-        expect(page.get_by_role("heading", name=f"run {stack_run}: succeeded")).to_be_visible(timeout=90_000)
+        stack_run = _submitted_and_trained(page, "Save and submit")
         assert show(stack_run)["variant"] == "e2e-stack"
         assert [i["run"] for i in show(stack_run)["inputs"]] == [run_id, variant_run]
         _open(page, "Stacking", "Stacking weights")
