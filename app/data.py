@@ -1,7 +1,7 @@
 """What the pages read, cached: the run store's queries (``db.queries``) and the artifact files (attention
 dumps, stacking weights, prediction stores, synthetic thumbnails). Loaders return plain data (dicts, lists,
 arrays, DataFrames); the pages turn it into widgets and ``app.components`` figures. Nothing here trains or
-writes, except ``engine()``'s first call, which brings the schema to its newest revision and syncs the 80
+writes, except ``engine()``'s first call, which brings the schema to its newest revision and syncs the numbered
 configurations (``worker.runs.prepare``; that reads the configuration registry)."""
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from db import queries
 from db.engine import reading
 from db.models import Run
 from db.settings import Settings
+from y8m_models.configs.registry import in_paper
+from y8m_models.sizes import SIZE_LIMIT_2018, weight_bytes
 
 SORTS = {"newest": Run.id.desc(), "oldest": Run.id.asc(), "start time": Run.started_at.desc(),
          "configuration": Run.number.asc()}
@@ -63,22 +65,26 @@ def datasets() -> list[dict[str, Any]]:
 @st.cache_data(ttl=2)
 def runs_table(status: tuple[str, ...] = (), number: int | None = None, dataset_id: int | None = None,
                sort: str = "newest", limit: int = 500) -> pd.DataFrame:
-    """The runs as a table: newest ``limit`` after the filters, sorted (GAP sorts the loaded rows)."""
+    """The runs as a table: newest ``limit`` after the filters, sorted (GAP sorts the loaded rows); a run's size
+    is its parameters with those of every run it needs to predict (``queries.sizes``)."""
     with reading(engine()) as s:
         query = queries.runs_query(status or None, None if number is None else [number], dataset_id).options(
             selectinload(Run.scores))
         if sort in SORTS:
             query = query.order_by(None).order_by(SORTS[sort], Run.id.desc())
+        found = list(s.scalars(query.limit(limit)))
+        size = queries.sizes(s, [r.id for r in found])
         rows = [{"id": r.id, "status": r.status, "#": r.number,
                  "configuration": f"{r.slug} · {r.variant.name}" if r.variant else r.slug, "kind": r.kind,
                  "dataset": r.dataset.name, "preset": r.preset, "seed": r.seed,
                  "progress": (r.step / r.steps) if r.steps else (1.0 if r.status == "succeeded" else 0.0),
                  "step": r.step, "loss": r.loss, "validate1 GAP": r.gap("validate1"),
-                 "validate2 GAP": r.gap("validate2"), "started": r.started_at, "error": r.error}
-                for r in s.scalars(query.limit(limit))]
+                 "validate2 GAP": r.gap("validate2"), "parameters": size[r.id], "started": r.started_at,
+                 "error": r.error}
+                for r in found]
     frame = pd.DataFrame(rows, columns=["id", "status", "#", "configuration", "kind", "dataset", "preset", "seed",
-                                        "progress", "step", "loss", "validate1 GAP", "validate2 GAP", "started",
-                                        "error"])
+                                        "progress", "step", "loss", "validate1 GAP", "validate2 GAP", "parameters",
+                                        "started", "error"])
     if sort == "validate2 GAP":
         frame = frame.sort_values("validate2 GAP", ascending=False, na_position="last")
     return frame
@@ -99,17 +105,21 @@ def series(run_id: int) -> dict[str, list[tuple[int, float]]]:
 
 @st.cache_data(ttl=5)
 def leaderboard(dataset_id: int | None) -> pd.DataFrame:
-    """The 80 configurations with the paper's GAPs, our best validate2 / validate1 GAP on a dataset, and the
+    """The numbered configurations with the paper's GAPs, our best validate2 / validate1 GAP on a dataset, and the
     paper's and our rank among the configurations with both a paper GAP and one of our validate2 GAPs; each
     saved variant in a row of its own under its base (``#25``, ``multi_ap_lstm · k16``), with its own best run
-    and no paper GAP or rank."""
+    and no paper GAP or rank. The best run's size: its parameters and those of every run it needs to predict
+    (``queries.sizes``), at its preset, and their bytes in float32."""
     with reading(engine()) as s:
         best, counts = queries.best_scores(s), queries.run_counts(s)
         variant_best, variant_counts = queries.best_scores(s, variants=True), queries.run_counts(s, variants=True)
         saved = [(v.id, v.number, v.slug, v.name) for v in queries.variants(s)]
+        size = queries.sizes(s, {run_id for _, d, split, _, run_id in best + variant_best
+                                 if d == dataset_id and split == "validate2"})
     ours = {(n, split): (gap, run_id) for n, d, split, gap, run_id in best if d == dataset_id}
     theirs = {(v, split): (gap, run_id) for v, d, split, gap, run_id in variant_best if d == dataset_id}
-    paper = {c["number"]: c["paper_gap"] for c in configurations()}
+    # ranked: the paper's 80 only (section B's published scores are on other data)
+    paper = {c["number"]: c["paper_gap"] for c in configurations() if in_paper(c["number"])}
     ranks = ranking.paired_ranks({n: (paper.get(n), gap) for (n, split), (gap, _) in ours.items()
                                   if split == "validate2"})
     rows = []
@@ -121,14 +131,23 @@ def leaderboard(dataset_id: int | None) -> pd.DataFrame:
                      "paper GAP": c["paper_gap"], "paper private LB": c["paper_private_gap"],
                      "our validate2 GAP": v2[0] if v2 else None, "our validate1 GAP": v1[0] if v1 else None,
                      "paper rank": paper_rank, "our rank": our_rank,
-                     "runs": counts.get(c["number"], 0), "best run": v2[1] if v2 else None})
+                     "runs": counts.get(c["number"], 0), "best run": v2[1] if v2 else None,
+                     **_size(size.get(v2[1]) if v2 else None)})
         for vid, _, slug, name in (v for v in saved if v[1] == c["number"]):  # its variants, under it
             v2, v1 = theirs.get((vid, "validate2")), theirs.get((vid, "validate1"))
             rows.append({**rows[-1], "configuration": f"{slug} · {name}", "variant": name, "paper GAP": None,
                          "paper private LB": None, "our validate2 GAP": v2[0] if v2 else None,
                          "our validate1 GAP": v1[0] if v1 else None, "paper rank": None, "our rank": None,
-                         "runs": variant_counts.get(vid, 0), "best run": v2[1] if v2 else None})
+                         "runs": variant_counts.get(vid, 0), "best run": v2[1] if v2 else None,
+                         **_size(size.get(v2[1]) if v2 else None)})
     return pd.DataFrame(rows)
+
+
+def _size(parameters: int | None) -> dict[str, Any]:
+    """The leaderboard's size columns of a run of ``parameters`` parameters (None: not known)."""
+    fp32 = None if parameters is None else weight_bytes(parameters)["fp32"]
+    return {"parameters": parameters, "MB fp32": None if fp32 is None else fp32 / 1e6,
+            "fits 1 GB": None if fp32 is None else fp32 <= SIZE_LIMIT_2018}
 
 
 @st.cache_data(ttl=5)

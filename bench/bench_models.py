@@ -1,5 +1,5 @@
-"""Benchmark (not a test): forward + backward examples/s and peak memory of every single model (#1-#27 and the
-Table 2 baselines) at the tiny and the paper preset, on this machine's CPU (or a GPU with --device cuda,
+"""Benchmark (not a test): forward + backward examples/s and peak memory of every single model (#1-#27, #81-#88
+and the Table 2 baselines) at the tiny and the paper preset, on this machine's CPU (or a GPU with --device cuda,
 under the training's precision policy: bf16 autocast, ``y8m_models/numerics.py``).
 
 Each (configuration, preset) runs in its own subprocess so that its peak resident memory (ru_maxrss, CPU)
@@ -35,16 +35,17 @@ def _one(slug: str, preset: str, batch_size: int, num_classes: int, steps: int, 
     import torch
 
     from y8m_models.configs import resolve
+    from y8m_models.configs.build import build_model
     from y8m_models.configs.check import random_vertical_matrix, synthetic_batch
     from y8m_models.losses import model_loss
-    from y8m_models.models import ModelInputs, build_architecture
+    from y8m_models.models import ModelInputs
     from y8m_models.numerics import Numerics
     from y8m_models.train import build_optimizer, clip_per_tensor
 
     torch.manual_seed(0)
     model = resolve(slug, preset).model
     inputs = ModelInputs(num_classes, (1024, 128), random_vertical_matrix(num_classes).to(device))
-    net = build_architecture(model.architecture, model.params, inputs).to(device)
+    net = build_model(model, inputs).to(device)  # with its Context Gating, where it has one
     frames = getattr(model.params, "max_frames", 1)
     host = synthetic_batch(model.level, inputs, batch_size, frames)
     batch = {k: v.to(device) for k, v in host.items()}
@@ -87,7 +88,8 @@ def _one(slug: str, preset: str, batch_size: int, num_classes: int, steps: int, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", default="tiny,paper")
-    parser.add_argument("--configs", default=None, help="numbers or slugs (default: #1-#27 and the baselines)")
+    parser.add_argument("--configs", default=None, help="numbers or slugs (default: #1-#27, #81-#88, the baselines)")
+    parser.add_argument("--out", type=Path, default=OUT, help="the JSON to write")
     parser.add_argument("--paper-batch", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--one", nargs=6, help=argparse.SUPPRESS)
@@ -103,7 +105,7 @@ def main() -> None:
         slugs = [get_config(k).slug for k in args.configs.split(",")]
     else:
         slugs = [c.slug for c in all_configurations(baselines=True) if c.model is not None and
-                 (c.number is None or c.number <= 27)]
+                 (c.number is None or c.number <= 27 or c.section == "B")]
     rows = []
     for preset in args.presets.split(","):
         batch, classes, steps = (16, 60, 10) if preset == "tiny" else (args.paper_batch, 4716, 3)
@@ -116,9 +118,9 @@ def main() -> None:
             print(f"{preset:<6} {slug:<42} {row['parameters'] / 1e6:>8.2f} M params  "
                   f"{row['examples_per_second']:>9.1f} ex/s  peak {row['peak_mb']:>7.0f} MB "
                   f"(built {row['built_mb']:>6.0f} MB)", flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "rows": rows}, indent=1))
-    print(f"wrote {OUT}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "rows": rows}, indent=1))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

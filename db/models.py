@@ -65,7 +65,8 @@ class Dataset(Base):
 
 
 class Configuration(Base):
-    """One of the paper's 80 configurations (synced from ``y8m_models.configs`` at start-up)."""
+    """One of the numbered configurations: the paper's 80 and those beyond it, #81 on (synced from
+    ``y8m_models.configs`` at start-up)."""
 
     __tablename__ = "configurations"
 
@@ -131,6 +132,9 @@ class Run(Base):
     steps: Mapped[int | None]
     loss: Mapped[float | None]
     examples_per_second: Mapped[float | None]
+    # The weights it trains itself (a single model's; a stack's combiner's; 0 for a merge), counted at submission
+    # at its preset and dataset; its size is these and those of every run it reads. None: submitted before.
+    parameters: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     artifact_dir: Mapped[str] = mapped_column(Text, default="")  # relative to Y8M_ARTIFACTS
 

@@ -220,6 +220,32 @@ def best_scores(session: Session, variants: bool = False) -> list[tuple[int, int
     return [(n, d, s, gap, run_id) for (n, d, s), (gap, run_id) in sorted(best.items())]
 
 
+def sizes(session: Session, run_ids: Iterable[int]) -> dict[int, int | None]:
+    """Each run's size in parameters: those it trains itself and those of every run whose predictions it needs
+    to predict, directly or not (a stack's members, a cascade's streams, and theirs; not a distillation's
+    teacher, nor the base a bagging member continues: the trained model holds its own copy); None where one of
+    them was submitted before runs counted their parameters."""
+    wanted = set(run_ids)
+    if not wanted:
+        return {}
+    own = dict(session.execute(select(Run.id, Run.parameters)).all())
+    reads: dict[int, list[int]] = {}
+    for run_id, input_id in session.execute(select(RunLink.run_id, RunLink.input_id)
+                                            .where(RunLink.role.in_(("member", "stream")))).all():
+        reads.setdefault(run_id, []).append(input_id)
+    out: dict[int, int | None] = {}
+    for run_id in wanted:
+        seen, todo = set(), [run_id]
+        while todo:
+            current = todo.pop()
+            if current not in seen:
+                seen.add(current)
+                todo.extend(reads.get(current, ()))
+        counts = [own.get(r) for r in seen]
+        out[run_id] = None if any(c is None for c in counts) else sum(counts)
+    return out
+
+
 def run_counts(session: Session, variants: bool = False) -> dict[int, int]:
     """Runs per configuration number that complete no variant (any status; predict runs excluded);
     ``variants``: per variant id."""

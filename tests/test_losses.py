@@ -9,7 +9,7 @@ import torch
 
 from tests.on_the_device import OnTheDevice
 from y8m_models.configs.schema import LossSpec
-from y8m_models.losses import cross_entropy, distillation_loss, model_loss, relabeled_targets
+from y8m_models.losses import cross_entropy, distillation_loss, model_loss, online_distillation, relabeled_targets
 from y8m_models.models.base import ModelOutput
 
 P = torch.tensor([[0.9, 0.2], [0.5, 0.0]])
@@ -86,6 +86,27 @@ def test_distillation_mixture() -> None:
     assert float(loss) == pytest.approx(0.6 * float(cross_entropy(P, Y)) + 0.4 * float(cross_entropy(P, teacher)))
     with pytest.raises(ValueError, match="lambda"):
         distillation_loss(loss, loss, lam=1.5)
+
+
+def test_online_distillation_is_the_kl_from_the_mixture_to_each_branch() -> None:
+    """sum_m KL(softmax(z / T) || softmax(z_m / T)) over the classes, averaged over videos; added to the loss with
+    its weight; 0 where every branch agrees with the mixture."""
+    torch.manual_seed(0)
+    z, z_m, t = torch.randn(3, 5), torch.randn(3, 2, 5), 3.0
+    teacher = torch.softmax(z / t, dim=-1)
+    expected = sum(float((teacher[b] * (teacher[b].log() - torch.log_softmax(z_m[b, m] / t, dim=-1))).sum())
+                   for b in range(3) for m in range(2)) / 3
+    got = online_distillation(torch.sigmoid(z), torch.sigmoid(z_m), t)
+    assert float(got) == pytest.approx(expected, rel=1e-4)
+    assert float(online_distillation(torch.sigmoid(z), torch.sigmoid(z)[:, None].expand(-1, 2, -1), t)) == \
+        pytest.approx(0.0, abs=1e-6)
+    out = ModelOutput(torch.sigmoid(z), auxiliary=torch.sigmoid(z_m))
+    y = (torch.rand(3, 5) < 0.3).float()
+    plain = model_loss(out, y, LossSpec(aux_weight=1.0))
+    spec = LossSpec(aux_weight=1.0, online_distillation=9.0, temperature=t)
+    assert float(model_loss(out, y, spec)) == pytest.approx(float(plain) + 9 * expected, rel=1e-4)
+    with pytest.raises(ValueError, match="no auxiliary predictions to teach"):
+        model_loss(ModelOutput(torch.sigmoid(z)), y, LossSpec(online_distillation=9.0))
 
 
 def test_relabel_paper_soft_target_and_code_hard_label() -> None:

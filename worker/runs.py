@@ -169,21 +169,32 @@ def _check_splits(jobs: list[Any], dataset: Dataset) -> None:
                               f"{dataset.name} ({dataset.path}) does not have")
 
 
-def _check_sizes(jobs: list[Any], num_classes: int) -> None:
+def _check_sizes(jobs: list[Any], num_classes: int) -> dict[str, int]:
     """Every training job's batch and parameter count within ``y8m_models.limits``, so that ``--set
-    model.params.cells=1000000000`` is refused here, not by a worker's OOM."""
+    model.params.cells=1000000000`` is refused here, not by a worker's OOM. Returns the parameters each job trains
+    itself, by key: a model's, a stack's combiner's, a merge's 0 (``Run.parameters``)."""
     from y8m_models.configs.schema import SingleModel
 
     bounds = Limits.from_env()
-    models = [(job.config.name, job.config.model) for job in jobs if isinstance(job.config.model, SingleModel)]
-    for name, model in models:
-        if model.training.batch_size > bounds.batch:
-            raise SubmitError(f"{name}: batch size {model.training.batch_size:,} is over the limit "
-                              f"{bounds.batch:,} ({Limits.variable('batch')} raises it)")
-    for (name, _), count in zip(models, parameter_counts([m for _, m in models], num_classes), strict=True):
+    jobs = [job for job in jobs if job.finished is None]  # a finished run as a member: counted when it was submitted
+    trains = [job for job in jobs if isinstance(job.config.model, SingleModel)]
+    for job in trains:
+        if job.config.model.training.batch_size > bounds.batch:
+            raise SubmitError(f"{job.config.name}: batch size {job.config.model.training.batch_size:,} is over "
+                              f"the limit {bounds.batch:,} ({Limits.variable('batch')} raises it)")
+    stacks = [job for job in jobs if job.kind == "stack"]
+    try:
+        counted = parameter_counts([job.config.model for job in trains] +
+                                   [{"combiner": job.config.ensemble.combiner.model_dump(),
+                                     "members": len(job.members)} for job in stacks], num_classes)
+    except ValueError as exc:  # a model that cannot be built as configured (e.g. Context Gating without an MoE)
+        raise SubmitError(str(exc)) from None
+    for job, count in zip(trains, counted, strict=False):
         if count > bounds.parameters:
-            raise SubmitError(f"{name}: {count:,} parameters is over the limit {bounds.parameters:,} "
+            raise SubmitError(f"{job.config.name}: {count:,} parameters is over the limit {bounds.parameters:,} "
                               f"({Limits.variable('parameters')} raises it)")
+    sizes = {job.key: 0 for job in jobs if job.kind == "merge"}
+    return sizes | {job.key: count for job, count in zip(trains + stacks, counted, strict=True)}
 
 
 _apart = False  # count_parameters_apart() was called: this process keeps torch out
@@ -199,11 +210,12 @@ def count_parameters_apart(apart: bool = True) -> None:
 
 
 def parameter_counts(models: list[Any], num_classes: int) -> list[int]:
-    """Each single model's parameter count (``configs.build.parameter_count``): here, or in the helper process
-    after ``count_parameters_apart``."""
+    """Each single model's parameter count (``configs.build.parameter_count``), or a stack's combiner's (a dict
+    ``{"combiner": Combiner dump, "members": M}``): here, or in the helper process after
+    ``count_parameters_apart``."""
     if not models:
         return []
-    dumped = [m.model_dump() for m in models]
+    dumped = [m if isinstance(m, dict) else m.model_dump() for m in models]
     if not _apart:
         return _count_all(dumped, num_classes)
     global _counter
@@ -220,15 +232,27 @@ def parameter_counts(models: list[Any], num_classes: int) -> list[int]:
 
 
 def _count_all(models: list[dict], num_classes: int) -> list[int]:
-    from y8m_models.configs.build import parameter_count
+    import torch
 
-    return [parameter_count(m, num_classes) for m in models]
+    from y8m_models.configs.build import parameter_count
+    from y8m_models.configs.schema import Combiner
+    from y8m_models.ensemble.stacking import build_stack
+
+    def count(item: dict) -> int:
+        if "combiner" not in item:
+            return parameter_count(item, num_classes)
+        with torch.device("meta"):  # the attention stack's gate reads the video features: YouTube-8M's 1,152
+            stack = build_stack(Combiner.model_validate(item["combiner"]), item["members"], num_classes, 1152)
+        return sum(p.numel() for p in stack.parameters())
+
+    return [count(m) for m in models]
 
 
 def _planned(configs: str | int | Sequence[int], data: str | Path, options: RunOptions, *,
-             num_classes: int | None, settings: Settings) -> tuple[Dataset, Any, list[int | str | Variant]]:
-    """The checked input as (dataset, the pipeline's plan, the configurations asked for: ``parse_configs``');
-    ``SubmitError`` otherwise."""
+             num_classes: int | None,
+             settings: Settings) -> tuple[Dataset, Any, list[int | str | Variant], dict[str, int]]:
+    """The checked input as (dataset, the pipeline's plan, the configurations asked for: ``parse_configs``', the
+    parameters each job trains itself by key: ``_check_sizes``); ``SubmitError`` otherwise."""
     from y8m_models.configs import ConfigError, parse_configs
     from y8m_models.pipeline import Refs, plan
 
@@ -246,8 +270,8 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, options: RunO
         raise SubmitError(str(exc)) from None
     _check_splits(jobs.jobs, dataset)
     _check_finished([job for job in jobs.jobs if job.finished is not None], settings)
-    _check_sizes(jobs.jobs, dataset.num_classes)
-    return dataset, jobs, numbers
+    sizes = _check_sizes(jobs.jobs, dataset.num_classes)
+    return dataset, jobs, numbers, sizes
 
 
 def _finished_job(run_id: int, dataset: Dataset, settings: Settings) -> Any:
@@ -298,7 +322,7 @@ def preview(configs: str | int | Sequence[int], data: str | Path, options: RunOp
     """What ``submit`` with the same arguments would do, writing nothing: one row per run of the DAG (job
     name, kind, paper number, what it reads) with the run it would reuse, if any."""
     settings = settings or Settings.from_env()
-    dataset, jobs, _ = _planned(configs, data, options, num_classes=num_classes, settings=settings)
+    dataset, jobs, _, _ = _planned(configs, data, options, num_classes=num_classes, settings=settings)
     with reading(prepare(settings)) as s:
         reused = {job.key: reusable_run(s, job.key, dataset.id) for job in jobs.jobs}
         return [{"job": job.name, "kind": job.kind, "number": job.number, "inputs": [d.name for d in job.inputs],
@@ -314,7 +338,7 @@ def submit(configs: str | int | Sequence[int], data: str | Path, options: RunOpt
     from y8m_models.pipeline import job_spec
 
     settings = settings or Settings.from_env()
-    dataset, jobs, asked = _planned(configs, data, options, num_classes=num_classes, settings=settings)
+    dataset, jobs, asked, sizes = _planned(configs, data, options, num_classes=num_classes, settings=settings)
     # The variants run as themselves: no overrides on top, and changes the preset does not scale away.
     as_itself = [job for job in jobs.jobs if job.variant and job.key != _base_job(job.variant, dataset, options).key]
     preset = options.preset
@@ -334,7 +358,7 @@ def submit(configs: str | int | Sequence[int], data: str | Path, options: RunOpt
             spec = job_spec(job)
             run = _add_run(s, Run(kind=job.kind, key=job.key, number=job.number, slug=job.config.slug,
                                   config=spec["config"], job=spec, options=options.stored(), dataset_id=dataset.id,
-                                  preset=preset, seed=job.seed),
+                                  preset=preset, seed=job.seed, parameters=sizes.get(job.key)),
                            f"{job.kind} {job.config.name} on {dataset.name}, preset {preset}, seed {job.seed}")
             for field, keys in spec["inputs"].items():
                 for position, key in enumerate([keys] if isinstance(keys, str) else keys or []):
@@ -417,7 +441,7 @@ def summary(run: Run) -> dict[str, Any]:
     return {"id": run.id, "status": run.status, "kind": run.kind, "number": run.number, "slug": run.slug,
             "variant": run.variant.name if run.variant else None, "dataset": run.dataset.name, "preset": run.preset,
             "seed": run.seed, "step": run.step, "steps": run.steps, "loss": run.loss,
-            "examples_per_second": run.examples_per_second,
+            "examples_per_second": run.examples_per_second, "parameters": run.parameters,
             "gap": {s.split: s.gap for s in run.scores}, "attempts": run.attempts,
             "created_at": run.created_at.isoformat(), "error": run.error}
 

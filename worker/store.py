@@ -1,4 +1,4 @@
-"""The run store, ready to use: ``prepare`` brings a database to the newest schema revision and syncs the 80
+"""The run store, ready to use: ``prepare`` brings a database to the newest schema revision and syncs the numbered
 configurations into it, once per process and URL; every reader and writer of the store starts here."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ _prepared: set[str] = set()
 
 
 def prepare(settings: Settings | None = None) -> Engine:
-    """The engine, with the schema at the newest revision and the 80 configurations synced (once per process)."""
+    """The engine, with the schema at the newest revision and the configurations synced (once per process)."""
     settings = settings or Settings.from_env()
     engine = get_engine(settings.database_url)
     if settings.database_url not in _prepared:

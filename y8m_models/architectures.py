@@ -310,6 +310,73 @@ class MultiAttentionTwoLSTMParams(FrameParams):
     local_windows: bool = False
 
 
+# --- beyond the paper: learnable pooling (models/learnable_pooling.py) --------------------------------------
+
+class LearnablePoolingParams(FrameParams):
+    """WILLOW (Miech, Laptev, Sivic 2017, arXiv 1706.06905; 2017 1st place): each feature part (rgb, audio) pooled
+    apart by NetVLAD, NetRVLAD, NetFV or Soft-DBoF, the pooled vectors concatenated, a linear hidden layer, an
+    MoE. The Context Gating around the MoE is the single model's ``context_gating`` option."""
+
+    pooling: Literal["netvlad", "netrvlad", "netfv", "soft_dbof"] = "netvlad"
+    # One cluster count per feature part: the released models give audio half the rgb clusters (an eighth for
+    # Soft-DBoF).
+    clusters: Widths = (256, 128)
+    hidden: Width = 1024  # linear: no activation after it (the released runs: relu off)
+    mixtures: Mixtures = 2
+    input_norm: bool = True  # batch-normalise each frame's features before pooling (the released models' input)
+
+
+class NeXtVLADParams(FrameParams):
+    """NeXtVLAD (Lin, Xiao, Fan 2018, arXiv 1811.05014; 2018 3rd place): each feature part pooled apart by
+    NeXtVLAD, then batch norm, dropout, a hidden layer with batch norm, SE Context Gating and a logistic
+    classifier. ``branches`` > 1: that many such models mixed by a gate on the mean frame (their logits
+    weighted), trained with on-line distillation from the mixture (``loss.online_distillation``)."""
+
+    clusters: Widths = (128, 64)  # per feature part (rgb, audio): audio has half the clusters
+    groups: tuple[Count, ...] = Field((8, 4), min_length=1)  # per feature part: audio has half the groups
+    expansion: Count = 2  # lambda
+    hidden: Width = 2048
+    gating_reduction: Count = 8  # r of the SE Context Gating
+    dropout: float = Field(0.5, ge=0, lt=1)  # on the pooled vector, while training
+    branches: Count = 1
+
+    @model_validator(mode="after")
+    def _one_per_part(self) -> NeXtVLADParams:
+        if len(self.groups) != len(self.clusters):
+            raise ValueError(f"clusters and groups give one value per feature part: {len(self.clusters)} and "
+                             f"{len(self.groups)} values")
+        return self
+
+
+# --- beyond the paper: recurrent and self-attention encoders (models/encoders.py) ---------------------------
+
+class GRUParams(FrameParams):
+    """A GRU stack whose final states feed an MoE: WILLOW's recurrent baseline (2 layers of 1200 cells)."""
+
+    cells: Width = 1200
+    layers: Count = 2
+    mixtures: Mixtures = 2
+
+
+class TransformerParams(FrameParams):
+    """A Transformer encoder over the frames (pre-norm, padding masked, learned positions), pooled by a class
+    token or by attention, then an MoE."""
+
+    width: Width = 512  # d_model
+    heads: Count = 8
+    layers: Count = 4
+    feedforward: Width = 2048
+    dropout: float = Field(0.1, ge=0, lt=1)
+    pooling: Literal["class_token", "attention"] = "class_token"
+    mixtures: Mixtures = 2
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> TransformerParams:
+        if self.width % self.heads:
+            raise ValueError(f"heads must divide width: width {self.width} is not a multiple of heads {self.heads}")
+        return self
+
+
 # --- the cascade input (paper §7, Fig. 6; catalog §4.12) ---------------------------------------------------
 
 class CascadeSpec(Protocol):
@@ -349,10 +416,11 @@ class Architecture:
     params: type[ModelParams]
     family: str  # the module of y8m_models.models that builds it, e.g. "lstm"
     cascade: bool = False  # accepts a cascade input (the cascade configurations' architectures)
+    moe_head: bool = True  # predicts the labels with MoEs, which ``model.context_gating`` can gate
 
 
 ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
-    Architecture("logistic", "video", LogisticParams, "video", cascade=True),
+    Architecture("logistic", "video", LogisticParams, "video", cascade=True, moe_head=False),
     Architecture("moe", "video", MoEParams, "video", cascade=True),
     Architecture("chaining_video", "video", ChainingVideoParams, "video", cascade=True),
     Architecture("complement_chaining", "video", ComplementChainingParams, "video"),
@@ -375,6 +443,10 @@ ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
     Architecture("lstm_attention_lstm", "frame", LSTMAttentionLSTMParams, "attention"),
     Architecture("multi_attention_lstm", "frame", MultiAttentionParams, "attention", cascade=True),
     Architecture("multi_attention_two_lstm", "frame", MultiAttentionTwoLSTMParams, "attention"),
+    Architecture("learnable_pooling", "frame", LearnablePoolingParams, "learnable_pooling"),
+    Architecture("nextvlad", "frame", NeXtVLADParams, "learnable_pooling", moe_head=False),
+    Architecture("gru", "frame", GRUParams, "encoders"),
+    Architecture("transformer", "frame", TransformerParams, "encoders"),
 )}
 
 

@@ -294,7 +294,7 @@ def train_run(run: Run, *, resume: bool = False, callbacks: tuple[Callback, ...]
     return result
 
 
-def _trained(run: Run, device: str) -> torch.nn.Module:
+def trained_model(run: Run, device: str) -> torch.nn.Module:
     """The weights chosen on validate1 (``best.pt``), else the last checkpoint's."""
     path = next((p for p in (run.dir / BEST, run.dir / CHECKPOINT) if p.exists()), None)
     if path is None:
@@ -318,7 +318,7 @@ def evaluate_run(run: Run, split: str, *, device: str = "cpu", model: torch.nn.M
     """GAP@20, Hit@1, PERR and mAP on ``split``; the predictions go to the store; a line in metrics.jsonl;
     with ``attention_first``, the attention dump of the split's first videos where the model has attention
     (``save_attention``: the dashboard's gallery)."""
-    out = _predict_into_store(run, split, model if model is not None else _trained(run, device), device,
+    out = _predict_into_store(run, split, model if model is not None else trained_model(run, device), device,
                               attention_first=attention_first)
     if out.attention:
         save_attention(run, split, out, list(out.attention))
@@ -341,7 +341,7 @@ def predict_run(run: Run, split: str, submission: Path | None = None, attention_
 
     from y8m_models.submission import write_submission
 
-    out = _predict_into_store(run, split, _trained(run, device), device, set(attention_videos or ()))
+    out = _predict_into_store(run, split, trained_model(run, device), device, set(attention_videos or ()))
     if submission is not None:
         write_submission(submission, out.ids, out.scores.numpy(), top_k=min(20, run.num_classes))
     if attention_videos:

@@ -13,6 +13,7 @@ All take probabilities (the MoE outputs), not logits, as the authors' code does.
 * ``distillation_loss``: ``(1 - lam) * L(p, y) + lam * L(p, p_hat)`` (paper Eq. 12) with the ensemble's
   predictions ``p_hat`` as soft targets.
 * ``relabeled_targets``: #1's relabelling rule (below).
+* ``online_distillation``: the final prediction teaches each auxiliary one (NeXtVLAD's mixture, beyond the paper).
 """
 
 from __future__ import annotations
@@ -45,6 +46,20 @@ def distillation_loss(loss_to_labels: torch.Tensor, loss_to_teacher: torch.Tenso
     if not 0 <= lam <= 1:
         raise ValueError(f"distillation lambda must be in [0, 1], not {lam}")
     return (1 - lam) * loss_to_labels + lam * loss_to_teacher
+
+
+def online_distillation(p_BC: torch.Tensor, auxiliary_BSC: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``sum_s KL(softmax(z / T) || softmax(z_s / T))`` averaged over the batch, with z and z_s the logits of the
+    final and the auxiliary predictions, the softmax across the classes (NeXtVLAD's mixture, after Lan et al.
+    2018's on-the-fly native ensemble: the mixture is the teacher, and it is trained by this term too, as the
+    released model is). The logits come back from the probabilities, clamped to (1e-7, 1 - 1e-7): |z| <= 16."""
+    def logits(p: torch.Tensor) -> torch.Tensor:
+        return torch.logit(p.float().clamp(1e-7, 1 - 1e-7)) / temperature
+
+    teacher_BC = logits(p_BC).log_softmax(dim=-1)
+    student_BSC = logits(auxiliary_BSC).log_softmax(dim=-1)
+    kl_BS = (teacher_BC.exp()[:, None] * (teacher_BC[:, None] - student_BSC)).sum(dim=-1)
+    return kl_BS.sum(dim=1).mean()
 
 
 def relabeled_targets(p_BC: torch.Tensor, y_BC: torch.Tensor, batch_loss: torch.Tensor, threshold: float = 10.0,
@@ -97,6 +112,11 @@ def model_loss(output, y_BC: torch.Tensor, spec: LossSpec, weights_B: torch.Tens
         if output.auxiliary is None:
             raise ValueError("loss.aux_weight is set but the model has no auxiliary predictions")
         loss = loss + spec.aux_weight * sum(head(output.auxiliary[:, s]) for s in range(output.auxiliary.shape[1]))
+    if spec.online_distillation:
+        if output.auxiliary is None:
+            raise ValueError("loss.online_distillation is set but the model has no auxiliary predictions to teach")
+        loss = loss + spec.online_distillation * online_distillation(output.predictions, output.auxiliary,
+                                                                     spec.temperature)
     if spec.vertical_weight:
         if output.verticals is None or vertical_matrix_CV is None:
             raise ValueError("loss.vertical_weight needs a model with a vertical head and the vertical matrix")

@@ -30,7 +30,17 @@ from typing import Any, Literal
 from y8m_models import atomic
 from y8m_models.architectures import cascade_streams
 from y8m_models.configs import ConfigError, Configuration, resolve
-from y8m_models.configs.schema import Ensemble, Lookup, NamedModel, RunMember, SingleModel, Variant, VariantMember
+from y8m_models.configs.registry import single_model_dicts
+from y8m_models.configs.schema import (
+    ADDED_LATER,
+    Ensemble,
+    Lookup,
+    NamedModel,
+    RunMember,
+    SingleModel,
+    Variant,
+    VariantMember,
+)
 from y8m_models.configs.variants import target_key
 from y8m_models.options import RunOptions
 
@@ -83,6 +93,20 @@ class Plan:
 
 def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _hashed(frozen: dict[str, Any]) -> dict[str, Any]:
+    """A configuration's dump as its content hash reads it: without the fields added later while they hold their
+    defaults (``schema.ADDED_LATER``), so the keys of runs stored before those fields existed stand."""
+    for model, _ in single_model_dicts(frozen):
+        for path, default in ADDED_LATER.items():
+            *parents, name = path.split(".")
+            node = model
+            for part in parents:
+                node = node.get(part, {})
+            if node.get(name, default) == default:
+                node.pop(name, None)
+    return frozen
 
 
 def _member_config(ensemble: Configuration, model: SingleModel, label: str, title: str) -> Configuration:
@@ -138,8 +162,8 @@ class _Planner:
                 return [ref(v) for v in value]
             return value
 
-        frozen = config.model_dump(mode="json", exclude={"notes", "title", "paper_gap", "paper_private_gap",
-                                                         "validate1_gap"})
+        frozen = _hashed(config.model_dump(mode="json", exclude={"notes", "title", "paper_gap", "paper_private_gap",
+                                                                 "validate1_gap"}))
         key = _key(kind, frozen, self.preset, str(self.data), self.seed, self.max_steps,
                    {k: ref(v) for k, v in inputs.items()})
         if key not in self.jobs:

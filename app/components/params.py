@@ -5,8 +5,9 @@ schema's verdict on changed values, by field (``errors``). No streamlit here: th
 Launch page renders these (``views/launch.py``), the tests walk them for every configuration.
 
 Only what a configuration sets is a field: the architecture's parameters, the loss and the training (and a
-distillation's or cascade's settings where the configuration has one). Values are in the paper's units, as
-``--set`` takes them; the preset scales widths and epochs from them (``configs.presets``).
+distillation's or cascade's settings where the configuration has one), and the Context Gating around its MoEs.
+Values are in the paper's units, as ``--set`` takes them; the preset scales widths and epochs from them
+(``configs.presets``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from pydantic import BaseModel
 from y8m_models.architectures import architecture
 from y8m_models.configs import Configuration, resolve
 from y8m_models.configs.registry import MISSING, get_path
-from y8m_models.configs.schema import CascadeInput, Distillation, LossSpec, Training
+from y8m_models.configs.schema import CascadeInput, Distillation, LossSpec, SingleModel, Training
 
 Kind = Literal["int", "float", "choice", "bool", "list"]
-SECTIONS = ("params", "training", "loss", "distillation", "cascade")
+SECTIONS = ("params", "training", "loss", "distillation", "cascade", "context_gating")
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def fields(config: Configuration) -> list[Field]:
                "distillation": Distillation, "cascade": CascadeInput}
     code = resolve(config, "paper", as_in_code=True).model_dump(mode="json")
     out = []
-    for section in SECTIONS:
+    for section in schemas:
         values = getattr(model, section)
         if values is None:
             continue
@@ -152,6 +153,10 @@ def fields(config: Configuration) -> list[Field]:
             in_code = get_path(code, path)
             out.append(Field(path=path, paper=paper,
                              code=in_code if in_code is not MISSING and in_code != paper else MISSING, **described))
+    if architecture(model.architecture).moe_head:  # a value of the model itself, not of a section
+        gating = SingleModel.model_fields["context_gating"]
+        out.append(Field(path="model.context_gating", paper=model.context_gating,
+                         **_describe(gating.annotation, list(gating.metadata))))
     return out
 
 

@@ -34,7 +34,7 @@ if not datasets:
 sections = sorted({c["section"] for c in configs})
 section = st.selectbox("Paper section", ["all", *sections], key="launch_section")
 saved = data.variants()
-choices = []  # the 80, each followed by its saved variants
+choices = []  # the numbered configurations, each followed by its saved variants
 for c in configs:
     if section == "all" or c["section"] == section:
         choices += [c, *({**c, "variant": v} for v in saved if v["number"] == c["number"])]

@@ -15,7 +15,8 @@ st.title("Runs")
 datasets = {d["name"]: d["id"] for d in data.datasets()}
 left, middle, right, last = st.columns(4)
 status = left.multiselect("Status", STATUSES, key="runs_status")
-number = middle.number_input("Configuration #", min_value=0, max_value=80, value=0, key="runs_number")
+number = middle.number_input("Configuration #", min_value=0, max_value=len(data.configurations()), value=0,
+                             key="runs_number")
 dataset = right.selectbox("Dataset", ["all", *datasets], key="runs_dataset")
 sort = last.selectbox("Sort by", [*data.SORTS, "validate2 GAP"], key="runs_sort")
 table = data.runs_table(tuple(status), int(number) or None, datasets.get(dataset), sort)

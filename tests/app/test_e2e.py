@@ -246,7 +246,7 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         _screenshot(page, shots, "2-runs")
 
         # 3. the leaderboard's #1 row holds the run's validate2 GAP
-        _open(page, "Leaderboard", "Leaderboard of the 80 configurations")
+        _open(page, "Leaderboard", "Leaderboard of the 80 configurations and beyond")
         shown = float(_cell(page, "1", "our validate2 GAP"))
         assert shown == pytest.approx(info["scores"]["validate2"]["gap"], abs=5e-5)
         _screenshot(page, shots, "3-leaderboard")
@@ -295,7 +295,7 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         expect(page.get_by_role("combobox", name="Stacking run")).to_have_value(
             re.compile(rf"^run {stack_run}: #78 ensemble57_attention_r3 · e2e-stack "))
         _screenshot(page, shots, "3c-stacking")
-        _open(page, "Leaderboard", "Leaderboard of the 80 configurations")
+        _open(page, "Leaderboard", "Leaderboard of the 80 configurations and beyond")
         table = page.get_by_test_id("stDataFrame").first.locator("table")
         expect(table.locator("tbody td", has_text="chaining_video_relabel · e2e-s2")).to_have_count(1)
         _choose(page, "Section", "A.9")  # the ensembles: #75's rows are past what the grid draws

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
@@ -80,7 +81,7 @@ def _artifact(dashboard: Dashboard, run_id: int, kind: str) -> np.lib.npyio.NpzF
 def test_launch_offers_the_80_configurations_and_a_sections_own(dashboard: Dashboard) -> None:
     at = _page("launch")
     numbers = [int(re.match(r"#(\d+) ", label).group(1)) for label in at.selectbox(key="launch_config").options]
-    assert numbers == [c.number for c in all_configurations()] and len(numbers) == 80
+    assert numbers == [c.number for c in all_configurations()] and len(numbers) == 88
     at.selectbox(key="launch_section").set_value("A.9").run()
     shown = [label.split(" ")[1] for label in at.selectbox(key="launch_config").options]
     assert shown == [c.slug for c in all_configurations() if c.section == "A.9"]
@@ -186,7 +187,7 @@ def test_runs_cancels_a_queued_run(dashboard: Dashboard) -> None:
 def test_leaderboard_puts_our_gaps_beside_the_papers(dashboard: Dashboard) -> None:
     at = _page("leaderboard")
     table = at.dataframe[0].value
-    assert list(table["#"]) == list(range(1, 81))
+    assert list(table["#"]) == list(range(1, 89))
     for number, paper in zip(table["#"], table["paper GAP"], strict=True):
         expected = get_config(int(number)).paper_gap
         assert (np.isnan(paper) if expected is None else paper == pytest.approx(expected)), number
@@ -198,6 +199,17 @@ def test_leaderboard_puts_our_gaps_beside_the_papers(dashboard: Dashboard) -> No
     assert {25, 75} <= set(ours)
     assert list(have["best run"]) == [f"/runs?run={dashboard.runs[n]}" for n in have["#"]]
     assert _chart(at, "leaderboard_scatter")["data"] and _chart(at, "leaderboard_roadmap")["data"]
+    stack = table[table["#"] == 75].iloc[0]  # its size: the combiner's weights and its four members'
+    with reading(get_engine(dashboard.database_url)) as s:
+        run = s.get(Run, dashboard.runs[75])
+        expected = run.parameters + sum(s.get(Run, link.input_id).parameters for link in run.inputs)
+    assert stack["parameters"] == expected and stack["MB fp32"] == pytest.approx(4 * expected / 1e6)
+    assert stack["fits 1 GB"] and pd.isna(table[table["#"] == 81].iloc[0]["parameters"])  # no run: no size
+    at.toggle(key="leaderboard_fits").set_value(True).run()
+    assert set(at.dataframe[0].value["#"]) == set(have["#"])  # the rows with a run: tiny, they fit
+    nextvlad = table[table["#"] == 85].iloc[0]  # beyond the paper: its own paper's score, on the 2018 data
+    assert (nextvlad["section"], nextvlad["paper private LB"]) == ("B", pytest.approx(0.87846))
+    assert any("never ranked with the paper's 80" in c.value for c in at.caption)
 
 
 def test_leaderboard_ranks_the_configurations_and_shows_their_rank_agreement(dashboard: Dashboard) -> None:

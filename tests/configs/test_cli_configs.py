@@ -11,11 +11,12 @@ from y8m_models.cli import app
 runner = CliRunner()
 
 
-def test_list_json_has_the_80() -> None:
+def test_list_json_has_the_80_and_those_beyond() -> None:
     result = runner.invoke(app, ["configs", "list", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
-    assert [r["number"] for r in rows] == list(range(1, 81))
+    assert [r["number"] for r in rows] == list(range(1, 89))
+    assert {r["section"] for r in rows if r["number"] > 80} == {"B"}
     assert {"number", "slug", "title", "section", "level", "paper_gap"} <= set(rows[0])
     by_number = {r["number"]: r for r in rows}
     assert (by_number[25]["slug"], by_number[25]["level"], by_number[25]["paper_gap"]) == (
@@ -23,7 +24,7 @@ def test_list_json_has_the_80() -> None:
     assert by_number[79]["members"] == list(range(1, 75)) and by_number[79]["level"] == "ensemble"
     assert by_number[29]["members"] == ["29.1", "29.2", "29.3", "29.4"]
     with_baselines = json.loads(runner.invoke(app, ["configs", "list", "--json", "--baselines"]).output)
-    assert len(with_baselines) == 85 and with_baselines[-1]["number"] is None
+    assert len(with_baselines) == 93 and with_baselines[-1]["number"] is None
 
 
 def test_list_table_groups_by_section() -> None:
@@ -32,6 +33,9 @@ def test_list_table_groups_by_section() -> None:
     lines = result.output.splitlines()
     assert lines[0] == "A.1 Video-level models"
     assert any("#80" in line and "final_top20_merge" in line and "LB 0.84590" in line for line in lines)
+    assert "B Beyond the paper" in lines
+    assert any("#85" in line and "nextvlad" in line and "LB 0.87846" in line for line in lines)
+    assert any("#88" in line and "transformer_512x4_moe2" in line and " - " in line for line in lines)
 
 
 def test_show_gives_the_config_and_parameter_count() -> None:
@@ -43,6 +47,11 @@ def test_show_gives_the_config_and_parameter_count() -> None:
     # 9 MoEs with 2 mixtures on inputs 1152 + 128 t (t = 0..8), 8 projections 10 -> 128 (catalog §4.4)
     moes = sum((1152 + 128 * t) * 10 * (2 + 1) + (1152 + 128 * t + 1) * 10 * 2 for t in range(9))
     assert shown["parameters"] == {"#2 chaining_video_8stage": moes + 8 * (10 * 128 + 128)}
+    n = moes + 8 * (10 * 128 + 128)
+    assert shown["size"]["#2 chaining_video_8stage"] == {"bytes": {"fp32": 4 * n, "fp16": 2 * n, "int8": n},
+                                                          "fits_1gb": {"fp32": True, "fp16": True, "int8": True}}
+    willow = json.loads(runner.invoke(app, ["configs", "show", "81", "--preset", "paper"]).stdout)
+    assert willow["size"]["#81 willow_gated_netvlad"]["fits_1gb"] == {"fp32": False, "fp16": True, "int8": True}
     code = json.loads(runner.invoke(app, ["configs", "show", "2", "--as-in-code", "--preset", "tiny"]).stdout)
     assert code["model"]["training"]["learning_rate"] == 0.004 and code["model"]["training"]["batch_size"] == 16
     old = runner.invoke(app, ["configs", "show", "2", "--code", "--preset", "tiny"])  # the old spelling, a release

@@ -48,7 +48,7 @@ def test_bad_input_is_refused_before_anything_is_queued(env: Backend, tmp_path: 
 
     before = _count_runs()
     cases = [
-        (dict(configs="81"), "1 to 80"),
+        (dict(configs="89"), "1 to 88"),
         (dict(configs="chaining_cn"), "did you mean chaining_cnn"),
         (dict(configs="3", overrides={"model.training.no_such_knob": 1}), "no_such_knob"),
         (dict(configs="3", data="no-such-dataset"), "not a registered dataset"),
@@ -93,6 +93,23 @@ def test_a_submission_is_the_pipeline_dag_with_links_and_reuse(env: Backend) -> 
     assert cascade["number"] == 47 and cascade["inputs"] == [{"role": "stream", "position": 0, "run": stack["id"]}]
     again = submit("2", env.data, RunOptions(max_steps=3, seed=7))
     assert again.targets == {2: sub.created[0]} and not again.created
+    # Each run's own parameters, counted at submission; a run's size adds those of every run it predicts with.
+    from db.engine import reading
+    from db.models import Run
+    from db.queries import sizes
+    from worker.store import prepare
+    from y8m_models.configs import resolve
+    from y8m_models.configs.build import parameter_count
+
+    with reading(prepare()) as s:
+        runs = [s.get(Run, r) for r in sub.created]
+        classes = runs[0].dataset.num_classes
+        own = [r.parameters for r in runs]
+        total = sizes(s, sub.created)
+    members = [parameter_count(resolve(n, "tiny").model, classes) for n in (2, 10, 18, 25)]
+    assert own[:4] == members and own[4] == classes * 4 + 4  # #75's class-wise combiner: W2 [C, M] and w1 [M]
+    assert own[5] == parameter_count(resolve(47, "tiny").model, classes)
+    assert total[sub.created[4]] == sum(own[:5]) and total[sub.created[5]] == sum(own)
 
 
 def test_cancel_ends_queued_runs_with_their_readers_and_their_own_inputs(env: Backend) -> None:

@@ -10,7 +10,8 @@ import typer
 
 from y8m_models.cli.common import DEFAULTS, AsInCode, OldCode, PresetOption, app, as_in_code, fail, preset_or_default
 
-configs_app = typer.Typer(help="The paper's 80 configurations: list, show, check.", no_args_is_help=True)
+configs_app = typer.Typer(help="The paper's 80 configurations and those beyond it: list, show, check.",
+                          no_args_is_help=True)
 app.add_typer(configs_app, name="configs")
 
 
@@ -40,7 +41,8 @@ def configs_list(
     variants: Annotated[bool, typer.Option("--variants", help="the saved variants instead (from the run store)")] = (
         False),
 ) -> None:
-    """List the configurations #1-#80: number, slug, section, level, paper GAP (validate2) and title; or the
+    """List the configurations (the paper's #1-#80, then #81 on beyond it): number, slug, section, level, paper
+    GAP (validate2) or private LB (for #81 on, the score their own paper published) and title; or the
     saved variants: name, base, changed values, and the run that froze it."""
     from y8m_models.configs import ConfigError, all_configurations
     from y8m_models.configs.schema import SECTIONS
@@ -71,7 +73,8 @@ def configs_list(
             section = row["section"]
             typer.echo(f"{section} {SECTIONS[section]}")
         number = f"#{row['number']}" if row["number"] else "-"
-        gap = f"{row['paper_gap']:.4f}" if row["paper_gap"] else f"LB {row['paper_private_gap']:.5f}"
+        gap = (f"{row['paper_gap']:.4f}" if row["paper_gap"] else
+               f"LB {row['paper_private_gap']:.5f}" if row["paper_private_gap"] else "-")
         typer.echo(f"  {number:>4} {row['slug']:<42} {row['level']:<8} {gap:<12} {row['title']}")
 
 
@@ -83,14 +86,18 @@ def configs_show(
     old_code: OldCode = None,
     num_classes: Annotated[int, typer.Option(min=1, help="classes for the parameter count (2017: 4716)")] = 4716,
 ) -> None:
-    """Print the full configuration as JSON, with the parameter count of each single model at the preset and
+    """Print the full configuration as JSON, with the parameter count of each single model at the preset, its
+    weights' bytes in fp32, fp16 and int8 and whether each fits the 2018 challenge's 1 GB (``size``), and
     where its code is (``code``: the class that builds each model; an ensemble's combiner and jobs). A saved
     variant's name shows it resolved, with its base and changed values under ``variant``."""
+
+    import torch
 
     from y8m_models.configs import ConfigError, resolve, single_models
     from y8m_models.configs.build import build_model
     from y8m_models.configs.variants import find
     from y8m_models.models import ModelInputs
+    from y8m_models.sizes import SIZE_LIMIT_2018, weight_bytes
 
     code, preset = as_in_code(code, old_code), preset_or_default(preset)
     try:
@@ -102,14 +109,18 @@ def configs_show(
     out = config.model_dump(mode="json")
     if variant is not None:
         out["variant"] = _variant_summary(variant)
-    counts, where = {}, {}
+    counts, sizes, where = {}, {}, {}
     for label, model in single_models(config):
-        net = build_model(model, ModelInputs(num_classes))
+        with torch.device("meta"):  # counted, not allocated (#81 at the paper's sizes is 333 M)
+            net = build_model(model, ModelInputs(num_classes))
         counts[label] = sum(p.numel() for p in net.parameters())
+        stored = weight_bytes(counts[label])
+        sizes[label] = {"bytes": stored, "fits_1gb": {dtype: size <= SIZE_LIMIT_2018 for dtype, size in stored.items()}}
         where[label] = _qualified(type(net))
     if config.ensemble is not None:
         where.update(_ensemble_code(config.ensemble))
     out["preset"], out["as_in_code_applied"], out["parameters"], out["code"] = preset, code, counts, where
+    out["size"] = sizes
     typer.echo(json.dumps(out, indent=1))
 
 

@@ -171,23 +171,62 @@ def _distributed(run, nproc: int, options: RunOptions, resume: bool) -> int:
 
 @app.command("eval")
 def eval_(
-    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    run_dir: Annotated[Path, typer.Argument(help="a run directory, or a model file of `y8m export`")],
     split: Annotated[str, typer.Option(help="train1, validate1, train2, validate2 or test")] = "validate2",
+    data: Annotated[Path | None, typer.Option(help="an exported model's dataset (default: the one it trained on)")] = (
+        None),
     as_json: Annotated[bool, typer.Option("--json")] = False,
     device: DeviceOption = DEFAULTS.device,
 ) -> None:
-    """GAP@20, Hit@1, PERR and mAP of a trained run on a split (predictions kept in the store)."""
+    """GAP@20, Hit@1, PERR and mAP of a trained run on a split (predictions kept in the store); of an exported
+    model file, on a split of its dataset or ``--data`` (nothing written)."""
     from y8m_models.experiment import RunError, evaluate_run, open_run
 
     try:
-        result = evaluate_run(open_run(run_dir), split, device=resolve_device(device))
-    except RunError as exc:
+        if run_dir.is_file():
+            from y8m_models.export import evaluate_exported
+
+            result = evaluate_exported(run_dir, split, data)
+        else:
+            result = evaluate_run(open_run(run_dir), split, device=resolve_device(device))
+    except (RunError, ValueError) as exc:
         raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(result))
     else:
         typer.echo(f"{split}: GAP {result['gap']:.4f}  Hit@1 {result['hit_at_1']:.4f}  PERR {result['perr']:.4f}  "
                    f"mAP {result['map']:.4f}  ({result['n_videos']} videos)")
+
+
+@app.command("export")
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="a trained run directory")],
+    out: Annotated[Path, typer.Argument(help="the model file to write")],
+    dtype: Annotated[str, typer.Option(help="fp16 or int8 (weights of 2+ dimensions, one scale per row)")] = "int8",
+    split: Annotated[str | None, typer.Option(help="score the export and the run's float32 weights here; "
+                                                   "'none' to skip")] = "validate2",
+) -> None:
+    """One self-contained file: the run's weights (chosen on validate1) in fp16 or int8, its configuration and
+    its dataset's vocabulary, loadable with torch.load(weights_only=True); its GAP beside the float32 weights'."""
+    from y8m_models.experiment import RunError, open_run, trained_model
+    from y8m_models.export import ExportError, export_run, load_exported, scores_of
+    from y8m_models.sizes import SIZE_LIMIT_2018
+
+    try:
+        run = open_run(run_dir)
+        size = export_run(run, dtype, out)
+        exported = load_exported(out)
+        parameters = sum(p.numel() for p in exported.model.parameters())
+        fits = "fits" if size <= SIZE_LIMIT_2018 else "is over"
+        typer.echo(f"{out}: {dtype}, {size:,} bytes ({parameters:,} parameters, {4 * parameters:,} bytes in fp32); "
+                   f"{fits} the 2018 challenge's 1 GB")
+        if split and split != "none":
+            exact = scores_of(trained_model(run, "cpu").eval(), run.config, run.data, split, run.num_classes,
+                              run.numerics)["gap"]
+            small = scores_of(exported.model, exported.config, run.data, split, run.num_classes)["gap"]
+            typer.echo(f"{split} GAP: fp32 {exact:.4f}, {dtype} {small:.4f} ({small - exact:+.4f})")
+    except (RunError, ExportError) as exc:
+        raise fail(str(exc)) from None
 
 
 @app.command("predict")

@@ -9,6 +9,7 @@ from torch import nn
 
 from y8m_models.configs.registry import ConfigError, resolve
 from y8m_models.configs.schema import Configuration, SingleModel
+from y8m_models.layers.context_gating import gate_heads
 from y8m_models.models import ModelInputs, build_architecture
 
 VERTICALS = 32  # verticals that stand in for a vocabulary's (YouTube-8M: 25) when a model is only counted
@@ -27,7 +28,10 @@ def build_model(model: SingleModel | Configuration | int | str, inputs: ModelInp
         if config.model is None:
             raise ConfigError(f"{config.name} is an ensemble ({config.ensemble.method}); it has no single model")
         model = config.model
-    return build_architecture(model.architecture, model.params, replace(inputs, cascade=model.cascade))
+    net = build_architecture(model.architecture, model.params, replace(inputs, cascade=model.cascade))
+    if model.context_gating != "none":
+        gate_heads(net, model.context_gating, inputs.num_classes)
+    return net
 
 
 def parameter_count(model: SingleModel | dict, num_classes: int) -> int:

@@ -16,12 +16,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from y8m_models.architectures import architecture
-from y8m_models.configs import singles
+from y8m_models.configs import beyond, singles
 from y8m_models.configs.cascades import CASCADES
 from y8m_models.configs.ensembles import BAGGING_BOOSTING, DISTILLATION, STACKED
 from y8m_models.configs.presets import preset as get_preset
 from y8m_models.configs.presets import scale_model
 from y8m_models.configs.schema import Configuration, Lookup, NamedModel, SingleModel, Variant
+
+PAPER_COUNT = 80  # #1-#80 are the paper's configurations; #81 on, the section "Beyond the paper" (configs.beyond)
 
 
 class ConfigError(ValueError):
@@ -38,10 +40,13 @@ def _validate(data: dict, where: str) -> Configuration:
 
 
 def _load() -> tuple[tuple[Configuration, ...], tuple[Configuration, ...]]:
-    numbered = sorted(singles.SINGLES + BAGGING_BOOSTING + DISTILLATION + CASCADES + STACKED, key=lambda e: e["number"])
+    numbered = sorted(singles.SINGLES + BAGGING_BOOSTING + DISTILLATION + CASCADES + STACKED + beyond.BEYOND,
+                      key=lambda e: e["number"])
     configs = tuple(_validate(e, f"configuration #{e['number']} {e['slug']}") for e in numbered)
-    if [c.number for c in configs] != list(range(1, 81)):
-        raise ConfigError("the registry must hold configurations #1..#80 exactly once")
+    if [c.number for c in configs] != list(range(1, len(configs) + 1)):
+        raise ConfigError(f"the registry must hold configurations #1..#{len(configs)} exactly once")
+    if any((c.number > PAPER_COUNT) != (c.section == "B") for c in configs):
+        raise ConfigError(f"#1-#{PAPER_COUNT} are the paper's; the later ones, and only they, are in section B")
     baselines = tuple(_validate(e, f"baseline {e['slug']}") for e in singles.BASELINES)
     slugs = [c.slug for c in configs + baselines]
     if len(set(slugs)) != len(slugs):
@@ -57,13 +62,19 @@ def all_configurations(baselines: bool = False) -> tuple[Configuration, ...]:
     return CONFIGURATIONS + (BASELINES if baselines else ())
 
 
+def in_paper(number: int | None) -> bool:
+    """Whether configuration ``number`` is one of the paper's 80 (its GAP is the paper's, its rank counts in
+    the paper's ranking), not a Table 2 baseline or a later model."""
+    return number is not None and 1 <= number <= PAPER_COUNT
+
+
 def get_config(key: int | str) -> Configuration:
     """By paper number (``18``, ``"18"``, ``"#18"``) or slug (``"chaining_cnn"``)."""
     text = str(key).strip().lstrip("#")
     if text.isdigit():
         number = int(text)
-        if not 1 <= number <= 80:
-            raise ConfigError(f"configuration numbers run from 1 to 80, not {number}")
+        if not 1 <= number <= len(CONFIGURATIONS):
+            raise ConfigError(f"configuration numbers run from 1 to {len(CONFIGURATIONS)}, not {number}")
         return CONFIGURATIONS[number - 1]
     if text in _BY_SLUG:
         return _BY_SLUG[text]
@@ -97,8 +108,8 @@ def parse_configs(text: str, option: str = "--config", variants: Lookup | None =
         try:
             if sep and not item[:1].isalpha():  # slugs hold no "-"; a variant's name starts with a letter
                 first, last = (int(end.strip().lstrip("#")) for end in (lo, hi))
-                if not 1 <= first <= last <= 80:
-                    raise ConfigError("a range runs up from #1 to at most #80")
+                if not 1 <= first <= last <= len(CONFIGURATIONS):
+                    raise ConfigError(f"a range runs up from #1 to at most #{len(CONFIGURATIONS)}")
                 keys: list[int | str] = list(range(first, last + 1))
             else:
                 config = get_config(item)
@@ -153,7 +164,7 @@ def _set_path(data: dict, path: str, value: Any, where: str) -> None:
         node[last] = value
 
 
-def _single_models(data: dict) -> Iterable[tuple[dict, str]]:
+def single_model_dicts(data: dict) -> Iterable[tuple[dict, str]]:
     """The single-model dicts inside a configuration dict (its model, or inline ensemble members)."""
     if data.get("model"):
         yield data["model"], "model"
@@ -177,7 +188,7 @@ def resolve(config: Configuration | int | str, preset: str = "paper", as_in_code
         _set_path(data, path, value, where)
     # Validate before scaling so that an override error names the user's value, not a scaled one.
     data = _validate(data, where).model_dump()
-    for model, _ in _single_models(data):
+    for model, _ in single_model_dicts(data):
         registered = architecture(model["architecture"])
         scaled = scale_model(model, registered.params, p, registered.level)
         model.clear()

@@ -1,4 +1,4 @@
-"""Variants: named configurations derived from one of the 80 by changed values.
+"""Variants: named configurations derived from one of the numbered configurations (#1-#80, #81 on) by changed values.
 
 A variant is its base (a paper number), the values it changes (dotted paths, in the
 paper's units, as ``--set`` takes them) and its name. Derived from another variant, it takes that one's
@@ -71,7 +71,7 @@ def derive(name: str, base: int | str | Variant, changes: dict[str, Any], **fiel
     parent = base if isinstance(base, Variant) else None
     config = get_config(parent.base if parent else base)
     if config.number is None:
-        raise ConfigError(f"{config.name} is a Table 2 baseline: variants derive from the 80 numbered configurations")
+        raise ConfigError(f"{config.name} is a Table 2 baseline: variants derive from the numbered configurations")
     if is_slug(name):
         raise ConfigError(f"variant name {name!r} is a configuration's slug; choose another")
     overrides = {**(parent.overrides if parent else {}), **changes}

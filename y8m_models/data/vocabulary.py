@@ -62,26 +62,32 @@ def _first_gaps(present: Iterable[int], count: int = 5) -> list[int]:
 
 def read_vocabulary(path: str | Path) -> Vocabulary:
     """Parse a vocabulary.csv; the Index column must hold every id 0..C-1 exactly once."""
-    path = Path(path)
     with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = {"Index", "Name"} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
-                             f"found {', '.join(reader.fieldnames or ()) or 'no header'}")
-        rows: dict[int, dict[str, str]] = {}
-        most = Limits.from_env().vocabulary_rows
-        for line, row in enumerate(reader, start=2):
-            if len(rows) == most:
-                raise ValueError(f"{path}: more than {most:,} labels (the limit "
-                                 f"{Limits.variable('vocabulary_rows')} raises it)")
-            try:
-                index = int(row["Index"])
-            except (TypeError, ValueError):
-                raise ValueError(f"{path}: line {line}: Index {row['Index']!r} is not an integer") from None
-            if index < 0 or index in rows:
-                raise ValueError(f"{path}: line {line}: Index {index} is negative or repeated")
-            rows[index] = row
+        return parse_vocabulary(f, Path(path))
+
+
+def parse_vocabulary(lines: Iterable[str], path: str | Path) -> Vocabulary:
+    """``read_vocabulary`` of a vocabulary.csv's text (``lines``: an open file or the text's lines); ``path`` names
+    it in errors (an exported model keeps its dataset's vocabulary as text: ``y8m_models.export``)."""
+    path = Path(path)
+    reader = csv.DictReader(lines)
+    missing = {"Index", "Name"} - set(reader.fieldnames or ())
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
+                         f"found {', '.join(reader.fieldnames or ()) or 'no header'}")
+    rows: dict[int, dict[str, str]] = {}
+    most = Limits.from_env().vocabulary_rows
+    for line, row in enumerate(reader, start=2):
+        if len(rows) == most:
+            raise ValueError(f"{path}: more than {most:,} labels (the limit "
+                             f"{Limits.variable('vocabulary_rows')} raises it)")
+        try:
+            index = int(row["Index"])
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}: line {line}: Index {row['Index']!r} is not an integer") from None
+        if index < 0 or index in rows:
+            raise ValueError(f"{path}: line {line}: Index {index} is negative or repeated")
+        rows[index] = row
     if not rows:
         raise ValueError(f"{path}: no labels")
     if max(rows) != len(rows) - 1:

@@ -21,13 +21,17 @@ from torch import nn
 class MaskedBatchNorm(nn.Module):
     """(x [B, T, N], valid [B, T]) -> [B, T, N] normalised, 0 on padding."""
 
-    def __init__(self, channels: int, eps: float = 1e-3, momentum: float = 0.01):
+    def __init__(self, channels: int, eps: float = 1e-3, momentum: float = 0.01, warm_start: bool = False):
         super().__init__()
         self.eps, self.momentum = eps, momentum
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
+        # warm_start: the n-th update (from 0) moves the averages by max(momentum, 1 / (n + 1)), so they are the
+        # plain mean of the batches seen until 1 / momentum of them, and then the moving average: evaluation
+        # statistics are those of the data from the first update on, not a blend with the start's 0 and 1.
+        self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long) if warm_start else None)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args) -> None:
         # DBoF's video-level norm was an nn.BatchNorm1d, whose checkpoints also hold a step counter.
@@ -44,8 +48,12 @@ class MaskedBatchNorm(nn.Module):
             with torch.no_grad():  # no update from a batch with fewer than 2 valid frames (no host sync)
                 keep = count < 2
                 unbiased_N = var_N * count / (count - 1).clamp(min=1)
-                self.running_mean.lerp_(torch.where(keep, self.running_mean, mean_N), self.momentum)
-                self.running_var.lerp_(torch.where(keep, self.running_var, unbiased_N), self.momentum)
+                momentum = self.momentum
+                if self.batches_seen is not None:
+                    momentum = torch.clamp(1.0 / (self.batches_seen + 1).to(self.running_mean.dtype), min=self.momentum)
+                    self.batches_seen += (~keep).long()
+                self.running_mean.lerp_(torch.where(keep, self.running_mean, mean_N), momentum)
+                self.running_var.lerp_(torch.where(keep, self.running_var, unbiased_N), momentum)
         else:
             mean_N, var_N = self.running_mean, self.running_var
         normalized_BTN = (x_BTN - mean_N) * torch.rsqrt(var_N + self.eps)

@@ -173,6 +173,11 @@ class InfrequentFromStream(nn.Module):
         return out
 
 
+class LabelLogits(nn.Linear):
+    """A linear layer whose outputs are the C labels' logits (a logistic classifier that keeps its logits, e.g.
+    to mix them): ``start_at_label_prior`` starts its bias at logit(prior)."""
+
+
 # --- input helpers -----------------------------------------------------------------------------------------
 
 @torch.no_grad()
@@ -197,6 +202,9 @@ def start_at_label_prior(model: nn.Module, prior_C: torch.Tensor) -> int:
         elif (isinstance(module, nn.Sequential) and len(module) == 2 and isinstance(module[0], nn.Linear)
               and isinstance(module[1], nn.Sigmoid) and module[0].out_features == classes):  # the logistic head
             module[0].bias.copy_(torch.logit(prior_C.to(module[0].bias).clamp(1e-6, 1 - 1e-6)))
+            done += 1
+        elif isinstance(module, LabelLogits) and module.out_features == classes:
+            module.bias.copy_(torch.logit(prior_C.to(module.bias).clamp(1e-6, 1 - 1e-6)))
             done += 1
     return done
 
