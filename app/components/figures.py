@@ -195,6 +195,16 @@ def attention_over_time(weights_KT: np.ndarray, uninformative_T: np.ndarray | No
     return fig
 
 
+def focused_groups(weights_KT: np.ndarray, n: int, num_frames: int | None = None) -> list[int]:
+    """The ``n`` groups (of K) whose highest weight over the first ``num_frames`` frames is largest, in group
+    order: the gallery's rows where a model has more groups than a page can show (WILLOW's 256 clusters)."""
+    if n < 1:
+        raise ValueError(f"n: expected >= 1 groups, got {n}")
+    w_KT = _weights_KT(weights_KT, num_frames)
+    peaks_K = w_KT.max(axis=1) if w_KT.shape[1] else np.zeros(w_KT.shape[0])
+    return sorted(np.argsort(-peaks_K, kind="stable")[:n].tolist())
+
+
 def extreme_frames(weights_KT: np.ndarray, k: int = 4,
                    num_frames: int | None = None) -> list[tuple[list[int], list[int]]]:
     """Per group (K entries): (the k lowest-weighted frame indices, lowest first; the k highest, highest first),

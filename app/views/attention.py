@@ -1,5 +1,6 @@
-"""Attention: a run with attention weights (#23-#27 and the models built on them) and one of the videos its
-worker kept: per attention group the 4 lowest- and 4 highest-weighted frames (the paper's Fig. 5), the
+"""Attention: a run with attention weights (#23-#27 and the models built on them; beyond the paper, NeXtVLAD's
+group attention and WILLOW's soft cluster assignments, #81-#86, as each group's share per frame) and one of the
+videos its worker kept: per attention group the 4 lowest- and 4 highest-weighted frames (the paper's Fig. 5), the
 weights over time, the share of attention on the ground-truth uninformative frames (synthetic data), the
 video's labels and the run's top predictions. Frames: the synthetic generator's thumbnails, a frames folder
 (``Y8M_FRAMES_DIR/<video_id>/<second>.jpg``) for real data, else a strip drawn from the frame features."""
@@ -15,6 +16,8 @@ import streamlit as st
 from app import data
 from app.components import figures, frames
 from app.components.text import plain
+
+GALLERY_GROUPS = 8  # at most this many groups' rows of frames
 
 st.title("Attention frame gallery")
 runs = data.runs_with("attention")
@@ -45,6 +48,11 @@ if flags_T is not None:
     st.metric("Attention on uninformative frames (ground truth)", f"{np.nanmean(share):.1%}",
               help=f"{flags_T.mean():.0%} of this video's frames are uninformative (dark or title cards); "
                    "per group: " + ", ".join(f"{s:.1%}" for s in share))
+shown = list(range(weights_KT.shape[0]))
+if len(shown) > GALLERY_GROUPS:  # WILLOW's NetVLAD has 256 clusters at the paper's sizes
+    shown = figures.focused_groups(weights_KT, GALLERY_GROUPS, T)
+    st.caption(f"The frames: the {GALLERY_GROUPS} most focused of its {weights_KT.shape[0]} groups (highest single "
+               f"weight), groups {', '.join(str(k + 1) for k in shown)}.")
 st.plotly_chart(figures.attention_over_time(weights_KT, flags_T, T), key="attention_over_time")
 
 frames_dir = Path(os.environ["Y8M_FRAMES_DIR"]) if os.environ.get("Y8M_FRAMES_DIR") else None
@@ -59,6 +67,8 @@ def _picture(frame: int) -> bytes | np.ndarray | None:
 
 
 for k, (lowest, highest) in enumerate(figures.extreme_frames(weights_KT, 4, T)):
+    if k not in shown:
+        continue
     st.markdown(f"**Group {k + 1}**: lowest weights (left), highest (right)")
     columns = st.columns(8)
     for column, frame in zip(columns, [*lowest, *highest], strict=False):

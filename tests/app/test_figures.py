@@ -20,6 +20,7 @@ from app.components.figures import (
     compare,
     curves,
     extreme_frames,
+    focused_groups,
     leaderboard_scatter,
     member_weights,
     mixture,
@@ -186,6 +187,16 @@ def test_extreme_frames_only_among_the_first_num_frames() -> None:
     assert low == [1, 3] and high == [0, 2]
     ((low, high),) = extreme_frames(w_T[None], k=4, num_frames=3)
     assert low == [1, 2, 0] and high == [0, 2, 1]
+
+
+def test_focused_groups_are_those_with_the_highest_single_weight() -> None:
+    """WILLOW's 256 clusters: the gallery shows the 8 most focused; here 2 of 4, among the first 3 frames only."""
+    w_KT = np.array([[0.3, 0.3, 0.4, 0.0], [0.9, 0.1, 0.0, 0.0], [0.2, 0.2, 0.2, 0.99], [0.1, 0.8, 0.1, 0.0]])
+    assert focused_groups(w_KT, 2, num_frames=3) == [1, 3]  # group 2's 0.99 is beyond the video
+    assert focused_groups(w_KT, 2) == [1, 2]
+    assert focused_groups(w_KT, 9) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="n: expected >= 1"):
+        focused_groups(w_KT, 0)
 
 
 def test_attention_over_time_lines_truncation_and_shading() -> None:

@@ -60,8 +60,9 @@ def test_netvlad_and_netrvlad_are_the_sum_of_assigned_residuals(residual: bool) 
                 centre = layer.centers[k] if residual else 0.0
                 expected[b, k] += a[b, i, k] * (x[b, i] - centre)
     expected = F.normalize(F.normalize(expected, dim=-1).flatten(1), dim=-1)
-    out = layer(x, valid)
+    out, assigned = layer(x, valid)
     torch.testing.assert_close(out, expected.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(assigned, a.detach())  # returned for the gallery
     assert out.shape == (B, K * D) and layer.out_features == K * D
     assert (out[2] == 0).all()  # a video without frames
     assert sum(p.numel() for p in layer.parameters()) == D * K + 2 * K + (K * D if residual else 0)
@@ -84,7 +85,7 @@ def _padding_invariant(layer: torch.nn.Module, call) -> None:
                                   lambda: SoftDBoF(D, K, max_pool=True), lambda: NetFV(D, K)],
                          ids=["netvlad", "netrvlad", "soft_dbof", "netfv"])
 def test_pooling_ignores_padding(make) -> None:
-    _padding_invariant(make(), lambda layer, x, valid: layer(x, valid))
+    _padding_invariant(make(), lambda layer, x, valid: layer(x, valid)[0])
 
 
 def test_soft_dbof_is_the_histogram_of_assignments() -> None:
@@ -95,7 +96,7 @@ def test_soft_dbof_is_the_histogram_of_assignments() -> None:
     hist = torch.stack([sum((a[b, i] for i in range(int(NUM_FRAMES[b]))), torch.zeros(K)) for b in range(B)])
     peak = torch.stack([torch.stack([a[b, i] for i in range(int(n))]).amax(dim=0) if n else torch.zeros(K)
                         for b, n in enumerate(NUM_FRAMES)])
-    out = layer(x, valid)
+    out = layer(x, valid)[0]
     torch.testing.assert_close(out, torch.cat([F.normalize(hist, dim=-1), F.normalize(peak, dim=-1)], -1).detach())
     assert out.shape == (B, 2 * K) and torch.allclose(out[:2, :K].norm(dim=-1), torch.ones(2))
     assert SoftDBoF(D, K).out_features == K
@@ -116,7 +117,7 @@ def test_netfv_first_and_second_order_statistics() -> None:
                 second[b, k] += a[b, i, k] * (r ** 2 - 1)
     expected = torch.cat([F.normalize(F.normalize(first, dim=-1).flatten(1), dim=-1),
                           F.normalize(second.flatten(1), dim=-1)], dim=-1)
-    out = layer(x, valid)
+    out = layer(x, valid)[0]
     torch.testing.assert_close(out, expected.detach(), rtol=1e-4, atol=1e-5)
     assert out.shape == (B, 2 * K * D)
     assert sum(p.numel() for p in layer.parameters()) == D * K + 2 * K + 2 * K * D

@@ -93,3 +93,18 @@ def test_a_field_added_later_enters_the_content_hash_only_when_set() -> None:
     assert key({"model.context_gating": "none", "model.loss.temperature": 3.0}) == plain
     assert key({"model.context_gating": "both"}) != plain
     assert key({"model.loss.online_distillation": 1.0}) != plain
+
+
+@pytest.mark.parametrize(("number", "columns"), [(81, 8), (83, 128), (85, 8), (86, 8)])
+def test_the_gallery_gets_each_cluster_or_groups_share_per_frame(number: int, columns: int) -> None:
+    """WILLOW's models: the rgb soft assignments per cluster; NeXtVLAD: the rgb group attention; each as shares
+    over the video's valid frames (sum 1; 0 on padding; a video without frames all 0)."""
+    inputs = ModelInputs(12)
+    torch.manual_seed(0)
+    net = build_model(resolve(number, "tiny").model, inputs).eval()
+    batch = synthetic_batch("frame", inputs, batch_size=3, frames=7)
+    batch["num_frames"] = batch["num_frames_host"] = torch.tensor([7, 3, 0])
+    attention = net(batch).attention
+    assert attention.shape == (3, 7, columns)
+    torch.testing.assert_close(attention[:2].sum(dim=1), torch.ones(2, columns))
+    assert (attention[1, 3:] == 0).all() and (attention[2] == 0).all()

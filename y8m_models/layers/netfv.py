@@ -24,7 +24,8 @@ from y8m_models.layers.soft_assignment import SoftAssignment
 
 
 class NetFV(nn.Module):
-    """(x [B, T, D], valid [B, T]) -> [B, 2 * K * D]: the first-order half, then the second-order half."""
+    """(x [B, T, D], valid [B, T]) -> ([B, 2 * K * D]: the first-order half, then the second-order half; the soft
+    assignments [B, T, K])."""
 
     def __init__(self, features: int, clusters: int):
         super().__init__()
@@ -37,7 +38,7 @@ class NetFV(nn.Module):
         """s [K, D]: the per-cluster, per-dimension deviations the residuals are divided by."""
         return self.sigma.float() ** 2 + 1e-6
 
-    def forward(self, x_BTD: torch.Tensor, valid_BT: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_BTD: torch.Tensor, valid_BT: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a_BTK = self.assignment(x_BTD, valid_BT)
         x_BTD = x_BTD.float()
         c_KD, s_KD = self.centers.float(), self.deviations()
@@ -48,4 +49,4 @@ class NetFV(nn.Module):
         # sum_i a (x - c)^2 = sum_i a x^2 - 2 c sum_i a x + c^2 sum_i a
         second_BKD = (axx_BKD - 2 * c_KD * ax_BKD + mass_BK1 * c_KD ** 2) / s_KD ** 2 - mass_BK1
         first_BF = F.normalize(F.normalize(first_BKD, dim=-1).flatten(1), dim=-1)
-        return torch.cat([first_BF, F.normalize(second_BKD.flatten(1), dim=-1)], dim=-1)
+        return torch.cat([first_BF, F.normalize(second_BKD.flatten(1), dim=-1)], dim=-1), a_BTK

@@ -19,8 +19,8 @@ from y8m_models.layers.soft_assignment import SoftAssignment
 
 
 class NetVLAD(nn.Module):
-    """(x [B, T, D], valid [B, T]) -> [B, K * D] (cluster-major: the D values of cluster 0 first).
-    ``residual=False``: NetRVLAD."""
+    """(x [B, T, D], valid [B, T]) -> ([B, K * D] cluster-major: the D values of cluster 0 first; the soft
+    assignments [B, T, K], 0 on padding). ``residual=False``: NetRVLAD."""
 
     def __init__(self, features: int, clusters: int, residual: bool = True):
         super().__init__()
@@ -29,9 +29,9 @@ class NetVLAD(nn.Module):
         self.centers = nn.Parameter(torch.randn(clusters, features) * features ** -0.5) if residual else None
         self.out_features = clusters * features
 
-    def forward(self, x_BTD: torch.Tensor, valid_BT: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_BTD: torch.Tensor, valid_BT: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a_BTK = self.assignment(x_BTD, valid_BT)
         v_BKD = torch.einsum("btk,btd->bkd", a_BTK, x_BTD.float())
         if self.centers is not None:  # sum_i a_k (x_i - c_k) = sum_i a_k x_i - (sum_i a_k) c_k
             v_BKD = v_BKD - a_BTK.sum(dim=1)[..., None] * self.centers.float()
-        return F.normalize(F.normalize(v_BKD, dim=-1).flatten(1), dim=-1)
+        return F.normalize(F.normalize(v_BKD, dim=-1).flatten(1), dim=-1), a_BTK

@@ -19,7 +19,7 @@ from y8m_models.layers.temporal_pooling import max_over_time
 
 
 class SoftDBoF(nn.Module):
-    """(x [B, T, D], valid [B, T]) -> [B, K] (or [B, 2K] with ``max_pool``)."""
+    """(x [B, T, D], valid [B, T]) -> ([B, K] (or [B, 2K] with ``max_pool``), the soft assignments [B, T, K])."""
 
     def __init__(self, features: int, clusters: int, max_pool: bool = False):
         super().__init__()
@@ -27,9 +27,9 @@ class SoftDBoF(nn.Module):
         self.max_pool = max_pool
         self.out_features = clusters * (2 if max_pool else 1)
 
-    def forward(self, x_BTD: torch.Tensor, valid_BT: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_BTD: torch.Tensor, valid_BT: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a_BTK = self.assignment(x_BTD, valid_BT)
         pooled = [F.normalize(a_BTK.sum(dim=1), dim=-1)]
         if self.max_pool:
             pooled.append(F.normalize(max_over_time(a_BTK, valid_BT.sum(dim=1)), dim=-1))
-        return torch.cat(pooled, dim=-1)
+        return torch.cat(pooled, dim=-1), a_BTK

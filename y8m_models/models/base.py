@@ -246,6 +246,13 @@ def normalize_features(x_ND: torch.Tensor, mode: str, feature_sizes: tuple[int, 
     raise ValueError(f"normalize must be 'joint', 'per_part' or 'none', not {mode!r}")
 
 
+def frame_shares(w_BTK: torch.Tensor) -> torch.Tensor:
+    """Nonnegative frame weights [B, T, K] as each column's share per frame (sum 1 over the frames; a column of
+    zeros stays zero): what ``ModelOutput.attention`` holds, for the gallery."""
+    total_B1K = w_BTK.sum(dim=1, keepdim=True)
+    return w_BTK / torch.where(total_B1K > 0, total_B1K, 1.0)
+
+
 def valid_mask(num_frames_B: torch.Tensor, steps: int) -> torch.Tensor:
     """[B, T] True on each video's valid frames."""
     return torch.arange(steps, device=num_frames_B.device)[None, :] < num_frames_B[:, None]

@@ -12,6 +12,9 @@ arXiv 1811.05014; the 2018 challenge's 3rd place), single or as a mixture of bra
   logits are mixed by a softmax gate on the video's mean frame, ``z = sum_m w_m z_m``; ``auxiliary`` holds each
   branch's probabilities, trained with the labels and distilled from the mixture (``loss.online_distillation``).
 
+``attention`` (the gallery's weights, each column's share per frame): WILLOW's models give the soft assignments of
+the rgb frames to each cluster; NeXtVLAD gives its rgb group attention (the first branch's, in a mixture).
+
 Frames: all valid frames are pooled, padding masked. [DIFF] WILLOW's released models pool 300 frames drawn with
 replacement from the valid ones, at evaluation too (random predictions); the sum over the valid frames is what
 that draw estimates.
@@ -38,6 +41,7 @@ from y8m_models.models.base import (
     ModelInputs,
     ModelOutput,
     frame_inputs,
+    frame_shares,
     register,
     valid_mask,
 )
@@ -62,7 +66,8 @@ def video_norm(norm: MaskedBatchNorm, x_BF: torch.Tensor) -> torch.Tensor:
 
 
 class NeXtVLADBranch(nn.Module):
-    """(feature parts [B, T, D_p], valid [B, T]) -> logits [B, C]: one NeXtVLAD model up to its logits."""
+    """(feature parts [B, T, D_p], valid [B, T]) -> (logits [B, C], the first part's group attention [B, T, G]):
+    one NeXtVLAD model up to its logits."""
 
     def __init__(self, p: NeXtVLADParams, feature_sizes: tuple[int, ...], num_classes: int):
         super().__init__()
@@ -77,11 +82,12 @@ class NeXtVLADBranch(nn.Module):
         self.gating = SEContextGating(p.hidden, p.gating_reduction)
         self.classifier = LabelLogits(p.hidden, num_classes)
 
-    def forward(self, parts: tuple[torch.Tensor, ...], valid_BT: torch.Tensor) -> torch.Tensor:
-        pooled_BF = torch.cat([pool(x_BTD, valid_BT)[0] for pool, x_BTD in zip(self.pools, parts, strict=True)], dim=-1)
+    def forward(self, parts: tuple[torch.Tensor, ...], valid_BT: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = [pool(x_BTD, valid_BT) for pool, x_BTD in zip(self.pools, parts, strict=True)]
+        pooled_BF = torch.cat([vlad_BF for vlad_BF, _, _ in pooled], dim=-1)
         pooled_BF = self.dropout(video_norm(self.pooled_norm, pooled_BF))
         hidden_BH = video_norm(self.hidden_norm, self.hidden(pooled_BF.to(self.hidden.weight.dtype)))
-        return self.classifier(self.gating(hidden_BH)).float()
+        return self.classifier(self.gating(hidden_BH)).float(), pooled[0][1]
 
 
 # --- models ---------------------------------------------------------------------------------------------------
@@ -109,8 +115,11 @@ class LearnablePooling(nn.Module):
         if self.input_norm is not None:
             x_BTD = self.input_norm(x_BTD, valid_BT)
         parts = x_BTD.split(self.feature_sizes, dim=-1)
-        pooled_BF = torch.cat([pool(part, valid_BT) for pool, part in zip(self.pools, parts, strict=True)], dim=-1)
-        return ModelOutput(self.moe(self.hidden(pooled_BF.to(self.hidden.weight.dtype))))
+        pooled = [pool(part, valid_BT) for pool, part in zip(self.pools, parts, strict=True)]
+        pooled_BF = torch.cat([vector_BF for vector_BF, _ in pooled], dim=-1)
+        # the gallery: each rgb cluster's share of its assignments per frame
+        return ModelOutput(self.moe(self.hidden(pooled_BF.to(self.hidden.weight.dtype))),
+                           attention=frame_shares(pooled[0][1]))
 
 
 class NeXtVLADModel(nn.Module):
@@ -129,14 +138,16 @@ class NeXtVLADModel(nn.Module):
         x_BTD, num_frames_B = frame_inputs(batch, self.p.max_frames, self.p.normalize, self.feature_sizes)
         valid_BT = valid_mask(num_frames_B, x_BTD.shape[1])
         parts = x_BTD.split(self.feature_sizes, dim=-1)
-        z_BMC = torch.stack([branch(parts, valid_BT) for branch in self.branches], dim=1)
+        runs = [branch(parts, valid_BT) for branch in self.branches]
+        z_BMC = torch.stack([z_BC for z_BC, _ in runs], dim=1)
+        attention_BTG = frame_shares(runs[0][1])  # the gallery: the (first) branch's rgb group attention per frame
         if len(self.branches) == 1:
-            return ModelOutput(torch.sigmoid(z_BMC[:, 0]))
+            return ModelOutput(torch.sigmoid(z_BMC[:, 0]), attention=attention_BTG)
         # [DIFF-detail] the released mixture's mean runs over all 300 positions, padding included
         mean_BD = video_norm(self.gate_norm, mean_over_time(x_BTD, num_frames_B))
         w_BM = self.gate(mean_BD).float().softmax(dim=-1)
         z_BC = (w_BM[..., None] * z_BMC).sum(dim=1)
-        return ModelOutput(torch.sigmoid(z_BC), auxiliary=torch.sigmoid(z_BMC))
+        return ModelOutput(torch.sigmoid(z_BC), auxiliary=torch.sigmoid(z_BMC), attention=attention_BTG)
 
 
 # --- builders -------------------------------------------------------------------------------------------------
