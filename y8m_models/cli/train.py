@@ -210,7 +210,7 @@ def export(
     its dataset's vocabulary, loadable with torch.load(weights_only=True); its GAP beside the float32 weights'."""
     from y8m_models.experiment import RunError, open_run, trained_model
     from y8m_models.export import ExportError, export_run, load_exported, scores_of
-    from y8m_models.sizes import SIZE_LIMIT_2018
+    from y8m_models.sizes import SIZE_LIMIT_2018, weight_bytes
 
     try:
         run = open_run(run_dir)
@@ -218,7 +218,8 @@ def export(
         exported = load_exported(out)
         parameters = sum(p.numel() for p in exported.model.parameters())
         fits = "fits" if size <= SIZE_LIMIT_2018 else "is over"
-        typer.echo(f"{out}: {dtype}, {size:,} bytes ({parameters:,} parameters, {4 * parameters:,} bytes in fp32); "
+        typer.echo(f"{out}: {dtype}, {size:,} bytes ({parameters:,} parameters, "
+                   f"{weight_bytes(parameters)['fp32']:,} bytes in fp32); "
                    f"{fits} the 2018 challenge's 1 GB")
         if split and split != "none":
             exact = scores_of(trained_model(run, "cpu").eval(), run.config, run.data, split, run.num_classes,

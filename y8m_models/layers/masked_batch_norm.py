@@ -38,6 +38,11 @@ class MaskedBatchNorm(nn.Module):
         state_dict.pop(prefix + "num_batches_tracked", None)
         super()._load_from_state_dict(state_dict, prefix, *args)
 
+    def per_video(self, x_BN: torch.Tensor) -> torch.Tensor:
+        """[B, N] -> [B, N]: one vector per video, every video counted (a sequence of length 1 each)."""
+        every_B1 = torch.ones_like(x_BN[:, :1], dtype=torch.bool)
+        return self(x_BN[:, None], every_B1)[:, 0]
+
     def forward(self, x_BTN: torch.Tensor, valid_BT: torch.Tensor) -> torch.Tensor:
         valid_BT1 = valid_BT[..., None].to(x_BTN.dtype)
         if self.training:

@@ -76,8 +76,7 @@ class DBoF(nn.Module):
         valid_BT = valid_mask(num_frames_B, x_BTD.shape[1])
         h_BTH = F.relu6(self.cluster_norm(self.cluster(self.input_norm(x_BTD, valid_BT)), valid_BT))
         pooled_BH = max_over_time(h_BTH, num_frames_B)
-        every_B1 = torch.ones_like(pooled_BH[:, :1], dtype=torch.bool)
-        hidden_BH = F.relu6(self.hidden_norm(self.hidden(pooled_BH)[:, None], every_B1)[:, 0])
+        hidden_BH = F.relu6(self.hidden_norm.per_video(self.hidden(pooled_BH)))
         return ModelOutput(predictions=self.moe(hidden_BH))
 
 

@@ -59,12 +59,6 @@ def per_part(values: tuple[int, ...], feature_sizes: tuple[int, ...], name: str)
     return values
 
 
-def video_norm(norm: MaskedBatchNorm, x_BF: torch.Tensor) -> torch.Tensor:
-    """Batch norm of one vector per video (every video counts)."""
-    every_B1 = torch.ones_like(x_BF[:, :1], dtype=torch.bool)
-    return norm(x_BF[:, None], every_B1)[:, 0]
-
-
 class NeXtVLADBranch(nn.Module):
     """(feature parts [B, T, D_p], valid [B, T]) -> (logits [B, C], the first part's group attention [B, T, G]):
     one NeXtVLAD model up to its logits."""
@@ -85,8 +79,8 @@ class NeXtVLADBranch(nn.Module):
     def forward(self, parts: tuple[torch.Tensor, ...], valid_BT: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pooled = [pool(x_BTD, valid_BT) for pool, x_BTD in zip(self.pools, parts, strict=True)]
         pooled_BF = torch.cat([vlad_BF for vlad_BF, _, _ in pooled], dim=-1)
-        pooled_BF = self.dropout(video_norm(self.pooled_norm, pooled_BF))
-        hidden_BH = video_norm(self.hidden_norm, self.hidden(pooled_BF.to(self.hidden.weight.dtype)))
+        pooled_BF = self.dropout(self.pooled_norm.per_video(pooled_BF))
+        hidden_BH = self.hidden_norm.per_video(self.hidden(pooled_BF.to(self.hidden.weight.dtype)))
         return self.classifier(self.gating(hidden_BH)).float(), pooled[0][1]
 
 
@@ -144,7 +138,7 @@ class NeXtVLADModel(nn.Module):
         if len(self.branches) == 1:
             return ModelOutput(torch.sigmoid(z_BMC[:, 0]), attention=attention_BTG)
         # [DIFF-detail] the released mixture's mean runs over all 300 positions, padding included
-        mean_BD = video_norm(self.gate_norm, mean_over_time(x_BTD, num_frames_B))
+        mean_BD = self.gate_norm.per_video(mean_over_time(x_BTD, num_frames_B))
         w_BM = self.gate(mean_BD).float().softmax(dim=-1)
         z_BC = (w_BM[..., None] * z_BMC).sum(dim=1)
         return ModelOutput(torch.sigmoid(z_BC), auxiliary=torch.sigmoid(z_BMC), attention=attention_BTG)
