@@ -14,6 +14,7 @@ from y8m_models.cli import app
 from y8m_models.configs import resolve
 from y8m_models.configs.build import build_model
 from y8m_models.configs.check import synthetic_batch
+from y8m_models.data.layout import YOUTUBE_8M
 from y8m_models.export import ExportError, dequantize_rows, export_model, load_exported, quantize_rows
 from y8m_models.models import ModelInputs
 
@@ -29,31 +30,38 @@ def test_int8_rows_are_within_half_a_step() -> None:
 
 
 @pytest.mark.parametrize("number", [81, 85, 25])
-@pytest.mark.parametrize("dtype", ["fp16", "int8"])
+@pytest.mark.parametrize("dtype", ["fp32", "fp16", "int8"])
 def test_an_export_loads_with_weights_only_and_predicts_as_the_model(tmp_path: Path, number: int, dtype: str) -> None:
     config = resolve(number, "tiny")
     inputs = ModelInputs(12)
     torch.manual_seed(0)
     model = build_model(config.model, inputs).eval()
-    size = export_model(model, config, 12, inputs.feature_sizes, dtype, tmp_path / "m.pt", "Index,Name\n0,a\n")
+    size = export_model(model, config, 12, YOUTUBE_8M, dtype, tmp_path / "m.pt", "Index,Name\n0,a\n")
     raw = torch.load(tmp_path / "m.pt", weights_only=True)
     assert raw["dtype"] == dtype and raw["config"]["number"] == number and size == (tmp_path / "m.pt").stat().st_size
     parameters = sum(p.numel() for p in model.parameters())
-    assert size < (2.3 if dtype == "fp16" else 1.3) * parameters + 40_000  # the weights, plus names and config
+    per_value = {"fp32": 4.3, "fp16": 2.3, "int8": 1.3}[dtype]
+    assert size < per_value * parameters + 40_000  # the weights, plus names and config
     exported = load_exported(tmp_path / "m.pt")
     batch = synthetic_batch("frame", inputs, batch_size=4, frames=9)
     with torch.no_grad():
         ours, theirs = model(batch).predictions, exported.model(batch).predictions
-    torch.testing.assert_close(theirs, ours, atol=0.02 if dtype == "int8" else 2e-3, rtol=0)
+    torch.testing.assert_close(theirs, ours, atol={"fp32": 0.0, "fp16": 2e-3, "int8": 0.02}[dtype], rtol=0)
 
 
 def test_what_cannot_be_exported_is_named(tmp_path: Path) -> None:
     cascade = resolve(47, "tiny")
     with pytest.raises(ExportError, match="a cascade model: only a single model"):
-        export_model(torch.nn.Linear(1, 1), cascade, 12, (1024, 128), "int8", tmp_path / "m.pt")
-    with pytest.raises(ExportError, match="--dtype must be one of fp16, int8"):
-        export_model(torch.nn.Linear(1, 1), resolve(3, "tiny"), 12, (1024, 128), "int4", tmp_path / "m.pt")
+        export_model(torch.nn.Linear(1, 1), cascade, 12, YOUTUBE_8M, "int8", tmp_path / "m.pt")
+    with pytest.raises(ExportError, match="--dtype must be one of fp32, fp16, int8"):
+        export_model(torch.nn.Linear(1, 1), resolve(3, "tiny"), 12, YOUTUBE_8M, "int4", tmp_path / "m.pt")
     assert not (tmp_path / "m.pt").exists()
+    model = build_model(resolve(3, "tiny").model, ModelInputs(12))
+    size = export_model(model, resolve(3, "tiny"), 12, YOUTUBE_8M, "int8", tmp_path / "m.pt")
+    with pytest.raises(ExportError, match=rf"in fp16 is [\d,]+ bytes .*, over the budget of {size:,} bytes "
+                                          r"\(.*\); .*m.pt is not written"):
+        export_model(model, resolve(3, "tiny"), 12, YOUTUBE_8M, "fp16", tmp_path / "m.pt", budget=size)
+    assert load_exported(tmp_path / "m.pt").dtype == "int8"  # the file there before is kept
     (tmp_path / "other.pt").write_bytes(b"not a model")
     with pytest.raises(ExportError, match="not a y8m export"):
         load_exported(tmp_path / "other.pt")
@@ -81,4 +89,33 @@ def test_export_and_eval_from_the_command_line(tmp_path: Path) -> None:
         scored = json.loads(runner.invoke(app, ["eval", str(out), "--json"]).stdout)
         assert scored["dtype"] == dtype and abs(scored["gap"] - fp32) < 0.01, (dtype, scored["gap"], fp32)
     refused = runner.invoke(app, ["export", str(tmp_path / "run"), str(tmp_path / "x.pt"), "--dtype", "int4"])
-    assert refused.exit_code == 2 and "--dtype must be one of fp16, int8" in refused.stderr
+    assert refused.exit_code == 2 and "--dtype must be one of fp32, fp16, int8" in refused.stderr
+    # --budget: the widest dtype whose file fits; none that fits, nothing written
+    parameters = sum(p.numel() for p in load_exported(tmp_path / "model.int8.pt").model.parameters())
+    out = tmp_path / "budget.pt"
+    done = runner.invoke(app, ["export", str(tmp_path / "run"), str(out), "--budget", str(3 * parameters),
+                               "--split", "none"])
+    assert done.exit_code == 0 and f"{out}: fp16, " in done.stdout and f"fits the budget of {3 * parameters}" in (
+        done.stdout), done.output
+    done = runner.invoke(app, ["export", str(tmp_path / "run"), str(out), "--budget", "1GB", "--split", "none"])
+    assert done.exit_code == 0 and f"{out}: fp32, " in done.stdout, done.output
+    for budget, says in [(parameters // 2, "even in int8, over the budget"), (parameters, "in int8 is"),
+                         ("1 ton", "--budget '1 ton' is not a size")]:
+        refused = runner.invoke(app, ["export", str(tmp_path / "run"), str(tmp_path / "small.pt"), "--budget",
+                                      str(budget)])
+        assert refused.exit_code == 2 and says in refused.stderr, refused.stderr
+        assert not (tmp_path / "small.pt").exists()
+
+
+def test_a_byte_budget_is_read_as_written_and_the_widest_fitting_dtype_chosen() -> None:
+    from y8m_models.sizes import human, parse_bytes, widest_fitting
+
+    assert [parse_bytes(t) for t in ("1GB", "500MB", "1.5GiB", "123", "2 kb", "7B")] == [
+        10**9, 5 * 10**8, 3 * 2**29, 123, 2000, 7]
+    for bad in ("", "1XB", "0", "-1GB", "GB", "1e9"):
+        with pytest.raises(ValueError, match="is not a size"):
+            parse_bytes(bad)
+    assert [widest_fitting(n, 10**9) for n in (250_000_000, 250_000_001, 500_000_001, 10**9 + 1)] == [
+        "fp32", "fp16", "int8", None]
+    assert [human(n) for n in (512, 12_600_000, 964_736_172, 1_900_000_000)] == [
+        "512 B", "12.6 MB", "964.7 MB", "1.9 GB"]

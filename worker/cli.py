@@ -16,6 +16,7 @@ from y8m_models.cli import app
 from y8m_models.cli.common import (
     DEFAULTS,
     AsInCode,
+    BudgetOption,
     CompileOption,
     DeterministicOption,
     LoaderWorkersOption,
@@ -25,6 +26,7 @@ from y8m_models.cli.common import (
     PresetOption,
     SeedOption,
     as_in_code,
+    budget_bytes,
     fail,
     loader_workers,
     preset_or_default,
@@ -82,7 +84,7 @@ app.add_typer(ensemble_app, name="ensemble")
 def ensemble_create(
     spec: Annotated[Path | None, typer.Argument(
         help="a YAML (or JSON) file with the options below by name: name, method, members, teacher, weight, count, "
-             "rule, threshold, set, note")] = None,
+             "rule, threshold, set, note, budget")] = None,
     name: Annotated[str | None, typer.Option(help="the ensemble's name (a variant's: k16-stack)")] = None,
     method: Annotated[str | None, typer.Option(help="mean, linear, classwise or attention (stacking), bagging, "
                                                "boosting, distillation, cascade, merge")] = None,
@@ -107,6 +109,7 @@ def ensemble_create(
                                                   help="with --data: stop each training run after N steps")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="with --data: print the plan (runs new and reused); "
                                           "nothing is saved or submitted")] = False,
+    budget: BudgetOption = None,
 ) -> None:
     """Compose an ensemble of configurations, variants and finished runs by a method, saved under a name as the
     variant of the paper's configuration of that method it is (#75 stacking, #78 attention weighted stacking, #28
@@ -134,13 +137,18 @@ def ensemble_create(
         raise fail(str(exc)) from None
     if dry_run and data is None:
         raise fail("--dry-run shows the plan on a dataset: give --data")
+    budget = values.get("budget", budget)
+    limit = budget_bytes(None if budget is None else str(budget))
+    if limit is not None and data is None:
+        raise fail(f"--budget {budget}: a model's size depends on the dataset's classes: give --data")
     options = run_options(preset=preset_or_default(preset), seed=seed, max_steps=max_steps) if data else None
-    if dry_run:  # the checks of saving, then the plan of the base with the composition's values
+    if dry_run or limit is not None:  # the checks of saving, then the plan of the base with the composition's values
         try:
             save_variant(values["name"], str(base), changes, replace=replace, write=False)
-            rows = preview(str(base), data, options.model_copy(update={"overrides": changes}))
+            rows = preview(str(base), data, options.model_copy(update={"overrides": changes}), budget=limit)
         except (SubmitError, VariantError) as exc:
             raise fail(str(exc)) from None
+    if dry_run:
         for row in rows:
             reuse = f"reuses run {row['reuse']} ({row['reuse_status']})" if row["reuse"] else "new"
             typer.echo(f"{row['kind']:<6} {row['job']:<60} {reuse}")
@@ -153,10 +161,11 @@ def ensemble_create(
     if data is None:
         return
     try:
-        result = submit(variant.name, data, options)
+        result = submit(variant.name, data, options, budget=limit)
     except SubmitError as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"{len(result.created)} run(s) created, {len(result.reused)} reused", err=True)
+    typer.echo(f"{len(result.created)} run(s) created, {len(result.reused)} reused"
+               f"{_fit(result, variant.name, budget)}", err=True)
     typer.echo(str(result.targets[variant.name]))
 
 
@@ -170,7 +179,7 @@ def _spec(path: Path) -> dict:
         raise fail(f"{path}: {exc}") from None
     if not isinstance(loaded, dict):
         raise fail(f"{path}: expected a mapping of options (name, method, members, ...)")
-    known = {"name", "method", "members", "teacher", "weight", "count", "rule", "threshold", "set", "note"}
+    known = {"name", "method", "members", "teacher", "weight", "count", "rule", "threshold", "set", "note", "budget"}
     unknown = sorted(set(loaded) - known)
     if unknown:
         raise fail(f"{path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -228,9 +237,11 @@ def submit(
     compile_: CompileOption = DEFAULTS.compile,
     precision: PrecisionOption = DEFAULTS.precision,
     deterministic: DeterministicOption = DEFAULTS.deterministic,
+    budget: BudgetOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Queue configurations with every run they need; prints the run id of each as the last line."""
+    """Queue configurations with every run they need; prints the run id of each as the last line. With --budget,
+    each configuration (with every run it needs to predict: a stack's members, not a teacher) must fit in it."""
     from worker.runs import SubmitError
     from worker.runs import submit as submit_runs
 
@@ -240,16 +251,29 @@ def submit(
                           loader_workers=loader_workers(loader_workers_, old_workers),
                           device=device, compile=compile_, precision=precision, deterministic=deterministic)
     try:
-        result = submit_runs(config, data, options, num_classes=num_classes)
+        result = submit_runs(config, data, options, num_classes=num_classes, budget=budget_bytes(budget))
     except SubmitError as exc:
         raise fail(str(exc)) from None
     if as_json:
-        typer.echo(json.dumps({"targets": result.targets, "created": result.created, "reused": result.reused}))
+        typer.echo(json.dumps({"targets": result.targets, "created": result.created, "reused": result.reused,
+                               **({"fits": {str(k): {"parameters": p, "dtype": d} for k, (p, d) in
+                                            result.fits.items()}} if result.fits else {})}))
         return
     for target, run_id in result.targets.items():
-        typer.echo(f"{result.titles[target]}: run {run_id}", err=True)
+        typer.echo(f"{result.titles[target]}: run {run_id}{_fit(result, target, budget)}", err=True)
     typer.echo(f"{len(result.created)} run(s) created, {len(result.reused)} reused", err=True)
     typer.echo(" ".join(str(r) for r in result.targets.values()))
+
+
+def _fit(result, target, budget: str | None) -> str:
+    """", 12,345,678 parameters: fits 1GB in fp32 (49.4 MB)" where a budget was given."""
+    from y8m_models.sizes import BYTES_PER_PARAMETER, human
+
+    if target not in result.fits:
+        return ""
+    parameters, dtype = result.fits[target]
+    return (f", {parameters:,} parameters: fits {budget} in {dtype} "
+            f"({human(parameters * BYTES_PER_PARAMETER[dtype])})")
 
 
 @runs_app.command("list")

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from db.queries import (
     set_status,
     variant_named,
 )
+from db.queries import sizes as stored_sizes
 from db.settings import Settings
 from worker.celery_app import celery_for
 from worker.schedule import dispatch
@@ -54,6 +55,8 @@ from worker.store import prepare
 from worker.variants import get_variant
 from y8m_models.configs.schema import Variant
 from y8m_models.configs.variants import target_key, title
+from y8m_models.data.errors import Y8MDataError
+from y8m_models.data.layout import find_layout
 from y8m_models.limits import Limits
 from y8m_models.options import OptionsError, RunOptions, check_device
 
@@ -150,6 +153,8 @@ class Submission:
     created: list[int]
     reused: list[int]
     titles: dict[int | str, str]  # each target in one line: "#18 chaining_cnn", "#25 · k16"
+    # with a byte budget: each target's parameters (``Job.predicting``'s) and the widest dtype that fits
+    fits: dict[int | str, tuple[int, str]] = field(default_factory=dict)
 
 
 def _check_splits(jobs: list[Any], dataset: Dataset) -> None:
@@ -169,7 +174,7 @@ def _check_splits(jobs: list[Any], dataset: Dataset) -> None:
                               f"{dataset.name} ({dataset.path}) does not have")
 
 
-def _check_sizes(jobs: list[Any], num_classes: int) -> dict[str, int]:
+def _check_sizes(jobs: list[Any], num_classes: int, features: Any) -> dict[str, int]:
     """Every training job's batch and parameter count within ``y8m_models.limits``, so that ``--set
     model.params.cells=1000000000`` is refused here, not by a worker's OOM. Returns the parameters each job trains
     itself, by key: a model's, a stack's combiner's, a merge's 0 (``Run.parameters``)."""
@@ -186,7 +191,7 @@ def _check_sizes(jobs: list[Any], num_classes: int) -> dict[str, int]:
     try:
         counted = parameter_counts([job.config.model for job in trains] +
                                    [{"combiner": job.config.ensemble.combiner.model_dump(),
-                                     "members": len(job.members)} for job in stacks], num_classes)
+                                     "members": len(job.members)} for job in stacks], num_classes, features)
     except ValueError as exc:  # a model that cannot be built as configured (e.g. Context Gating without an MoE)
         raise SubmitError(str(exc)) from None
     for job, count in zip(trains, counted, strict=False):
@@ -209,43 +214,35 @@ def count_parameters_apart(apart: bool = True) -> None:
     _apart = apart
 
 
-def parameter_counts(models: list[Any], num_classes: int) -> list[int]:
+def parameter_counts(models: list[Any], num_classes: int, features: Any = None) -> list[int]:
     """Each single model's parameter count (``configs.build.parameter_count``), or a stack's combiner's (a dict
-    ``{"combiner": Combiner dump, "members": M}``): here, or in the helper process after
-    ``count_parameters_apart``."""
+    ``{"combiner": Combiner dump, "members": M}``), on a dataset's ``features`` (``data.layout.FeatureLayout``;
+    None: YouTube-8M's): here, or in the helper process after ``count_parameters_apart``."""
     if not models:
         return []
     dumped = [m if isinstance(m, dict) else m.model_dump() for m in models]
+    if features is None:
+        from y8m_models.data.layout import YOUTUBE_8M as features
     if not _apart:
-        return _count_all(dumped, num_classes)
+        return _count_all(dumped, num_classes, features)
     global _counter
     with _counter_lock:
         if _counter is None:
             _counter = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         counter = _counter
     try:
-        return counter.submit(_count_all, dumped, num_classes).result()
+        return counter.submit(_count_all, dumped, num_classes, features).result()
     except BrokenProcessPool:
         with _counter_lock:
             _counter = None
         raise SubmitError("the helper process that counts the models' parameters died; submit again") from None
 
 
-def _count_all(models: list[dict], num_classes: int) -> list[int]:
-    import torch
+def _count_all(models: list[dict], num_classes: int, features: Any) -> list[int]:
+    from y8m_models.configs.build import combiner_parameter_count, parameter_count
 
-    from y8m_models.configs.build import parameter_count
-    from y8m_models.configs.schema import Combiner
-    from y8m_models.ensemble.stacking import build_stack
-
-    def count(item: dict) -> int:
-        if "combiner" not in item:
-            return parameter_count(item, num_classes)
-        with torch.device("meta"):  # the attention stack's gate reads the video features: YouTube-8M's 1,152
-            stack = build_stack(Combiner.model_validate(item["combiner"]), item["members"], num_classes, 1152)
-        return sum(p.numel() for p in stack.parameters())
-
-    return [count(m) for m in models]
+    return [combiner_parameter_count(m["combiner"], m["members"], num_classes, features) if "combiner" in m else
+            parameter_count(m, num_classes, features) for m in models]
 
 
 def _planned(configs: str | int | Sequence[int], data: str | Path, options: RunOptions, *,
@@ -270,8 +267,43 @@ def _planned(configs: str | int | Sequence[int], data: str | Path, options: RunO
         raise SubmitError(str(exc)) from None
     _check_splits(jobs.jobs, dataset)
     _check_finished([job for job in jobs.jobs if job.finished is not None], settings)
-    sizes = _check_sizes(jobs.jobs, dataset.num_classes)
+    try:
+        features = find_layout(dataset.path)
+    except Y8MDataError as exc:
+        raise SubmitError(str(exc)) from None
+    sizes = _check_sizes(jobs.jobs, dataset.num_classes, features)
     return dataset, jobs, numbers, sizes
+
+
+def _check_budget(targets: dict[int | str, Any], sizes: dict[str, int], budget: int,
+                  settings: Settings) -> dict[int | str, tuple[int, str]]:
+    """Each target's weights within ``budget`` bytes in at least int8 (the 2018 rule: a submitted model of at most
+    1 GB), counting what it needs to predict (``Job.predicting``: a stack with its members, not a distillation's
+    teacher); returns its parameters and the widest dtype that fits. ``SubmitError`` naming the first that does
+    not fit, with its bytes in every dtype."""
+    from y8m_models.sizes import human, weight_bytes, widest_fitting
+
+    jobs = {key: target.predicting() for key, target in targets.items()}
+    finished = {job.finished for reads in jobs.values() for job in reads if job.finished is not None}
+    with reading(prepare(settings)) as s:
+        stored = stored_sizes(s, finished)
+    out: dict[int | str, tuple[int, str]] = {}
+    for key, target in targets.items():
+        counts = [stored[job.finished] if job.finished is not None else sizes.get(job.key) for job in jobs[key]]
+        if any(count is None for count in counts):
+            raise SubmitError(f"{target.config.name}: a run it reads was submitted before runs counted their "
+                              "parameters; its size against --budget is unknown")
+        parameters = sum(counts)
+        dtype = widest_fitting(parameters, budget)
+        if dtype is None:
+            stored_as = ", ".join(f"{human(b)} in {d}" for d, b in weight_bytes(parameters).items())
+            runs = f" in {len(jobs[key])} runs" if len(jobs[key]) > 1 else ""
+            raise SubmitError(f"{target.config.name}: {parameters:,} parameters{runs} ({stored_as}) is over the "
+                              f"budget of {human(budget)} even in int8; a smaller preset, or an ensemble distilled "
+                              "into one model (`y8m ensemble create --method distillation --members MODEL "
+                              f"--teacher {target.config.number or 'ENSEMBLE'}`) fits")
+        out[key] = (parameters, dtype)
+    return out
 
 
 def _finished_job(run_id: int, dataset: Dataset, settings: Settings) -> Any:
@@ -318,11 +350,14 @@ def _add_run(session: Any, run: Run, created: str) -> Run:
 
 
 def preview(configs: str | int | Sequence[int], data: str | Path, options: RunOptions = RunOptions(), *,
-            num_classes: int | None = None, settings: Settings | None = None) -> list[dict[str, Any]]:
+            num_classes: int | None = None, budget: int | None = None,
+            settings: Settings | None = None) -> list[dict[str, Any]]:
     """What ``submit`` with the same arguments would do, writing nothing: one row per run of the DAG (job
     name, kind, paper number, what it reads) with the run it would reuse, if any."""
     settings = settings or Settings.from_env()
-    dataset, jobs, _, _ = _planned(configs, data, options, num_classes=num_classes, settings=settings)
+    dataset, jobs, _, sizes = _planned(configs, data, options, num_classes=num_classes, settings=settings)
+    if budget is not None:
+        _check_budget(jobs.targets, sizes, budget, settings)
     with reading(prepare(settings)) as s:
         reused = {job.key: reusable_run(s, job.key, dataset.id) for job in jobs.jobs}
         return [{"job": job.name, "kind": job.kind, "number": job.number, "inputs": [d.name for d in job.inputs],
@@ -331,14 +366,16 @@ def preview(configs: str | int | Sequence[int], data: str | Path, options: RunOp
 
 
 def submit(configs: str | int | Sequence[int], data: str | Path, options: RunOptions = RunOptions(), *,
-           num_classes: int | None = None, settings: Settings | None = None) -> Submission:
+           num_classes: int | None = None, budget: int | None = None, settings: Settings | None = None) -> Submission:
     """Create the runs the configurations need (reusing finished or active ones with the same content hash)
     and send those that can start, each with ``options`` stored. Raises ``SubmitError`` before writing
-    anything when the input is bad. ``num_classes``: a dataset registered here without a vocabulary.csv."""
+    anything when the input is bad. ``num_classes``: a dataset registered here without a vocabulary.csv.
+    ``budget``: bytes every configuration asked for must fit in, in int8 at least (``_check_budget``)."""
     from y8m_models.pipeline import job_spec
 
     settings = settings or Settings.from_env()
     dataset, jobs, asked, sizes = _planned(configs, data, options, num_classes=num_classes, settings=settings)
+    fits = _check_budget(jobs.targets, sizes, budget, settings) if budget is not None else {}
     # The variants run as themselves: no overrides on top, and changes the preset does not scale away.
     as_itself = [job for job in jobs.jobs if job.variant and job.key != _base_job(job.variant, dataset, options).key]
     preset = options.preset
@@ -370,7 +407,7 @@ def submit(configs: str | int | Sequence[int], data: str | Path, options: RunOpt
     dispatch(settings)
     return Submission({n: by_key[j.key] for n, j in jobs.targets.items()}, created, reused,
                       {target_key(n): title(n) + (" with --set" if options.overrides and isinstance(n, Variant) else "")
-                       for n in asked})
+                       for n in asked}, fits)
 
 
 def _base_job(variant: Variant, dataset: Dataset, options: RunOptions) -> Any:

@@ -31,7 +31,7 @@ from y8m_models.configs.build import build_model
 from y8m_models.configs.schema import SingleModel
 from y8m_models.data.dataset import detect_level, read_record
 from y8m_models.data.errors import Y8MDataError
-from y8m_models.data.records import SPECS
+from y8m_models.data.layout import YOUTUBE_8M, FeatureLayout, check_same, find_layout
 from y8m_models.data.splits import PAPER_GLOBS, split_files
 from y8m_models.data.tfrecord import TFRecordFile
 from y8m_models.data.vocabulary import find_vocabulary, read_vocabulary, resolve_num_classes
@@ -65,6 +65,7 @@ class Run:
     # input), "example_weights" (an .npz of ensemble.weights.ExampleWeights).
     inputs: dict[str, Any] = field(default_factory=dict)
     numerics: Numerics = Numerics()  # how it trains and predicts: precision, determinism
+    features: FeatureLayout = YOUTUBE_8M  # the dataset's feature names and widths it trains on (data.layout)
 
     @property
     def model(self):
@@ -87,13 +88,20 @@ class Run:
         return _lookup(streams, split) if streams else None
 
     def files(self, split: str) -> list[Path]:
-        return _files(self.data, self.model.level, split)
+        """The split's record files; ``RunError`` where the dataset's features are no longer those it trained on."""
+        level = self.model.level
+        try:
+            check_same(self.features, find_layout(self.data / level), level, self.config.name, self.data)
+        except Y8MDataError as exc:
+            raise RunError(str(exc)) from None
+        return _files(self.data, level, split)
 
     def model_inputs(self) -> ModelInputs:
         vocabulary = find_vocabulary(self.data / self.model.level)
         verticals = (torch.from_numpy(read_vocabulary(vocabulary).vertical_matrix()).float()
                      if vocabulary else None)
-        return ModelInputs(self.num_classes, vertical_matrix=verticals, cascade=self.model.cascade)
+        return ModelInputs(self.num_classes, self.features.spec(self.model.level).sizes, vertical_matrix=verticals,
+                           cascade=self.model.cascade)
 
     def build(self, inputs: ModelInputs | None = None) -> torch.nn.Module:
         return build_model(self.model, inputs or self.model_inputs())
@@ -167,8 +175,9 @@ def create_run(config_key: int | str | Configuration, data: Path, out: Path, *, 
             raise RunError(f"--num-classes {num_classes} does not match {vocabulary} ({listed} classes)")
     if classes is None:
         raise RunError(f"cannot tell the number of classes: no vocabulary.csv under {data}; pass --num-classes")
-    try:  # the features and labels the model is built for: sizes, label range
-        read_record(TFRecordFile(train_files[0]), 0, level, SPECS[level], classes)
+    try:  # the features and labels the model is built for: names, sizes, label range
+        layout = find_layout(train_files[0].parent)
+        read_record(TFRecordFile(train_files[0]), 0, level, layout.spec(level), classes)
     except Y8MDataError as exc:
         raise RunError(f"{config.name} cannot read {train_files[0]}: {exc}") from None
     if steps is None:
@@ -178,12 +187,12 @@ def create_run(config_key: int | str | Configuration, data: Path, out: Path, *, 
         if (out / RUN_FILE).exists():
             raise RunError(f"{out} already holds a run ({RUN_FILE}); pass --resume to continue it or choose "
                            "another --out")
-        run = Run(out, config, data.resolve(), preset, seed, steps, classes, inputs or {}, numerics)
+        run = Run(out, config, data.resolve(), preset, seed, steps, classes, inputs or {}, numerics, layout)
         atomic.write_text(out / RUN_FILE, json.dumps({
             "config": config.model_dump(mode="json"), "data": str(run.data), "preset": preset, "seed": seed,
             "steps": steps, "num_classes": classes, "as_in_code": as_in_code, "overrides": overrides or {},
             "inputs": _input_paths(run.inputs, lambda p: os.path.relpath(p, out)), "numerics": numerics.options(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
+            "features": layout.to_json(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
     except OSError as exc:
         raise RunError(f"cannot write the run directory {out}: {exc}") from None
     return run
@@ -194,10 +203,13 @@ def open_run(run_dir: Path) -> Run:
         meta = json.loads((run_dir / RUN_FILE).read_text())
     except OSError:
         raise RunError(f"{run_dir} is not a run directory (no {RUN_FILE})") from None
+    # a run.json written before datasets recorded their features trained on YouTube-8M's
+    features = (FeatureLayout.from_json(meta["features"], str(run_dir / RUN_FILE)) if "features" in meta
+                else YOUTUBE_8M)
     return Run(run_dir, Configuration.model_validate(meta["config"]), Path(meta["data"]), meta["preset"],
                meta["seed"], meta["steps"], meta["num_classes"],
                _input_paths(meta.get("inputs", meta.get("links", {})), lambda p: os.path.normpath(run_dir / p)),
-               Numerics.from_options(meta.get("numerics", {})))
+               Numerics.from_options(meta.get("numerics", {})), features)
 
 
 def _input_paths(inputs: dict[str, Any], convert: Callable[[str], str]) -> dict[str, Any]:
@@ -352,6 +364,30 @@ def predict_run(run: Run, split: str, submission: Path | None = None, attention_
             raise RunError(f"{run.config.name} ({run.model.architecture}) has no attention weights to dump")
         save_attention(run, split, out, attention_videos)
     return run.dir / "predictions" / split
+
+
+def predict_dataset(run: Run, data: Path, split: str, submission: Path, *, device: str = "cpu") -> int:
+    """The run's model on ``split`` of another dataset with the same features and classes (a user's own videos,
+    say): its top 20 per video into the Kaggle CSV ``submission``; the run's own store is not touched. Returns the
+    videos predicted. ``RunError`` naming what does not match."""
+    from y8m_models.submission import write_submission
+
+    level = run.model.level
+    if run.model.cascade is not None:
+        raise RunError(f"{run.config.name} reads other runs' predictions on its own dataset; it predicts only there")
+    try:
+        check_same(run.features, find_layout(data / level), level, run.config.name, data)
+        vocabulary = find_vocabulary(data / level)
+        classes = read_vocabulary(vocabulary).num_classes if vocabulary else run.num_classes
+    except (Y8MDataError, ValueError) as exc:
+        raise RunError(str(exc)) from None
+    if classes != run.num_classes:
+        raise RunError(f"{run.config.name} predicts {run.num_classes} classes; {vocabulary} lists {classes}")
+    files = _files(data, level, split)
+    out = predict(trained_model(run, device), run.model, files, run.num_classes, device=device,
+                  numerics=run.numerics)
+    write_submission(submission, out.ids, out.scores.numpy(), top_k=min(20, run.num_classes))
+    return len(out.ids)
 
 
 def save_attention(run: Run, split: str, out: Predictions, videos: list[str]) -> Path:

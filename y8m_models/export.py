@@ -3,6 +3,7 @@ the dataset's vocabulary, loadable with ``torch.load(weights_only=True)`` (``y8m
 
 The 2018 challenge limited a submitted model to 1 GB, and its winners stored weights in fewer bits. Here:
 
+- ``fp32``: the weights as trained (4 bytes a value).
 - ``fp16``: every floating-point tensor in half precision (2 bytes a value).
 - ``int8``: every floating-point weight of two or more dimensions (linear and recurrent matrices, cluster centres,
   embeddings) as symmetric 8-bit integers with one float32 scale per output row, ``w ~ q * s`` with
@@ -10,16 +11,19 @@ The 2018 challenge limited a submitted model to 1 GB, and its winners stored wei
 
 Loading dequantizes to float32 and builds the model from the stored configuration (``configs.build.build_model``),
 so it runs wherever the run's own checkpoint would. A cascade model reads other runs' predictions and is not
-exported (it would not be self-contained).
+exported (it would not be self-contained). Under a byte budget (``--budget 1GB``) the file is written only where it
+fits, in the widest dtype that does unless one is named.
 
 File layout (a dict): ``format``, ``dtype``, ``config`` (the configuration, JSON), ``num_classes``,
-``feature_sizes``, ``vocabulary`` (the dataset's vocabulary.csv text, or ""), ``data`` (the dataset the run trained
+``features`` (the dataset's feature names and widths: ``data.layout``), ``vocabulary`` (the dataset's vocabulary.csv
+text, or ""), ``data`` (the dataset the run trained
 on, a hint for ``y8m eval``), ``tensors`` (name -> tensor, fp16 or float32) and ``quantized`` (name -> {"q": int8,
 "scale": float32 [rows]}).
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -30,17 +34,20 @@ from torch import nn
 from y8m_models import atomic
 from y8m_models.configs.build import build_model
 from y8m_models.configs.schema import Configuration
+from y8m_models.data.errors import Y8MDataError
+from y8m_models.data.layout import YOUTUBE_8M, FeatureLayout, check_same, find_layout
 from y8m_models.data.splits import split_files
 from y8m_models.data.vocabulary import find_vocabulary, parse_vocabulary
 from y8m_models.experiment import Run, trained_model
 from y8m_models.metrics import evaluate
 from y8m_models.models import ModelInputs
 from y8m_models.numerics import Numerics
+from y8m_models.sizes import human, weight_bytes
 from y8m_models.train import predict
 
 FORMAT = "y8m-export-1"
-DTYPES = ("fp16", "int8")
-Dtype = Literal["fp16", "int8"]
+DTYPES = ("fp32", "fp16", "int8")  # widest first
+Dtype = Literal["fp32", "fp16", "int8"]
 
 
 class ExportError(ValueError):
@@ -54,7 +61,7 @@ class Exported:
     model: nn.Module
     config: Configuration
     num_classes: int
-    feature_sizes: tuple[int, ...]
+    features: FeatureLayout
     vocabulary: str
     data: Path | None  # the dataset it trained on, where it was recorded
     dtype: str
@@ -72,10 +79,11 @@ def dequantize_rows(q: torch.Tensor, scale_R: torch.Tensor) -> torch.Tensor:
     return q.float() * scale_R.view(-1, *[1] * (q.dim() - 1))
 
 
-def export_model(model: nn.Module, config: Configuration, num_classes: int, feature_sizes: tuple[int, ...],
-                 dtype: Dtype, out: Path, vocabulary: str = "", data: Path | None = None) -> int:
-    """Write ``model``'s weights in ``dtype`` with its configuration to ``out`` (all or nothing); returns the
-    file's bytes."""
+def export_model(model: nn.Module, config: Configuration, num_classes: int, features: FeatureLayout,
+                 dtype: Dtype, out: Path, vocabulary: str = "", data: Path | None = None,
+                 budget: int | None = None) -> int:
+    """Write ``model``'s weights in ``dtype`` with its configuration to ``out`` (all or nothing; nothing where the
+    file would be over ``budget`` bytes: ``ExportError``); returns the file's bytes."""
     if dtype not in DTYPES:
         raise ExportError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     if config.model is None or config.model.cascade is not None:
@@ -90,21 +98,46 @@ def export_model(model: nn.Module, config: Configuration, num_classes: int, feat
             q, scale = quantize_rows(value.cpu())
             quantized[name] = {"q": q, "scale": scale}
         else:
-            tensors[name] = value.detach().cpu().half()
-    atomic.save_torch({"format": FORMAT, "dtype": dtype, "config": config.model_dump(mode="json"),
-                       "num_classes": num_classes, "feature_sizes": list(feature_sizes), "vocabulary": vocabulary,
-                       "data": str(data or ""), "tensors": tensors, "quantized": quantized}, out)
-    return out.stat().st_size
+            tensors[name] = value.detach().cpu().to(torch.float32 if dtype == "fp32" else torch.float16)
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "dtype": dtype, "config": config.model_dump(mode="json"),
+                "num_classes": num_classes, "features": features.to_json(), "vocabulary": vocabulary,
+                "data": str(data or ""), "tensors": tensors, "quantized": quantized}, buffer)
+    size = buffer.getbuffer().nbytes
+    if budget is not None and size > budget:
+        raise ExportError(f"{config.name} in {dtype} is {size:,} bytes ({human(size)}), over the budget of "
+                          f"{budget:,} bytes ({human(budget)}); {out} is not written")
+    atomic.write_bytes(out, buffer.getvalue())
+    return size
 
 
-def export_run(run: Run, dtype: Dtype, out: Path) -> int:
-    """``run``'s weights chosen on validate1 into ``out``; returns the file's bytes."""
-    if dtype not in DTYPES:  # before the checkpoint is read
+def export_run(run: Run, dtype: Dtype | None, out: Path, budget: int | None = None) -> tuple[str, int]:
+    """``run``'s weights chosen on validate1 into ``out`` in ``dtype``, or (None) in the widest dtype whose file
+    fits ``budget`` (int8 without one); returns the dtype and the file's bytes."""
+    if dtype is not None and dtype not in DTYPES:  # before the checkpoint is read
         raise ExportError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
-    vocabulary = find_vocabulary(run.data / run.model.level)
-    inputs = run.model_inputs()
-    return export_model(trained_model(run, "cpu"), run.config, run.num_classes, inputs.feature_sizes, dtype, out,
-                        vocabulary.read_text(encoding="utf-8") if vocabulary else "", run.data)
+    found = find_vocabulary(run.data / run.model.level)
+    vocabulary = found.read_text(encoding="utf-8") if found else ""
+    model = trained_model(run, "cpu")
+
+    def write(chosen: str) -> tuple[str, int]:
+        return chosen, export_model(model, run.config, run.num_classes, run.features, chosen,
+                                    out, vocabulary, run.data, budget)
+
+    if dtype is not None or budget is None:
+        return write(dtype or "int8")
+    parameters = sum(value.numel() for value in model.state_dict().values() if value.is_floating_point())
+    # the weights alone over the budget rule a dtype out; the file adds its configuration (and int8's scales)
+    candidates = [d for d, size in weight_bytes(parameters).items() if size <= budget]
+    for candidate in candidates[:-1]:
+        try:
+            return write(candidate)
+        except ExportError:
+            continue
+    if candidates:
+        return write(candidates[-1])
+    raise ExportError(f"{run.config.name}: {parameters:,} weights are {human(parameters)} even in int8, over the "
+                      f"budget of {budget:,} bytes ({human(budget)}); {out} is not written")
 
 
 def load_exported(path: Path) -> Exported:
@@ -118,26 +151,33 @@ def load_exported(path: Path) -> Exported:
         raise ExportError(f"{path}: not a y8m export (format {FORMAT}); `y8m export RUN_DIR OUT --dtype int8` "
                           "writes one")
     config = Configuration.model_validate(saved["config"])
-    num_classes, feature_sizes = int(saved["num_classes"]), tuple(saved["feature_sizes"])
+    num_classes = int(saved["num_classes"])
+    features = FeatureLayout.from_json(saved["features"], str(path)) if "features" in saved else YOUTUBE_8M
     verticals = None
     if saved["vocabulary"]:
         vocabulary = parse_vocabulary(saved["vocabulary"].splitlines(), f"{path} (its vocabulary)")
         verticals = torch.from_numpy(vocabulary.vertical_matrix()).float()
-    model = build_model(config.model, ModelInputs(num_classes, feature_sizes, verticals))
+    model = build_model(config.model, ModelInputs(num_classes, features.spec(config.model.level).sizes, verticals))
     state = {name: value.float() if value.is_floating_point() else value for name, value in saved["tensors"].items()}
     state |= {name: dequantize_rows(part["q"], part["scale"]) for name, part in saved["quantized"].items()}
     model.load_state_dict(state)
-    return Exported(model.eval(), config, num_classes, feature_sizes, saved["vocabulary"],
+    return Exported(model.eval(), config, num_classes, features, saved["vocabulary"],
                     Path(saved["data"]) if saved["data"] else None, saved["dtype"])
 
 
-def scores_of(model: nn.Module, config: Configuration, data: Path | None, split: str, num_classes: int,
-              numerics: Numerics = Numerics()) -> dict:
-    """GAP@20, Hit@1, PERR and mAP of ``model`` on ``split`` of the dataset ``data`` (nothing is written)."""
-    files = split_files(data, config.model.level).get(split) if data is not None else None
+def scores_of(model: nn.Module, config: Configuration, features: FeatureLayout, data: Path | None, split: str,
+              num_classes: int, numerics: Numerics = Numerics()) -> dict:
+    """GAP@20, Hit@1, PERR and mAP of ``model``, trained on ``features``, on ``split`` of the dataset ``data``
+    (nothing is written); ``ExportError`` where the data's features are others, naming both."""
+    level = config.model.level
+    files = split_files(data, level).get(split) if data is not None else None
     if not files:
-        raise ExportError(f"no {split} files of level {config.model.level} under {data or 'an unknown dataset'} "
+        raise ExportError(f"no {split} files of level {level} under {data or 'an unknown dataset'} "
                           "(--data names the dataset)")
+    try:
+        check_same(features, find_layout(data / level), level, config.name, data)
+    except Y8MDataError as exc:
+        raise ExportError(str(exc)) from None
     out = predict(model, config.model, files, num_classes, numerics=numerics)
     return evaluate(out.scores.numpy(), out.labels.numpy()).to_dict()
 
@@ -146,5 +186,6 @@ def evaluate_exported(path: Path, split: str, data: Path | None = None) -> dict:
     """``scores_of`` an exported model on ``split`` of ``data`` (default: the dataset it trained on), with its
     dtype."""
     exported = load_exported(path)
-    return {**scores_of(exported.model, exported.config, data or exported.data, split, exported.num_classes),
+    return {**scores_of(exported.model, exported.config, exported.features, data or exported.data, split,
+                        exported.num_classes),
             "dtype": exported.dtype}

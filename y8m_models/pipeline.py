@@ -81,6 +81,19 @@ class Job:
         return [j for j in (self.init, self.teacher) if j] + [*self.streams, *filter(None, [self.previous]),
                                                                *self.members]
 
+    def predicting(self) -> list[Job]:
+        """This job and every job whose predictions it needs to predict, directly or not: a stack's members, a
+        cascade's streams, and theirs; not a distillation's teacher, nor the base a bagging member continues (the
+        trained model holds its own copy). What a submitted model holds (``db.queries.sizes`` over stored runs)."""
+        seen: dict[str, Job] = {}
+        todo: list[Job] = [self]
+        while todo:
+            job = todo.pop()
+            if job.key not in seen:
+                seen[job.key] = job
+                todo.extend([*job.streams, *job.members])
+        return list(seen.values())
+
 
 @dataclass
 class Plan:

@@ -329,8 +329,8 @@ def train_steps(model: nn.Module, spec: SingleModel, files: list, num_classes: i
 class Predictions:
     """A model's output over files, in file order: ids [N], scores and labels [N, C] (CPU float32), and for
     the videos asked for (models with attention only) the attention weights [num_frames, K] and a sketch of
-    their frames: the first 1024 features (rgb) averaged in 32 groups of 32, [num_frames, 32] (the
-    dashboard draws it where there are no thumbnails)."""
+    their frames: the first feature (YouTube-8M's rgb 1024) averaged in 32 groups of equal width, [num_frames, 32]
+    (the dashboard draws it where there are no thumbnails; none where the width is not a multiple of 32)."""
 
     ids: list[str]
     scores: torch.Tensor
@@ -368,7 +368,7 @@ def predict(model: nn.Module, spec: SingleModel, files: list, num_classes: int, 
                 if before + row < attention_first or vid in (attention_of or ()):
                     n = int(inputs["num_frames"][row])
                     attention[vid] = out.attention[row, :n].float().cpu()
-                    rgb_TD = inputs["features"][row, :n, :1024].float().cpu()
-                    if n and rgb_TD.shape[1] % 32 == 0:  # 1024 rgb features in the YT8M layouts
-                        sketches[vid] = rgb_TD.reshape(n, 32, -1).mean(-1)
+                    first_TD = inputs["features"][row, :n, :batch["feature_sizes"][0]].float().cpu()
+                    if n and first_TD.shape[1] % 32 == 0:  # YouTube-8M's rgb 1024: 32 groups of 32
+                        sketches[vid] = first_TD.reshape(n, 32, -1).mean(-1)
     return Predictions(ids, torch.cat(predictions), torch.cat(labels), attention, sketches)

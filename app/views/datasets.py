@@ -10,12 +10,24 @@ import streamlit as st
 
 from app import data
 from worker.local import Y8M
+from y8m_models.data.errors import Y8MDataError
+from y8m_models.data.layout import find_layout
 from y8m_models.data.synthetic import PRESETS as SYNTHETIC_PRESETS
 
 st.title("Datasets")
-rows = [{"name": d["name"], "classes": d["classes"], "synthetic": d["synthetic"], "path": d["path"],
-         **{f"{level} {split}": counts["records"] for level, parts in d["splits"].items()
-            for split, counts in parts.items()}} for d in data.datasets()]
+
+
+def _features(path: str) -> str:
+    """The frame-level features its records carry (its features.json, else YouTube-8M's), or what is wrong."""
+    try:
+        return find_layout(path).describe("frame")
+    except Y8MDataError as exc:
+        return f"unreadable: {exc.reason}"
+
+
+rows = [{"name": d["name"], "classes": d["classes"], "features": _features(d["path"]), "synthetic": d["synthetic"],
+         "path": d["path"], **{f"{level} {split}": counts["records"] for level, parts in d["splits"].items()
+                                for split, counts in parts.items()}} for d in data.datasets()]
 st.dataframe(rows, hide_index=True, key="datasets_table")
 roots = data.settings().data_roots
 

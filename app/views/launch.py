@@ -166,6 +166,8 @@ def _field(message: str) -> str:
 
 typed, parse_error = _overrides(overrides_text)
 from worker.runs import SubmitError, parameter_counts, preview, submit  # noqa: E402  (after the widgets)
+from y8m_models.data.errors import Y8MDataError  # noqa: E402
+from y8m_models.data.layout import find_layout  # noqa: E402
 
 errors: dict[str, str] = {"overrides": parse_error} if parse_error else {}
 for path, message in params.errors(base, changed).items():
@@ -195,8 +197,8 @@ if form and not errors:
 
     model = resolve(base, preset, overrides=overrides).model
     try:
-        count = parameter_counts([model], dataset["classes"])[0]
-    except SubmitError as exc:
+        count = parameter_counts([model], dataset["classes"], find_layout(dataset["path"]))[0]
+    except (SubmitError, Y8MDataError) as exc:
         slots["form"].error(str(exc), icon="⚠️")
     else:
         one, two = st.columns(2)

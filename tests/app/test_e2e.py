@@ -188,6 +188,21 @@ def _submitted_and_trained(page, button: str) -> int:
     return run_id
 
 
+def _filled_launch_form(page, number: int, slug: str):
+    """The Launch form with configuration ``number`` at preset tiny for 30 steps; returns the steps field."""
+    from playwright.sync_api import expect
+
+    _open(page, "Launch", "Launch a run")
+    _choose(page, "Configuration", slug)
+    _choose(page, "Preset", "tiny")
+    steps = page.get_by_label(re.compile(r"^Max steps"))
+    steps.fill("30")
+    steps.press("Enter")
+    _settle(page)
+    expect(page.get_by_role("combobox", name="Configuration")).to_have_value(re.compile(rf"^#{number} {slug} "))
+    return steps
+
+
 def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -224,15 +239,7 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         bookmark.context.close()
 
         # 1. launch #1 at preset tiny for 30 steps
-        _open(page, "Launch", "Launch a run")
-        _choose(page, "Configuration", "chaining_video_relabel")
-        _choose(page, "Preset", "tiny")
-        steps = page.get_by_label(re.compile(r"^Max steps"))
-        steps.fill("30")
-        steps.press("Enter")
-        _settle(page)
-        expect(page.get_by_role("combobox", name="Configuration")).to_have_value(
-            re.compile(r"^#1 chaining_video_relabel "))
+        steps = _filled_launch_form(page, 1, "chaining_video_relabel")
         expect(page.get_by_role("combobox", name="Preset")).to_have_value("tiny")
         expect(steps).to_have_value("30")
         _screenshot(page, shots, "1-launch")
@@ -303,6 +310,18 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         _settle(page)
         expect(table.locator("tbody td", has_text="ensemble57_attention_r3 · e2e-stack")).to_have_count(1)
 
+        # 3d. beyond the paper: #81, WILLOW's gated NetVLAD, launched from the form and trained; its parameters in
+        # the run record; its soft cluster assignments (the rgb frames' share of each cluster) on the Attention page
+        _filled_launch_form(page, 81, "willow_gated_netvlad")
+        willow = _submitted_and_trained(page, "Submit")
+        info = show(willow)
+        assert info["number"] == 81 and info["steps"] == 30 and info["parameters"] > 0, info
+        _open(page, "Attention", "Attention frame gallery")
+        _choose(page, "Run", f"run {willow}: ")
+        expect(page.get_by_role("combobox", name="Run")).to_have_value(
+            re.compile(rf"^run {willow}: #81 willow_gated_netvlad "))
+        _screenshot(page, shots, "3d-attention-81")
+
         # 4. the Paper page: the demo not run on the dataset yet, no paper set yet, the two buttons there
         _open(page, "Paper", "The paper in miniature")
         expect(page.get_by_text("The demo on paper: 0 of 3 findings show")).to_be_visible()
@@ -311,12 +330,13 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         expect(page.get_by_role("button", name="Run the quick set on the workers")).to_be_enabled()
         _screenshot(page, shots, "4-paper")
 
-        # 5-7. the other pages open (no attention or stacking run yet: their info boxes)
+        # 5-7. the other pages open
         for name, title in [("Attention", "Attention frame gallery"), ("Stacking", "Stacking weights"),
                             ("Datasets", "Datasets")]:
             _open(page, name, title)
             _screenshot(page, shots, f"{PAGES.index(name) + 1}-{name.lower()}")
         assert _cell(page, "paper", "classes") == "60"
+        assert _cell(page, "paper", "features") == "rgb 1024 + audio 128"
         browser.close()
 
     # 8. Ctrl-C stops the app and the worker

@@ -287,6 +287,7 @@ def test_datasets_lists_the_tiny_dataset_with_its_record_counts(dashboard: Dashb
     at = _page("datasets")
     rows = at.dataframe[0].value.to_dict("records")
     assert [r["name"] for r in rows] == ["tiny"]
+    assert rows[0]["features"] == "rgb 1024 + audio 128"  # no features.json: YouTube-8M's
     splits = json.loads((dashboard.dataset / "synthetic.json").read_text())["splits"]
     for split in ("train1", "validate1", "train2", "validate2", "test"):
         assert rows[0][f"frame {split}"] == rows[0][f"video {split}"] == splits[split]["videos"], split

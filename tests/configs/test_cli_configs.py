@@ -50,8 +50,19 @@ def test_show_gives_the_config_and_parameter_count() -> None:
     n = moes + 8 * (10 * 128 + 128)
     assert shown["size"]["#2 chaining_video_8stage"] == {"bytes": {"fp32": 4 * n, "fp16": 2 * n, "int8": n},
                                                           "fits_1gb": {"fp32": True, "fp16": True, "int8": True}}
+    assert shown["whole"] == {"runs": 1, "parameters": n, **shown["size"]["#2 chaining_video_8stage"]}
     willow = json.loads(runner.invoke(app, ["configs", "show", "81", "--preset", "paper"]).stdout)
     assert willow["size"]["#81 willow_gated_netvlad"]["fits_1gb"] == {"fp32": False, "fp16": True, "int8": True}
+    # the whole: #75 is its 4 members and its class-wise combiner (W [C, M], w [M]); #39, distilled from #75, is
+    # its one model (the 2018 rule: a submitted model of at most 1 GB, which the stack is not even in int8)
+    members = [json.loads(runner.invoke(app, ["configs", "show", str(m), "--preset", "paper"]).stdout)["whole"]
+               for m in (2, 10, 18, 25)]
+    stack = json.loads(runner.invoke(app, ["configs", "show", "75", "--preset", "paper"]).stdout)["whole"]
+    assert stack["runs"] == 5 and stack["parameters"] == sum(m["parameters"] for m in members) + 4716 * 4 + 4
+    assert stack["fits_1gb"] == {"fp32": False, "fp16": False, "int8": False}
+    distilled = json.loads(runner.invoke(app, ["configs", "show", "39", "--preset", "paper"]).stdout)
+    assert distilled["whole"]["runs"] == 1 and distilled["whole"]["parameters"] == sum(distilled["parameters"].values())
+    assert distilled["whole"]["fits_1gb"] == {"fp32": False, "fp16": True, "int8": True}
     code = json.loads(runner.invoke(app, ["configs", "show", "2", "--as-in-code", "--preset", "tiny"]).stdout)
     assert code["model"]["training"]["learning_rate"] == 0.004 and code["model"]["training"]["batch_size"] == 16
     old = runner.invoke(app, ["configs", "show", "2", "--code", "--preset", "tiny"])  # the old spelling, a release

@@ -5,6 +5,7 @@ distillation from the composed stack and a cascade on it, a member from another 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,22 @@ def test_ensemble_create_saves_checks_references_and_shows_the_plan(env: Backend
     ]:
         bad = runner.invoke(app, ["ensemble", "create", *args])
         assert bad.exit_code == 2 and says in bad.stderr, (args, bad.stderr)
+    # distilled into one model under a byte budget: checked before the variant is saved
+    distil = ["ensemble", "create", "--name", "cli-distil", "--method", "distillation", "--members", "2", "--teacher",
+              "75", "--max-steps", "3"]
+    bad = runner.invoke(app, [*distil, "--budget", "1GB"])
+    assert bad.exit_code == 2 and "--budget 1GB: a model's size depends on the dataset's classes: give --data" in (
+        bad.stderr)
+    bad = runner.invoke(app, [*distil, "--budget", "a lot", "--data", str(env.data)])
+    assert bad.exit_code == 2 and "--budget 'a lot' is not a size" in bad.stderr
+    bad = runner.invoke(app, [*distil, "--budget", "10kB", "--data", str(env.data)])
+    assert bad.exit_code == 2 and "over the budget of 10.0 kB even in int8" in bad.stderr, bad.stderr
+    assert get_variant("cli-distil") is None
+    made = runner.invoke(app, [*distil, "--budget", "1GB", "--data", str(env.data)])
+    assert made.exit_code == 0, made.output
+    assert re.search(r"run\(s\) created, \d+ reused, [\d,]+ parameters: fits 1GB in fp32 \(\d+\.\d [kMG]B\)",
+                     made.stderr)
+    assert get_variant("cli-distil").overrides["model.distillation"] == {"teacher": 75, "weight": 0.5}
     spec.write_text("name: x\nmethod: mean\nmember: 2\n")
     bad = runner.invoke(app, ["ensemble", "create", str(spec)])
     assert bad.exit_code == 2 and "unknown option(s) member" in bad.stderr

@@ -112,6 +112,36 @@ def test_a_submission_is_the_pipeline_dag_with_links_and_reuse(env: Backend) -> 
     assert total[sub.created[4]] == sum(own[:5]) and total[sub.created[5]] == sum(own)
 
 
+def test_a_byte_budget_counts_what_a_model_needs_to_predict(env: Backend) -> None:
+    """--budget: a cascade (#47) with the stack it reads and that stack's members; a distilled model (#39) without
+    its teacher; the widest dtype that fits; over the budget even in int8, nothing is created."""
+    from db.engine import reading
+    from db.models import Run
+    from worker.runs import SubmitError, preview, submit
+    from worker.store import prepare
+    from y8m_models.configs import resolve
+    from y8m_models.configs.build import parameter_count
+    from y8m_models.options import RunOptions
+
+    options = RunOptions(max_steps=3, seed=90)  # runs of their own: other tests' seeds reuse theirs
+    cascade = submit("47", env.data, options, budget=10**9)
+    with reading(prepare()) as s:
+        classes = s.get(Run, cascade.targets[47]).dataset.num_classes
+    members = sum(parameter_count(resolve(n, "tiny").model, classes) for n in (2, 10, 18, 25))
+    assert cascade.fits[47] == (members + classes * 4 + 4 + parameter_count(resolve(47, "tiny").model, classes),
+                                "fp32")
+    student = parameter_count(resolve(39, "tiny").model, classes)
+    for budget, dtype in [(4 * student, "fp32"), (4 * student - 1, "fp16"), (2 * student - 1, "int8")]:
+        assert submit("39", env.data, options, budget=budget).fits[39] == (student, dtype)
+    before = _count_runs()
+    with pytest.raises(SubmitError, match=rf"#39 distill_chaining_video: {student:,} parameters \(.* in int8\) is "
+                                          r"over the budget of .* even in int8; .* --method distillation"):
+        submit("39", env.data, options.model_copy(update={"seed": 91}), budget=student - 1)
+    with pytest.raises(SubmitError, match=r"#75 .*parameters in 5 runs .* over the budget"):
+        preview("75", env.data, options, budget=1000)
+    assert _count_runs() == before
+
+
 def test_cancel_ends_queued_runs_with_their_readers_and_their_own_inputs(env: Backend) -> None:
     from worker.runs import cancel, show, submit
     from y8m_models.options import RunOptions

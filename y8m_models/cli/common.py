@@ -26,6 +26,8 @@ OldWorkers = Annotated[int | None, typer.Option("--workers", hidden=True, help="
 CompileOption = Annotated[bool, typer.Option("--compile", help="run the training forward through torch.compile")]
 DeterministicOption = Annotated[bool, typer.Option("--deterministic", help="deterministic kernels only (CUDA: "
                                                    "bit-for-bit repeatable and resumable, slower)")]
+BudgetOption = Annotated[str | None, typer.Option("--budget", help="bytes the model must fit in (1GB: the 2018 "
+                                                 "challenge's rule; 500MB, 1.5GiB)")]
 
 app = typer.Typer(help="y8m: YouTube-8M video classification in PyTorch.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -85,3 +87,13 @@ def resolve_device(name: str) -> str:
         return str(select_device(name))
     except RuntimeError as exc:
         raise fail(f"--device {name!r}: {exc}") from None
+
+
+def budget_bytes(text: str | None) -> int | None:
+    """``--budget`` in bytes (``sizes.parse_bytes``), None where not given, or the command's exit naming it."""
+    from y8m_models.sizes import parse_bytes
+
+    try:
+        return None if text is None else parse_bytes(text)
+    except ValueError as exc:
+        raise fail(f"--budget {exc}") from None

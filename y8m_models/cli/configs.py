@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -87,16 +88,20 @@ def configs_show(
     num_classes: Annotated[int, typer.Option(min=1, help="classes for the parameter count (2017: 4716)")] = 4716,
 ) -> None:
     """Print the full configuration as JSON, with the parameter count of each single model at the preset, its
-    weights' bytes in fp32, fp16 and int8 and whether each fits the 2018 challenge's 1 GB (``size``), and
-    where its code is (``code``: the class that builds each model; an ensemble's combiner and jobs). A saved
-    variant's name shows it resolved, with its base and changed values under ``variant``."""
+    weights' bytes in fp32, fp16 and int8 and whether each fits the 2018 challenge's 1 GB (``size``), the same for
+    the whole configuration with every run it predicts with (``whole``: an ensemble's members and combiner, a
+    cascade's streams; not a distillation's teacher), and where its code is (``code``: the class that builds each
+    model; an ensemble's combiner and jobs). A saved variant's name shows it resolved, with its base and changed
+    values under ``variant``."""
 
     import torch
 
     from y8m_models.configs import ConfigError, resolve, single_models
-    from y8m_models.configs.build import build_model
+    from y8m_models.configs.build import build_model, job_parameters
     from y8m_models.configs.variants import find
     from y8m_models.models import ModelInputs
+    from y8m_models.options import RunOptions
+    from y8m_models.pipeline import Refs, plan
     from y8m_models.sizes import SIZE_LIMIT_2018, weight_bytes
 
     code, preset = as_in_code(code, old_code), preset_or_default(preset)
@@ -104,8 +109,13 @@ def configs_show(
         variant = find(key)  # None for a number or a slug
         config = resolve(variant.base if variant else key, preset, as_in_code=code,
                          overrides=variant.overrides if variant else None)
+        # the runs it needs, as a submission plans them (the dataset only names them: none is read)
+        jobs = plan([variant or config.number or config.slug], Path("/dataset"),
+                    RunOptions(preset=preset, as_in_code=code), refs=Refs(variant=find))
     except ConfigError as exc:
         raise fail(str(exc)) from None
+    target = next(iter(jobs.targets.values()))
+    whole = sum(job_parameters(job, num_classes) for job in target.predicting())
     out = config.model_dump(mode="json")
     if variant is not None:
         out["variant"] = _variant_summary(variant)
@@ -121,6 +131,9 @@ def configs_show(
         where.update(_ensemble_code(config.ensemble))
     out["preset"], out["as_in_code_applied"], out["parameters"], out["code"] = preset, code, counts, where
     out["size"] = sizes
+    stored = weight_bytes(whole)
+    out["whole"] = {"runs": len(target.predicting()), "parameters": whole, "bytes": stored,
+                    "fits_1gb": {dtype: size <= SIZE_LIMIT_2018 for dtype, size in stored.items()}}
     typer.echo(json.dumps(out, indent=1))
 
 

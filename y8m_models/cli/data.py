@@ -149,6 +149,46 @@ def data_synth(
                f"{summary.frames} frames to {summary.out} in {summary.seconds:.1f} s")
 
 
+@data_app.command("convert")
+def data_convert(
+    features: Annotated[Path, typer.Argument(help="a folder of VIDEO_ID.npy / VIDEO_ID.npz files, a .parquet table "
+                                             "(video_id, frame, a list column per feature) or an .h5/.hdf5 file")],
+    labels: Annotated[Path, typer.Argument(help="a CSV: video_id,labels[,split]; labels: names separated by ';', "
+                                           "or ids")],
+    out: Annotated[Path, typer.Argument(help="the dataset folder to write (new, or empty)")],
+    names: Annotated[str | None, typer.Option(help="the features, in order (default: as the input holds them; a "
+                                              ".npy file's one is 'features')")] = None,
+    vocabulary: Annotated[Path | None, typer.Option(help="a vocabulary.csv whose names (or Index) the labels are; "
+                                                    "default: made from the labels")] = None,
+    ratios: Annotated[str, typer.Option(help="shares of train1, validate1, train2, validate2, test where the "
+                                        "labels CSV has no split column")] = "0.6,0.06,0.16,0.1,0.08",
+    seed: Annotated[int, typer.Option(min=0, max=MAX_INT32, help="the random split's seed")] = 0,
+    shard_size: Annotated[int, typer.Option(help="videos per TFRecord file")] = 1024,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Your own per-video frame features and labels as a dataset in the YouTube-8M layout (frame/, video/
+    TFRecords of the five Table 1 splits, vocabulary.csv, features.json), 8-bit quantized as YouTube-8M's; bad input
+    is named by file and row, and nothing is left behind."""
+    from y8m_models.data.convert import convert
+    from y8m_models.data.errors import Y8MDataError
+
+    try:
+        shares = [float(r) for r in ratios.split(",")]
+    except ValueError:
+        raise fail(f"--ratios {ratios!r}: five numbers separated by commas (0.6,0.06,0.16,0.1,0.08)") from None
+    try:
+        done = convert(features, labels, out, names=[n.strip() for n in names.split(",")] if names else None,
+                       vocabulary=vocabulary, ratios=shares, seed=seed, shard_size=shard_size)
+    except (Y8MDataError, ValueError, OSError) as exc:  # bad input; a vocabulary.csv's own errors; a full disk
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(done.to_dict()))
+        return
+    parts = ", ".join(f"{split} {n}" for split, n in done.videos.items())
+    typer.echo(f"wrote {sum(done.videos.values())} videos ({parts}), {done.classes} classes, {done.frames} frames, "
+               f"features {done.layout.describe('frame')} to {done.out} in {done.seconds:.1f} s")
+
+
 @app.command("metrics")
 def metrics(
     predictions: Annotated[Path, typer.Option(help="scores, .npy float [N, C]")],

@@ -11,6 +11,7 @@ import typer
 from y8m_models.cli.common import (
     DEFAULTS,
     AsInCode,
+    BudgetOption,
     CompileOption,
     DeterministicOption,
     DeviceOption,
@@ -22,6 +23,7 @@ from y8m_models.cli.common import (
     SeedOption,
     app,
     as_in_code,
+    budget_bytes,
     fail,
     loader_workers,
     preset_or_default,
@@ -202,29 +204,36 @@ def eval_(
 def export(
     run_dir: Annotated[Path, typer.Argument(help="a trained run directory")],
     out: Annotated[Path, typer.Argument(help="the model file to write")],
-    dtype: Annotated[str, typer.Option(help="fp16 or int8 (weights of 2+ dimensions, one scale per row)")] = "int8",
+    dtype: Annotated[str | None, typer.Option(show_default=False, help="fp32, fp16 or int8 (weights of 2+ "
+                                              "dimensions, one scale per row); default: int8, or with --budget "
+                                              "the widest that fits")] = None,
+    budget: BudgetOption = None,
     split: Annotated[str | None, typer.Option(help="score the export and the run's float32 weights here; "
                                                    "'none' to skip")] = "validate2",
 ) -> None:
-    """One self-contained file: the run's weights (chosen on validate1) in fp16 or int8, its configuration and
-    its dataset's vocabulary, loadable with torch.load(weights_only=True); its GAP beside the float32 weights'."""
+    """One self-contained file: the run's weights (chosen on validate1) in fp32, fp16 or int8, its configuration
+    and its dataset's vocabulary, loadable with torch.load(weights_only=True); its GAP beside the float32
+    weights'. With --budget the file is written only where it fits."""
     from y8m_models.experiment import RunError, open_run, trained_model
     from y8m_models.export import ExportError, export_run, load_exported, scores_of
     from y8m_models.sizes import SIZE_LIMIT_2018, weight_bytes
 
+    limit = budget_bytes(budget)
     try:
         run = open_run(run_dir)
-        size = export_run(run, dtype, out)
+        dtype, size = export_run(run, dtype, out, limit)
         exported = load_exported(out)
         parameters = sum(p.numel() for p in exported.model.parameters())
         fits = "fits" if size <= SIZE_LIMIT_2018 else "is over"
         typer.echo(f"{out}: {dtype}, {size:,} bytes ({parameters:,} parameters, "
                    f"{weight_bytes(parameters)['fp32']:,} bytes in fp32); "
-                   f"{fits} the 2018 challenge's 1 GB")
+                   + (f"fits the budget of {budget}; " if limit is not None else "")
+                   + f"{fits} the 2018 challenge's 1 GB")
         if split and split != "none":
-            exact = scores_of(trained_model(run, "cpu").eval(), run.config, run.data, split, run.num_classes,
-                              run.numerics)["gap"]
-            small = scores_of(exported.model, exported.config, run.data, split, run.num_classes)["gap"]
+            exact = scores_of(trained_model(run, "cpu").eval(), run.config, run.features, run.data, split,
+                              run.num_classes, run.numerics)["gap"]
+            small = scores_of(exported.model, exported.config, exported.features, run.data, split,
+                              run.num_classes)["gap"]
             typer.echo(f"{split} GAP: fp32 {exact:.4f}, {dtype} {small:.4f} ({small - exact:+.4f})")
     except (RunError, ExportError) as exc:
         raise fail(str(exc)) from None
@@ -236,13 +245,25 @@ def predict(
     split: Annotated[str, typer.Option(help="the split to predict")] = "test",
     submission: Annotated[Path | None, typer.Option(help="also write a Kaggle submission CSV here")] = None,
     attention_videos: Annotated[str | None, typer.Option(help="dump these videos' attention weights: ID,ID")] = None,
+    data: Annotated[Path | None, typer.Option(help="another dataset with the same features and classes (your own "
+                                              "videos, say): its --split into --submission only")] = None,
     device: DeviceOption = DEFAULTS.device,
     csv: Annotated[Path | None, typer.Option(hidden=True, help="the old --submission")] = None,
 ) -> None:
-    """Predict a split into the run's prediction store (and a submission CSV, and attention dumps)."""
-    from y8m_models.experiment import RunError, open_run, predict_run
+    """Predict a split into the run's prediction store (and a submission CSV, and attention dumps); with --data,
+    a split of another dataset with the same features into a submission CSV."""
+    from y8m_models.experiment import RunError, open_run, predict_dataset, predict_run
 
     submission = submission or renamed("--csv", "--submission", csv)
+    if data is not None:
+        if submission is None or attention_videos:
+            raise fail("--data predicts into --submission CSV only (no store, no attention dumps): give --submission")
+        try:
+            count = predict_dataset(open_run(run_dir), data, split, submission, device=resolve_device(device))
+        except RunError as exc:
+            raise fail(str(exc)) from None
+        typer.echo(f"{count} videos of {data} ({split}): top 20 labels in {submission}")
+        return
     try:
         videos = [v for v in attention_videos.split(",") if v] if attention_videos else None
         folder = predict_run(open_run(run_dir), split, submission, videos, device=resolve_device(device))

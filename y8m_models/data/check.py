@@ -18,7 +18,8 @@ from y8m_models.data.dataset import (
     to_device,
 )
 from y8m_models.data.errors import Y8MDataError
-from y8m_models.data.records import SPECS, MalformedRecord, record_level
+from y8m_models.data.layout import find_layout
+from y8m_models.data.records import MalformedRecord, record_level
 from y8m_models.data.tfrecord import TFRecordFile
 
 
@@ -75,6 +76,7 @@ def check_file(path: Path, num_classes: int | None) -> FileReport:
     report = FileReport(str(path))
     try:
         file = TFRecordFile(path, keep_open=True)
+        layout = find_layout(Path(path).parent)  # the dataset's features.json, else YouTube-8M's features
     except Y8MDataError as exc:
         report.damage.append(Skipped.from_error(exc))
         return report
@@ -87,7 +89,7 @@ def check_file(path: Path, num_classes: int | None) -> FileReport:
                 raise Y8MDataError(path, str(exc), i, file.offset(i)) from None
             if report.level is not None and level != report.level:
                 raise Y8MDataError(path, f"a {level}-level record in a {report.level}-level file", i, file.offset(i))
-            record = read_record(file, i, level, SPECS[level], num_classes, payload)
+            record = read_record(file, i, level, layout.spec(level), num_classes, payload)
         except Y8MDataError as exc:
             report.damage.append(Skipped.from_error(exc))
             continue

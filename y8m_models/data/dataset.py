@@ -46,6 +46,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from y8m_models.data.errors import Y8MDataError
+from y8m_models.data.layout import layout_of_files
 from y8m_models.data.records import (
     DECODERS,
     DEQUANT_BIAS,
@@ -55,6 +56,7 @@ from y8m_models.data.records import (
     Level,
     MalformedRecord,
     Record,
+    feature_columns,
     record_level,
 )
 from y8m_models.data.tfrecord import TFRecordFile
@@ -140,7 +142,7 @@ class YT8MDataset(IterableDataset):
         if frame_sample_fraction is not None and not 0 < frame_sample_fraction <= 1:
             raise ValueError(f"frame_sample_fraction must be in (0, 1], not {frame_sample_fraction}")
         self.level, self.num_classes, self.batch_size = level, num_classes, batch_size
-        self.spec = spec or SPECS[level]
+        self.spec = spec or layout_of_files(files).spec(level)  # the features.json beside the files (data.layout)
         self.max_frames, self.shuffle, self.seed, self.shuffle_buffer = max_frames, shuffle, seed, shuffle_buffer
         self.frame_sample_fraction = frame_sample_fraction
         self.skip_corrupt, self.rank, self.world_size = skip_corrupt, rank, world_size
@@ -371,6 +373,7 @@ class _Batch:
         batch["frames_q"] = self.codes_t[:n]
         batch["num_frames"] = torch.from_numpy(self.lengths[:n, 0].copy())
         batch["feature_frames"] = torch.from_numpy(self.lengths[:n])
+        batch["feature_sizes"] = self.dataset.spec.sizes  # each feature's columns, for to_device's padding
         return batch
 
 
@@ -404,7 +407,7 @@ def _zero_padding(x_BTD: torch.Tensor, lengths_BF: torch.Tensor, columns: Sequen
         x_BTD[:, :, cols].masked_fill_(padding_BT1, 0.0)
 
 
-def to_device(batch: dict, device: torch.device | str = "cpu", spec: FeatureSpec | None = None) -> dict:
+def to_device(batch: dict, device: torch.device | str = "cpu") -> dict:
     """The model input: move a YT8MDataset batch, dequantize frame codes exactly as the official reader
     (float32 ``q * (4/255) + (4/512 - 2)``) and zero every feature's padding after its own length."""
     out = {"video_ids": batch["video_ids"],
@@ -413,12 +416,12 @@ def to_device(batch: dict, device: torch.device | str = "cpu", spec: FeatureSpec
         out["features"] = batch["features"].to(device, non_blocking=True)
         return out
     codes = batch["frames_q"].to(device, non_blocking=True)
-    spec = spec or SPECS["frame"]
-    if spec.dim != codes.shape[2]:
-        raise ValueError(f"feature sizes {spec.sizes} do not add up to the batch's {codes.shape[2]} columns")
+    sizes = tuple(batch["feature_sizes"])
+    if sum(sizes) != codes.shape[2]:
+        raise ValueError(f"feature sizes {sizes} do not add up to the batch's {codes.shape[2]} columns")
     x = _cpu_empty(tuple(codes.shape), np.float32).copy_(codes) if codes.device.type == "cpu" else codes.float()
     x.mul_(float(DEQUANT_SCALE)).add_(float(DEQUANT_BIAS))
-    _zero_padding(x, batch["feature_frames"].to(device, non_blocking=True), spec.columns,
+    _zero_padding(x, batch["feature_frames"].to(device, non_blocking=True), feature_columns(sizes),
                   per_row=x.device.type == "cpu")
     out["features"] = x
     out["num_frames"] = batch["num_frames"].to(device, non_blocking=True)

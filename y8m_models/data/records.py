@@ -51,8 +51,13 @@ class FeatureSpec:
     @cached_property
     def columns(self) -> tuple[slice, ...]:
         """Each feature's columns in the concatenated model input."""
-        ends = itertools.accumulate(self.sizes)
-        return tuple(slice(end - size, end) for size, end in zip(self.sizes, ends, strict=True))
+        return feature_columns(self.sizes)
+
+
+def feature_columns(sizes: tuple[int, ...]) -> tuple[slice, ...]:
+    """Each of features of ``sizes`` columns in their concatenation."""
+    ends = itertools.accumulate(sizes)
+    return tuple(slice(end - size, end) for size, end in zip(sizes, ends, strict=True))
 
 
 FRAME_SPEC = FeatureSpec("frame", ("rgb", "audio"), (1024, 128))
