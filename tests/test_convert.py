@@ -70,8 +70,8 @@ def test_a_folder_of_npz_files_round_trips_through_the_reader(tmp_path: Path) ->
     done = convert(_npz_folder(tmp_path / "npz", videos), labels, tmp_path / "out", seed=3)
     assert done.layout.describe("frame") == "clip 16 + sound 4" and done.layout.describe("video") == (
         "mean_clip 16 + mean_sound 4")
-    # the shares of 30 videos rounded down, the rest to train1
-    assert done.videos == {"train1": 20, "validate1": 1, "train2": 4, "validate2": 3, "test": 2}
+    # 30 videos by the shares 0.6, 0.06, 0.16, 0.1, 0.08: 18, 1.8, 4.8, 3, 2.4, rounded to the largest remainders
+    assert done.videos == {"train1": 18, "validate1": 2, "train2": 5, "validate2": 3, "test": 2}
     # the vocabulary from the names, the most frequent first: dog on every line, cat on 2 of 3, bird on 1 of 3
     assert list(read_vocabulary(tmp_path / "out" / "vocabulary.csv").names) == ["dog", "cat", "bird"]
     frames, video_level = _read_back(tmp_path / "out", "frame"), _read_back(tmp_path / "out", "video")
@@ -175,6 +175,19 @@ def test_every_bad_input_is_named_and_nothing_is_left_behind(tmp_path: Path) -> 
             convert(features, labels_csv, out, **options)
         assert says in str(caught.value), (says, str(caught.value))
         assert not out.exists() and not list(tmp_path.glob(".out.partial-*")), says
+    # more files than a split's Table 1 glob can name; a Parquet column that is not a list of numbers
+    many = tmp_path / "many.csv"  # checked before any feature is read
+    many.write_text("video_id,labels,split\n" + "".join(f"v{i},dog,validate1\n" for i in range(70)))
+    with pytest.raises(ConvertError, match="--shard-size: 70 validate1 videos in files of 1 are 70 files; .* at "
+                                           "most 64"):
+        convert(good, many, tmp_path / "out", shard_size=1)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"video_id": ["vid000"], "frame": [0], "clip": [0.5]}), tmp_path / "scalar.parquet")
+    with pytest.raises(ConvertError, match="column 'clip' is double: a feature column holds each frame's values"):
+        convert(tmp_path / "scalar.parquet", labels, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("mine")
     with pytest.raises(ConvertError, match="taken: exists and is not an empty folder"):

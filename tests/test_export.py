@@ -91,7 +91,9 @@ def test_export_and_eval_from_the_command_line(tmp_path: Path) -> None:
     refused = runner.invoke(app, ["export", str(tmp_path / "run"), str(tmp_path / "x.pt"), "--dtype", "int4"])
     assert refused.exit_code == 2 and "--dtype must be one of fp32, fp16, int8" in refused.stderr
     # --budget: the widest dtype whose file fits; none that fits, nothing written
-    parameters = sum(p.numel() for p in load_exported(tmp_path / "model.int8.pt").model.parameters())
+    # the weights export_run weighs against a budget: every floating-point tensor, buffers included
+    parameters = sum(v.numel() for v in load_exported(tmp_path / "model.int8.pt").model.state_dict().values()
+                     if v.is_floating_point())
     out = tmp_path / "budget.pt"
     done = runner.invoke(app, ["export", str(tmp_path / "run"), str(out), "--budget", str(3 * parameters),
                                "--split", "none"])

@@ -123,6 +123,9 @@ def test_models_train_and_predict_on_another_feature_width_and_refuse_other_data
     assert refused.exit_code == 2 and "trained on frame-level features clip 64" in refused.stderr
     refused = runner.invoke(app, ["predict", str(run), "--data", str(own)])
     assert refused.exit_code == 2 and "give --submission" in refused.stderr
+    (own / "vocabulary.csv").write_text("Index,Name\n" + "".join(f"{c},other {c}\n" for c in range(CLASSES)))
+    refused = runner.invoke(app, ["predict", str(run), "--data", str(own), "--submission", str(csv)])
+    assert refused.exit_code == 2 and "differs from them at Index 0" in refused.stderr, refused.stderr
     # the dataset's features changed under a trained run: it refuses to read them
     write_layout(clip, YOUTUBE_8M)
     try:
@@ -132,9 +135,14 @@ def test_models_train_and_predict_on_another_feature_width_and_refuse_other_data
         write_layout(clip, CLIP)
 
 
-def test_a_model_of_two_feature_parts_names_the_widths_it_is_given(clip: Path) -> None:
+def test_a_model_of_two_feature_parts_names_the_widths_it_is_given(clip: Path, tmp_path: Path) -> None:
     from y8m_models.configs import resolve
     from y8m_models.configs.build import parameter_count
+
+    refused = runner.invoke(app, ["train", "--config", "10", "--data", str(clip), "--out", str(tmp_path / "r"),
+                                  "--preset", "tiny"])
+    assert refused.exit_code == 2 and "cannot be built for" in refused.stderr and "clip 64" in refused.stderr
+    assert not (tmp_path / "r" / "run.json").exists()  # nothing written: a second try is not told to --resume
 
     assert parameter_count(resolve(3, "tiny").model, CLASSES, CLIP) < parameter_count(
         resolve(3, "tiny").model, CLASSES)  # 64 inputs instead of 1,152

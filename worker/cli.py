@@ -137,7 +137,7 @@ def ensemble_create(
         raise fail(str(exc)) from None
     if dry_run and data is None:
         raise fail("--dry-run shows the plan on a dataset: give --data")
-    budget = values.get("budget", budget)
+    budget = budget if budget is not None else given.get("budget")  # the command line's over the spec file's
     limit = budget_bytes(None if budget is None else str(budget))
     if limit is not None and data is None:
         raise fail(f"--budget {budget}: a model's size depends on the dataset's classes: give --data")

@@ -301,7 +301,7 @@ def _check_budget(targets: dict[int | str, Any], sizes: dict[str, int], budget: 
             raise SubmitError(f"{target.config.name}: {parameters:,} parameters{runs} ({stored_as}) is over the "
                               f"budget of {human(budget)} even in int8; a smaller preset, or an ensemble distilled "
                               "into one model (`y8m ensemble create --method distillation --members MODEL "
-                              f"--teacher {target.config.number or 'ENSEMBLE'}`) fits")
+                              f"--teacher {key}`) fits")
         out[key] = (parameters, dtype)
     return out
 

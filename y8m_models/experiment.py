@@ -27,7 +27,7 @@ import torch
 
 from y8m_models import atomic
 from y8m_models.configs import ConfigError, Configuration, resolve
-from y8m_models.configs.build import build_model
+from y8m_models.configs.build import build_model, parameter_count
 from y8m_models.configs.schema import SingleModel
 from y8m_models.data.dataset import detect_level, read_record
 from y8m_models.data.errors import Y8MDataError
@@ -180,6 +180,11 @@ def create_run(config_key: int | str | Configuration, data: Path, out: Path, *, 
         read_record(TFRecordFile(train_files[0]), 0, level, layout.spec(level), classes)
     except Y8MDataError as exc:
         raise RunError(f"{config.name} cannot read {train_files[0]}: {exc}") from None
+    try:  # a model with one width per feature part (#9, #10, WILLOW's) on data of another number of parts
+        parameter_count(config.model, classes, layout)
+    except ValueError as exc:
+        raise RunError(f"{config.name} cannot be built for {data}'s {level}-level features "
+                       f"{layout.describe(level)}: {exc}") from None
     if steps is None:
         steps = epoch_steps(config.model, train_files, classes, epochs)
     try:
@@ -204,8 +209,11 @@ def open_run(run_dir: Path) -> Run:
     except OSError:
         raise RunError(f"{run_dir} is not a run directory (no {RUN_FILE})") from None
     # a run.json written before datasets recorded their features trained on YouTube-8M's
-    features = (FeatureLayout.from_json(meta["features"], str(run_dir / RUN_FILE)) if "features" in meta
-                else YOUTUBE_8M)
+    try:
+        features = (FeatureLayout.from_json(meta["features"], f"{run_dir / RUN_FILE} (its features)")
+                    if "features" in meta else YOUTUBE_8M)
+    except Y8MDataError as exc:
+        raise RunError(str(exc)) from None
     return Run(run_dir, Configuration.model_validate(meta["config"]), Path(meta["data"]), meta["preset"],
                meta["seed"], meta["steps"], meta["num_classes"],
                _input_paths(meta.get("inputs", meta.get("links", {})), lambda p: os.path.normpath(run_dir / p)),
@@ -377,15 +385,22 @@ def predict_dataset(run: Run, data: Path, split: str, submission: Path, *, devic
         raise RunError(f"{run.config.name} reads other runs' predictions on its own dataset; it predicts only there")
     try:
         check_same(run.features, find_layout(data / level), level, run.config.name, data)
-        vocabulary = find_vocabulary(data / level)
-        classes = read_vocabulary(vocabulary).num_classes if vocabulary else run.num_classes
-    except (Y8MDataError, ValueError) as exc:
+        theirs, ours = find_vocabulary(data / level), find_vocabulary(run.data / level)
+        if theirs and ours:  # the same classes in the same order, or the scores would name other labels
+            names, own = read_vocabulary(theirs).names, read_vocabulary(ours).names
+            if names != own:
+                k = next((i for i, (a, b) in enumerate(zip(names, own, strict=False)) if a != b), min(len(names),
+                                                                                                   len(own)))
+                raise RunError(f"{run.config.name} predicts the classes of {ours}; {theirs} differs from them at "
+                               f"Index {k} ({len(own)} and {len(names)} classes): convert the data with "
+                               f"--vocabulary {ours}")
+        files = _files(data, level, split)
+        out = predict(trained_model(run, device), run.model, files, run.num_classes, device=device,
+                      numerics=run.numerics)
+    except RunError:
+        raise
+    except (Y8MDataError, ValueError) as exc:  # a vocabulary, a record or labels beyond the run's classes
         raise RunError(str(exc)) from None
-    if classes != run.num_classes:
-        raise RunError(f"{run.config.name} predicts {run.num_classes} classes; {vocabulary} lists {classes}")
-    files = _files(data, level, split)
-    out = predict(trained_model(run, device), run.model, files, run.num_classes, device=device,
-                  numerics=run.numerics)
     write_submission(submission, out.ids, out.scores.numpy(), top_k=min(20, run.num_classes))
     return len(out.ids)
 

@@ -23,7 +23,6 @@ on, a hint for ``y8m eval``), ``tensors`` (name -> tensor, fp16 or float32) and 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -99,15 +98,14 @@ def export_model(model: nn.Module, config: Configuration, num_classes: int, feat
             quantized[name] = {"q": q, "scale": scale}
         else:
             tensors[name] = value.detach().cpu().to(torch.float32 if dtype == "fp32" else torch.float16)
-    buffer = io.BytesIO()
-    torch.save({"format": FORMAT, "dtype": dtype, "config": config.model_dump(mode="json"),
-                "num_classes": num_classes, "features": features.to_json(), "vocabulary": vocabulary,
-                "data": str(data or ""), "tensors": tensors, "quantized": quantized}, buffer)
-    size = buffer.getbuffer().nbytes
-    if budget is not None and size > budget:
-        raise ExportError(f"{config.name} in {dtype} is {size:,} bytes ({human(size)}), over the budget of "
-                          f"{budget:,} bytes ({human(budget)}); {out} is not written")
-    atomic.write_bytes(out, buffer.getvalue())
+    with atomic.replacing(out) as handle:  # the file becomes ``out`` only when the block ends without an error
+        torch.save({"format": FORMAT, "dtype": dtype, "config": config.model_dump(mode="json"),
+                    "num_classes": num_classes, "features": features.to_json(), "vocabulary": vocabulary,
+                    "data": str(data or ""), "tensors": tensors, "quantized": quantized}, handle)
+        size = handle.tell()
+        if budget is not None and size > budget:
+            raise ExportError(f"{config.name} in {dtype} is {size:,} bytes ({human(size)}), over the budget of "
+                              f"{budget:,} bytes ({human(budget)}); {out} is not written")
     return size
 
 
@@ -152,7 +150,11 @@ def load_exported(path: Path) -> Exported:
                           "writes one")
     config = Configuration.model_validate(saved["config"])
     num_classes = int(saved["num_classes"])
-    features = FeatureLayout.from_json(saved["features"], str(path)) if "features" in saved else YOUTUBE_8M
+    try:
+        features = FeatureLayout.from_json(saved["features"], f"{path} (its features)") if "features" in saved else (
+            YOUTUBE_8M)
+    except Y8MDataError as exc:
+        raise ExportError(str(exc)) from None
     verticals = None
     if saved["vocabulary"]:
         vocabulary = parse_vocabulary(saved["vocabulary"].splitlines(), f"{path} (its vocabulary)")

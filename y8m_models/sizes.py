@@ -4,6 +4,7 @@ winners stored weights in fp16 or 8 bits and distilled ensembles). No torch here
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 SIZE_LIMIT_2018 = 1_000_000_000
 BYTES_PER_PARAMETER = {"fp32": 4, "fp16": 2, "int8": 1}  # widest first
@@ -28,7 +29,7 @@ def parse_bytes(text: str) -> int:
     found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*", text, re.IGNORECASE)
     if found is None:
         raise ValueError(f"{text!r} is not a size: a number of bytes with an optional unit (1GB, 500MB, 1.5GiB)")
-    value = int(float(found.group(1)) * _UNITS[(found.group(2) or "").lower()])
+    value = int(Decimal(found.group(1)) * _UNITS[(found.group(2) or "").lower()])  # 1.001kB: 1001, not 1000
     if value < 1:
         raise ValueError(f"{text!r} is not a size: it is under one byte")
     return value

@@ -117,7 +117,7 @@ def test_a_byte_budget_counts_what_a_model_needs_to_predict(env: Backend) -> Non
     its teacher; the widest dtype that fits; over the budget even in int8, nothing is created."""
     from db.engine import reading
     from db.models import Run
-    from worker.runs import SubmitError, preview, submit
+    from worker.runs import SubmitError, cancel, preview, submit
     from worker.store import prepare
     from y8m_models.configs import resolve
     from y8m_models.configs.build import parameter_count
@@ -140,6 +140,8 @@ def test_a_byte_budget_counts_what_a_model_needs_to_predict(env: Backend) -> Non
     with pytest.raises(SubmitError, match=r"#75 .*parameters in 5 runs .* over the budget"):
         preview("75", env.data, options, budget=1000)
     assert _count_runs() == before
+    cancel(cascade.targets[47])  # nothing is left queued for a later test's workers
+    cancel(submit("39", env.data, options).targets[39])
 
 
 def test_cancel_ends_queued_runs_with_their_readers_and_their_own_inputs(env: Backend) -> None:

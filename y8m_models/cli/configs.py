@@ -109,13 +109,14 @@ def configs_show(
         variant = find(key)  # None for a number or a slug
         config = resolve(variant.base if variant else key, preset, as_in_code=code,
                          overrides=variant.overrides if variant else None)
-        # the runs it needs, as a submission plans them (the dataset only names them: none is read)
-        jobs = plan([variant or config.number or config.slug], Path("/dataset"),
-                    RunOptions(preset=preset, as_in_code=code), refs=Refs(variant=find))
     except ConfigError as exc:
         raise fail(str(exc)) from None
-    target = next(iter(jobs.targets.values()))
-    whole = sum(job_parameters(job, num_classes) for job in target.predicting())
+    try:  # the runs it needs, as a submission plans them (the dataset only names them: none is read)
+        jobs = plan([variant or config.number or config.slug], Path("/dataset"),
+                    RunOptions(preset=preset, as_in_code=code), refs=Refs(variant=find))
+        target = next(iter(jobs.targets.values()))
+    except ConfigError as exc:  # a finished run as a member (run:ID) is counted by `runs submit --budget`
+        target, unplanned = None, str(exc)
     out = config.model_dump(mode="json")
     if variant is not None:
         out["variant"] = _variant_summary(variant)
@@ -131,9 +132,13 @@ def configs_show(
         where.update(_ensemble_code(config.ensemble))
     out["preset"], out["as_in_code_applied"], out["parameters"], out["code"] = preset, code, counts, where
     out["size"] = sizes
-    stored = weight_bytes(whole)
-    out["whole"] = {"runs": len(target.predicting()), "parameters": whole, "bytes": stored,
-                    "fits_1gb": {dtype: size <= SIZE_LIMIT_2018 for dtype, size in stored.items()}}
+    if target is None:
+        out["whole"] = {"not_counted": unplanned}
+    else:
+        whole = sum(job_parameters(job, num_classes) for job in target.predicting())
+        stored = weight_bytes(whole)
+        out["whole"] = {"runs": len(target.predicting()), "parameters": whole, "bytes": stored,
+                        "fits_1gb": {dtype: size <= SIZE_LIMIT_2018 for dtype, size in stored.items()}}
     typer.echo(json.dumps(out, indent=1))
 
 

@@ -44,7 +44,7 @@ from y8m_models.data.errors import Y8MDataError
 from y8m_models.data.layout import FeatureLayout, write_layout
 from y8m_models.data.records import FeatureSpec, dequantize, quantize
 from y8m_models.data.splits import SPLITS
-from y8m_models.data.synthetic import file_names
+from y8m_models.data.synthetic import file_capacity, file_names
 from y8m_models.data.vocabulary import VOCABULARY_FILE, read_vocabulary
 from y8m_models.data.writer import RecordWriter
 
@@ -85,6 +85,8 @@ def _npy_folder(folder: Path, names: Sequence[str] | None) -> Iterator[tuple[str
     if not files:
         raise ConvertError(folder, "no .npy or .npz files (one per video, named VIDEO_ID.npy or VIDEO_ID.npz)")
     for path in files:
+        if path.suffix == ".npy" and names and len(names) > 1:
+            raise ConvertError(path, f"a .npy file holds one feature; --names gives {len(names)} ({', '.join(names)})")
         try:
             if path.suffix == ".npy":
                 arrays = {(names or ["features"])[0]: np.load(path, allow_pickle=False)}
@@ -101,6 +103,7 @@ def _npy_folder(folder: Path, names: Sequence[str] | None) -> Iterator[tuple[str
 
 
 def _parquet(path: Path, names: Sequence[str] | None) -> Iterator[tuple[str, list[str], list[np.ndarray], str]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
@@ -116,9 +119,23 @@ def _parquet(path: Path, names: Sequence[str] | None) -> Iterator[tuple[str, lis
     missing = [n for n in order if n not in columns]
     if missing or not order:
         raise ConvertError(path, f"no feature column {', '.join(missing) or '(none)'} (found {', '.join(columns)})")
+    values, offsets = {}, {}
+    for name in order:
+        column = table.column(name).combine_chunks()
+        kind = column.type
+        if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)) or not (
+                pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)):
+            raise ConvertError(path, f"column {name!r} is {kind}: a feature column holds each frame's values as a "
+                                     "list of numbers")
+        if column.null_count:
+            raise ConvertError(path, f"column {name!r}: row {column.is_null().index(True).as_py()} is empty")
+        if pa.types.is_fixed_size_list(kind):
+            offsets[name] = np.arange(len(column) + 1) * kind.list_size
+        else:
+            offsets[name] = column.offsets.to_numpy()
+        values[name] = column.flatten().to_numpy(zero_copy_only=False)
     ids = table.column("video_id").to_pylist()
     frames = table.column("frame").to_pylist()
-    values = {n: table.column(n).to_pylist() for n in order}
     rows: dict[str, list[int]] = {}
     for row, video in enumerate(ids):
         if video is None or frames[row] is None:
@@ -130,11 +147,12 @@ def _parquet(path: Path, names: Sequence[str] | None) -> Iterator[tuple[str, lis
         if len(set(seen)) != len(seen):
             raise ConvertError(path, f"video {video!r}: frame {Counter(seen).most_common(1)[0][0]} appears twice")
         arrays = []
-        for n in order:
-            widths = {len(values[n][r]) if values[n][r] is not None else 0 for r in at}
+        for name in order:
+            starts, ends = offsets[name][at], offsets[name][np.asarray(at) + 1]
+            widths = set((ends - starts).tolist())
             if len(widths) != 1:
-                raise ConvertError(path, f"video {video!r}: feature {n!r} has frames of widths {sorted(widths)}")
-            arrays.append(np.asarray([values[n][r] for r in at], np.float64))
+                raise ConvertError(path, f"video {video!r}: feature {name!r} has frames of widths {sorted(widths)}")
+            arrays.append(np.stack([values[name][a:b] for a, b in zip(starts, ends, strict=True)]))
         yield video, order, arrays, f"{path} (video {video!r}, rows {at[0]}..)"
 
 
@@ -152,6 +170,8 @@ def _hdf5(path: Path, names: Sequence[str] | None) -> Iterator[tuple[str, list[s
             item = handle[video]
             where = f"{path}:/{video}"
             if isinstance(item, h5py.Dataset):
+                if names and len(names) > 1:
+                    raise ConvertError(where, f"a dataset per video holds one feature; --names gives {len(names)}")
                 yield video, [(names or ["features"])[0]], [item[()]], where
                 continue
             order = list(names) if names else sorted(item)
@@ -218,7 +238,7 @@ def read_labels(path: Path, vocabulary: Path | None) -> tuple[dict[str, Labelled
     index = {name: i for i, name in enumerate(known)} if known else {}
     rows: dict[str, tuple[list[str], str | None, int]] = {}
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: a spreadsheet's byte-order mark
             reader = csv.DictReader(handle)
             fields = reader.fieldnames or []
             key = next((k for k in ("video_id", "id") if k in fields), None)
@@ -283,14 +303,24 @@ def assign_splits(videos: dict[str, Labelled], ratios: Sequence[float], seed: in
         raise ConvertError(labels, f"{len(videos)} videos cannot fill the five splits")
     order = sorted(videos)
     np.random.default_rng(seed).shuffle(order)
-    shares = np.asarray(ratios, np.float64) / sum(ratios)
-    counts = np.maximum(1, np.floor(shares * len(order)).astype(int))
-    counts[0] += len(order) - counts.sum()  # the rest to train1
+    counts = shares_of(len(order), ratios)
     out, start = {}, 0
     for split, count in zip(SPLITS, counts, strict=True):
         out.update({v: split for v in order[start:start + count]})
         start += count
     return out
+
+
+def shares_of(n: int, ratios: Sequence[float]) -> np.ndarray:
+    """``n`` split by ``ratios`` into whole counts of at least 1 each (n >= len(ratios)): each share rounded down,
+    at least 1, the largest lowered while the sum is over n, the rest to the largest remainders."""
+    exact = np.asarray(ratios, np.float64) / sum(ratios) * n
+    counts = np.maximum(1, np.floor(exact).astype(int))
+    while counts.sum() > n:
+        counts[np.argmax(counts)] -= 1
+    for k in np.argsort(-(exact - np.floor(exact)), kind="stable")[: n - counts.sum()]:
+        counts[k] += 1
+    return counts
 
 
 # ---------------------------------------------------------------------------------------------------- write
@@ -307,6 +337,12 @@ def convert(features: Path, labels: Path, out: Path, *, names: Sequence[str] | N
         raise ConvertError("--shard-size", f"must be at least 1, not {shard_size}")
     labelled, known = read_labels(labels, vocabulary)
     splits = assign_splits(labelled, ratios, seed, labels)
+    for split, count in Counter(splits.values()).items():
+        files = -(-count // shard_size)
+        if files > file_capacity(split):
+            raise ConvertError("--shard-size", f"{count:,} {split} videos in files of {shard_size:,} are {files:,} "
+                                               f"files; the split's Table 1 glob names at most "
+                                               f"{file_capacity(split):,}: a larger --shard-size")
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:

@@ -1,6 +1,6 @@
 """Which features a dataset's records carry: their names and widths at each level, in model-input order.
 
-A dataset says it in ``features.json``, beside ``vocabulary.csv`` (in the dataset directory, or a level directory)::
+A dataset says it in ``features.json``, in the dataset directory (or a level directory, ``frame/`` or ``video/``)::
 
     {"frame": [{"name": "clip", "size": 512}], "video": [{"name": "mean_clip", "size": 512}]}
 
@@ -77,12 +77,15 @@ YOUTUBE_8M = FeatureLayout(FRAME_SPEC, VIDEO_SPEC)
 
 
 def layout_file(directory: str | Path) -> Path | None:
-    """``features.json`` in ``directory`` (a dataset or level directory) or the one above it, as vocabulary.csv."""
+    """``features.json`` of the dataset at ``directory``: in a level directory (``frame``, ``video``) or the
+    dataset directory above it; from a dataset directory, in it or in one of its level directories. Never above
+    the dataset (a data root holds many)."""
     directory = Path(directory)
-    for candidate in (directory / LAYOUT_FILE, directory.parent / LAYOUT_FILE):
-        if candidate.is_file():
-            return candidate
-    return None
+    if directory.name in ("frame", "video"):
+        candidates = (directory, directory.parent)
+    else:
+        candidates = (directory, directory / "frame", directory / "video")
+    return next((c / LAYOUT_FILE for c in candidates if (c / LAYOUT_FILE).is_file()), None)
 
 
 def find_layout(directory: str | Path) -> FeatureLayout:

@@ -133,8 +133,19 @@ def _chars(value: int, width: int) -> str:
     return "".join(ALPHABET[(value >> (6 * (width - 1 - i))) & 63] for i in range(width))
 
 
+def file_capacity(split: str) -> int:
+    """How many file names of a split its Table 1 glob allows (two characters after the prefix)."""
+    first = {"train1": len(ALPHABET), "test": len(ALPHABET), "validate1": 1, "train2": len(_TRAIN2_FIRST),
+             "validate2": 10}
+    if split not in first:
+        raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
+    return first[split] * len(ALPHABET)
+
+
 def file_names(split: str, count: int) -> list[str]:
     """``count`` file names of a split, matching its Table 1 glob (two characters after the prefix)."""
+    if count > file_capacity(split):
+        raise ValueError(f"{count} files of {split}: its Table 1 glob names at most {file_capacity(split)}")
     if split == "train1":
         return [f"train{_chars(i, 2)}.tfrecord" for i in range(count)]
     if split == "test":
