@@ -267,13 +267,12 @@ def submit(
 
 def _fit(result, target, budget: str | None) -> str:
     """", 12,345,678 parameters: fits 1GB in fp32 (49.4 MB)" where a budget was given."""
-    from y8m_models.sizes import BYTES_PER_PARAMETER, human
+    from y8m_models.sizes import human, weight_bytes
 
     if target not in result.fits:
         return ""
     parameters, dtype = result.fits[target]
-    return (f", {parameters:,} parameters: fits {budget} in {dtype} "
-            f"({human(parameters * BYTES_PER_PARAMETER[dtype])})")
+    return f", {parameters:,} parameters: fits {budget} in {dtype} ({human(weight_bytes(parameters)[dtype])})"
 
 
 @runs_app.command("list")

@@ -56,7 +56,7 @@ from worker.variants import get_variant
 from y8m_models.configs.schema import Variant
 from y8m_models.configs.variants import target_key, title
 from y8m_models.data.errors import Y8MDataError
-from y8m_models.data.layout import find_layout
+from y8m_models.data.layout import YOUTUBE_8M, FeatureLayout, find_layout
 from y8m_models.limits import Limits
 from y8m_models.options import OptionsError, RunOptions, check_device
 
@@ -174,7 +174,7 @@ def _check_splits(jobs: list[Any], dataset: Dataset) -> None:
                               f"{dataset.name} ({dataset.path}) does not have")
 
 
-def _check_sizes(jobs: list[Any], num_classes: int, features: Any) -> dict[str, int]:
+def _check_sizes(jobs: list[Any], num_classes: int, features: FeatureLayout) -> dict[str, int]:
     """Every training job's batch and parameter count within ``y8m_models.limits``, so that ``--set
     model.params.cells=1000000000`` is refused here, not by a worker's OOM. Returns the parameters each job trains
     itself, by key: a model's, a stack's combiner's, a merge's 0 (``Run.parameters``)."""
@@ -214,15 +214,13 @@ def count_parameters_apart(apart: bool = True) -> None:
     _apart = apart
 
 
-def parameter_counts(models: list[Any], num_classes: int, features: Any = None) -> list[int]:
+def parameter_counts(models: list[Any], num_classes: int, features: FeatureLayout = YOUTUBE_8M) -> list[int]:
     """Each single model's parameter count (``configs.build.parameter_count``), or a stack's combiner's (a dict
-    ``{"combiner": Combiner dump, "members": M}``), on a dataset's ``features`` (``data.layout.FeatureLayout``;
-    None: YouTube-8M's): here, or in the helper process after ``count_parameters_apart``."""
+    ``{"combiner": Combiner dump, "members": M}``), on a dataset's ``features`` (``data.layout``): here, or in the
+    helper process after ``count_parameters_apart``."""
     if not models:
         return []
     dumped = [m if isinstance(m, dict) else m.model_dump() for m in models]
-    if features is None:
-        from y8m_models.data.layout import YOUTUBE_8M as features
     if not _apart:
         return _count_all(dumped, num_classes, features)
     global _counter
@@ -238,7 +236,7 @@ def parameter_counts(models: list[Any], num_classes: int, features: Any = None) 
         raise SubmitError("the helper process that counts the models' parameters died; submit again") from None
 
 
-def _count_all(models: list[dict], num_classes: int, features: Any) -> list[int]:
+def _count_all(models: list[dict], num_classes: int, features: FeatureLayout) -> list[int]:
     from y8m_models.configs.build import combiner_parameter_count, parameter_count
 
     return [combiner_parameter_count(m["combiner"], m["members"], num_classes, features) if "combiner" in m else

@@ -18,6 +18,12 @@ def weight_bytes(parameters: int) -> dict[str, int]:
     return {dtype: parameters * size for dtype, size in BYTES_PER_PARAMETER.items()}
 
 
+def size_of(parameters: int) -> dict[str, dict[str, int | bool]]:
+    """``parameters`` weights' bytes in each dtype and whether each fits the 2018 challenge's 1 GB."""
+    stored = weight_bytes(parameters)
+    return {"bytes": stored, "fits_1gb": {dtype: size <= SIZE_LIMIT_2018 for dtype, size in stored.items()}}
+
+
 def widest_fitting(parameters: int, budget: int) -> str | None:
     """The widest dtype in which ``parameters`` weights fit ``budget`` bytes, or None where not even int8 does."""
     return next((dtype for dtype, size in weight_bytes(parameters).items() if size <= budget), None)

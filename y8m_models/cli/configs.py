@@ -102,7 +102,7 @@ def configs_show(
     from y8m_models.models import ModelInputs
     from y8m_models.options import RunOptions
     from y8m_models.pipeline import Refs, plan
-    from y8m_models.sizes import SIZE_LIMIT_2018, weight_bytes
+    from y8m_models.sizes import size_of
 
     code, preset = as_in_code(code, old_code), preset_or_default(preset)
     try:
@@ -125,8 +125,7 @@ def configs_show(
         with torch.device("meta"):  # counted, not allocated (#81 at the paper's sizes is 333 M)
             net = build_model(model, ModelInputs(num_classes))
         counts[label] = sum(p.numel() for p in net.parameters())
-        stored = weight_bytes(counts[label])
-        sizes[label] = {"bytes": stored, "fits_1gb": {dtype: size <= SIZE_LIMIT_2018 for dtype, size in stored.items()}}
+        sizes[label] = size_of(counts[label])
         where[label] = _qualified(type(net))
     if config.ensemble is not None:
         where.update(_ensemble_code(config.ensemble))
@@ -135,10 +134,9 @@ def configs_show(
     if target is None:
         out["whole"] = {"not_counted": unplanned}
     else:
-        whole = sum(job_parameters(job, num_classes) for job in target.predicting())
-        stored = weight_bytes(whole)
-        out["whole"] = {"runs": len(target.predicting()), "parameters": whole, "bytes": stored,
-                        "fits_1gb": {dtype: size <= SIZE_LIMIT_2018 for dtype, size in stored.items()}}
+        jobs = target.predicting()
+        whole = sum(job_parameters(job, num_classes) for job in jobs)
+        out["whole"] = {"runs": len(jobs), "parameters": whole, **size_of(whole)}
     typer.echo(json.dumps(out, indent=1))
 
 

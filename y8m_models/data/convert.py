@@ -27,6 +27,7 @@ written beside ``OUT`` and renamed into place only when complete.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -350,8 +351,9 @@ def convert(features: Path, labels: Path, out: Path, *, names: Sequence[str] | N
         if vocabulary:
             shutil.copyfile(vocabulary, partial / VOCABULARY_FILE)
         else:
-            atomic.write_text(partial / VOCABULARY_FILE,
-                              "Index,Name\n" + "".join(f"{i},{_csv_field(n)}\n" for i, n in enumerate(known)))
+            text = io.StringIO()
+            csv.writer(text, lineterminator="\n").writerows([("Index", "Name"), *enumerate(known)])
+            atomic.write_text(partial / VOCABULARY_FILE, text.getvalue())
         write_layout(partial, layout)
         atomic.write_text(partial / "convert.json", json.dumps({
             "features": str(features.resolve()), "labels": str(labels.resolve()), "vocabulary": str(vocabulary or ""),
@@ -363,10 +365,6 @@ def convert(features: Path, labels: Path, out: Path, *, names: Sequence[str] | N
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return Converted(out, counts, frames, len(known), layout, time.perf_counter() - start)
-
-
-def _csv_field(text: str) -> str:
-    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n') else text
 
 
 def _write(videos: Iterator[tuple[str, list[str], list[np.ndarray], str]], labelled: dict[str, Labelled],
