@@ -2,10 +2,12 @@
 dumps, stacking weights, prediction stores, synthetic thumbnails). Loaders return plain data (dicts, lists,
 arrays, DataFrames); the pages turn it into widgets and ``app.components`` figures. Nothing here trains or
 writes, except ``engine()``'s first call, which brings the schema to its newest revision and syncs the numbered
-configurations (``worker.runs.prepare``; that reads the configuration registry)."""
+configurations (``worker.runs.prepare``; that reads the configuration registry). "Try a video" reads its
+extractions' folders (``$Y8M_HOME/extractions``: ``worker.extract``)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import selectinload
 
-from app.components import ranking
+from app.components import frames, ranking
 from db import queries
 from db.engine import reading
 from db.models import Run
@@ -214,9 +216,10 @@ def uninformative(dataset: str) -> dict[str, np.ndarray]:
 
 @st.cache_data
 def thumbnail(dataset: str, video_id: str, frame: int) -> bytes | None:
-    """A synthetic video's frame as PNG (regenerated from synthetic.json), or None for real data."""
+    """A video's frame: a synthetic one's as PNG (regenerated from synthetic.json), the JPEG ``y8m data extract``
+    kept of one from a user's videos, else None (YouTube-8M's own data ships no frames)."""
     if not (Path(dataset) / "synthetic.json").exists():
-        return None
+        return extraction_frame(dataset, video_id, frame)
     from y8m_models.data.thumbnails import png_bytes
     from y8m_models.data.thumbnails import thumbnail as draw
 
@@ -282,3 +285,80 @@ def demo_findings(dataset: str) -> dict[str, Any]:
     from worker.paper import demo_findings as findings
 
     return findings(dataset, settings())
+
+
+# ---------------------------------------------------------------------------------------------- try a video
+
+@st.cache_data(ttl=5)
+def tryable_runs() -> list[dict[str, Any]]:
+    """The runs "Try a video" predicts with, newest first: succeeded training runs (single models: a stack cannot
+    predict on new videos yet, nor a cascade, which reads other runs' predictions) on a dataset that ``y8m data
+    extract`` made, so that a video can be extracted as that dataset's were. Each: id, label (run, configuration
+    or variant, dataset; "attention" where the run kept attention weights), its folder, and whether the dataset's
+    networks had random weights (testing only)."""
+    from y8m_models.data.errors import Y8MDataError
+    from y8m_models.features.options import EXTRACT_FILE, ExtractOptions
+
+    with reading(engine()) as s:
+        extracted = [d.id for d in queries.datasets(s) if (Path(d.path) / EXTRACT_FILE).is_file()]
+        attention = {row[0] for row in queries.runs_with_artifact(s, "attention")}
+        rows = sorted(((r.id, r.number, f"{r.slug} · {r.variant.name}" if r.variant else r.slug, r.artifact_dir,
+                        r.dataset.name, r.dataset.path)
+                       for dataset_id in extracted
+                       for r in s.scalars(queries.runs_query(["succeeded"], dataset_id=dataset_id)
+                                          .where(Run.kind == "train"))
+                       if not (r.config.get("model") or {}).get("cascade")), reverse=True)
+    random: dict[str, bool | None] = {}  # by dataset: its networks' weights were random; None: unreadable
+    for path in {row[-1] for row in rows}:
+        try:
+            random[path] = ExtractOptions.like(Path(path)).random_weights
+        except Y8MDataError:  # a damaged extract.json: its videos' features cannot be made again
+            random[path] = None
+    root, runs = settings().artifacts, []
+    for run_id, number, name, folder, dataset, path in rows:
+        if random[path] is None:
+            continue
+        runs.append({"id": run_id, "dir": str(root / folder), "random_weights": random[path],
+                     "label": f"run {run_id}: #{number or '-'} {name} ({dataset})"
+                              + (" · attention" if run_id in attention else "")})
+    return runs
+
+
+@st.cache_data(ttl=2)
+def try_extractions(limit: int = 30) -> list[dict[str, Any]]:
+    """The newest ``limit`` extractions under ``$Y8M_HOME/extractions`` that predict with a run
+    (``worker.extract``), newest first: name (the folder's), folder, videos (file names), the run's folder and the
+    queue."""
+    from worker.extract import extractions_dir, queue_of
+    from y8m_models.features.extraction import EXTRACTION_FILE
+
+    root = extractions_dir(settings())
+    found: list[dict[str, Any]] = []
+    for folder in sorted(root.iterdir() if root.is_dir() else [], key=lambda p: p.name, reverse=True):
+        try:
+            request = json.loads((folder / EXTRACTION_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # not an extraction's folder, or one being written
+            continue
+        if not request.get("run_dir"):  # an extraction alone (y8m data extract --queue): nothing to show here
+            continue
+        found.append({"name": folder.name, "folder": str(folder), "videos": [Path(v).name for v in request["videos"]],
+                      "run_dir": request["run_dir"], "queue": queue_of(folder)})
+        if len(found) == limit:
+            break
+    return found
+
+
+@st.cache_data(ttl=1)
+def extraction_state(folder: str) -> dict[str, Any]:
+    """An extraction's progress, and its result once it has succeeded
+    (``y8m_models.features.extraction.read_state``)."""
+    from y8m_models.features.extraction import read_state
+
+    return read_state(Path(folder))
+
+
+def extraction_frame(dataset: str, video_id: str, second: int) -> bytes | None:
+    """The thumbnail of a video's frame at ``second`` in a dataset ``y8m data extract`` made, or None."""
+    from y8m_models.features.options import FRAMES_DIR
+
+    return frames.frame_image(Path(dataset) / FRAMES_DIR, video_id, second)

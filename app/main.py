@@ -67,6 +67,7 @@ page = st.navigation([
     st.Page(VIEWS / "leaderboard.py", title="Leaderboard", url_path="leaderboard"),
     st.Page(VIEWS / "paper.py", title="Paper", url_path="paper"),
     st.Page(VIEWS / "attention.py", title="Attention", url_path="attention"),
+    st.Page(VIEWS / "try_video.py", title="Try a video", url_path="try"),
     st.Page(VIEWS / "stacking.py", title="Stacking", url_path="stacking"),
     st.Page(VIEWS / "datasets.py", title="Datasets", url_path="datasets"),
 ], position="sidebar" if allowed else "hidden")

@@ -1,4 +1,5 @@
-"""``y8m runs ...``, ``y8m worker``, ``y8m paper`` and ``y8m configs save``, added to the library's ``y8m``
+"""``y8m runs ...``, ``y8m worker``, ``y8m paper``, ``y8m configs save`` and ``y8m data extract`` (it may send
+to the workers), added to the library's ``y8m``
 command line (the console script points here: ``y8m_models`` stays free of the database and the workers), and
 the run store attached as where variants are looked up."""
 
@@ -34,6 +35,7 @@ from y8m_models.cli.common import (
     run_options,
 )
 from y8m_models.cli.configs import configs_app
+from y8m_models.cli.data import data_app
 from y8m_models.cli.train import parse_set
 from y8m_models.configs import variants
 from y8m_models.limits import MAX_INT32
@@ -520,3 +522,114 @@ def _ping(nodes: list[str], timeout: float = 5.0) -> None:
 
 
 __all__ = ["app"]
+
+
+@data_app.command("extract")
+def data_extract(
+    videos: Annotated[list[Path], typer.Argument(help="video files, or folders of them (.mp4, .mkv, .webm, ...)")],
+    out: Annotated[Path, typer.Argument(help="the dataset folder to write (new, or empty)")],
+    labels: Annotated[Path | None, typer.Option(help="a CSV video_id,labels[,split] as convert's (video_id: the "
+                                                "file name without its suffix); without it every video is a test "
+                                                "video without labels")] = None,
+    vocabulary: Annotated[Path | None, typer.Option(help="a vocabulary.csv the labels name (or Index)")] = None,
+    image_network: Annotated[str, typer.Option(help="inception_v3 (YouTube-8M's), timm:NAME or "
+                                               "open_clip:ARCH/PRETRAINED")] = "inception_v3",
+    weights: Annotated[Path | None, typer.Option(help="the image network's weights file (default: the library's "
+                                                 "cache; nothing is downloaded)")] = None,
+    audio: Annotated[bool, typer.Option("--audio/--no-audio", help="VGGish audio features")] = True,
+    audio_weights: Annotated[Path | None, typer.Option(help="VGGish's weights (torchvggish's "
+                                                       "vggish-10086976.pth; default: the torch hub cache)")] = None,
+    pca: Annotated[Path | None, typer.Option(help="the official PCA (yt8m_pca: mean.npy, eigenvals.npy, "
+                                             "eigenvecs.npy; and vggish_pca_params.npz), or a dataset extracted "
+                                             "before; default: fitted on these videos")] = None,
+    like: Annotated[Path | None, typer.Option(help="extract as this extracted dataset was (its networks, "
+                                              "weights and PCA): videos to predict on with its runs")] = None,
+    rgb_width: Annotated[int, typer.Option(help="PCA components of the frame features")] = 1024,
+    max_seconds: Annotated[int, typer.Option(help="frames taken, one per second, from the start")] = 360,
+    thumbnail: Annotated[int, typer.Option(help="thumbnails' width in pixels (0: none)")] = 160,
+    random_weights: Annotated[bool, typer.Option("--random-weights", help="networks with random weights: for "
+                                                 "testing the pipeline only")] = False,
+    device: Annotated[str, typer.Option(help="cpu, cuda, ... (auto: the first GPU, else the CPU)")] = "auto",
+    ratios: Annotated[str, typer.Option(help="with --labels and no split column: shares of train1, validate1, "
+                                        "train2, validate2, test")] = "0.6,0.06,0.16,0.1,0.08",
+    seed: Annotated[int, typer.Option(min=0, max=MAX_INT32, help="the random split's seed")] = 0,
+    queue: Annotated[str | None, typer.Option(help="send to the workers' queue (cpu or gpu) instead of extracting "
+                                              "here; prints the extraction's folder")] = None,
+    keep_cache: Annotated[bool, typer.Option("--keep-cache", help="keep the per-video cache beside OUT")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Your own videos as a dataset in the YouTube-8M layout: 1 frame per second through Inception-v3, 0.96 s of
+    audio per frame through VGGish, PCA with whitening and 8-bit codes as the official extractor, thumbnails per
+    frame. Resumable per video: run it again after a stop."""
+    from dataclasses import replace
+
+    from y8m_models.data.errors import Y8MDataError
+    from y8m_models.features.extract import ExtractOptions, extract
+
+    try:
+        shares = tuple(float(r) for r in ratios.split(","))
+    except ValueError:
+        raise fail(f"--ratios {ratios!r}: five numbers separated by commas (0.6,0.06,0.16,0.1,0.08)") from None
+    given = {"image_network": image_network, "weights": str(weights) if weights else None, "audio": audio,
+             "audio_weights": str(audio_weights) if audio_weights else None, "pca": str(pca) if pca else None,
+             "rgb_width": rgb_width, "max_frames": max_seconds, "thumbnail": thumbnail,
+             "random_weights": random_weights}
+    try:
+        if like is not None:
+            default = ExtractOptions()
+            changed = [f"--{k.replace('_', '-')}" for k, v in given.items() if v != getattr(default, k)]
+            if changed:
+                raise fail(f"--like takes the networks, weights and PCA of {like}: drop {', '.join(changed)}")
+        options = ExtractOptions.like(like) if like is not None else ExtractOptions(**given)
+        if device != "auto":
+            options = replace(options, device=device)
+        if queue is not None:
+            from worker.extract import submit
+            from worker.runs import SubmitError
+
+            try:
+                folder = submit(list(videos), options, out=out, labels=labels, vocabulary=vocabulary, queue=queue)
+            except SubmitError as exc:
+                raise fail(str(exc)) from None
+            typer.echo(str(folder))
+            return
+        if device == "auto":
+            from y8m_models.train import select_device
+
+            options = replace(options, device=str(select_device()))
+        done = extract(list(videos), out, labels=labels, vocabulary=vocabulary, options=options, ratios=shares,
+                       seed=seed, progress=_ExtractBar(), keep_cache=keep_cache)
+    except (Y8MDataError, ValueError, OSError) as exc:  # bad videos, options, weights, PCA; a full disk
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(done.to_dict()))
+        return
+    parts = ", ".join(f"{split} {n}" for split, n in done.videos.items() if n)
+    typer.echo(f"wrote {sum(done.videos.values())} videos ({parts}), {done.frames} frames to {done.out} in "
+               f"{done.seconds['total']:.1f} s; PCA: " + "; ".join(f"{k} {v}" for k, v in done.pca.items())
+               + (f"; without audio: {', '.join(done.silent)}" if done.silent else ""))
+
+
+class _ExtractBar:
+    """A tqdm bar per video (frames taken), on stderr."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, p) -> None:
+        from tqdm import tqdm
+
+        if p.stage in ("decode", "audio"):
+            if self.bar is None:
+                self.bar = tqdm(desc=f"{p.index + 1}/{p.videos} {p.video}", unit="frame", file=sys.stderr,
+                                dynamic_ncols=True, leave=True)
+            self.bar.update(p.frames - self.bar.n)
+            self.bar.set_postfix_str(p.stage)
+        elif p.stage in ("done", "cached"):
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+            if p.stage == "cached":
+                typer.echo(f"{p.index + 1}/{p.videos} {p.video}: already extracted", err=True)
+        else:
+            typer.echo(f"{p.stage} ...", err=True)

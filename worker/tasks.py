@@ -9,12 +9,14 @@ import multiprocessing
 import os
 import threading
 import time
+from pathlib import Path
 
 from celery.signals import task_received, worker_ready
 
-from worker.celery_app import celery
+from worker.celery_app import ROUTES, celery
 
 log = logging.getLogger("y8m.worker")
+RUN_TASKS = {task for task, _ in ROUTES.values()}
 
 
 def _execute(run_id: int) -> str:
@@ -50,6 +52,18 @@ def merge(run_id: int) -> str:
 def predict(run_id: int) -> str:
     """A trained run's predictions on a split (and a submission CSV, attention dumps)."""
     return _execute(run_id)
+
+
+@celery.task(name="y8m.extract")
+def extract(folder: str) -> str:
+    """Videos into features (and a trained run's predictions on them): an extraction's folder
+    (``worker.extract``)."""
+    from y8m_models.features.extraction import run_extraction
+    from y8m_models.train import select_device
+
+    multiprocessing.current_process()._config["daemon"] = False
+    run_extraction(Path(folder), device=str(select_device()))
+    return "succeeded"
 
 
 # ------------------------------------------------------------------------------------ the worker process
@@ -89,7 +103,7 @@ def _taken(request: object, **_: object) -> None:
     from worker.schedule import take
 
     name, args = getattr(request, "name", ""), getattr(request, "args", ())
-    if not (name.startswith("y8m.") and args):
+    if not (name in RUN_TASKS and args):  # an extraction is no run
         return
     with _SWEEP_LOCK:
         try:

@@ -116,3 +116,30 @@ def save_npz(path: str | Path, **arrays: Any) -> None:
 
     with replacing(path) as handle:  # a file object: np.savez would otherwise append ".npz" to a name
         np.savez(handle, **arrays)
+
+
+def save_npy(path: str | Path, array: Any) -> None:
+    """``np.save`` all or nothing."""
+    import numpy as np
+
+    with replacing(path) as handle:
+        np.save(handle, array, allow_pickle=False)
+
+
+@contextlib.contextmanager
+def folder_in_place(out: Path) -> Iterator[Path]:
+    """A folder built beside ``out`` (absent, or an empty folder) and renamed to it when the block ends without
+    an error; removed otherwise, so that ``out`` is whole or not there."""
+    import shutil
+
+    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+        if out.exists():
+            out.rmdir()
+        partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise

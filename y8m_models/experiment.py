@@ -374,12 +374,11 @@ def predict_run(run: Run, split: str, submission: Path | None = None, attention_
     return run.dir / "predictions" / split
 
 
-def predict_dataset(run: Run, data: Path, split: str, submission: Path, *, device: str = "cpu") -> int:
+def predictions_on(run: Run, data: Path, split: str, *, attention_of: set[str] | None = None,
+                   device: str = "cpu") -> Predictions:
     """The run's model on ``split`` of another dataset with the same features and classes (a user's own videos,
-    say): its top 20 per video into the Kaggle CSV ``submission``; the run's own store is not touched. Returns the
-    videos predicted. ``RunError`` naming what does not match."""
-    from y8m_models.submission import write_submission
-
+    say), with the attention of the videos ``attention_of`` where the model has attention; the run's own store is
+    not touched. ``RunError`` naming what does not match."""
     level = run.model.level
     if run.model.cascade is not None:
         raise RunError(f"{run.config.name} reads other runs' predictions on its own dataset; it predicts only there")
@@ -395,12 +394,19 @@ def predict_dataset(run: Run, data: Path, split: str, submission: Path, *, devic
                                f"Index {k} ({len(own)} and {len(names)} classes): convert the data with "
                                f"--vocabulary {ours}")
         files = _files(data, level, split)
-        out = predict(trained_model(run, device), run.model, files, run.num_classes, device=device,
-                      numerics=run.numerics)
+        return predict(trained_model(run, device), run.model, files, run.num_classes, device=device,
+                       attention_of=attention_of, numerics=run.numerics)
     except RunError:
         raise
     except (Y8MDataError, ValueError) as exc:  # a vocabulary, a record or labels beyond the run's classes
         raise RunError(str(exc)) from None
+
+
+def predict_dataset(run: Run, data: Path, split: str, submission: Path, *, device: str = "cpu") -> int:
+    """``predictions_on``'s top 20 per video into the Kaggle CSV ``submission``. Returns the videos predicted."""
+    from y8m_models.submission import write_submission
+
+    out = predictions_on(run, data, split, device=device)
     write_submission(submission, out.ids, out.scores.numpy(), top_k=min(20, run.num_classes))
     return len(out.ids)
 

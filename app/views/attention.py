@@ -2,8 +2,9 @@
 group attention and WILLOW's soft cluster assignments, #81-#86, as each group's share per frame) and one of the
 videos its worker kept: per attention group the 4 lowest- and 4 highest-weighted frames (the paper's Fig. 5), the
 weights over time, the share of attention on the ground-truth uninformative frames (synthetic data), the
-video's labels and the run's top predictions. Frames: the synthetic generator's thumbnails, a frames folder
-(``Y8M_FRAMES_DIR/<video_id>/<second>.jpg``) for real data, else a strip drawn from the frame features."""
+video's labels and the run's top predictions. Frames: the synthetic generator's thumbnails, those ``y8m data
+extract`` kept of a user's videos (``DATASET/frames/<video_id>/<second>.jpg``), a frames folder
+(``Y8M_FRAMES_DIR/<video_id>/<second>.jpg``) for YouTube-8M's data, else a strip drawn from the frame features."""
 
 from __future__ import annotations
 

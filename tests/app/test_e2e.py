@@ -1,8 +1,9 @@
 """The dashboard end to end in a real browser: ``python -m app.serve`` (what ``make run`` starts: a worker and
 Streamlit on SQLite and the folder broker) on a micro synthetic dataset, driven through Debian's chromium with
 Playwright. A run of #1 is launched from the form, trained by the worker to ``succeeded`` on the Runs page, and
-its validate2 GAP shows on the Leaderboard; every page opens (the Paper page with no demo or set yet); Ctrl-C
-stops everything.
+its validate2 GAP shows on the Leaderboard; every page opens (the Paper page with no demo or set yet); a video
+uploaded on "Try a video" is extracted and predicted by the worker with a #25 trained on sample videos extracted
+(random weights) while the rest ran, its top labels and attention gallery shown; Ctrl-C stops everything.
 
 The app runs with ``Y8M_APP_PASSWORD`` and the browser first opens a page other than the default one, as a
 shared link does on a freshly started server: the password must be asked for there too.
@@ -12,6 +13,7 @@ Screenshots of each page go to ``$Y8M_SCREENSHOTS`` when set, else to the test's
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +35,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "e2e-password"
-PAGES = ["Launch", "Compose", "Runs", "Leaderboard", "Paper", "Attention", "Stacking", "Datasets"]
+PAGES = ["Launch", "Compose", "Runs", "Leaderboard", "Paper", "Attention", "Try a video", "Stacking", "Datasets"]
 # the run store's settings a developer may have exported: the app must run on the embedded default here
 STORE_SETTINGS = ("Y8M_DATABASE_URL", "Y8M_BROKER_URL", "Y8M_ARTIFACTS", "Y8M_DATA_ROOTS")
 
@@ -204,6 +207,47 @@ def _filled_launch_form(page, number: int, slug: str):
     return steps
 
 
+def _extracted_clips(home: Path) -> Path:
+    """Three sample videos with labels extracted (random weights) into ``$Y8M_HOME/datasets/clips``, and a fourth
+    video to upload; returns that one. In the test's process, beside the app: unregistered until "Try a video"."""
+    from y8m_models.features.extract import ExtractOptions, extract
+    from y8m_models.features.sample_video import write_video
+
+    videos = home / "clips"
+    for i, seconds in enumerate((3.0, 2.0, 2.0)):
+        write_video(videos / f"clip{i}.mp4", seconds)
+    labels = home / "clips.csv"
+    labels.write_text("video_id,labels,split\nclip0,sky;cat,train1\nclip1,sea;dog,validate1\n"
+                      "clip2,road;cat,validate2\n")
+    extract([videos], home / "datasets" / "clips", labels=labels, options=ExtractOptions(random_weights=True))
+    return write_video(home / "upload" / "my holiday.mp4", 4.0)
+
+
+def _tried(page, run_id: int, video: Path, home: Path) -> None:
+    """``video`` uploaded on "Try a video" and predicted by run ``run_id``: its top labels, as the extraction's result
+    says, and its frames with the most and least attention."""
+    from playwright.sync_api import expect
+
+    _open(page, "Try a video", "Try a video")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(video))
+    expect(page.get_by_text(video.name)).to_be_visible()
+    _choose(page, "Trained run", f"run {run_id}: ")
+    expect(page.get_by_role("combobox", name="Trained run")).to_have_value(
+        re.compile(rf"^run {run_id}: #25 multi_attention_pooling_lstm \(clips\) · attention"))
+    page.get_by_role("button", name="Extract and predict").click()
+    # the worker builds the networks, extracts 4 frames and predicts: the page polls the extraction until then
+    expect(page.get_by_text("#25 multi_attention_pooling_lstm on 1 video(s)")).to_be_visible(timeout=240_000)
+    _settle(page)
+    (folder,) = (home / "extractions").iterdir()
+    assert sorted(p.name for p in (folder / "uploads").iterdir()) == ["my_holiday.mp4"]
+    result = json.loads((folder / "result.json").read_text())
+    top = result["videos"]["my_holiday"]["top"]
+    assert len(top) == 5 and _cell(page, "1", "label") == top[0]["name"]  # every class: sky, sea, road, cat, dog
+    assert float(_cell(page, "1", "score")) == pytest.approx(top[0]["score"], abs=5e-5)
+    expect(page.get_by_test_id("stImage")).to_have_count(8 * 4)  # 8 groups' 2 lowest and 2 highest of 4 frames
+    expect(page.get_by_test_id("stImage").first.locator("img")).to_have_attribute("src", re.compile(r"/media/"))
+
+
 def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -211,6 +255,8 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
 
     shots = Path(os.environ.get("Y8M_SCREENSHOTS") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
+    beside = ThreadPoolExecutor(1)
+    clips = beside.submit(_extracted_clips, served.home)  # for step 8, while the worker trains the others
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -338,9 +384,24 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
             _screenshot(page, shots, f"{PAGES.index(name) + 1}-{name.lower()}")
         assert _cell(page, "paper", "classes") == "60"
         assert _cell(page, "paper", "features") == "rgb 1024 + audio 128"
+
+        # 8. Try a video: a #25 trained on the sample videos extracted meanwhile, a video uploaded, extracted and
+        # predicted by the worker, its top labels and its attention gallery on the page
+        from worker.runs import submit
+        from y8m_models.options import RunOptions
+
+        upload = clips.result()
+        beside.shutdown()
+        attention = submit("25", served.home / "datasets" / "clips", RunOptions(max_steps=5)).targets[25]
+        deadline = time.monotonic() + 240
+        while (info := show(attention))["status"] != "succeeded":
+            assert info["status"] in ("queued", "running") and time.monotonic() < deadline, info
+            time.sleep(1)
+        _tried(page, attention, upload, served.home)
+        _screenshot(page, shots, "8-try-a-video")
         browser.close()
 
-    # 8. Ctrl-C stops the app and the worker
+    # 9. Ctrl-C stops the app and the worker
     children = _descendants(served.process.pid)
     assert len(children) >= 3, children  # streamlit, the worker, its pool child
     served.process.send_signal(signal.SIGINT)

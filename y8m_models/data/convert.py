@@ -29,7 +29,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 import time
 from collections import Counter
@@ -197,9 +196,10 @@ def read_features(source: Path, names: Sequence[str] | None = None
 
 
 def checked_frames(names: list[str], arrays: list[np.ndarray], where: str,
-                   layout: FeatureSpec | None) -> list[np.ndarray]:
+                   layout: FeatureSpec | None, clipped: bool = False) -> list[np.ndarray]:
     """The video's features as float64 [frames, width], each checked: two dimensions, at least one frame, the
-    same frames for every feature, the layout's widths, finite, within the 8-bit codes' range."""
+    same frames for every feature, the layout's widths, finite, within the 8-bit codes' range (unless
+    ``clipped``: the codes clip them, as the official extractor's)."""
     if layout is not None and names != list(layout.names):
         raise ConvertError(where, f"features {', '.join(names)}; the first video has {', '.join(layout.names)}")
     out, frames = [], None
@@ -223,7 +223,7 @@ def checked_frames(names: list[str], arrays: list[np.ndarray], where: str,
             t, d = np.argwhere(bad)[0]
             raise ConvertError(where, f"feature {name!r}: frame {t}, value {d} is {x[t, d]} (NaN or infinite)")
         low, high = float(x.min()), float(x.max())
-        if low < LOW or high > HIGH:
+        if not clipped and (low < LOW or high > HIGH):
             raise ConvertError(where, f"feature {name!r} has values from {low:.4g} to {high:.4g}, outside [-2, 2], "
                                       "the range of YouTube-8M's 8-bit codes: scale the features into it (dividing "
                                       "by max |x| / 2, say) and convert again")
@@ -344,32 +344,34 @@ def convert(features: Path, labels: Path, out: Path, *, names: Sequence[str] | N
             raise ConvertError("--shard-size", f"{count:,} {split} videos in files of {shard_size:,} are {files:,} "
                                                f"files; the split's Table 1 glob names at most "
                                                f"{file_capacity(split):,}: a larger --shard-size")
-    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        layout, counts, frames = _write(read_features(features, names), labelled, splits, partial, shard_size, labels)
-        if vocabulary:
-            shutil.copyfile(vocabulary, partial / VOCABULARY_FILE)
-        else:
-            text = io.StringIO()
-            csv.writer(text, lineterminator="\n").writerows([("Index", "Name"), *enumerate(known)])
-            atomic.write_text(partial / VOCABULARY_FILE, text.getvalue())
+    with atomic.folder_in_place(out) as partial:
+        layout, counts, frames = write_records(read_features(features, names), labelled, splits, partial, shard_size,
+                                               labels)
+        write_vocabulary(partial, known, vocabulary)
         write_layout(partial, layout)
         atomic.write_text(partial / "convert.json", json.dumps({
             "features": str(features.resolve()), "labels": str(labels.resolve()), "vocabulary": str(vocabulary or ""),
             "ratios": list(ratios), "seed": seed, "videos": counts, "frames": frames}, indent=1))
-        if out.exists():
-            out.rmdir()
-        partial.rename(out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return Converted(out, counts, frames, len(known), layout, time.perf_counter() - start)
 
 
-def _write(videos: Iterator[tuple[str, list[str], list[np.ndarray], str]], labelled: dict[str, Labelled],
-           splits: dict[str, str], out: Path, shard_size: int,
-           labels_csv: Path) -> tuple[FeatureLayout, dict[str, int], int]:
+def write_vocabulary(folder: Path, known: Sequence[str], vocabulary: Path | None) -> None:
+    """``folder/vocabulary.csv``: a copy of ``vocabulary``, else made from the names ``known`` (Index, Name)."""
+    if vocabulary:
+        shutil.copyfile(vocabulary, folder / VOCABULARY_FILE)
+        return
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows([("Index", "Name"), *enumerate(known)])
+    atomic.write_text(folder / VOCABULARY_FILE, text.getvalue())
+
+
+def write_records(videos: Iterator[tuple[str, list[str], list[np.ndarray], str]], labelled: dict[str, Labelled],
+                  splits: dict[str, str], out: Path, shard_size: int, labels_csv: Path | str,
+                  extracted: bool = False) -> tuple[FeatureLayout, dict[str, int], int]:
+    """Each video's frame and video records into ``out``'s files of its split; the layout, videos per split and
+    frames. ``extracted``: the values are an extractor's (clipped by the codes; the video-level features are the
+    means of the values, as the official extractor's), else a user's (refused outside [-2, 2]; the means of the
+    dequantized codes, which the frame-level models read)."""
     counts = dict.fromkeys(SPLITS, 0)
     layout: FeatureLayout | None = None
     seen: dict[str, str] = {}
@@ -382,7 +384,7 @@ def _write(videos: Iterator[tuple[str, list[str], list[np.ndarray], str]], label
             seen[video] = where
             if video not in labelled:
                 raise ConvertError(where, f"video {video!r} has no line in {labels_csv}")
-            x = checked_frames(names, arrays, where, layout.frame if layout else None)
+            x = checked_frames(names, arrays, where, layout.frame if layout else None, clipped=extracted)
             if layout is None:
                 layout = FeatureLayout.from_json(
                     {"frame": [{"name": n, "size": a.shape[1]} for n, a in zip(names, x, strict=True)],
@@ -396,9 +398,12 @@ def _write(videos: Iterator[tuple[str, list[str], list[np.ndarray], str]], label
                         writer.close()
                 writers[split] = (stack.enter_context(RecordWriter(out / "frame" / name, "frame", spec=layout.frame)),
                                   stack.enter_context(RecordWriter(out / "video" / name, "video", spec=layout.video)))
-            codes = [quantize(a) for a in x]
+            # An extractor's float32 values are quantized in float32, as the official extractor's (a value near 0
+            # sits at the codes' midpoint, where float32 and float64 arithmetic round apart).
+            codes = [quantize(a.astype(np.float32) if extracted else a) for a in x]
             writers[split][0].write(video, labelled[video].labels, codes)
-            writers[split][1].write(video, labelled[video].labels, [dequantize(c).mean(0) for c in codes])
+            means = [a.mean(0) for a in x] if extracted else [dequantize(c).mean(0) for c in codes]
+            writers[split][1].write(video, labelled[video].labels, means)
             counts[split] += 1
             frames += x[0].shape[0]
     unmatched = sorted(set(labelled) - set(seen))
