@@ -66,9 +66,13 @@ def _register_paper(settings: Settings) -> None:
 
 
 def _start_app(host: str, port: int, log: Path) -> subprocess.Popen:
+    from app.components.uploads import limit_mb
+
+    # Streamlit refuses a larger upload itself (per file); the page checks the whole upload against the same limit.
     command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
                "--server.address", host, "--server.port", str(port), "--server.headless", "true",
-               "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+               "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+               "--server.maxUploadSize", str(limit_mb(os.environ))]
     with open(log, "w") as out:  # its own session: Ctrl-C reaches it through us, in order
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)

@@ -577,7 +577,8 @@ def data_extract(
     try:
         if like is not None:
             default = ExtractOptions()
-            changed = [f"--{k.replace('_', '-')}" for k, v in given.items() if v != getattr(default, k)]
+            flags = {"max_frames": "--max-seconds", "audio": "--no-audio"}
+            changed = [flags.get(k, f"--{k.replace('_', '-')}") for k, v in given.items() if v != getattr(default, k)]
             if changed:
                 raise fail(f"--like takes the networks, weights and PCA of {like}: drop {', '.join(changed)}")
         options = ExtractOptions.like(like) if like is not None else ExtractOptions(**given)
@@ -587,11 +588,16 @@ def data_extract(
             from worker.extract import submit
             from worker.runs import SubmitError
 
+            if device != "auto" or keep_cache:
+                raise fail(f"--queue {queue}: the worker takes its own device and removes its cache; drop "
+                           + ", ".join(f for f, on in (("--device", device != "auto"), ("--keep-cache", keep_cache))
+                                       if on))
             try:
-                folder = submit(list(videos), options, out=out, labels=labels, vocabulary=vocabulary, queue=queue)
+                folder = submit(list(videos), options, out=out, labels=labels, vocabulary=vocabulary,
+                                ratios=shares, seed=seed, queue=queue)
             except SubmitError as exc:
                 raise fail(str(exc)) from None
-            typer.echo(str(folder))
+            typer.echo(json.dumps({"folder": str(folder)}) if as_json else str(folder))
             return
         if device == "auto":
             from y8m_models.train import select_device

@@ -53,14 +53,27 @@ def run_dir_of(run_id: int, settings: Settings) -> Path:
 
 def submit(videos: list[Path], options: ExtractOptions, *, folder: Path | None = None, out: Path | None = None,
            run_id: int | None = None, labels: Path | None = None, vocabulary: Path | None = None,
-           queue: str = "cpu", settings: Settings | None = None) -> Path:
-    """Write the extraction (into ``folder``, or a new one) and send it to ``queue``; returns its folder."""
+           ratios: tuple[float, ...] | None = None, seed: int = 0, queue: str = "cpu",
+           settings: Settings | None = None) -> Path:
+    """Write the extraction (into ``folder``, or a new one) and send it to ``queue``; returns its folder. What the
+    worker would refuse at once is refused here, before anything is sent: another queue, a run that cannot be
+    tried, an ``out`` that is not new (or empty), a name that is no video file or a file PyAV cannot open."""
+    from y8m_models.data.errors import Y8MDataError
+    from y8m_models.features.video import check_video, video_files
+
     settings = settings or Settings.from_env()
     if queue not in QUEUES:
         raise SubmitError(f"--queue {queue!r}: one of {', '.join(QUEUES)}")
+    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise SubmitError(f"{out}: exists and is not an empty folder: choose a new one")
+    try:
+        for path in video_files(list(videos)):
+            check_video(path)
+    except Y8MDataError as exc:
+        raise SubmitError(str(exc)) from None
     run_dir = run_dir_of(run_id, settings) if run_id is not None else None
     folder = write_extraction(folder or new_extraction_dir(settings), videos, options, out=out, run_dir=run_dir,
-                              labels=labels, vocabulary=vocabulary)
+                              labels=labels, vocabulary=vocabulary, ratios=ratios, seed=seed)
     (folder / QUEUE_FILE).write_text(queue)
     resend(folder, settings)
     return folder

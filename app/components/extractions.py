@@ -10,6 +10,7 @@ from typing import Any
 from app.components.text import plain
 
 ACTIVE = ("queued", "extracting", "predicting")  # a worker has it, or will
+STALLED_SECONDS = 600  # an extraction its worker has said nothing of for this long may have lost its worker
 
 
 def progress(state: Mapping[str, Any]) -> tuple[float, str]:
@@ -26,6 +27,14 @@ def progress(state: Mapping[str, Any]) -> tuple[float, str]:
         return 1.0, f"Writing the features ({stage})"
     count = max(1, int(state.get("videos", 1)))
     index = min(max(0, int(state.get("index", 0))), count - 1)
-    frames = max(0, int(state.get("frames", 0)))  # -1: the video is done
+    if stage in ("done", "cached"):
+        return (index + 1) / count, f"Extracted {plain(state.get('video', ''))}: video {index + 1} of {count}"
+    frames = max(0, int(state.get("frames", 0)))
     return index / count, (f"Extracting {plain(state.get('video', ''))}: video {index + 1} of {count}, "
                            f"{frames} frames ({stage or 'starting'})")
+
+
+def stalled(state: Mapping[str, Any], now: float) -> bool:
+    """A worker took it (extracting, predicting) and has written nothing for ``STALLED_SECONDS``: it may have been
+    killed (a queued one waits for a worker, however long)."""
+    return state["state"] in ("extracting", "predicting") and now - float(state.get("updated", now)) > STALLED_SECONDS

@@ -19,6 +19,7 @@ LIMIT_VARIABLE = "Y8M_UPLOAD_MB"
 DEFAULT_LIMIT_MB = 200
 MB = 1024 * 1024  # Streamlit's megabyte (server.maxUploadSize)
 MAX_STEM = 80  # characters kept of a name's stem
+MAX_FILES = 20  # videos in one upload
 UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -56,6 +57,8 @@ def stored_names(uploads: Sequence[tuple[str, int]], limit: int) -> list[str]:
     "-2", "-3", ... ``UploadError`` names the file at fault."""
     if not uploads:
         raise UploadError("no video chosen: choose one or more video files first")
+    if len(uploads) > MAX_FILES:
+        raise UploadError(f"{len(uploads)} videos in one upload: at most {MAX_FILES}")
     total = 0
     for name, size in uploads:
         total += size

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -137,11 +138,25 @@ def _gallery(folder: str, state: dict, video: str, frames_taken: int) -> None:
                 column.image(picture, caption=caption, width="stretch")
 
 
+def _send_again(folder: str, why: str) -> None:
+    """A button that sends the extraction again: it goes on at the next video its cache does not hold."""
+    from worker.extract import resend
+
+    if st.button("Send again", key="try_resend", help=why):
+        resend(Path(folder), data.settings())
+        st.toast("Sent again")
+
+
 state = data.extraction_state(picked["folder"])
 if state["state"] in extractions.ACTIVE:
     _progress(picked["folder"], state["state"], picked["queue"])
+    if extractions.stalled(state, time.time()):
+        st.warning(f"No word from its worker for over {extractions.STALLED_SECONDS // 60} minutes: it may have "
+                   "stopped.")
+        _send_again(picked["folder"], "Only if no worker has it any more: two would work on it at once.")
 elif state["state"] == "failed":
     st.error(f"The extraction failed: {plain(state.get('error') or 'no reason given')}")
+    _send_again(picked["folder"], "After fixing what failed: the videos extracted already are not done again.")
 else:
     st.markdown(f"**{plain(state['run']['name'])}** on {len(state['videos'])} video(s)")
     video = st.selectbox("Video", list(state["videos"]), key=f"try_video_{chosen}")

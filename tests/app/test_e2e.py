@@ -9,7 +9,8 @@ The app runs with ``Y8M_APP_PASSWORD`` and the browser first opens a page other 
 shared link does on a freshly started server: the password must be asked for there too.
 
 Screenshots of each page go to ``$Y8M_SCREENSHOTS`` when set, else to the test's temporary folder. About
-40 s on 2 cores. Chromium is ``/usr/bin/chromium`` (``.ci/run`` installs it; never ``playwright install``)."""
+170 s on 2 cores (the worker trains, extracts and predicts for real). Chromium is ``/usr/bin/chromium``
+(``.ci/run`` installs it; never ``playwright install``)."""
 
 from __future__ import annotations
 

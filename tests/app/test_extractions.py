@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.components.extractions import progress
+from app.components.extractions import STALLED_SECONDS, progress, stalled
 
 
 @pytest.mark.parametrize("state, expected", [
@@ -13,7 +13,7 @@ from app.components.extractions import progress
     ({"state": "extracting", "video": "b", "index": 1, "videos": 4, "frames": 33, "stage": "decode"},
      (0.25, "Extracting b: video 2 of 4, 33 frames (decode)")),
     ({"state": "extracting", "video": "my_clip", "index": 0, "videos": 1, "frames": -1, "stage": "done"},
-     (0.0, r"Extracting my\_clip: video 1 of 1, 0 frames (done)")),  # the id as Markdown shows it
+     (1.0, r"Extracted my\_clip: video 1 of 1")),  # the id as Markdown shows it
     ({"state": "extracting", "video": "", "index": 3, "videos": 3, "frames": 0, "stage": "pca"},
      (1.0, "Writing the features (pca)")),
     ({"state": "extracting"}, (0.0, "Extracting : video 1 of 1, 0 frames (starting)")),
@@ -27,3 +27,11 @@ def test_progress_counts_the_videos_done(state: dict, expected: tuple[float, str
 def test_a_finished_extraction_has_no_progress(finished: str) -> None:
     with pytest.raises(ValueError, match=f"state '{finished}': expected one of queued, extracting, predicting"):
         progress({"state": finished})
+
+
+def test_an_extraction_its_worker_stopped_writing_about_is_stalled() -> None:
+    now = 1_000_000.0
+    assert stalled({"state": "extracting", "updated": now - STALLED_SECONDS - 1}, now)
+    assert not stalled({"state": "extracting", "updated": now - 5}, now)
+    assert not stalled({"state": "queued"}, now)  # waiting for a worker, however long
+    assert not stalled({"state": "predicting", "updated": now - 60}, now)

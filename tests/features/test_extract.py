@@ -199,3 +199,19 @@ def test_an_extraction_with_a_run_extracts_and_predicts(tmp_path: Path) -> None:
     with np.load(folder / result["attention"]) as attention:
         assert attention["weights/mine"].shape[0] == 3  # a weight per frame, per attention group
     assert run_extraction(folder) == result  # a finished extraction is not done again
+
+
+def test_an_extraction_records_absolute_paths_and_a_written_result_is_its_state(tmp_path: Path, monkeypatch) -> None:
+    from y8m_models.features.extraction import read_state, write_extraction
+
+    monkeypatch.chdir(tmp_path)  # a worker runs elsewhere: nothing relative to here may remain
+    folder = write_extraction(Path("x"), [Path("v.mp4")], ExtractOptions(pca="data/pca", weights="w.pth"),
+                              labels=Path("labels.csv"))
+    request = json.loads((folder / "extraction.json").read_text())
+    assert request["videos"] == [str(tmp_path / "v.mp4")] and request["labels"] == str(tmp_path / "labels.csv")
+    assert request["options"]["pca"] == str(tmp_path / "data" / "pca")
+    assert request["options"]["weights"] == str(tmp_path / "w.pth") and request["out"] == str(tmp_path / "x" / "data")
+    # its worker stopped after writing the result, before saying so: the result is what counts
+    (folder / "progress.json").write_text(json.dumps({"state": "predicting"}))
+    (folder / "result.json").write_text(json.dumps({"dataset": "d", "videos": {}}))
+    assert read_state(folder)["state"] == "succeeded"

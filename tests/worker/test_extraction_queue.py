@@ -46,9 +46,23 @@ def test_a_worker_runs_a_queued_extraction(env, workers, tmp_path: Path) -> None
     assert (folder / "result.json").stat().st_mtime_ns == finished
 
 
-def test_runs_that_cannot_be_tried_are_refused(env) -> None:
+def test_what_a_worker_would_refuse_is_refused_before_anything_is_sent(env, tmp_path: Path) -> None:
     settings = Settings.from_env()
     with pytest.raises(SubmitError, match="run 999999 does not exist"):
         run_dir_of(999999, settings)
-    bad = CliRunner().invoke(app, ["data", "extract", str(env.data), str(env.home / "x"), "--queue", "tpu"])
+    write_video(tmp_path / "videos" / "one.mp4", 1.0)
+    before = sorted((env.home / "extractions").glob("*"))
+    runner = CliRunner()
+    bad = runner.invoke(app, ["data", "extract", str(tmp_path / "videos"), str(env.home / "x"), "--queue", "tpu"])
     assert bad.exit_code == 2 and "--queue 'tpu': one of gpu, cpu" in bad.stderr
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "extract.json").write_text("{}")
+    bad = runner.invoke(app, ["data", "extract", str(tmp_path / "videos"), str(tmp_path / "taken"), "--queue", "cpu"])
+    assert bad.exit_code == 2 and "taken: exists and is not an empty folder" in bad.stderr
+    (tmp_path / "videos" / "two.mp4").write_bytes(b"not a video")
+    bad = runner.invoke(app, ["data", "extract", str(tmp_path / "videos"), str(tmp_path / "new"), "--queue", "cpu"])
+    assert bad.exit_code == 2 and "two.mp4: not a video PyAV can open" in bad.stderr
+    bad = runner.invoke(app, ["data", "extract", str(tmp_path / "videos" / "one.mp4"), str(tmp_path / "new"),
+                              "--queue", "cpu", "--device", "cpu"])
+    assert bad.exit_code == 2 and "the worker takes its own device" in bad.stderr
+    assert sorted((env.home / "extractions").glob("*")) == before  # nothing was written, nothing sent

@@ -199,8 +199,13 @@ def extract(videos: list[Path], out: Path, *, labels: Path | None = None, vocabu
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExtractError(out, "exists and is not an empty folder: choose a new one")
     files = video_files(videos)
+    if not files:
+        raise ExtractError("VIDEOS", "no videos given")
     ids: dict[str, Path] = {}
     for path in files:
+        if video_id(path).startswith(".") or ".." in video_id(path):
+            raise ExtractError(path, "a video's id is its file name without the suffix: rename it without a leading "
+                                     "'.' or '..' in it")
         check_video(path)
         if video_id(path) in ids:
             raise ExtractError(path, f"has the id {video_id(path)!r} of {ids[video_id(path)]} (a video's id is its "

@@ -29,16 +29,21 @@ TOP_K = 20
 
 
 def write_extraction(folder: Path, videos: list[Path], options: ExtractOptions, *, out: Path | None = None,
-                     run_dir: Path | None = None, labels: Path | None = None,
-                     vocabulary: Path | None = None) -> Path:
+                     run_dir: Path | None = None, labels: Path | None = None, vocabulary: Path | None = None,
+                     ratios: tuple[float, ...] | None = None, seed: int = 0) -> Path:
     """``folder/extraction.json``; the dataset goes to ``out`` (default ``folder/data``). With ``run_dir`` the
     videos are extracted as that run's dataset was (``ExtractOptions.like``; ``options`` gives the device only)
     and predicted."""
+    def absolute(path: Path | str | None) -> str | None:  # a worker runs elsewhere: no path relative to here
+        return str(Path(path).resolve()) if path else None
+
     folder.mkdir(parents=True, exist_ok=True)
-    request = {"videos": [str(v.resolve()) for v in videos], "options": asdict(options),
-               "out": str((out or folder / DATA_DIR).resolve()),
-               "run_dir": str(run_dir) if run_dir else None, "labels": str(labels) if labels else None,
-               "vocabulary": str(vocabulary) if vocabulary else None, "created": time.time()}
+    options = replace(options, weights=absolute(options.weights), audio_weights=absolute(options.audio_weights),
+                      pca=absolute(options.pca))
+    request = {"videos": [absolute(v) for v in videos], "options": asdict(options),
+               "out": absolute(out or folder / DATA_DIR), "run_dir": absolute(run_dir), "labels": absolute(labels),
+               "vocabulary": absolute(vocabulary), "ratios": list(ratios) if ratios else None, "seed": seed,
+               "created": time.time()}
     atomic.write_text(folder / EXTRACTION_FILE, json.dumps(request, indent=1))
     return folder
 
@@ -56,13 +61,16 @@ def read_state(folder: Path) -> dict[str, Any]:
             out.update(json.loads((folder / name).read_text(encoding="utf-8")))
         except FileNotFoundError:
             continue
+    if (folder / RESULT_FILE).is_file():  # its worker may have stopped between the result and saying so
+        out["state"] = "succeeded"
     return out
 
 
 def run_extraction(folder: Path, device: str | None = None) -> dict[str, Any]:
     """Extract (and predict) as ``folder/extraction.json`` says, on ``device`` where given (else its own); the
     result, also in ``folder/result.json``. Errors are written to ``progress.json`` (state failed) and raised."""
-    if (folder / RESULT_FILE).is_file():
+    if (folder / RESULT_FILE).is_file():  # sent again after it finished
+        _tell(folder, "succeeded")
         return json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
     request = json.loads((folder / EXTRACTION_FILE).read_text(encoding="utf-8"))
     try:
@@ -73,6 +81,19 @@ def run_extraction(folder: Path, device: str | None = None) -> dict[str, Any]:
     atomic.write_text(folder / RESULT_FILE, json.dumps(result, indent=1))
     _tell(folder, "succeeded")
     return result
+
+
+def _made_by(data: Path, request: dict[str, Any]) -> bool:
+    """``data`` is the dataset of this extraction (written before its worker stopped): the same video files. One
+    of other videos is not taken for it (``extract`` refuses to write over it)."""
+    try:
+        made = json.loads((data / EXTRACT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    from y8m_models.features.video import video_files
+
+    wanted = sorted(str(p.resolve()) for p in video_files([Path(v) for v in request["videos"]]))
+    return sorted(v["file"] for v in made.get("videos", {}).values()) == wanted
 
 
 def _run(folder: Path, request: dict[str, Any], device: str | None) -> dict[str, Any]:
@@ -96,10 +117,11 @@ def _run(folder: Path, request: dict[str, Any], device: str | None) -> dict[str,
         _tell(folder, "extracting", video=p.video, index=p.index, videos=p.videos, frames=p.frames, stage=p.stage)
 
     data = Path(request["out"])
-    if not (data / EXTRACT_FILE).is_file():  # sent again after its dataset was written: goes on from there
+    if not _made_by(data, request):  # sent again after its dataset was written: goes on from there
         labels = Path(request["labels"]) if request["labels"] else None
-        extract([Path(v) for v in request["videos"]], data, labels=labels,
-                vocabulary=vocabulary, options=options, progress=progress)
+        ratios = tuple(request["ratios"]) if request.get("ratios") else None
+        extract([Path(v) for v in request["videos"]], data, labels=labels, vocabulary=vocabulary, options=options,
+                ratios=ratios, seed=request.get("seed", 0), progress=progress)
     made = json.loads((data / EXTRACT_FILE).read_text(encoding="utf-8"))
     result: dict[str, Any] = {"dataset": str(data), "videos": {v: {"frames": d["frames"], "audio": d["audio"]}
                                                                 for v, d in made["videos"].items()}}

@@ -56,7 +56,9 @@ def load_state(network: nn.Module, path: Path, what: str, keep: Callable[[dict],
         raise WeightsError(path, f"holds a {type(state).__name__}, not the tensors of {what}")
     state = keep(state)
     own = network.state_dict()
-    missing = [k for k in own if k not in state]
+    # Batch norm's step counter: absent from checkpoints of older PyTorch (torchvision's Inception-v3), which
+    # load_state_dict fills in.
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     extra = [k for k in state if k not in own]
     wrong = [f"{k} {list(state[k].shape)} (expected {list(v.shape)})" for k, v in own.items()
              if k in state and tuple(state[k].shape) != tuple(v.shape)]
@@ -150,8 +152,11 @@ def _open_clip(name: str, weights: Path | None, random: bool) -> ImageNetwork:
         raise WeightsError(f"open_clip:{name}", f"open_clip cannot be imported here ({type(exc).__name__}: {exc}); "
                                                 "it needs torchvision built for the installed torch") from None
     arch, _, tag = name.partition("/")
+    if not (random or weights or tag):
+        raise WeightsError(f"open_clip:{name}", "names no weights: open_clip:ARCH/PRETRAINED (ViT-B-32/openai, "
+                                                "say), or --weights FILE")
     try:
-        model = open_clip.create_model(arch, pretrained=None if random else str(weights or tag or None))
+        model = open_clip.create_model(arch, pretrained=None if random else str(weights or tag))
     except Exception as exc:
         raise WeightsError(f"open_clip:{name}", f"cannot be built ({type(exc).__name__}: {exc}); with no network, "
                                                 "pass the weights with --weights FILE") from None

@@ -61,4 +61,4 @@ class Progress:
     videos: int
     video: str
     frames: int
-    stage: str  # "decode", "audio", "cached", "pca", "write"
+    stage: str  # "decode", "audio", "done" (frames -1), "cached", "pca", "write"

@@ -4,7 +4,8 @@ Frames (``feature_extractor.py``): ``(x - mean) @ eigenvecs[:k].T / sqrt(eigenva
 ``yt8m_pca.tgz``: ``mean.npy`` [2048, 1], ``eigenvals.npy`` [>= k, 1], ``eigenvecs.npy`` [>= k, 2048] (a row per
 component, largest first), k = 1024. Audio (VGGish's postprocessor): ``pca_eigen_vectors @ (x - pca_means)``,
 the whitening already inside the matrix, from ``vggish_pca_params.npz`` (or torchvggish's ``.pth``).
-Then both: clip to [-2, 2], ``round((x + 2) * 255 / 4)`` (``records.quantize``).
+Then both: clip to [-2, 2], ``round((x + 2) * 255 / 4)`` (``records.quantize``, as ``extract_tfrecords_main``;
+Google's VGGish postprocessor truncates to uint8 instead, torchvggish's rounds: here both streams round).
 
 Without the official files, the same transform is fitted on the user's own frames (their mean and covariance's
 eigenvectors) and stored with the dataset in the official layout, so later videos are extracted with it

@@ -1,13 +1,14 @@
 """Decoding a video file with PyAV as YouTube-8M's extractor sampled it: one frame per second (the first frame,
-then the first whose time is at least one second after the last taken, as the official ``frame_iterator`` over
-OpenCV), at most ``max_frames`` of them (the first 360 s), and the audio track as 16 kHz mono floats for VGGish.
+then the first whose time is at least one second after the last taken: the rule of the official
+``frame_iterator``, whose OpenCV positions can land it one frame later), at most ``max_frames`` of them (the first
+360 s, as the YouTube-8M paper; the loader reads the first 300), and the audio track as 16 kHz mono floats for
+VGGish. Times are counted from the video stream's start, and the audio is aligned to it.
 
 A file that cannot be opened or decoded, or holds no video stream, is ``VideoError`` naming it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +22,6 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpe
 
 class VideoError(Y8MDataError):
     """A video file that cannot be read; the message names it."""
-
-
-@dataclass
-class Decoded:
-    frames: list  # av.VideoFrame per sampled second, in order
-    seconds: list[float]  # each one's time in the video
-    audio: np.ndarray | None  # float32 [samples] at SAMPLE_RATE, mono in [-1, 1]; None: no audio stream
-    duration: float  # of the video stream as decoded (last frame's time), seconds
 
 
 def _open(path: Path):
@@ -50,10 +43,10 @@ def sampled_frames(path: Path, max_frames: int = MAX_FRAMES) -> Iterator[tuple[f
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = float(stream.average_rate or stream.guessed_rate or 25)
-        last, taken = None, 0
+        origin, last, taken = _start(stream), None, 0
         try:
             for index, frame in enumerate(container.decode(stream)):
-                t = float(frame.time) if frame.time is not None else index / rate
+                t = float(frame.time) - origin if frame.time is not None else index / rate
                 if last is None or t >= last + 1.0:
                     yield t, frame
                     last, taken = t, taken + 1
@@ -63,8 +56,14 @@ def sampled_frames(path: Path, max_frames: int = MAX_FRAMES) -> Iterator[tuple[f
             raise VideoError(path, f"cannot be decoded after {taken} frames ({type(exc).__name__}: {exc})") from None
 
 
+def _start(stream: object) -> float:
+    """Where a stream starts in the file's timeline, in seconds (0 where the file does not say)."""
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+
 def audio_track(path: Path, seconds: float) -> np.ndarray | None:
-    """The first ``seconds`` of the first audio stream, float32 mono at 16 kHz (``None`` without one)."""
+    """The first ``seconds`` of the first audio stream from the video stream's start (zeros where the audio starts
+    later), float32 mono at 16 kHz; ``None`` without an audio stream."""
     import av
 
     wanted = int(np.ceil(seconds * SAMPLE_RATE))
@@ -72,6 +71,10 @@ def audio_track(path: Path, seconds: float) -> np.ndarray | None:
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]
+        origin = _start(container.streams.video[0]) if container.streams.video else 0.0
+        lead = int(round((_start(stream) - origin) * SAMPLE_RATE))  # > 0: audio starts after the video
+        wanted -= max(lead, 0)
+        wanted += max(-lead, 0)  # < 0: the audio before the video's first frame is dropped
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         chunks, have = [], 0
         try:
@@ -87,7 +90,8 @@ def audio_track(path: Path, seconds: float) -> np.ndarray | None:
         except av.FFmpegError as exc:
             raise VideoError(path, f"its audio cannot be decoded ({type(exc).__name__}: {exc})") from None
     samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    return samples[:wanted]
+    samples = samples[:max(wanted, 0)]
+    return np.concatenate([np.zeros(lead, np.float32), samples]) if lead > 0 else samples[-lead:]
 
 
 def check_video(path: Path) -> None:
