@@ -35,7 +35,7 @@ from y8m_models.cli.common import (
     run_options,
 )
 from y8m_models.cli.configs import configs_app
-from y8m_models.cli.data import data_app
+from y8m_models.cli.data import RATIOS_TEXT, data_app, parse_ratios
 from y8m_models.cli.train import parse_set
 from y8m_models.configs import variants
 from y8m_models.limits import MAX_INT32
@@ -551,7 +551,7 @@ def data_extract(
                                                  "testing the pipeline only")] = False,
     device: Annotated[str, typer.Option(help="cpu, cuda, ... (auto: the first GPU, else the CPU)")] = "auto",
     ratios: Annotated[str, typer.Option(help="with --labels and no split column: shares of train1, validate1, "
-                                        "train2, validate2, test")] = "0.6,0.06,0.16,0.1,0.08",
+                                        "train2, validate2, test")] = RATIOS_TEXT,
     seed: Annotated[int, typer.Option(min=0, max=MAX_INT32, help="the random split's seed")] = 0,
     queue: Annotated[str | None, typer.Option(help="send to the workers' queue (cpu or gpu) instead of extracting "
                                               "here; prints the extraction's folder")] = None,
@@ -566,10 +566,7 @@ def data_extract(
     from y8m_models.data.errors import Y8MDataError
     from y8m_models.features.extract import ExtractOptions, extract
 
-    try:
-        shares = tuple(float(r) for r in ratios.split(","))
-    except ValueError:
-        raise fail(f"--ratios {ratios!r}: five numbers separated by commas (0.6,0.06,0.16,0.1,0.08)") from None
+    shares = parse_ratios(ratios)
     given = {"image_network": image_network, "weights": str(weights) if weights else None, "audio": audio,
              "audio_weights": str(audio_weights) if audio_weights else None, "pca": str(pca) if pca else None,
              "rgb_width": rgb_width, "max_frames": max_seconds, "thumbnail": thumbnail,

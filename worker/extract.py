@@ -14,6 +14,7 @@ from db.models import Run
 from db.settings import Settings
 from worker.celery_app import QUEUES, celery_for
 from worker.runs import SubmitError
+from y8m_models import atomic
 from y8m_models.features.extraction import write_extraction
 from y8m_models.features.options import EXTRACT_FILE, ExtractOptions
 
@@ -64,7 +65,7 @@ def submit(videos: list[Path], options: ExtractOptions, *, folder: Path | None =
     settings = settings or Settings.from_env()
     if queue not in QUEUES:
         raise SubmitError(f"--queue {queue!r}: one of {', '.join(QUEUES)}")
-    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out is not None and not atomic.new_or_empty(out):
         raise SubmitError(f"{out}: exists and is not an empty folder: choose a new one")
     try:
         for path in video_files(list(videos)):

@@ -126,6 +126,11 @@ def save_npy(path: str | Path, array: Any) -> None:
         np.save(handle, array, allow_pickle=False)
 
 
+def new_or_empty(folder: Path) -> bool:
+    """``folder`` can be written as a whole: absent, or an empty folder (``folder_in_place``'s ``out``)."""
+    return not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
+
+
 @contextlib.contextmanager
 def folder_in_place(out: Path) -> Iterator[Path]:
     """A folder built beside ``out`` (absent, or an empty folder) and renamed to it when the block ends without

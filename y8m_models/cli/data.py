@@ -11,6 +11,17 @@ import typer
 from y8m_models.cli.common import app, fail, renamed
 from y8m_models.limits import MAX_INT32
 
+RATIOS_TEXT = "0.6,0.06,0.16,0.1,0.08"  # convert.RATIOS as the option writes it
+
+
+def parse_ratios(text: str) -> tuple[float, ...]:
+    """``--ratios``: the shares of train1, validate1, train2, validate2, test, separated by commas."""
+    try:
+        return tuple(float(r) for r in text.split(","))
+    except ValueError:
+        raise fail(f"--ratios {text!r}: five numbers separated by commas ({RATIOS_TEXT})") from None
+
+
 data_app = typer.Typer(help="Read, verify, split and generate YouTube-8M data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -161,7 +172,7 @@ def data_convert(
     vocabulary: Annotated[Path | None, typer.Option(help="a vocabulary.csv whose names (or Index) the labels are; "
                                                     "default: made from the labels")] = None,
     ratios: Annotated[str, typer.Option(help="shares of train1, validate1, train2, validate2, test where the "
-                                        "labels CSV has no split column")] = "0.6,0.06,0.16,0.1,0.08",
+                                        "labels CSV has no split column")] = RATIOS_TEXT,
     seed: Annotated[int, typer.Option(min=0, max=MAX_INT32, help="the random split's seed")] = 0,
     shard_size: Annotated[int, typer.Option(help="videos per TFRecord file")] = 1024,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -172,10 +183,7 @@ def data_convert(
     from y8m_models.data.convert import convert
     from y8m_models.data.errors import Y8MDataError
 
-    try:
-        shares = [float(r) for r in ratios.split(",")]
-    except ValueError:
-        raise fail(f"--ratios {ratios!r}: five numbers separated by commas (0.6,0.06,0.16,0.1,0.08)") from None
+    shares = parse_ratios(ratios)
     try:
         done = convert(features, labels, out, names=[n.strip() for n in names.split(",")] if names else None,
                        vocabulary=vocabulary, ratios=shares, seed=seed, shard_size=shard_size)

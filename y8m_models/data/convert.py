@@ -332,7 +332,7 @@ def convert(features: Path, labels: Path, out: Path, *, names: Sequence[str] | N
     """Write the dataset at ``out`` (which must not exist, or be an empty folder); ``ConvertError`` naming the
     input otherwise, with nothing written."""
     start = time.perf_counter()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if not atomic.new_or_empty(out):
         raise ConvertError(out, "exists and is not an empty folder: choose a new one")
     if shard_size < 1:
         raise ConvertError("--shard-size", f"must be at least 1, not {shard_size}")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from y8m_models import atomic
-from y8m_models.data.convert import Labelled, assign_splits, read_labels, write_records, write_vocabulary
+from y8m_models.data.convert import RATIOS, Labelled, assign_splits, read_labels, write_records, write_vocabulary
 from y8m_models.data.layout import write_layout
 from y8m_models.features import pca as pcas
 from y8m_models.features import vggish
@@ -173,12 +173,12 @@ def _fit(cached: list[Path], stream: str, width: int) -> pcas.Pca:
         total = x.sum(0) if total is None else total + x.sum(0)
         outer = x.T @ x if outer is None else outer + x.T @ x
         count += len(x)
-    source = f"fitted on {count} frames of {len(cached)} videos" + (
-        f" (only {count - 1} of its {min(width, len(total))} components carry information: more videos, or a "
-        "smaller width)" if count - 1 < min(width, len(total)) else "")
     if count < 2:
         raise pcas.PcaError(stream, f"cannot fit a PCA on {count} frame: give the official files with --pca, or "
                                     "more videos")
+    source = f"fitted on {count} frames of {len(cached)} videos" + (
+        f" (only {count - 1} of its {min(width, len(total))} components carry information: more videos, or a "
+        "smaller width)" if count - 1 < min(width, len(total)) else "")
     mean = total / count
     covariance = (outer - count * np.outer(mean, mean)) / (count - 1)
     return pcas.from_covariance(mean, covariance, min(width, len(mean)), source)
@@ -196,7 +196,7 @@ def extract(videos: list[Path], out: Path, *, labels: Path | None = None, vocabu
     the videos are split as ``convert`` splits them; without, every video is a test video without labels (to
     predict on), and ``vocabulary`` names the classes where given."""
     begun = time.perf_counter()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if not atomic.new_or_empty(out):
         raise ExtractError(out, "exists and is not an empty folder: choose a new one")
     files = video_files(videos)
     if not files:
@@ -224,7 +224,7 @@ def extract(videos: list[Path], out: Path, *, labels: Path | None = None, vocabu
         if unlisted:
             raise ExtractError(labels, f"line {labelled[unlisted[0]].line}: video {unlisted[0]!r} is not among the "
                                        f"videos given ({len(unlisted)} such)")
-        splits = assign_splits(labelled, ratios or (0.6, 0.06, 0.16, 0.1, 0.08), seed, labels)
+        splits = assign_splits(labelled, ratios or RATIOS, seed, labels)
     else:
         labelled = {vid: Labelled([], "test", 0) for vid in ids}
         splits, known = dict.fromkeys(ids, "test"), []
