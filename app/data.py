@@ -2,25 +2,31 @@
 dumps, stacking weights, prediction stores, synthetic thumbnails). Loaders return plain data (dicts, lists,
 arrays, DataFrames); the pages turn it into widgets and ``app.components`` figures. Nothing here trains or
 writes, except ``engine()``'s first call, which brings the schema to its newest revision and syncs the numbered
-configurations (``worker.runs.prepare``; that reads the configuration registry). "Try a video" reads its
+configurations (``worker.runs.prepare``; that reads the configuration registry), and the Runs page's downloads,
+made in temporary folders (``export_model`` runs ``y8m export`` in a process of its own). "Try a video" reads its
 extractions' folders (``$Y8M_HOME/extractions``: ``worker.extract``)."""
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
+import tempfile
+import zipfile
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import selectinload
 
 from app.components import frames, ranking
 from db import queries
 from db.engine import reading
-from db.models import Run
+from db.models import Run, Sweep, SweepTrial
 from db.settings import Settings
 from y8m_models.configs.registry import in_paper
 from y8m_models.sizes import SIZE_LIMIT_2018, weight_bytes
@@ -64,32 +70,159 @@ def datasets() -> list[dict[str, Any]]:
                  "splits": d.splits, "created": d.created_at} for d in queries.datasets(s)]
 
 
+RUN_COLUMNS = ["id", "status", "#", "configuration", "kind", "dataset", "preset", "seed", "tags", "sweep · trial",
+               "progress", "step", "loss", "validate1 GAP", "validate2 GAP", "parameters", "started", "error",
+               "archived"]
+
+
 @st.cache_data(ttl=2)
 def runs_table(status: tuple[str, ...] = (), number: int | None = None, dataset_id: int | None = None,
-               sort: str = "newest", limit: int = 500) -> pd.DataFrame:
+               sort: str = "newest", limit: int = 500, *, tags: tuple[str, ...] = (), search: str = "",
+               where: tuple[str, ...] = (), archived: bool | None = False) -> pd.DataFrame:
     """The runs as a table: newest ``limit`` after the filters, sorted (GAP sorts the loaded rows); a run's size
-    is its parameters with those of every run it needs to predict (``queries.sizes``)."""
+    is its parameters with those of every run it needs to predict (``queries.sizes``). ``tags``, ``search`` and
+    ``where`` (``key OP value`` lines ``curation.ValueFilter.parse`` takes) keep the runs ``curation.matches``;
+    ``archived``: False hides the archived runs, None shows them too. A sweep's trial names its sweep and number."""
+    from worker.curation import ValueFilter, matches
+
+    filters = [ValueFilter.parse(line) for line in where]
     with reading(engine()) as s:
-        query = queries.runs_query(status or None, None if number is None else [number], dataset_id).options(
-            selectinload(Run.scores))
+        query = queries.runs_query(status or None, None if number is None else [number], dataset_id,
+                                   archived).options(selectinload(Run.scores))
         if sort in SORTS:
             query = query.order_by(None).order_by(SORTS[sort], Run.id.desc())
-        found = list(s.scalars(query.limit(limit)))
+        if tags or search or filters:  # in Python: tags are JSON, the values the frozen configuration's
+            found = list(islice((r for r in s.scalars(query) if matches(r, tags, search, filters)), limit))
+        else:
+            found = list(s.scalars(query.limit(limit)))
         size = queries.sizes(s, [r.id for r in found])
+        trials = {run_id: f"{name} · {n}" for run_id, name, n in s.execute(
+            select(SweepTrial.run_id, Sweep.name, SweepTrial.number).join(Sweep, Sweep.id == SweepTrial.sweep_id)
+            .where(SweepTrial.run_id.in_([r.id for r in found])))}
         rows = [{"id": r.id, "status": r.status, "#": r.number,
                  "configuration": f"{r.slug} · {r.variant.name}" if r.variant else r.slug, "kind": r.kind,
-                 "dataset": r.dataset.name, "preset": r.preset, "seed": r.seed,
+                 "dataset": r.dataset.name, "preset": r.preset, "seed": r.seed, "tags": list(r.tags),
+                 "sweep · trial": trials.get(r.id),
                  "progress": (r.step / r.steps) if r.steps else (1.0 if r.status == "succeeded" else 0.0),
                  "step": r.step, "loss": r.loss, "validate1 GAP": r.gap("validate1"),
                  "validate2 GAP": r.gap("validate2"), "parameters": size[r.id], "started": r.started_at,
-                 "error": r.error}
+                 "error": r.error, "archived": r.archived_at}
                 for r in found]
-    frame = pd.DataFrame(rows, columns=["id", "status", "#", "configuration", "kind", "dataset", "preset", "seed",
-                                        "progress", "step", "loss", "validate1 GAP", "validate2 GAP", "parameters",
-                                        "started", "error"])
+    frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
     if sort == "validate2 GAP":
         frame = frame.sort_values("validate2 GAP", ascending=False, na_position="last")
     return frame
+
+
+@st.cache_data(ttl=5)
+def run_tags() -> list[str]:
+    """Every tag on a run (archived runs' too), sorted."""
+    with reading(engine()) as s:
+        return sorted({tag for tags in s.scalars(select(Run.tags)) for tag in tags or ()})
+
+
+@st.cache_data(ttl=5)
+def run_values(run_ids: tuple[int, ...]) -> list[dict[str, Any]]:
+    """What ``run_views.parallel_coordinates`` draws of each run, in ``run_ids``' order: its id, its values (the
+    configuration or variant, preset, seed and the frozen configuration's ``model`` and ``ensemble``) and its
+    validate1 and validate2 GAP."""
+    with reading(engine()) as s:
+        found = {r.id: r for r in s.scalars(select(Run).where(Run.id.in_(run_ids)).options(selectinload(Run.scores)))}
+        return [{"id": r.id, "values": {"configuration": f"{r.slug} · {r.variant.name}" if r.variant else r.slug,
+                                        "preset": r.preset, "seed": r.seed, "model": r.config.get("model"),
+                                        "ensemble": r.config.get("ensemble")},
+                 "validate1 GAP": r.gap("validate1"), "validate2 GAP": r.gap("validate2")}
+                for r in (found[i] for i in run_ids if i in found)]
+
+
+# Downloads of a run's files: served from the dashboard's memory, so each is held to this size (the command line
+# has the rest: `y8m export`, `y8m predict --submission`, the run's folder).
+DOWNLOAD_LIMIT = 200 * 10**6
+EXPORT_SECONDS = 600
+CSV_BYTES_PER_PAIR = 16  # "123 0.456789 ": a top-20 CSV's size is estimated from it before it is made
+
+
+@st.cache_data(ttl=5)
+def prediction_stores(run_dir: str) -> list[dict[str, Any]]:
+    """The splits of a run folder's prediction store (``y8m_models.store``: ``RUN_DIR/predictions/<split>``): split,
+    folder, rows, classes, k (None: dense), the bytes of its files and the estimated bytes of its top-20 CSV; or the
+    split and why it cannot be read (``error``)."""
+    from y8m_models.store import StoreError, read_predictions
+
+    root, found = Path(run_dir) / "predictions", []
+    for folder in sorted(root.iterdir() if root.is_dir() else []):
+        if folder.name.startswith(".") or not folder.is_dir():  # a split being written (staging)
+            continue
+        size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+        try:
+            stored = read_predictions(folder)
+        except StoreError as exc:
+            found.append({"split": folder.name, "folder": str(folder), "bytes": size, "error": str(exc)})
+            continue
+        top_k = min(20, stored.k or stored.num_classes)
+        found.append({"split": folder.name, "folder": str(folder), "rows": stored.rows,
+                      "classes": stored.num_classes, "k": stored.k, "bytes": size, "top_k": top_k,
+                      "csv_bytes": stored.rows * (20 + top_k * CSV_BYTES_PER_PAIR), "error": None})
+    return found
+
+
+def predictions_zip(folder: str) -> bytes:
+    """A stored split's files (meta.json, ids.txt, scores.f16, and a top-k store's indices.i32) as a zip, in a
+    folder named after the split: ``y8m_models.store.read_predictions`` reads it once unpacked."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for path in sorted(Path(folder).iterdir()):
+            if path.is_file():
+                archive.write(path, f"{Path(folder).name}/{path.name}")
+    return buffer.getvalue()
+
+
+class _DenseRows:
+    """A stored split read as dense float32 rows a block at a time (``write_submission`` slices its input)."""
+
+    def __init__(self, stored: Any):
+        self.stored, self.shape = stored, (stored.rows, stored.num_classes)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return self.stored.dense(rows)
+
+
+def predictions_csv(folder: str) -> bytes:
+    """A stored split as a Kaggle CSV (``y8m_models.submission``) of each video's top 20 classes with their scores
+    (fewer where the store keeps fewer)."""
+    from y8m_models.store import read_predictions
+    from y8m_models.submission import write_submission
+
+    stored = read_predictions(folder)
+    with tempfile.TemporaryDirectory(prefix="y8m-top20-") as tmp:
+        out = Path(tmp) / "top20.csv"
+        write_submission(out, list(stored.ids), _DenseRows(stored), top_k=min(20, stored.k or stored.num_classes))
+        return out.read_bytes()
+
+
+def export_model(run_dir: str, dtype: str) -> tuple[bytes | None, str]:
+    """``y8m export RUN_DIR OUT --dtype DTYPE --split none`` in a process of its own (this one never imports torch),
+    into a temporary folder: the file's bytes and what the command printed, or None and why not (its error text,
+    a time-out, a file over ``DOWNLOAD_LIMIT``)."""
+    from worker.local import Y8M
+    from y8m_models.sizes import human
+
+    with tempfile.TemporaryDirectory(prefix="y8m-export-") as tmp:
+        out = Path(tmp) / f"{Path(run_dir).name}-{dtype}.pt"
+        try:
+            done = subprocess.run([Y8M, "export", run_dir, str(out), "--dtype", dtype, "--split", "none"],
+                                  capture_output=True, text=True, timeout=EXPORT_SECONDS)
+        except subprocess.TimeoutExpired:
+            return None, f"`y8m export` took more than {EXPORT_SECONDS} s: run it on the command line"
+        except OSError as exc:
+            return None, f"{Y8M}: cannot be started ({exc.strerror})"
+        said = "\n".join(part.strip() for part in (done.stdout, done.stderr) if part.strip()).replace(tmp + "/", "")
+        if done.returncode != 0 or not out.is_file():
+            return None, said or f"`y8m export` exited with {done.returncode} and wrote nothing"
+        if out.stat().st_size > DOWNLOAD_LIMIT:
+            return None, (f"the {dtype} export is {human(out.stat().st_size)}, over the dashboard's download limit of "
+                          f"{human(DOWNLOAD_LIMIT)}: `y8m export {run_dir} OUT --dtype {dtype}` writes it")
+        return out.read_bytes(), said
 
 
 @st.cache_data(ttl=1)
@@ -362,3 +495,45 @@ def extraction_frame(dataset: str, video_id: str, second: int) -> bytes | None:
     from y8m_models.features.options import FRAMES_DIR
 
     return frames.frame_image(Path(dataset) / FRAMES_DIR, video_id, second)
+
+
+# --------------------------------------------------------------------------------------------------- sweeps
+
+@st.cache_data(ttl=2)
+def sweeps() -> list[dict[str, Any]]:
+    """Every sweep, newest first (``worker.sweeps.list_sweeps``): id, name, status, configuration, dataset, budget,
+    trials by state, the best trial."""
+    from worker.sweeps import list_sweeps
+
+    return list_sweeps(settings())
+
+
+@st.cache_data(ttl=1)
+def sweep(sweep_id: int) -> dict[str, Any]:
+    """A sweep with its trials as they are now (``worker.sweeps.show_sweep``); ``SweepError`` for an unknown id."""
+    from worker.sweeps import show_sweep
+
+    return show_sweep(sweep_id, settings())
+
+
+@st.cache_data(ttl=600)
+def sweep_importances(sweep_id: int, complete: tuple[int, ...]) -> tuple[dict[str, float], str | None]:
+    """Optuna's importance of each varied key for the value over the sweep's complete trials (``complete``, their
+    numbers, keys the cache: a new complete trial computes them again), and why they say little where Optuna warns
+    (too few trials, equal values), or ({}, why) where there are none."""
+    import warnings
+
+    import optuna
+
+    from worker.sweeps import show_sweep, study_of
+
+    if len(complete) < 2:
+        return {}, f"parameter importance needs 2 complete trials; this sweep has {len(complete)}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            found = optuna.importance.get_param_importances(study_of(show_sweep(sweep_id, settings())))
+        except (ValueError, RuntimeError, ZeroDivisionError) as exc:
+            return {}, f"parameter importance: {exc}"
+    said = "; ".join(dict.fromkeys(str(w.message) for w in caught))
+    return {k: float(v) for k, v in found.items()}, (f"Optuna: {said}" if said else None)

@@ -64,6 +64,7 @@ page = st.navigation([
     st.Page(VIEWS / "launch.py", title="Launch", url_path="launch", visibility="hidden"),
     st.Page(VIEWS / "compose.py", title="Compose", url_path="compose"),
     st.Page(VIEWS / "runs.py", title="Runs", url_path="runs"),
+    st.Page(VIEWS / "sweeps.py", title="Sweeps", url_path="sweeps"),
     st.Page(VIEWS / "leaderboard.py", title="Leaderboard", url_path="leaderboard"),
     st.Page(VIEWS / "paper.py", title="Paper", url_path="paper"),
     st.Page(VIEWS / "attention.py", title="Attention", url_path="attention"),

@@ -5,7 +5,7 @@
   most running at once, and any "database is locked" in the worker logs.
 * **Kill**: ``--kills`` times, a run of 400 steps with a checkpoint every 20 is killed with its worker
   (``kill -9`` of the process group) past step 60; a new worker starts. Measured from the kill: until the
-  sweeper marks the run ``interrupted``, until training runs again (the first heartbeat of attempt 2), and
+  recovery loop marks the run ``interrupted``, until training runs again (the first heartbeat of attempt 2), and
   until it succeeds; the steps lost (where it was at the last heartbeat vs. the checkpoint it resumed from).
 
 Embedded default (SQLite + ``filesystem://``) unless ``--services`` (then ``Y8M_BENCH_DATABASE_URL`` or
@@ -22,6 +22,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from worker.local import wait_until
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -46,14 +48,6 @@ def _use(env: dict[str, str]) -> None:
     os.environ.update(env)
 
 
-def _wait(condition, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def _most_at_once(spans: list[tuple[str, str]]) -> int:
@@ -80,7 +74,7 @@ def burst(data: Path, work: Path, n_workers: int, runs: int, steps: int, service
         ids = [submit("1", data, RunOptions(seed=1000 + k, max_steps=steps, eval_every=steps)).targets[1]
                for k in range(runs)]
         # one light query a second: a busy poller would take CPU from the two workers on two cores
-        _wait(lambda: not list_runs(status=("waiting", "queued", "running", "interrupted")), 1800, "the burst",
+        wait_until(lambda: not list_runs(status=("waiting", "queued", "running", "interrupted")), 1800, "the burst",
               interval=1.0)
         wall = time.perf_counter() - start
         infos = [show(r) for r in ids]
@@ -111,12 +105,12 @@ def kill(data: Path, work: Path, trial: int, services: bool) -> dict:
         first = pool.start()
         options = RunOptions(seed=2000 + trial, epochs=1000, max_steps=400, eval_every=1000, checkpoint_every=20)
         run = submit("1", data, options).targets[1]
-        _wait(lambda: show(run)["step"] >= 60, 120, "step 60")
+        wait_until(lambda: show(run)["step"] >= 60, 120, "step 60")
         pool.kill(first)
         killed = datetime.now(UTC)
         step_at_kill = show(run)["step"]
         pool.start(wait=None)
-        _wait(lambda: show(run)["status"] in ("succeeded", "failed"), 300, "the end")
+        wait_until(lambda: show(run)["status"] in ("succeeded", "failed"), 300, "the end")
         info = show(run)
     finally:
         pool.stop()

@@ -16,7 +16,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, Te
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # A run's life: waiting (for the runs it reads) -> queued -> running -> succeeded | failed | cancelled.
-# interrupted: its worker stopped (a sweeper saw it); it is queued again and resumes from its checkpoint.
+# interrupted: its worker stopped (a recovery loop saw it); it is queued again and resumes from its checkpoint.
 STATUSES = ("waiting", "queued", "running", "interrupted", "succeeded", "failed", "cancelled")
 FINISHED = ("succeeded", "failed", "cancelled")
 ACTIVE = ("waiting", "queued", "running", "interrupted")
@@ -137,6 +137,11 @@ class Run(Base):
     parameters: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     artifact_dir: Mapped[str] = mapped_column(Text, default="")  # relative to Y8M_ARTIFACTS
+    # Its user's: labels to find it by (``worker.curation``), a note, and when it was archived (hidden from the
+    # lists, kept with its artifacts and still read by the runs that read it).
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    note: Mapped[str] = mapped_column(Text, default="")
+    archived_at: Mapped[datetime | None]
 
     dataset: Mapped[Dataset] = relationship(lazy="joined", innerjoin=True)
     variant: Mapped[Variant | None] = relationship(lazy="selectin")  # not joined: runs are locked FOR UPDATE
@@ -220,3 +225,66 @@ class Artifact(Base):
     path: Mapped[str] = mapped_column(Text)
     bytes: Mapped[int] = mapped_column(BigInteger)  # a dense test split of the real data is ~6.6 GB
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# A sweep's life: running (trials asked and run) -> finished (its budget spent), or stopped (by its user; its running
+# trials cancelled) and running again when resumed.
+SWEEP_STATUSES = ("running", "stopped", "finished")
+# A trial: asked (its values drawn; its run not yet submitted) -> running (its run on its way) -> complete (the run
+# succeeded: its validate1 GAP is the trial's value) | pruned (stopped early by the pruner) | failed | stopped (the
+# sweep was stopped; resumed, it is asked again).
+TRIAL_STATES = ("asked", "running", "complete", "pruned", "failed", "stopped")
+
+
+class Sweep(Base):
+    """A search over a configuration's values (``worker.sweeps``): the configuration as asked (a number, slug or
+    variant), the dataset and run options its trials share, the search space (``configs.space``), the budget of
+    trials, how many run at once, the sampler and pruner. ``driver``/``driven_at``: the process advancing it now (a
+    lease: one at a time; another takes over after ``LEASE_SECONDS``)."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    config: Mapped[str] = mapped_column(String(200))  # as asked: 25, a slug or a variant's name
+    number: Mapped[int | None] = mapped_column(ForeignKey("configurations.number"))
+    slug: Mapped[str] = mapped_column(String(200))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    options: Mapped[dict[str, Any]]  # RunOptions.stored(): what every trial's run shares
+    space: Mapped[dict[str, Any]]  # SearchSpace.stored()
+    n_trials: Mapped[int]
+    parallel: Mapped[int]
+    sampler: Mapped[str] = mapped_column(String(20))
+    pruner: Mapped[dict[str, Any]]  # {"kind": "none" | "median" | "hyperband", and its settings}
+    seed: Mapped[int]
+    status: Mapped[str] = mapped_column(String(10), default="running")
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    driver: Mapped[str | None] = mapped_column(String(200))
+    driven_at: Mapped[datetime | None]
+
+    dataset: Mapped[Dataset] = relationship(lazy="joined", innerjoin=True)
+    trials: Mapped[list[SweepTrial]] = relationship(back_populates="sweep", cascade="all, delete-orphan",
+                                                    order_by="SweepTrial.number")
+
+
+class SweepTrial(Base):
+    """Trial ``number`` of a sweep: the values it drew (overrides), its state, its run, its value (the run's
+    validate1 GAP at its selected checkpoint), the step it was pruned at and why, or why it failed."""
+
+    __tablename__ = "sweep_trials"
+
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    params: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(10), default="asked")
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    value: Mapped[float | None]
+    step: Mapped[int | None]
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    sweep: Mapped[Sweep] = relationship(back_populates="trials")

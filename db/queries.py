@@ -83,10 +83,12 @@ def reusable_run(session: Session, key: str, dataset_id: int) -> Run | None:
 
 
 def runs_query(status: Sequence[str] | None = None, configs: Sequence[Any] | None = None,
-               dataset_id: int | None = None) -> Select[tuple[Run]]:
+               dataset_id: int | None = None, archived: bool | None = None) -> Select[tuple[Run]]:
     """The runs, newest first, of these statuses, configurations (paper numbers, slugs for the baselines
-    without one, variants: ``parse_configs``' items) and dataset; None: any."""
+    without one, variants: ``parse_configs``' items), dataset and archiving; None: any."""
     query = select(Run).order_by(Run.id.desc())
+    if archived is not None:
+        query = query.where(Run.archived_at.is_not(None) if archived else Run.archived_at.is_(None))
     if status:
         query = query.where(Run.status.in_(status))
     if configs:
@@ -205,13 +207,13 @@ def stale_runs(session: Session, before: datetime) -> list[Run]:
 
 def best_scores(session: Session, variants: bool = False) -> list[tuple[int, int, str, float, int]]:
     """(configuration number, dataset id, split, best GAP, the run that has it) over succeeded runs that
-    complete a configuration (predict runs excluded) and no variant; ``variants``: (variant id, ...) over the
-    runs that complete a variant."""
+    complete a configuration (predict and archived runs excluded) and no variant; ``variants``: (variant id, ...)
+    over the runs that complete a variant."""
     owner = Run.variant_id if variants else Run.number
     rows = session.execute(
         select(owner, Run.dataset_id, Score.split, Score.gap, Run.id).join(Score, Score.run_id == Run.id)
         .where(owner.is_not(None), Run.variant_id.is_not(None) if variants else Run.variant_id.is_(None),
-               Run.status == "succeeded", Run.kind != "predict")).all()
+               Run.status == "succeeded", Run.kind != "predict", Run.archived_at.is_(None))).all()
     best: dict[tuple[int, int, str], tuple[float, int]] = {}
     for number, dataset_id, split, gap, run_id in rows:
         key = (number, dataset_id, split)

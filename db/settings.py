@@ -7,7 +7,7 @@ a shared volume when workers are on several machines). ``Y8M_DATA_ROOTS``: the f
 registered from, separated by ``os.pathsep`` (default ``$Y8M_HOME/datasets``). ``Y8M_BROKER_URL``: the Celery
 broker (default ``filesystem://`` folders under ``$Y8M_HOME/broker``; several machines: ``redis://host:6379/0``).
 ``Y8M_HEARTBEAT_SECONDS`` (5) and ``Y8M_STALE_SECONDS`` (60): how often a running task reports, and after how
-long without a report another machine's sweeper takes its run for dead.
+long without a report another machine's recovery loop takes its run for dead.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ QUEUES = ("gpu", "cpu")
 # A run's kind -> (task name, queue). Stacking trains a small model (gpu); a merge averages top-k lists (cpu).
 ROUTES = {"train": ("y8m.train", "gpu"), "stack": ("y8m.stack", "gpu"), "merge": ("y8m.merge", "cpu"),
           "predict": ("y8m.predict", "gpu")}
-# Redis redelivers an unacknowledged message after this; it must exceed the longest run (the sweeper, not
+# Redis redelivers an unacknowledged message after this; it must exceed the longest run (the recovery loop, not
 # redelivery, recovers runs whose worker died).
 VISIBILITY_TIMEOUT = 30 * 24 * 3600
 # Brokers whose workers and senders emit no task events (see the docstring).

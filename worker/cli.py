@@ -283,10 +283,19 @@ def list_(
     config: Annotated[str | None, typer.Option("--config", help="only runs of these configurations: paper "
                                                "number (18), slug, list or range, as `runs submit`")] = None,
     limit: Annotated[int, typer.Option(help="newest N runs")] = 100,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="only runs with this tag (repeatable: all of "
+                                                  "them)")] = None,
+    search: Annotated[str | None, typer.Option(help="only runs whose configuration, variant, note or tags hold "
+                                               "this text")] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", help="only runs whose configuration has key OP "
+                                                    "value: model.training.learning_rate<0.001 (OP < <= > >= = !=; "
+                                                    "repeatable)")] = None,
+    archived: Annotated[bool, typer.Option("--archived", help="archived runs too")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The newest runs: id, status, configuration, progress, GAP."""
     from db.models import STATUSES
+    from worker.curation import CurationError, check_tags
     from worker.runs import list_runs
     from y8m_models.configs import ConfigError, parse_configs
 
@@ -295,9 +304,12 @@ def list_(
         raise fail(f"--status {', '.join(unknown)}: the statuses are {', '.join(STATUSES)}")
     try:
         configs = None if config is None else parse_configs(config, variants=variants.find)
-    except ConfigError as exc:
+        tags = check_tags(tag or [])
+    except (ConfigError, CurationError) as exc:
         raise fail(str(exc)) from None
-    rows = list_runs(status.split(",") if status else None, configs, limit)
+    filters = _value_filters(where)
+    rows = list_runs(status.split(",") if status else None, configs, limit, tags=tags, search=search, where=filters,
+                     archived=archived)
     if as_json:
         typer.echo(json.dumps(rows))
         return
@@ -340,6 +352,9 @@ def show(
         typer.echo(f"  input: run {link['run']} as {link['role']} {link['position']}")
     if info["error"]:
         typer.echo(f"  error: {info['error']}")
+    if info["tags"] or info["note"] or info["archived"]:
+        typer.echo(f"  tags: {', '.join(info['tags']) or '-'}{'; archived' if info['archived'] else ''}"
+                   + (f"; note: {info['note']}" if info["note"] else ""))
     typer.echo(f"  folder {info['dir']} ({len(info['artifacts'])} artifacts, {info['metric_rows']} metric rows)")
 
 
@@ -355,6 +370,129 @@ def cancel(run_id: Annotated[int, typer.Argument(help="a run id")]) -> None:
         raise fail(str(exc)) from None
     typer.echo(f"cancelled: {result['cancelled'] or 'none'}; "
                f"stopping at their next step: {result['stopping'] or 'none'}")
+
+
+def _value_filters(where: list[str] | None) -> list:
+    """``--where`` expressions (``worker.curation.ValueFilter``), or the command's exit naming the bad one."""
+    from worker.curation import CurationError, ValueFilter
+
+    try:
+        return [ValueFilter.parse(w) for w in where or []]
+    except CurationError as exc:
+        raise fail(f"--where {exc}") from None
+
+
+def _run_ids(text: list[str]) -> list[int]:
+    """Run ids as given: 5 7 9, 5,7,9 or 5-9."""
+    out: list[int] = []
+    for part in (p for t in text for p in t.split(",") if p):
+        first, dash, last = part.partition("-")
+        if not (first.isdigit() and (not dash or last.isdigit())):
+            raise fail(f"{part!r} is not a run id or a range of them (5, 5,7 or 5-9)")
+        out += list(range(int(first), int(last) + 1)) if dash else [int(first)]
+    return out
+
+
+@runs_app.command("tag")
+def tag(
+    run_ids: Annotated[list[str], typer.Argument(help="run ids: 5 7, 5,7 or 5-9")],
+    add: Annotated[str, typer.Option(help="tags to add: best,lr-sweep")] = "",
+    remove: Annotated[str, typer.Option(help="tags to remove")] = "",
+) -> None:
+    """Add or remove tags on runs (`runs list --tag T` finds them)."""
+    from worker.curation import CurationError, tag_runs
+
+    try:
+        tagged = tag_runs(_run_ids(run_ids), [t for t in add.split(",") if t], [t for t in remove.split(",") if t])
+    except CurationError as exc:
+        raise fail(str(exc)) from None
+    for run_id, tags in tagged.items():
+        typer.echo(f"run {run_id}: {', '.join(tags) or 'no tags'}")
+
+
+@runs_app.command("note")
+def note(
+    run_id: Annotated[int, typer.Argument(help="a run id")],
+    text: Annotated[str, typer.Argument(help="the note (replaces the one there; '' removes it)")],
+) -> None:
+    """Keep a note with a run (shown by `runs show` and the Runs page, found by `runs list --search`)."""
+    from worker.curation import CurationError, set_note
+
+    try:
+        set_note(run_id, text)
+    except CurationError as exc:
+        raise fail(str(exc)) from None
+
+
+@runs_app.command("archive")
+def archive(
+    run_ids: Annotated[list[str], typer.Argument(help="run ids: 5 7, 5,7 or 5-9")],
+    undo: Annotated[bool, typer.Option("--undo", help="bring them back")] = False,
+) -> None:
+    """Hide finished runs from the lists (`runs list --archived` shows them); they stay whole and readable."""
+    from worker.curation import CurationError, archive_runs
+
+    try:
+        changed = archive_runs(_run_ids(run_ids), archived=not undo)
+    except CurationError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"{'unarchived' if undo else 'archived'}: {', '.join(map(str, changed)) or 'none (already so)'}")
+
+
+@runs_app.command("delete")
+def delete(
+    run_ids: Annotated[list[str], typer.Argument(help="run ids: 5 7, 5,7 or 5-9")],
+    yes: Annotated[bool, typer.Option("--yes", help="delete; without it, only say what would go")] = False,
+) -> None:
+    """Delete finished runs with their artifacts; refused for a run another run reads (delete them together)."""
+    from worker.curation import CurationError, delete_runs
+    from y8m_models.sizes import human
+
+    try:
+        gone = delete_runs(_run_ids(run_ids), dry_run=not yes)
+    except CurationError as exc:
+        raise fail(str(exc)) from None
+    what = f"run {', '.join(map(str, gone.runs))} and {len(gone.folders)} folder(s), {human(gone.bytes)}"
+    typer.echo(f"deleted {what}" if yes else f"would delete {what}; --yes deletes them")
+
+
+@runs_app.command("export")
+def export(
+    run_ids: Annotated[list[str] | None, typer.Argument(help="run ids: 5 7, 5,7 or 5-9 (default: every finished "
+                                                        "run the filters keep)")] = None,
+    mlflow: Annotated[str | None, typer.Option(help="an MLflow tracking URI (sqlite:///mlflow.db, http://host:5000) or "
+                                               "a folder (FOLDER/mlflow.db)")] = None,
+    tensorboard: Annotated[Path | None, typer.Option(help="a folder of TensorBoard runs (`tensorboard --logdir "
+                                                     "FOLDER`)")] = None,
+    experiment: Annotated[str, typer.Option(help="the MLflow experiment")] = "y8m",
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="only runs with this tag (repeatable)")] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", help="only runs whose configuration has key OP "
+                                                    "value (as `runs list`)")] = None,
+) -> None:
+    """Export runs to MLflow or TensorBoard: configuration as parameters, every metric by step, final scores, tags,
+    note (runs already there are skipped)."""
+    from worker.curation import CurationError, check_tags
+    from worker.runs import list_runs
+    from worker.tracking import ExportError, records, to_mlflow, to_tensorboard
+
+    if (mlflow is None) == (tensorboard is None):
+        raise fail("give one of --mlflow URI|FOLDER and --tensorboard FOLDER")
+    try:
+        tags = check_tags(tag or [])
+    except CurationError as exc:
+        raise fail(str(exc)) from None
+    filters = _value_filters(where)
+    ids = _run_ids(run_ids) if run_ids else [r["id"] for r in list_runs(
+        ["succeeded", "failed", "cancelled"], limit=100_000, tags=tags, where=filters)][::-1]
+    if not ids:
+        raise fail("no run to export")
+    say = lambda line: typer.echo(line, err=True)  # noqa: E731
+    try:
+        runs = records(ids)
+        written = to_mlflow(runs, mlflow, experiment, say) if mlflow else to_tensorboard(runs, tensorboard, say)
+    except ExportError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"exported {len(written)} run(s), {len(ids) - len(written)} already there")
 
 
 @runs_app.command("predict")
@@ -482,6 +620,214 @@ def paper(
         typer.echo(json.dumps(report))
     else:
         typer.echo((out / REPORT_MD).read_text())
+
+
+sweeps_app = typer.Typer(help="Sweeps in the database: list, show, stop, resume, save the best trial as a variant.",
+                         no_args_is_help=True)
+app.add_typer(sweeps_app, name="sweeps")
+
+
+@app.command("sweep")
+def sweep(
+    config: Annotated[str, typer.Argument(help="a single model: paper number (25), slug or a variant's name")],
+    data: Annotated[str, typer.Option(help="a registered dataset's name, or a dataset directory in a data root")],
+    space: Annotated[Path | None, typer.Option(help="a YAML file: key: {low: L, high: H, log: true, step: S} or "
+                                               "key: [choice, ...] per varied value")] = None,
+    set_range: Annotated[list[str] | None, typer.Option("--set-range", help="a varied value: key=low:high, "
+                                                        "key=low:high:log or key=[a,b,c] (repeatable)")] = None,
+    trials: Annotated[int, typer.Option(help="the budget: how many trials in all")] = 20,
+    parallel: Annotated[int, typer.Option(help="how many trials run at once (on as many workers)")] = 1,
+    prune: Annotated[str, typer.Option(help="stop poor trials on their validate1 GAP: none, median or "
+                                       "hyperband")] = "none",
+    prune_startup: Annotated[int, typer.Option(help="median: trials finished before any is pruned")] = 5,
+    prune_warmup: Annotated[int, typer.Option(help="median: steps before a trial may be pruned")] = 0,
+    prune_min_steps: Annotated[int, typer.Option(help="hyperband: the fewest steps a trial trains")] = 1,
+    sampler: Annotated[str, typer.Option(help="tpe (Optuna's default) or random")] = "tpe",
+    name: Annotated[str | None, typer.Option(help="the sweep's name (default SLUG-sweep-ID)")] = None,
+    note: Annotated[str, typer.Option(help="a note kept with the sweep")] = "",
+    preset: PresetOption = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, max=MAX_INT32,
+                                                        help="stop each trial after N steps")] = None,
+    epochs: Annotated[float | None, typer.Option(help="default: the configuration's")] = None,
+    seed: SeedOption = DEFAULTS.seed,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="a fixed value of every trial: key=value "
+                                                   "(repeatable)")] = None,
+    eval_every: Annotated[int | None, typer.Option(help="score validate1 every N steps: the points pruning judges "
+                                                   "(default: every half epoch)")] = None,
+    device: Annotated[str, typer.Option(help="auto (the worker's GPU, else CPU), cpu, cuda ...")] = DEFAULTS.device,
+    precision: PrecisionOption = DEFAULTS.precision,
+    detach: Annotated[bool, typer.Option("--detach", help="print the sweep's id and return; the workers run "
+                                         "it")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the finished sweep as JSON")] = False,
+) -> None:
+    """Search a configuration's values: each trial is a run the workers train (same store, same resume), Optuna
+    draws the values and prunes poor trials on their validate1 GAP. Follows the sweep until it finishes; Ctrl-C
+    leaves it to the workers (`y8m sweeps stop` stops it)."""
+    from worker.sweeps import SweepError, SweepRequest, create_sweep
+    from y8m_models.configs.space import SearchSpace, SpaceError
+    from y8m_models.study import Pruning
+
+    options = run_options(preset=preset_or_default(preset), seed=seed, max_steps=max_steps, epochs=epochs,
+                          overrides=parse_set(set_), eval_every=eval_every, device=device, precision=precision)
+    try:
+        ranges = SearchSpace.from_ranges(set_range) if set_range else None
+        from_file = SearchSpace.from_yaml(space.read_text(), str(space)) if space else None
+    except SpaceError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"--space {space}: {exc.strerror}") from None
+    if ranges is None and from_file is None:
+        raise fail("nothing to vary: give --space SPACE.yaml or --set-range key=low:high")
+    try:
+        searched = from_file.merged(ranges) if from_file and ranges else from_file or ranges
+        pruning = Pruning(prune, prune_startup, prune_warmup, prune_min_steps)
+    except (SpaceError, ValueError) as exc:
+        raise fail(str(exc) if "pruner" not in str(exc) else f"--prune {prune}: {exc}") from None
+    request = SweepRequest(config=config, data=data, space=searched, options=options, n_trials=trials,
+                           parallel=parallel, sampler=sampler, pruning=pruning, name=name, note=note)
+    try:
+        sweep_id = create_sweep(request)
+    except SweepError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"sweep {sweep_id}: {trials} trials of {config}, {parallel} at once", err=True)
+    if detach:
+        typer.echo(sweep_id)
+        return
+    _follow(sweep_id, as_json)
+
+
+def _follow(sweep_id: int, as_json: bool, interval: float = 2.0) -> None:
+    """Advance the sweep and print each trial's new state until it ends (Ctrl-C: the workers go on with it)."""
+    import time
+
+    from worker.sweeps import advance, show_sweep
+
+    seen: dict[int, str] = {}
+    try:
+        while True:
+            advance(sweep_id)
+            info = show_sweep(sweep_id)
+            for trial in info["trials"]:
+                line = _trial_line(trial)
+                if seen.get(trial["number"]) != line:
+                    seen[trial["number"]] = line
+                    typer.echo(line, err=True)
+            if info["status"] != "running":
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        typer.echo(f"\nsweep {sweep_id} goes on in the workers; `y8m sweeps show {sweep_id}` follows it, "
+                   f"`y8m sweeps stop {sweep_id}` stops it", err=True)
+        raise typer.Exit(130) from None
+    _print_sweep(info, as_json)
+
+
+def _trial_line(trial: dict) -> str:
+    values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial["params"].items())
+    value = "" if trial["value"] is None else f" validate1 GAP {trial['value']:.4f}"
+    run = f" run {trial['run']}" if trial["run"] else ""
+    progress = (f" step {trial['run_step']}/{trial['run_steps'] or '?'}"
+                if trial["state"] == "running" and trial["run_step"] else "")
+    why = f" ({trial['message']})" if trial["message"] and trial["state"] in ("failed", "pruned") else ""
+    return f"  trial {trial['number']:>3} {trial['state']:<8}{run}{progress}{value}: {values}{why}"
+
+
+def _print_sweep(info: dict, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(info))
+        return
+    counts = ", ".join(f"{n} {state}" for state, n in info["trials_by_state"].items() if n)
+    typer.echo(f"sweep {info['id']} {info['name']}: {info['status']}, {info['config']} on {info['dataset']}, "
+               f"{len(info['trials'])}/{info['n_trials']} trials ({counts or 'none yet'})")
+    for key, param in info["space"].items():
+        typer.echo(f"  {key}: {param}")
+    best = info["best"]
+    if best:
+        typer.echo(f"  best: trial {best['trial']}, run {best['run']}, validate1 GAP {best['value']:.4f}: "
+                   + ", ".join(f"{k}={v}" for k, v in best["params"].items()))
+
+
+@sweeps_app.command("list")
+def sweeps_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every sweep: status, configuration, trials, best validate1 GAP."""
+    from worker.sweeps import list_sweeps
+
+    rows = list_sweeps()
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    typer.echo(f"{'id':>4}  {'name':<32} {'status':<9} {'config':<10} {'trials':>9}  {'best':>7}")
+    for r in rows:
+        done = sum(n for state, n in r["trials_by_state"].items() if state != "running")
+        best = f"{r['best']['value']:.4f}" if r["best"] else ""
+        count = f"{done}/{r['n_trials']}"
+        typer.echo(f"{r['id']:>4}  {r['name'][:32]:<32} {r['status']:<9} {r['config'][:10]:<10} {count:>9}  {best:>7}")
+
+
+@sweeps_app.command("show")
+def sweeps_show(
+    sweep_ref: Annotated[str, typer.Argument(help="a sweep's id or name")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A sweep and each of its trials: values, state, run, validate1 GAP."""
+    from worker.sweeps import SweepError, show_sweep
+
+    try:
+        info = show_sweep(sweep_ref)
+    except SweepError as exc:
+        raise fail(str(exc)) from None
+    if not as_json:
+        for trial in info["trials"]:
+            typer.echo(_trial_line(trial))
+    _print_sweep(info, as_json)
+
+
+@sweeps_app.command("stop")
+def sweeps_stop(sweep_ref: Annotated[str, typer.Argument(help="a sweep's id or name")]) -> None:
+    """Stop asking trials and cancel the running ones (`y8m sweeps resume` asks them again)."""
+    from worker.sweeps import SweepError, stop_sweep, sweep_id_of
+
+    try:
+        cancelled = stop_sweep(sweep_id_of(sweep_ref))
+    except SweepError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"stopped; runs cancelled: {cancelled or 'none'}")
+
+
+@sweeps_app.command("resume")
+def sweeps_resume(
+    sweep_ref: Annotated[str, typer.Argument(help="a sweep's id or name")],
+    trials: Annotated[int | None, typer.Option(help="a new budget of trials in all")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="return at once; the workers run it")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run a stopped (or finished) sweep again: its stopped trials start over, --trials raises its budget."""
+    from worker.sweeps import SweepError, resume_sweep, sweep_id_of
+
+    try:
+        sweep_id = sweep_id_of(sweep_ref)
+        resume_sweep(sweep_id, trials)
+    except SweepError as exc:
+        raise fail(str(exc)) from None
+    if not detach:
+        _follow(sweep_id, as_json)
+
+
+@sweeps_app.command("save")
+def sweeps_save(
+    sweep_ref: Annotated[str, typer.Argument(help="a sweep's id or name")],
+    name: Annotated[str, typer.Argument(help="the variant's name")],
+    note: Annotated[str, typer.Option(help="a note kept with the variant")] = "",
+) -> None:
+    """Save the best trial's configuration as a variant: `y8m runs submit --config NAME` launches it, an ensemble
+    takes it as a member."""
+    from worker.sweeps import SweepError, save_best
+
+    try:
+        variant = save_best(sweep_ref, name, note)
+    except SweepError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"saved {variant.label}: " + ", ".join(f"{k}={v}" for k, v in variant.overrides.items()))
 
 
 def _run_worker(queues: str, concurrency: int, loglevel: str, name: str | None) -> None:

@@ -33,6 +33,8 @@ from db.models import FINISHED, Run
 from db.queries import add_event, clock, set_artifacts, set_scores, set_status, upsert_metrics
 from db.settings import Settings
 from worker.processes import process_alive, worker_name
+from worker.runs import count_parameters_apart
+from worker.sweeps import OBJECTIVE, advance_of_run
 
 log = logging.getLogger("y8m.worker")
 
@@ -125,6 +127,17 @@ class Reporter(threading.Thread):
                 if run.cancel_requested:
                     self.cancelled.set()
             self._offset = offset  # committed: a failed beat reads the same lines again
+        if any(name == f"{OBJECTIVE}/gap" for name, _, _ in points):
+            _advance_sweeps(self.run_id)  # a trial's new validate1 GAP: it may be pruned now
+
+
+def _advance_sweeps(run_id: int) -> None:
+    """The sweeps this run is a trial of decide what its news means (``worker.sweeps``); a failure there must not
+    stop the run, and the workers' recovery loop decides later."""
+    try:
+        advance_of_run(run_id)
+    except Exception:
+        log.exception("run %s: its sweeps could not be advanced", run_id)
 
 
 def _control(reporter: Reporter) -> Any:
@@ -262,6 +275,7 @@ def execute_run(run_id: int) -> str:
     """Claim, execute and record run ``run_id``; returns its final status (or why it was not started)."""
     from worker.schedule import dispatch, fail_readers
 
+    count_parameters_apart(False)  # a trial this run's sweep asks is counted here: the parent forked this process
     settings = Settings.from_env()
     engine = get_engine(settings.database_url)
     me = worker_name()
@@ -307,4 +321,5 @@ def execute_run(run_id: int) -> str:
             fail_readers(s, run_id, status, error)
     if status == "succeeded":
         dispatch(settings)
+    _advance_sweeps(run_id)
     return status

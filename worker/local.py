@@ -17,11 +17,23 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 Y8M = str(Path(sys.executable).with_name("y8m"))
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.2) -> object:
+    """``condition()``'s first true value, polled every ``interval`` s; ``TimeoutError`` naming ``what`` after
+    ``timeout`` s (the benchmarks wait for runs and sweeps with it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Which process a worker is, and whether another one lives: the names the run store keeps in ``runs.worker``
-(``host:pid``), written by the process that claims a run and read by the sweeper."""
+(``host:pid``), written by the process that claims a run and read by the recovery loop."""
 
 from __future__ import annotations
 

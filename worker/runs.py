@@ -1,5 +1,5 @@
 """The run API the CLI and the dashboard share: register datasets, submit configurations, list, show and
-cancel runs, predict a trained run. The scheduling around the tasks (``dispatch``, ``sweep``) is in
+cancel runs, predict a trained run. The scheduling around the tasks (``dispatch``, ``recover``) is in
 ``worker.schedule``.
 
 A submission is the pipeline's DAG in the database: every job of ``pipeline.plan`` is a run (or reuses a run
@@ -7,7 +7,7 @@ with the same content hash that succeeded or is on its way), linked to the runs 
 ``waiting``; ``dispatch`` moves those whose inputs all succeeded to ``queued`` and sends one task each, so
 independent members run on different workers at once and an ensemble starts when its last member is done.
 The DAG lives in the database (``worker.schedule``) rather than in a Celery chord: a chord's join state is
-in the result backend, and a member whose worker was killed never reports to it; a run re-sent by the sweeper
+in the result backend, and a member whose worker was killed never reports to it; a run re-sent by the recovery loop
 does.
 
 Bad input is refused before anything is written or queued (``SubmitError`` names the option): an unknown
@@ -478,18 +478,26 @@ def summary(run: Run) -> dict[str, Any]:
             "seed": run.seed, "step": run.step, "steps": run.steps, "loss": run.loss,
             "examples_per_second": run.examples_per_second, "parameters": run.parameters,
             "gap": {s.split: s.gap for s in run.scores}, "attempts": run.attempts,
-            "created_at": run.created_at.isoformat(), "error": run.error}
+            "created_at": run.created_at.isoformat(), "error": run.error, "tags": run.tags, "note": run.note,
+            "archived": run.archived_at is not None}
 
 
 def list_runs(status: Sequence[str] | None = None, configs: Sequence[int | str] | None = None, limit: int = 100,
-              settings: Settings | None = None) -> list[dict[str, Any]]:
-    """The newest ``limit`` runs, of these statuses and configurations (paper numbers, baseline slugs)."""
+              settings: Settings | None = None, *, tags: Sequence[str] = (), search: str | None = None,
+              where: Sequence[Any] = (), archived: bool = False) -> list[dict[str, Any]]:
+    """The newest ``limit`` runs, of these statuses and configurations (paper numbers, baseline slugs), with every
+    tag, the text and every value filter (``curation.matches``); archived runs only with ``archived``."""
     from sqlalchemy.orm import selectinload
+
+    from worker.curation import matches
 
     engine = prepare(settings)
     with reading(engine) as s:
-        query = runs_query(status, configs).options(selectinload(Run.scores)).limit(limit)
-        return [summary(r) for r in s.scalars(query)]
+        query = runs_query(status, configs, archived=None if archived else False).options(selectinload(Run.scores))
+        if not (tags or search or where):
+            return [summary(r) for r in s.scalars(query.limit(limit))]
+        found = (r for r in s.scalars(query) if matches(r, tags, search, where))
+        return [summary(r) for _, r in zip(range(limit), found, strict=False)]
 
 
 def show(run_id: int, settings: Settings | None = None) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Scheduling around the tasks: ``dispatch`` (queue and send the runs whose inputs all succeeded; end those
-whose inputs failed), ``fail_readers`` and ``sweep`` (runs whose worker died: sent again to resume from their
+whose inputs failed), ``fail_readers`` and ``recover`` (runs whose worker died: sent again to resume from their
 checkpoint, or ended). Every move is a guarded UPDATE (``db.queries.set_status``), so several workers may
-dispatch and sweep at once; messages are sent after the commit that queued their runs, and a message sent
+dispatch and recover at once; messages are sent after the commit that queued their runs, and a message sent
 twice is harmless (a run is claimed once)."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ MAX_ATTEMPTS = 5  # a run that takes its worker down this many times (out of mem
 
 def _send(settings: Settings, runs: list[tuple[int, str]]) -> list[int]:
     """Send (run id, kind) after the commit that queued them (a task never sees an uncommitted run), then
-    record each message's id. A broker that is away leaves the rest without one: the sweeper sends runs
+    record each message's id. A broker that is away leaves the rest without one: the recovery loop sends runs
     that are queued or interrupted without a message id (a message sent twice is harmless: a run is claimed
     once). Returns the runs sent."""
     app = celery_for(settings)
@@ -39,8 +39,8 @@ def _send(settings: Settings, runs: list[tuple[int, str]]) -> list[int]:
         for run_id, kind in runs:
             name, queue = ROUTES[kind]
             sent[run_id] = app.send_task(name, args=[run_id], queue=queue).id
-    except Exception as exc:  # kombu's errors vary by transport; the runs wait for the next sweep
-        log.warning("broker unreachable, %d run(s) left for the sweeper: %s", len(runs) - len(sent), exc)
+    except Exception as exc:  # kombu's errors vary by transport; the runs wait for the next recovery pass
+        log.warning("broker unreachable, %d run(s) left for the recovery loop: %s", len(runs) - len(sent), exc)
     if sent:
         with writing(get_engine(settings.database_url)) as s:
             for run_id, task_id in sent.items():
@@ -71,7 +71,7 @@ WAITING_FOR_CLAIM = ("queued", "interrupted")  # the statuses of a run whose mes
 def take(settings: Settings, run_id: int, me: str) -> bool:
     """Worker process ``me`` has taken run ``run_id``'s message and hands it to a child, which claims the run
     (marks it ``running``). Recorded as the run's worker and heartbeat, so that a worker killed in between is
-    seen by the sweeper: no broker gives such a message back in time (the folder broker deletes a message
+    seen by the recovery loop: no broker gives such a message back in time (the folder broker deletes a message
     when it is taken; Redis puts an unacknowledged one back after ``VISIBILITY_TIMEOUT``). True when the run
     was still waiting for its claim."""
     with writing(get_engine(settings.database_url)) as s:
@@ -93,9 +93,9 @@ def fail_readers(session: Any, run_id: int, status: str, error: str | None) -> l
     return ended
 
 
-# ------------------------------------------------------------------------------------------- the sweeper
+# ------------------------------------------------------------------------------------- the recovery loop
 
-def sweep(settings: Settings | None = None) -> dict[str, list[int]]:
+def recover(settings: Settings | None = None) -> dict[str, list[int]]:
     """Runs whose worker died: ``running`` with a dead process on this host, or with no heartbeat for
     ``Y8M_STALE_SECONDS`` from any host. Each is marked ``interrupted`` and sent again (it resumes from its
     checkpoint), or ``cancelled`` when cancel had been asked. Runs whose message a worker took and died with
@@ -141,5 +141,5 @@ def sweep(settings: Settings | None = None) -> dict[str, list[int]]:
                                                           Run.celery_id.is_(None))).all()
     resend += [(run_id, kind) for run_id, kind in unsent if (run_id, kind) not in resend]
     resent = _send(settings, resend)
-    log.info("sweep: %d sent again, %d ended", len(resent), len(cancelled))
+    log.info("recovery: %d sent again, %d ended", len(resent), len(cancelled))
     return {"resent": resent, "ended": cancelled, "dispatched": dispatch(settings)}

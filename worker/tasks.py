@@ -68,30 +68,35 @@ def extract(folder: str) -> str:
 
 # ------------------------------------------------------------------------------------ the worker process
 
-_SWEEP_LOCK = threading.Lock()
-# No child is forked while a sweep holds a database connection or the logging lock.
-os.register_at_fork(before=_SWEEP_LOCK.acquire, after_in_parent=_SWEEP_LOCK.release,
-                    after_in_child=_SWEEP_LOCK.release)
+_RECOVERY_LOCK = threading.Lock()
+# No child is forked while the recovery loop holds a database connection or the logging lock.
+os.register_at_fork(before=_RECOVERY_LOCK.acquire, after_in_parent=_RECOVERY_LOCK.release,
+                    after_in_child=_RECOVERY_LOCK.release)
 
 
 @worker_ready.connect
-def _start_sweeper(**_: object) -> None:
-    """On start (runs a killed worker left ``running`` resume now) and every ``Y8M_STALE_SECONDS / 2``."""
+def _start_recovery(**_: object) -> None:
+    """On start (runs a killed worker left ``running`` resume now) and every ``Y8M_STALE_SECONDS / 2``: the runs
+    whose worker died, then the sweeps."""
     from db.settings import Settings
-    from worker.schedule import sweep
+    from worker.runs import count_parameters_apart
+    from worker.schedule import recover
+    from worker.sweeps import advance_all
 
     interval = Settings.from_env().stale_seconds / 2
+    count_parameters_apart()  # a sweep's new trial is counted in a helper: this process forks runs, it loads no torch
 
     def loop() -> None:
         while True:
-            with _SWEEP_LOCK:
+            with _RECOVERY_LOCK:
                 try:
-                    sweep()
-                except Exception:  # the database may be away for a while; the next sweep tries again
-                    log.exception("sweep failed")
+                    recover()
+                    advance_all()  # sweeps whose news no run's worker reported (a worker killed mid-trial)
+                except Exception:  # the database may be away for a while; the next pass tries again
+                    log.exception("recovery failed")
             time.sleep(interval)
 
-    threading.Thread(target=loop, name="y8m-sweeper", daemon=True).start()
+    threading.Thread(target=loop, name="y8m-recovery", daemon=True).start()
 
 
 @task_received.connect
@@ -105,7 +110,7 @@ def _taken(request: object, **_: object) -> None:
     name, args = getattr(request, "name", ""), getattr(request, "args", ())
     if not (name in RUN_TASKS and args):  # an extraction is no run
         return
-    with _SWEEP_LOCK:
+    with _RECOVERY_LOCK:
         try:
             take(Settings.from_env(), int(args[0]), worker_name())
         except Exception:  # the database may be away: the child's claim is what counts

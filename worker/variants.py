@@ -62,7 +62,7 @@ def save_variant(name: str, base: str, changes: dict[str, Any], *, note: str = "
     except ConfigError as exc:
         raise VariantError(f"--from {base!r}: neither a saved variant nor a configuration ({exc})") from None
     try:
-        variant = derive(name, parent or base, changes, note=note, created_by=created_by or _user())
+        variant = derive(name, parent or base, changes, note=note, created_by=created_by or user_name())
     except ConfigError as exc:
         raise VariantError(str(exc)) from None
     config = get_config(variant.base)
@@ -123,7 +123,8 @@ def _check_references(variant: Variant, settings: Settings) -> None:
                                    "stack or merge run")
 
 
-def _user() -> str:
+def user_name() -> str:
+    """Who saves a variant or starts a sweep: this process's user name, or "" where it has none."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (a container's)

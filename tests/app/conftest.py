@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = ROOT / "app" / "main.py"
@@ -29,6 +30,18 @@ class Dashboard:
     dataset: Path
     database_url: str
     runs: dict[int, int]
+
+
+def open_page(name: str, query: dict[str, str] | None = None, timeout: float = 60) -> AppTest:
+    """The app opened on ``views/<name>.py`` with ``query`` (the first run registers st.navigation's pages; the
+    Launch page is the default one), with no exception shown."""
+    at = AppTest.from_file(str(MAIN), default_timeout=timeout).run()
+    assert not at.exception, [e.value for e in at.exception]
+    if name != "launch":
+        at.query_params.update(query or {})
+        at.switch_page(f"views/{name}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 def clear_streamlit_caches() -> None:

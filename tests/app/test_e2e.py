@@ -1,16 +1,18 @@
 """The dashboard end to end in a real browser: ``python -m app.serve`` (what ``make run`` starts: a worker and
 Streamlit on SQLite and the folder broker) on a micro synthetic dataset, driven through Debian's chromium with
 Playwright. A run of #1 is launched from the form, trained by the worker to ``succeeded`` on the Runs page, and
-its validate2 GAP shows on the Leaderboard; every page opens (the Paper page with no demo or set yet); a video
-uploaded on "Try a video" is extracted and predicted by the worker with a #25 trained on sample videos extracted
-(random weights) while the rest ran, its top labels and attention gallery shown; Ctrl-C stops everything.
+its validate2 GAP shows on the Leaderboard; a 3-trial sweep of #1's learning rate started on the Sweeps page is
+trained by the worker, followed there to ``finished``, and its best trial opened on the Runs page; every page opens
+(the Paper page with no demo or set yet); a video uploaded on "Try a video" is extracted and predicted by the
+worker with a #25 trained on sample videos extracted (random weights) while the rest ran, its top labels and
+attention gallery shown; Ctrl-C stops everything.
 
 The app runs with ``Y8M_APP_PASSWORD`` and the browser first opens a page other than the default one, as a
 shared link does on a freshly started server: the password must be asked for there too.
 
 Screenshots of each page go to ``$Y8M_SCREENSHOTS`` when set, else to the test's temporary folder. About
-170 s on 2 cores (the worker trains, extracts and predicts for real). Chromium is ``/usr/bin/chromium``
-(``.ci/run`` installs it; never ``playwright install``)."""
+170 s on 2 cores, the sweep 25 s of it (the worker trains, extracts and predicts for real). Chromium is
+``/usr/bin/chromium`` (``.ci/run`` installs it; never ``playwright install``)."""
 
 from __future__ import annotations
 
@@ -36,7 +38,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "e2e-password"
-PAGES = ["Launch", "Compose", "Runs", "Leaderboard", "Paper", "Attention", "Try a video", "Stacking", "Datasets"]
+PAGES = ["Launch", "Compose", "Runs", "Sweeps", "Leaderboard", "Paper", "Attention", "Try a video", "Stacking",
+         "Datasets"]
 # the run store's settings a developer may have exported: the app must run on the embedded default here
 STORE_SETTINGS = ("Y8M_DATABASE_URL", "Y8M_BROKER_URL", "Y8M_ARTIFACTS", "Y8M_DATA_ROOTS")
 
@@ -208,6 +211,46 @@ def _filled_launch_form(page, number: int, slug: str):
     return steps
 
 
+def _swept_and_best_opened(page, shots: Path) -> None:
+    """A 3-trial sweep of #1's learning rate at preset tiny, 20 steps a trial, started from the Sweeps page and
+    followed there until the worker has trained it; then its best trial's run, opened from the page."""
+    from playwright.sync_api import expect
+
+    from worker.sweeps import show_sweep
+
+    _open(page, "Sweeps", "Sweeps")
+    _choose(page, "Configuration", "#1 chaining_video_relabel")  # not its variant e2e-s2 (step 3b)
+    expect(page.get_by_role("combobox", name="Configuration")).to_have_value(re.compile(r"^#1 chaining_video_relabel "))
+    space = page.get_by_label(re.compile(r"^Search space"))
+    space.fill("model.training.learning_rate: {low: 0.001, high: 0.1, log: true}")
+    space.press("Control+Enter")  # a text area sends its value on Ctrl+Enter or blur
+    _settle(page)
+    for label, value in (("Trials", "3"), ("Max steps per trial (0: the configuration's epochs)", "20")):
+        field = page.get_by_label(label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        _settle(page)
+    page.get_by_role("button", name="Start the sweep").click()
+    started = page.get_by_text(re.compile(r"^Sweep \d+ started: 3 trials of #1 chaining_video_relabel, 1 at once$"))
+    expect(started).to_be_visible(timeout=60_000)
+    sweep_id = int(started.text_content().split()[1])
+    # the page polls the sweep; a worker of one thread trains the trials one after the other
+    expect(page.get_by_role("heading", name=re.compile(rf"^sweep {sweep_id} \S+: finished "))).to_be_visible(
+        timeout=240_000)
+    info = show_sweep(sweep_id)
+    assert [t["state"] for t in info["trials"]] == ["complete"] * 3, info["trials"]
+    assert [t["run_steps"] for t in info["trials"]] == [20] * 3, info["trials"]
+    _settle(page)
+    _screenshot(page, shots, "3e-sweep")
+    best = info["best"]
+    assert best["value"] == max(t["value"] for t in info["trials"])
+    expect(page.get_by_text(f"Best: trial {best['trial']}")).to_be_visible()
+    page.get_by_role("link", name=f"Open run {best['run']}, the best trial's").click()
+    page.wait_for_url(re.compile(rf"/runs\?run={best['run']}$"))
+    expect(page.get_by_role("heading", name=f"run {best['run']}: succeeded")).to_be_visible()
+    _settle(page)
+
+
 def _extracted_clips(home: Path) -> Path:
     """Three sample videos with labels extracted (random weights) into ``$Y8M_HOME/datasets/clips``, and a fourth
     video to upload; returns that one. In the test's process, beside the app: unregistered until "Try a video"."""
@@ -369,6 +412,11 @@ def test_launch_train_and_browse_every_page_then_ctrl_c(served: Served, tmp_path
         expect(page.get_by_role("combobox", name="Run")).to_have_value(
             re.compile(rf"^run {willow}: #81 willow_gated_netvlad "))
         _screenshot(page, shots, "3d-attention-81")
+
+        # 3e. a sweep of #1's learning rate started from the Sweeps page: 3 trials of 20 steps, one at a time, trained
+        # by the worker (each trial's end asks the next); once it has finished its best trial opens on the Runs page
+        _swept_and_best_opened(page, shots)
+        _screenshot(page, shots, "3e-sweep-best-run")
 
         # 4. the Paper page: the demo not run on the dataset yet, no paper set yet, the two buttons there
         _open(page, "Paper", "The paper in miniature")

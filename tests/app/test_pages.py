@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 from app.components.ranking import kendall_tau_b
 from db.engine import get_engine, reading
 from db.models import Artifact, Dataset, Metric, Run, Score
-from tests.app.conftest import MAIN, Dashboard, clear_streamlit_caches
+from tests.app.conftest import Dashboard, clear_streamlit_caches, open_page
 from worker.paper import Manifest, PaperOptions
 from y8m_models.configs import all_configurations, get_config
 from y8m_models.paper import TABLES, RunKey
@@ -35,14 +35,7 @@ def _fresh_caches(dashboard: Dashboard) -> None:
 
 
 def _page(name: str, query: dict[str, str] | None = None) -> AppTest:
-    """The app opened on ``views/<name>.py`` (the first run is needed to register st.navigation's pages)."""
-    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
-    assert not at.exception, [e.value for e in at.exception]
-    if name != "launch":
-        at.query_params.update(query or {})
-        at.switch_page(f"views/{name}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(name, query)
 
 
 def _chart(at: AppTest, key: str) -> dict[str, Any]:

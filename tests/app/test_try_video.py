@@ -25,7 +25,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.components.text import plain
-from tests.app.conftest import MAIN, ROOT, clear_streamlit_caches
+from tests.app.conftest import MAIN, ROOT, clear_streamlit_caches, open_page
 
 LABELS = ("sky", "sea", "road")
 
@@ -112,11 +112,7 @@ def _fresh_caches() -> None:
 
 
 def _page(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
-    at.query_params.update(query or {})
-    at.switch_page("views/try_video.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("try_video", query, 60)
 
 
 def _chart_y(at: AppTest, key: str) -> list[np.ndarray]:

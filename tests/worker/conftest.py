@@ -9,7 +9,6 @@ PostgreSQL database. The test process and every worker it starts see the same en
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from db.engine import scratch_database
-from worker.local import LocalWorkers
+from worker.local import LocalWorkers, wait_until
 
 
 @dataclass
@@ -85,10 +84,4 @@ def workers(env: Backend, tmp_path: Path) -> Iterator[LocalWorkers]:
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.3) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return wait_until(condition, timeout, what, interval)

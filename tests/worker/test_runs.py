@@ -1,5 +1,5 @@
 """The run API without worker processes: bad input refused before anything is queued, the DAG of a
-submission, cancel, failure propagation, claiming, the sweeper, the reporter's metric rows, the CLI."""
+submission, cancel, failure propagation, claiming, the recovery loop, the reporter's metric rows, the CLI."""
 
 from __future__ import annotations
 
@@ -191,10 +191,10 @@ def test_a_run_is_not_claimed_twice(env: Backend) -> None:
     assert _claim(engine, run_id, "elsewhere:2", settings) is None
 
 
-def test_the_sweeper_resends_dead_runs_and_leaves_live_ones(env: Backend) -> None:
+def test_the_recovery_loop_resends_dead_runs_and_leaves_live_ones(env: Backend) -> None:
     from db.models import utcnow
     from worker.runs import show, submit
-    from worker.schedule import sweep
+    from worker.schedule import recover
     from y8m_models.options import RunOptions
 
     ids = [submit("1", env.data, RunOptions(max_steps=3, seed=s)).targets[1] for s in (20, 21, 22, 23, 24, 25)]
@@ -206,7 +206,7 @@ def test_the_sweeper_resends_dead_runs_and_leaves_live_ones(env: Backend) -> Non
     _set(ids[4], celery_id=None)  # queued, but its message was never sent (the broker was away)
     _set(ids[5], status="running", worker=f"{here}:{_dead_pid()}", heartbeat_at=utcnow(), attempts=5)
     before = show(ids[0])["celery_id"]
-    result = sweep()
+    result = recover()
     assert sorted(result["resent"]) == [ids[0], ids[3], ids[4]] and sorted(result["ended"]) == [ids[1], ids[5]]
     assert show(ids[5])["status"] == "failed" and "5 attempts" in show(ids[5])["error"]
     assert show(ids[4])["celery_id"] is not None
@@ -218,13 +218,13 @@ def test_the_sweeper_resends_dead_runs_and_leaves_live_ones(env: Backend) -> Non
 
 def test_a_message_taken_by_a_worker_that_died_before_claiming_its_run_is_sent_again(env: Backend) -> None:
     """A worker killed between taking a run's message and its child claiming the run: the folder broker has
-    deleted the message and Redis gives it back only after the visibility timeout, so the sweeper sends the run
+    deleted the message and Redis gives it back only after the visibility timeout, so the recovery loop sends the run
     again, judging the taker as it judges a running run's worker (a dead pid here, a stale heartbeat from any
     host). Before ``take`` such a run stayed queued for ever."""
     from db.models import utcnow
     from db.settings import Settings
     from worker.runs import show, submit
-    from worker.schedule import sweep, take
+    from worker.schedule import recover, take
     from y8m_models.options import RunOptions
 
     ids = [submit("1", env.data, RunOptions(max_steps=3, seed=s)).targets[1] for s in (30, 31, 32, 33)]
@@ -240,7 +240,7 @@ def test_a_message_taken_by_a_worker_that_died_before_claiming_its_run_is_sent_a
     taken = show(ids[0])
     assert taken["status"] == "queued" and taken["worker"].startswith(here)
     assert taken["events"][-1]["event"] == "taken"
-    result = sweep()
+    result = recover()
     assert sorted(result["resent"]) == [ids[0], ids[2], ids[3]]
     for lost in (ids[0], ids[2]):
         info = show(lost)
@@ -249,19 +249,19 @@ def test_a_message_taken_by_a_worker_that_died_before_claiming_its_run_is_sent_a
     assert show(ids[1])["celery_id"] == sent[ids[1]] and show(ids[1])["worker"] == "far-away:12"
     interrupted = show(ids[3])  # its worker died while running it; the resent message waits to be taken
     assert interrupted["status"] == "interrupted" and interrupted["worker"] is None
-    assert sweep()["resent"] == []  # nothing taken, nothing lost: no second message
+    assert recover()["resent"] == []  # nothing taken, nothing lost: no second message
 
 
 def test_heartbeats_are_written_and_judged_by_the_databases_clock(env: Backend,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """A worker machine whose clock is 3 hours behind writes a heartbeat; a sweeper on a machine with the right
+    """A worker machine whose clock is 3 hours behind writes a heartbeat; a recovery loop on a machine with the right
     time must not take the live run for dead. PostgreSQL's clock is the one both share; SQLite lives on one
     machine, whose clock is its own."""
     from db import queries
     from db.engine import get_engine, reading
     from db.models import utcnow
     from worker.runs import show, submit
-    from worker.schedule import sweep
+    from worker.schedule import recover
     from y8m_models.options import RunOptions
 
     run_id = submit("1", env.data, RunOptions(max_steps=3, seed=40)).targets[1]
@@ -275,7 +275,7 @@ def test_heartbeats_are_written_and_judged_by_the_databases_clock(env: Backend,
         return
     assert abs((beat - utcnow()).total_seconds()) < 60  # the server's time, not the skewed machine's
     _set(run_id, status="running", worker="behind-host:7", heartbeat_at=beat)
-    sweep()
+    recover()
     assert show(run_id)["status"] == "running"
 
 

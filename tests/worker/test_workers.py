@@ -40,7 +40,7 @@ def test_a_run_goes_from_submit_to_succeeded_with_scores_and_metrics(env: Backen
     wait_for(lambda: _finished([run_id]), 120, f"run {run_id}")
     info = show(run_id)
     assert info["status"] == "succeeded", info["error"]
-    # the worker process took the message (a kill from here on is seen by the sweeper), its child ran the run
+    # the worker process took the message (a kill from here on is seen by the recovery loop), its child ran the run
     taken = [e["message"] for e in info["events"] if e["event"] == "taken"]
     assert taken and taken[0].endswith(f":{process.pid}") and not info["worker"].endswith(f":{process.pid}")
     assert info["step"] == info["steps"] == 30 and info["attempts"] == 1 and info["examples_per_second"] > 0
@@ -114,7 +114,7 @@ def test_cancel_stops_a_running_run_at_its_next_step(env: Backend, workers: Work
 
 def test_a_killed_worker_s_run_resumes_from_its_checkpoint_on_a_new_worker(env: Backend, workers: Workers) -> None:
     """kill -9 of the worker (parent and child) at ~step 60 of 400 with a checkpoint every 20 steps: a new
-    worker's start-up sweep sends the run again; it resumes from its last checkpoint and succeeds, with one
+    worker's start-up recovery pass sends the run again; it resumes from its last checkpoint and succeeds, with one
     metric row per (name, step) and nothing left running."""
     from db.engine import get_engine, reading
     from db.models import Metric, Run
