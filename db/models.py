@@ -281,6 +281,8 @@ class SweepTrial(Base):
     params: Mapped[dict[str, Any]]
     state: Mapped[str] = mapped_column(String(10), default="asked")
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    # Its submission made the run (not reused): only such a run is pruned or cancelled by the sweep.
+    created_run: Mapped[bool] = mapped_column(default=False)
     value: Mapped[float | None]
     step: Mapped[int | None]
     message: Mapped[str] = mapped_column(Text, default="")

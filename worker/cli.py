@@ -387,7 +387,7 @@ def _run_ids(text: list[str]) -> list[int]:
     out: list[int] = []
     for part in (p for t in text for p in t.split(",") if p):
         first, dash, last = part.partition("-")
-        if not (first.isdigit() and (not dash or last.isdigit())):
+        if not (first.isdigit() and (not dash or last.isdigit())) or (dash and int(last) < int(first)):
             raise fail(f"{part!r} is not a run id or a range of them (5, 5,7 or 5-9)")
         out += list(range(int(first), int(last) + 1)) if dash else [int(first)]
     return out

@@ -2,7 +2,8 @@
 with its artifacts, and finding runs by tag, text and configuration values (``model.training.learning_rate<0.001``).
 
 Deleting never breaks what is kept: a run another run reads (an ensemble's member, a teacher, a cascade's stream, a
-predict run's source) is deleted only together with its readers, and an active run is cancelled first, not deleted.
+predict run's source) is deleted only together with its readers, a run a saved variant names as a member is not
+deleted, and an active run is refused (cancel it first).
 The rows go in one transaction, then the folder: a failure leaves the whole run, or a folder nothing reads (named).
 """
 
@@ -21,9 +22,10 @@ from sqlalchemy import delete, or_, select, update
 
 from db.engine import writing
 from db.models import ACTIVE, Run, RunLink, SweepTrial, utcnow
-from db.queries import add_event
+from db.queries import add_event, variants
 from db.settings import Settings
 from worker.store import prepare
+from worker.variants import references, variant_of_row
 from y8m_models.configs.registry import MISSING, get_path
 
 TAG = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,39}")
@@ -131,8 +133,16 @@ def delete_runs(run_ids: Sequence[int], dry_run: bool = False, settings: Setting
         for link in s.scalars(select(RunLink).where(RunLink.input_id.in_(ids), RunLink.run_id.not_in(ids))):
             raise CurationError(f"run {link.input_id} is read by run {link.run_id} (as {link.role} {link.position}): "
                                 f"delete run {link.run_id} with it, or keep both")
+        for variant in (variant_of_row(v) for v in variants(s)):
+            named = sorted(ids & set(references(variant)[1]))
+            if named:
+                raise CurationError(f"run {named[0]} is a member of variant {variant.name!r}: delete the variant's "
+                                    "use of it first (save the ensemble again without it), or keep the run")
         folders = [settings.artifacts / r.artifact_dir for r in runs if r.artifact_dir]
         if not dry_run:
+            s.execute(update(SweepTrial).where(SweepTrial.run_id.in_(ids), SweepTrial.state.in_(("asked", "running")))
+                      .values(state="failed", message="its run was deleted", finished_at=utcnow())
+                      .execution_options(synchronize_session=False))
             s.execute(update(SweepTrial).where(SweepTrial.run_id.in_(ids)).values(run_id=None)
                       .execution_options(synchronize_session=False))
             s.execute(delete(RunLink).where(or_(RunLink.run_id.in_(ids), RunLink.input_id.in_(ids)))
@@ -162,6 +172,7 @@ class ValueFilter:
     key: str
     op: str
     value: Any
+    raw: str = ""  # the value as written
 
     @classmethod
     def parse(cls, text: str) -> ValueFilter:
@@ -174,14 +185,15 @@ class ValueFilter:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        return cls(key, op, value)
+        return cls(key, op, value, raw)
 
     def matches(self, config: dict[str, Any]) -> bool:
         have = get_path(config, self.key)
         if have is MISSING:
             return False
+        wanted = self.raw if isinstance(have, str) else self.value  # a dataset named 2018 is text, not a number
         try:
-            return bool(OPERATORS[self.op](have, self.value))
+            return bool(OPERATORS[self.op](have, wanted))
         except TypeError:  # a number compared with text: not a match
             return False
 

@@ -71,6 +71,7 @@ class Reporter(threading.Thread):
         self.notes: list[tuple[str, str]] = []  # events to write at the next beat
         self._offset, self._known_steps = 0, None
         self._lock = threading.Lock()
+        self._advancing: threading.Thread | None = None
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval):
@@ -83,6 +84,8 @@ class Reporter(threading.Thread):
         self._stop_event.set()
         self.join()
         self.flush()
+        if self._advancing is not None:
+            self._advancing.join(timeout=30)
 
     def _new_lines(self) -> tuple[list[dict[str, Any]], int]:
         """The complete lines after the offset, and the offset after them (kept once they are written)."""
@@ -127,8 +130,12 @@ class Reporter(threading.Thread):
                 if run.cancel_requested:
                     self.cancelled.set()
             self._offset = offset  # committed: a failed beat reads the same lines again
-        if any(name == f"{OBJECTIVE}/gap" for name, _, _ in points):
-            _advance_sweeps(self.run_id)  # a trial's new validate1 GAP: it may be pruned now
+        if any(name == f"{OBJECTIVE}/gap" for name, _, _ in points) and not (
+                self._advancing and self._advancing.is_alive()):
+            # a trial's new validate1 GAP: it may be pruned now; decided beside the beats, which must not wait for it
+            self._advancing = threading.Thread(target=_advance_sweeps, args=(self.run_id,), daemon=True,
+                                               name=f"y8m-advance-{self.run_id}")
+            self._advancing.start()
 
 
 def _advance_sweeps(run_id: int) -> None:
@@ -309,8 +316,9 @@ def execute_run(run_id: int) -> str:
         lines, status, error = [], "failed", str(exc)
     with writing(engine) as s:
         now = clock(s)
+        ended = {"cancel_requested": False} if status == "succeeded" else {}  # a late cancel or prune changed nothing
         if not set_status(s, run_id, status, expected=("running",), match={"worker": me}, finished_at=now,
-                          error=error, heartbeat_at=now):
+                          error=error, heartbeat_at=now, **ended):
             return "taken over"
         if status == "succeeded":
             set_scores(s, run_id, scores_of(lines))

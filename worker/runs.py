@@ -203,6 +203,7 @@ def _check_sizes(jobs: list[Any], num_classes: int, features: FeatureLayout) -> 
 
 
 _apart = False  # count_parameters_apart() was called: this process keeps torch out
+COUNT_SECONDS = 600  # a paper-size model is built on the CPU to be counted: seconds, not minutes
 _counter: ProcessPoolExecutor | None = None
 _counter_lock = threading.Lock()
 
@@ -229,7 +230,10 @@ def parameter_counts(models: list[Any], num_classes: int, features: FeatureLayou
             _counter = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         counter = _counter
     try:
-        return counter.submit(_count_all, dumped, num_classes, features).result()
+        return counter.submit(_count_all, dumped, num_classes, features).result(timeout=COUNT_SECONDS)
+    except TimeoutError:
+        raise SubmitError(f"the helper process that counts the models' parameters gave no answer in "
+                          f"{COUNT_SECONDS} s; submit again") from None
     except BrokenProcessPool:
         with _counter_lock:
             _counter = None

@@ -17,6 +17,7 @@ when it is submitted again: a process killed between the two leaves no run witho
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -26,9 +27,10 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from db.engine import reading, writing
-from db.models import Metric, Run, Score, Sweep, SweepTrial
+from db.models import ACTIVE, Metric, Run, Score, Sweep, SweepTrial
 from db.queries import add_event, clock, readers
 from db.settings import Settings
 from worker.processes import worker_name
@@ -51,6 +53,7 @@ NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 ACTIVE_TRIALS = ("asked", "running")
 SUBMISSION_REFUSED = "submission refused"
 REFUSED_IN_A_ROW = 3
+MAX_SUBMISSIONS = 4  # per advance call
 DONE_TRIALS = ("complete", "pruned", "failed")
 
 
@@ -123,9 +126,10 @@ def check_space(config: str, space: SearchSpace, options: RunOptions, settings: 
 
 
 def create_sweep(request: SweepRequest, settings: Settings | None = None) -> int:
-    """Check the request (``check_space``, then the runs of the first and last values as ``runs submit`` checks
-    them), record the sweep and ask its first trials; returns its id. ``SweepError``, with nothing written, on bad
-    input."""
+    """Check the request (``check_space``; the runs of the smallest and largest values as ``runs submit`` checks
+    them; validate1 files, which judge the trials), record the sweep and ask its first trials; returns its id.
+    ``SweepError``, with nothing written, on bad input. A variant's values are written into the sweep: its trials do
+    not move when the variant is changed later."""
     settings = settings or Settings.from_env()
     if not 1 <= request.n_trials <= MAX_TRIALS:
         raise SweepError(f"--trials {request.n_trials}: between 1 and {MAX_TRIALS}")
@@ -136,34 +140,50 @@ def create_sweep(request: SweepRequest, settings: Settings | None = None) -> int
     if request.name is not None and not NAME.fullmatch(request.name):
         raise SweepError(f"--name {request.name!r}: 1 to 64 of a-z 0-9 _ . -, starting with a letter or digit")
     check_space(request.config, request.space, request.options, settings)
+    base, fixed = _base(request.config, settings)
+    config = resolve(base)
+    options = _with(request.options, {k: v for k, v in fixed.items() if k not in request.space.params})
+    options = options.model_copy(update={"overrides": {**options.overrides, **request.options.overrides}})
+    pinned = str(config.number or config.slug)
     try:
         dataset = register_dataset(request.data, settings=settings)
     except SubmitError as exc:
         raise SweepError(str(exc)) from None
-    for end in (0, -1):  # the smallest and the largest values: splits and size limits as submit sees them
-        values = {key: p.ends[end] for key, p in request.space.params.items()}
+    level = config.model.level
+    if "validate1" not in dataset.splits.get(level, {}):
+        raise SweepError(f"--data {dataset.name}: no {level}-level validate1 files, which judge a sweep's trials")
+    for extreme in (min, max):  # splits and size limits as submit sees them, at the smallest and largest values
+        values = {key: _extreme(p.ends, extreme) for key, p in request.space.params.items()}
         try:
-            preview(request.config, dataset.name, _with(request.options, values), settings=settings)
+            preview(pinned, dataset.name, _with(options, values), settings=settings)
         except SubmitError as exc:
             raise SweepError(f"with {_text(values)}: {exc}") from None
-    base, _ = _base(request.config, settings)
-    config = resolve(base)
-    engine = prepare(settings)
-    with writing(engine) as s:
-        if request.name and s.scalar(select(Sweep.id).where(Sweep.name == request.name)) is not None:
-            raise SweepError(f"--name {request.name}: a sweep of that name exists; choose another")
-        sweep = Sweep(name=request.name or f"pending-{time.time_ns()}", config=request.config, number=config.number,
-                      slug=config.slug, dataset_id=dataset.id, options=request.options.stored(),
-                      space=request.space.stored(), n_trials=request.n_trials, parallel=request.parallel,
-                      sampler=request.sampler, pruner=request.pruning.stored(), seed=request.options.seed,
-                      note=request.note, created_by=user_name())
-        s.add(sweep)
-        s.flush()
-        if request.name is None:
-            sweep.name = f"{config.slug[:50]}-sweep-{sweep.id}"
-        sweep_id = sweep.id
+    note = request.note + (f"\nvariant {request.config}: {_text(fixed)}" if fixed else "")
+    try:
+        with writing(prepare(settings)) as s:
+            if request.name and s.scalar(select(Sweep.id).where(Sweep.name == request.name)) is not None:
+                raise SweepError(f"--name {request.name}: a sweep of that name exists; choose another")
+            sweep = Sweep(name=request.name or f"pending-{time.time_ns()}", config=pinned, number=config.number,
+                          slug=config.slug, dataset_id=dataset.id, options=options.stored(),
+                          space=request.space.stored(), n_trials=request.n_trials, parallel=request.parallel,
+                          sampler=request.sampler, pruner=request.pruning.stored(), seed=request.options.seed,
+                          note=note.strip(), created_by=user_name())
+            s.add(sweep)
+            s.flush()
+            if request.name is None:
+                sweep.name = f"{config.slug[:50]}-sweep-{sweep.id}"
+            sweep_id = sweep.id
+    except IntegrityError:  # the same name saved by another process between the check and the insert
+        raise SweepError(f"--name {request.name}: a sweep of that name was made just now; choose another") from None
     advance(sweep_id, settings)
     return sweep_id
+
+
+def _extreme(ends: list[Any], pick: Any) -> Any:
+    """The smallest or largest of a range's ends or of numeric choices; other choices: the first or the last."""
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in ends):
+        return pick(ends)
+    return ends[0] if pick is min else ends[-1]
 
 
 def _with(options: RunOptions, values: dict[str, Any]) -> RunOptions:
@@ -209,28 +229,39 @@ def advance(sweep_id: int, settings: Settings | None = None, wait: float = 0.0) 
         time.sleep(0.25)
     try:
         _settle(settings, sweep_id)
-        _ask(settings, sweep_id)
+        _ask(settings, sweep_id, me)
         _settle(settings, sweep_id)  # a trial whose run was reused finished is complete at once
     finally:
         _release(settings, sweep_id, me)
     return True
 
 
-def advance_all(settings: Settings | None = None) -> list[int]:
-    """Advance every running sweep nobody holds (the workers' recovery loop); returns those advanced."""
+def advance_all(settings: Settings | None = None, guard: Any = None) -> list[int]:
+    """Advance every running sweep nobody holds (the workers' recovery loop), each under ``guard`` (a lock) when
+    given; a sweep that fails is logged and the others go on. Returns those advanced."""
     settings = settings or Settings.from_env()
     with reading(prepare(settings)) as s:
         ids = list(s.scalars(select(Sweep.id).where(Sweep.status == "running").order_by(Sweep.id)))
-    return [i for i in ids if advance(i, settings)]
+    done = []
+    for sweep_id in ids:
+        with guard or contextlib.nullcontext():
+            try:
+                if advance(sweep_id, settings):
+                    done.append(sweep_id)
+            except Exception:  # one broken sweep must not stop the others
+                log.exception("sweep %s could not be advanced", sweep_id)
+    return done
 
 
 def advance_of_run(run_id: int, settings: Settings | None = None) -> None:
-    """A run recorded a validate1 GAP or ended: advance the running sweeps it is a trial of, waiting a little for a
-    holder to finish (else the holder's next call or the recovery loop sees it)."""
+    """A run recorded a validate1 GAP or ended: advance the running sweeps it is a trial of (a pruned one too: its
+    end may finish the sweep), waiting a little for a holder to finish (else the holder's next call or the recovery
+    loop sees it)."""
     settings = settings or Settings.from_env()
     with reading(prepare(settings)) as s:
         ids = list(s.scalars(select(SweepTrial.sweep_id).join(Sweep).where(
-            SweepTrial.run_id == run_id, SweepTrial.state.in_(ACTIVE_TRIALS), Sweep.status == "running")).unique())
+            SweepTrial.run_id == run_id, SweepTrial.state.in_((*ACTIVE_TRIALS, "pruned")),
+            Sweep.status == "running")).unique())
     for sweep_id in ids:
         advance(sweep_id, settings, wait=10.0)
 
@@ -246,19 +277,23 @@ def _records(s: Any, sweep: Sweep) -> list[TrialRecord]:
 
 
 def _settle(settings: Settings, sweep_id: int) -> None:
-    """Trials whose runs ended get their outcome; running ones falling behind are pruned."""
+    """Trials whose runs ended get their outcome (a trial pruned after its run had finished training is complete);
+    running ones falling behind are pruned."""
     with writing(prepare(settings)) as s:
-        sweep = s.get(Sweep, sweep_id)
+        sweep = _get(s, sweep_id, lock=True)
         space, pruning = SearchSpace.of(sweep.space, sweep.name), Pruning(**sweep.pruner)
         now = clock(s)
-        for trial in (t for t in sweep.trials if t.state == "running"):
-            run = s.get(Run, trial.run_id)
-            if run.status == "succeeded":
+        for trial in (t for t in sweep.trials if t.state in ("running", "pruned")):
+            run = s.get(Run, trial.run_id) if trial.run_id is not None else None
+            if run is None and trial.state == "running":
+                trial.state, trial.finished_at, trial.message = "failed", now, "its run was deleted"
+            elif run is not None and run.status == "succeeded":
                 score = s.get(Score, (run.id, OBJECTIVE))
                 trial.state, trial.finished_at = ("complete", now) if score else ("failed", now)
                 trial.value = score.gap if score else None
-                trial.message = "" if score else f"run {run.id} succeeded without a {OBJECTIVE} score"
-            elif run.status in ("failed", "cancelled"):
+                trial.message = (f"run {run.id} succeeded without a {OBJECTIVE} score" if score is None else
+                                 f"pruned at step {trial.step}, after its run had trained: kept" if trial.step else "")
+            elif run is not None and trial.state == "running" and run.status in ("failed", "cancelled"):
                 trial.state, trial.finished_at = "failed", now
                 trial.message = f"run {run.id} {run.status}" + (f": {run.error}" if run.error else "")
         if pruning.kind == "none":
@@ -266,41 +301,63 @@ def _settle(settings: Settings, sweep_id: int) -> None:
         records = _records(s, sweep)
         for trial in (t for t in sweep.trials if t.state == "running"):
             run = s.get(Run, trial.run_id)
-            if run.status != "running" or run.cancel_requested:
-                continue
-            if should_prune(sweep.name, space, records, trial.number, pruning):
-                _prune(s, sweep, trial, run, records[trial.number], pruning)
+            if run.status != "running" or run.cancel_requested or (run.steps and run.step >= run.steps):
+                continue  # not training (any more): its last evaluation judges nothing
+            if should_prune(sweep.name, space, records, trial.number, pruning) and _prune(
+                    s, sweep, trial, run, records[trial.number], pruning):
                 records[trial.number].state = "pruned"
 
 
-def _prune(s: Any, sweep: Sweep, trial: SweepTrial, run: Run, record: TrialRecord, pruning: Pruning) -> None:
-    """Stop a trial's run at its next step, saying why; a run other runs read (an ensemble reusing it) is left to
-    finish."""
+def _owned(s: Any, trial: SweepTrial) -> bool:
+    """Whether the sweep may stop a trial's run: its submission made it, no other active trial of any sweep has it,
+    and no run reads it (an ensemble reusing it)."""
+    shared = s.scalar(select(SweepTrial.number).where(
+        SweepTrial.run_id == trial.run_id, SweepTrial.state.in_(ACTIVE_TRIALS),
+        or_(SweepTrial.sweep_id != trial.sweep_id, SweepTrial.number != trial.number)).limit(1))
+    return trial.created_run and shared is None and not readers(s, [trial.run_id])
+
+
+def _prune(s: Any, sweep: Sweep, trial: SweepTrial, run: Run, record: TrialRecord, pruning: Pruning) -> bool:
+    """Stop a trial's run at its next step, saying why; a run the sweep does not own (``_owned``) is left to
+    finish. True when pruned."""
+    if not _owned(s, trial):
+        return False
     step = max(record.intermediate)
-    gap = record.intermediate[step]
-    if readers(s, [run.id]):
-        log.info("sweep %s trial %s: run %s is read by other runs; not pruned", sweep.id, trial.number, run.id)
-        return
-    why = (f"pruned by sweep {sweep.name} ({pruning.text()}): trial {trial.number}'s {OBJECTIVE} GAP {gap:.4f} at "
-           f"step {step} fell behind the other trials")
+    why = (f"pruned by sweep {sweep.name} ({pruning.text()}): trial {trial.number}'s {OBJECTIVE} GAP "
+           f"{record.intermediate[step]:.4f} at step {step} fell behind the other trials")
     run.cancel_requested = True
     add_event(s, run.id, "pruned", why)
     trial.state, trial.step, trial.message, trial.finished_at = "pruned", step, why, clock(s)
+    return True
 
 
-def _ask(settings: Settings, sweep_id: int) -> None:
+def _winding_down(s: Any, sweep: Sweep) -> bool:
+    """A pruned trial's run still training (it stops at its next step, or finishes and the trial is complete): the
+    sweep is not finished before it has ended."""
+    runs = [t.run_id for t in sweep.trials if t.state == "pruned" and t.run_id is not None]
+    return bool(runs) and s.scalar(select(Run.id).where(Run.id.in_(runs), Run.status.in_(ACTIVE)).limit(1)) is not None
+
+
+def _renew(s: Any, sweep_id: int, me: str) -> bool:
+    """Still this process's sweep to drive (its lease renewed), and running."""
+    return s.execute(update(Sweep).where(Sweep.id == sweep_id, Sweep.driver == me, Sweep.status == "running")
+                     .values(driven_at=clock(s)).execution_options(synchronize_session=False)).rowcount == 1
+
+
+def _ask(settings: Settings, sweep_id: int, me: str) -> None:
     """Submit the asked trials without a run, then ask new ones while fewer than ``parallel`` are active and the
-    budget is not spent; finish a sweep whose trials are all done."""
-    while True:
+    budget is not spent, ``MAX_SUBMISSIONS`` at most per call (the next call goes on: a long call would outlive
+    its lease and hold up its caller); finish a sweep whose trials are all done."""
+    for _ in range(MAX_SUBMISSIONS):
         with writing(prepare(settings)) as s:
-            sweep = s.get(Sweep, sweep_id)
-            if sweep.status != "running":
+            if not _renew(s, sweep_id, me):
                 return
+            sweep = _get(s, sweep_id, lock=True)
             waiting = next((t for t in sweep.trials if t.state == "asked" and t.run_id is None), None)
             active = sum(t.state in ACTIVE_TRIALS for t in sweep.trials)
             done = sum(t.state in DONE_TRIALS for t in sweep.trials)
             if waiting is None and (active >= sweep.parallel or active + done >= sweep.n_trials):
-                if active == 0 and done >= sweep.n_trials:
+                if active == 0 and done >= sweep.n_trials and not _winding_down(s, sweep):
                     sweep.status, sweep.finished_at = "finished", clock(s)
                 return
             if waiting is None:
@@ -310,41 +367,47 @@ def _ask(settings: Settings, sweep_id: int) -> None:
                 s.add(waiting)
             number, values = waiting.number, dict(waiting.params)
             config, data, options, name = sweep.config, sweep.dataset.name, sweep.options, sweep.name
-        if not _submit(settings, sweep_id, name, number, config, data,
+        if not _submit(settings, sweep_id, me, name, number, config, data,
                        _with(RunOptions.from_stored(options), values)):
             return  # one refused submission per call: the next call (or the recovery loop) tries again
 
 
-def _submit(settings: Settings, sweep_id: int, name: str, number: int, config: str, data: str,
+def _submit(settings: Settings, sweep_id: int, me: str, name: str, number: int, config: str, data: str,
             options: RunOptions) -> bool:
-    """Submit a trial's run; a refused submission fails the trial, and ``REFUSED_IN_A_ROW`` of them stop the sweep
-    (its dataset gone, say: every trial would fail the same way). False when refused."""
+    """Submit a trial's run and record it, unless the sweep was stopped or the trial changed meanwhile (the run is
+    then cancelled if this submission made it). A refused submission fails the trial, and ``REFUSED_IN_A_ROW`` of
+    them stop the sweep (its dataset gone, say: every trial would fail the same way). False when not recorded."""
     try:
         result = submit(config, data, options, settings=settings)
     except SubmitError as exc:
-        run_id, message = None, f"{SUBMISSION_REFUSED}: {exc}"
+        run_id, created, message = None, False, f"{SUBMISSION_REFUSED}: {exc}"
     else:
         run_id, message = next(iter(result.targets.values())), ""
+        created = run_id in result.created
     with writing(prepare(settings)) as s:
+        sweep = _get(s, sweep_id, lock=True)
         trial = s.get(SweepTrial, (sweep_id, number))
-        if run_id is None:
+        current = _renew(s, sweep_id, me) and trial.state == "asked" and trial.run_id is None
+        if current and run_id is None:
             trial.state, trial.message, trial.finished_at = "failed", message, clock(s)
-            sweep = s.get(Sweep, sweep_id)
             last = sorted((t for t in sweep.trials if t.state != "stopped"), key=lambda t: t.number)[-REFUSED_IN_A_ROW:]
             if len(last) == REFUSED_IN_A_ROW and all(t.message.startswith(SUBMISSION_REFUSED) for t in last):
                 sweep.status = "stopped"
                 log.warning("sweep %s stopped: %d submissions refused in a row (%s)", name, REFUSED_IN_A_ROW, message)
-            return False
-        trial.run_id, trial.state = run_id, "running"
-        add_event(s, run_id, "trial", f"trial {number} of sweep {name}: {_text(options.overrides)}")
-        return True
+        elif current:
+            trial.run_id, trial.state, trial.created_run = run_id, "running", created
+            add_event(s, run_id, "trial", f"trial {number} of sweep {name}: {_text(options.overrides)}")
+    if not current and created:
+        with contextlib.suppress(SubmitError):  # it ended meanwhile
+            cancel(run_id, settings)
+    return current and run_id is not None
 
 
 # --------------------------------------------------------------------------------------- stopping, resuming
 
 def stop_sweep(sweep_id: int, settings: Settings | None = None) -> list[int]:
     """Stop asking trials and cancel the running ones (each ``stopped``: asked again on resume), except a run other
-    runs read (an ensemble reusing it); returns the runs cancelled."""
+    runs read or that the sweep did not make (``_owned``); returns the runs cancelled."""
     settings = settings or Settings.from_env()
     with writing(prepare(settings)) as s:
         sweep = _get(s, sweep_id, lock=True)
@@ -353,9 +416,9 @@ def stop_sweep(sweep_id: int, settings: Settings | None = None) -> list[int]:
         sweep.status = "stopped"
         runs = []
         for trial in (t for t in sweep.trials if t.state in ACTIVE_TRIALS):
-            trial.state, trial.message = "stopped", "the sweep was stopped"
-            if trial.run_id is not None and not readers(s, [trial.run_id]):  # another submission's: left to run
+            if trial.run_id is not None and _owned(s, trial):  # another submission's run is left to run
                 runs.append(trial.run_id)
+            trial.state, trial.message = "stopped", "the sweep was stopped"
     cancelled = []
     for run_id in runs:
         try:
@@ -381,8 +444,8 @@ def resume_sweep(sweep_id: int, n_trials: int | None = None, settings: Settings 
             sweep.n_trials = n_trials
         for trial in (t for t in sweep.trials if t.state == "stopped"):
             trial.state, trial.run_id, trial.message = "asked", None, ""
-        sweep.status, sweep.finished_at, sweep.driver, sweep.driven_at = "running", None, None, None
-    advance(sweep_id, settings)
+        sweep.status, sweep.finished_at = "running", None
+    advance(sweep_id, settings, wait=5.0)  # a process still holding it from before the stop lets go at its next step
 
 
 # -------------------------------------------------------------------------------------------------- reading

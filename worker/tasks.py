@@ -91,9 +91,12 @@ def _start_recovery(**_: object) -> None:
             with _RECOVERY_LOCK:
                 try:
                     recover()
-                    advance_all()  # sweeps whose news no run's worker reported (a worker killed mid-trial)
                 except Exception:  # the database may be away for a while; the next pass tries again
                     log.exception("recovery failed")
+            try:  # sweeps whose news no run's worker reported (a worker killed mid-trial); the lock per sweep
+                advance_all(guard=_RECOVERY_LOCK)
+            except Exception:
+                log.exception("advancing the sweeps failed")
             time.sleep(interval)
 
     threading.Thread(target=loop, name="y8m-recovery", daemon=True).start()

@@ -7,13 +7,15 @@ configuration flattened to dotted keys with the run options as parameters (Tenso
 metric row (loss, lr, examples/s, ``<split>/gap`` and the other scores by step), its final scores, its tags and
 note, and its small files (``run.json``, ``metrics.jsonl``, a submission CSV) as MLflow artifacts. Checkpoints and
 predictions stay (they can be gigabytes): the exported run names its folder. y8m records steps, not the time of each
-point, so every point carries the run's start as its time. Exporting again skips runs already there (MLflow: the
-``y8m.run_id`` tag in the experiment; TensorBoard: the run's folder).
+point, so every point carries the run's start as its time. Exporting again skips runs already there (MLflow: a run
+of the experiment with the ``y8m.run_id`` tag and the completion tag; TensorBoard: the run's folder, written as
+``.partial`` and renamed when complete); a part-way export is made again. Only finished runs are exported.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,8 @@ from db.models import Metric, Run
 from db.settings import Settings
 from worker.store import prepare
 
-MLFLOW_STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "cancelled": "KILLED"}  # else RUNNING
+MLFLOW_STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "cancelled": "KILLED"}
+DONE_TAG = "y8m.exported"  # written last: an MLflow run without it is an export that stopped part-way
 SMALL_FILES = ("run.json", "metrics.jsonl", "submission.csv")
 
 
@@ -71,6 +74,9 @@ def records(run_ids: Sequence[int], settings: Settings | None = None) -> list[Ru
         missing = sorted(set(run_ids) - set(runs))
         if missing:
             raise ExportError(f"no run {', '.join(map(str, missing))}")
+        active = sorted(i for i, r in runs.items() if r.status not in MLFLOW_STATUS)
+        if active:
+            raise ExportError(f"run {', '.join(map(str, active))} has not finished: export it once it has")
         points: dict[int, list[tuple[str, int, float]]] = {}
         for run_id, name, step, value in s.execute(select(Metric.run_id, Metric.name, Metric.step, Metric.value)
                                                    .where(Metric.run_id.in_(list(run_ids)))
@@ -115,7 +121,7 @@ def to_mlflow(runs: Sequence[RunRecord], target: str, experiment: str = "y8m",
     """Each run as an MLflow run of ``experiment`` (made if missing); returns the runs written."""
     try:
         from mlflow.entities import Metric as MlflowMetric
-        from mlflow.entities import Param, RunTag
+        from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise ExportError("--mlflow needs MLflow's client: pip install mlflow-skinny") from None
@@ -126,25 +132,27 @@ def to_mlflow(runs: Sequence[RunRecord], target: str, experiment: str = "y8m",
         experiment, artifact_location=_artifacts_of(target))
     written = []
     for run in runs:
-        there = client.search_runs([experiment_id], filter_string=f"tags.`y8m.run_id` = '{run.id}'", max_results=1)
-        if there:
+        there = client.search_runs([experiment_id], filter_string=f"tags.`y8m.run_id` = '{run.id}'")
+        if any(r.data.tags.get(DONE_TAG) == "1" for r in there):
             log(f"run {run.id}: already in {uri} (MLflow run {there[0].info.run_id}), skipped")
             continue
+        for half in there:  # an export that stopped part-way: made again
+            client.delete_run(half.info.run_id)
         tags = {**run.tags, **({"mlflow.note.content": run.note} if run.note else {})}
-        made = client.create_run(experiment_id, start_time=run.start_ms, run_name=run.name,
-                                 tags=tags)
-        mlflow_id = made.info.run_id
+        mlflow_id = client.create_run(experiment_id, start_time=run.start_ms, run_name=run.name, tags=tags).info.run_id
         params = [Param(k, v[:6000]) for k, v in run.params.items()]
         metrics = [MlflowMetric(name, value, run.start_ms, step) for name, step, value in run.metrics]
         metrics += [MlflowMetric(f"final/{name}", value, run.end_ms or run.start_ms, 0)
                     for name, value in run.scores.items()]
-        for k in range(0, max(len(params), len(metrics)), 100):  # MLflow's batch limits: 100 params, 1000 metrics
-            client.log_batch(mlflow_id, metrics=metrics[k:k + 100], params=params[k:k + 100],
-                             tags=[RunTag("y8m.exported", "1")] if k == 0 else [])
+        for k in range(0, len(params), 100):  # MLflow's batch limits: 100 params, 1000 metrics, 1000 items
+            client.log_batch(mlflow_id, params=params[k:k + 100])
+        for k in range(0, len(metrics), 1000):
+            client.log_batch(mlflow_id, metrics=metrics[k:k + 1000])
         for name in SMALL_FILES:
             if (run.folder / name).is_file():
                 client.log_artifact(mlflow_id, str(run.folder / name))
-        client.set_terminated(mlflow_id, MLFLOW_STATUS.get(run.status, "RUNNING"), end_time=run.end_ms)
+        client.set_terminated(mlflow_id, MLFLOW_STATUS[run.status], end_time=run.end_ms)
+        client.set_tag(mlflow_id, DONE_TAG, "1")  # last: a run without it is made again
         log(f"run {run.id}: MLflow run {mlflow_id} in experiment {experiment!r} ({uri})")
         written.append(run.id)
     return written
@@ -172,8 +180,10 @@ def to_tensorboard(runs: Sequence[RunRecord], folder: Path, log: Callable[[str],
         if target.exists():
             log(f"run {run.id}: {target} exists, skipped")
             continue
+        partial = target.with_name(target.name + ".partial")  # renamed when complete
+        shutil.rmtree(partial, ignore_errors=True)
         wall = run.start_ms / 1000
-        with SummaryWriter(str(target)) as writer:
+        with SummaryWriter(str(partial)) as writer:
             for name, step, value in run.metrics:
                 writer.add_scalar(name, value, step, walltime=wall)
             hparams = {k: _scalar(v) for k, v in run.params.items() if _scalar(v) is not None}
@@ -182,6 +192,7 @@ def to_tensorboard(runs: Sequence[RunRecord], folder: Path, log: Callable[[str],
             writer.add_text("configuration", "```\n" + json.dumps(run.params, indent=1) + "\n```", 0, walltime=wall)
             if run.note:
                 writer.add_text("note", run.note, 0, walltime=wall)
+        partial.rename(target)
         log(f"run {run.id}: {target}")
         written.append(run.id)
     return written

@@ -30,7 +30,8 @@ class VariantError(ValueError):
     """A variant that cannot be saved; the message names the variant, value or option."""
 
 
-def _variant(row: Row) -> Variant:
+def variant_of_row(row: Row) -> Variant:
+    """A stored variant as the configurations' ``Variant``."""
     return Variant(name=row.name, base=row.number, overrides=row.overrides,
                    parent=row.parent, note=row.note, created_by=row.created_by, created_at=row.created_at,
                    frozen_by=row.frozen_by)
@@ -39,13 +40,13 @@ def _variant(row: Row) -> Variant:
 def get_variant(name: str, settings: Settings | None = None) -> Variant | None:
     with reading(prepare(settings)) as s:
         row = variant_named(s, name)
-        return _variant(row) if row is not None else None
+        return variant_of_row(row) if row is not None else None
 
 
 def list_variants(settings: Settings | None = None) -> list[Variant]:
     """Every variant, by base number and name."""
     with reading(prepare(settings)) as s:
-        return [_variant(r) for r in variants(s)]
+        return [variant_of_row(r) for r in variants(s)]
 
 
 def save_variant(name: str, base: str, changes: dict[str, Any], *, note: str = "", created_by: str | None = None,
@@ -71,7 +72,7 @@ def save_variant(name: str, base: str, changes: dict[str, Any], *, note: str = "
         with writing(engine) as s:
             row = variant_named(s, name, lock=True)  # a submission freezing it waits, or is waited for
             if row is not None and not replace:
-                raise VariantError(f"variant {name!r} exists ({_variant(row).label}); choose another name, or "
+                raise VariantError(f"variant {name!r} exists ({variant_of_row(row).label}); choose another name, or "
                                    "replace it")
             if row is not None and row.frozen_by is not None:
                 raise VariantError(f"variant {name!r} is frozen: run {row.frozen_by} used it; save the change under a "
@@ -89,7 +90,7 @@ def save_variant(name: str, base: str, changes: dict[str, Any], *, note: str = "
             row.parent, row.note, row.created_by, row.updated_at = (variant.parent, variant.note, variant.created_by,
                                                                     utcnow())
             s.flush()
-            return _variant(row)
+            return variant_of_row(row)
     except IntegrityError:  # the same name saved by another process between the check and the insert
         raise VariantError(f"variant {name!r} was saved by someone else just now; choose another name") from None
 

@@ -144,3 +144,15 @@ def test_delete_takes_a_run_with_its_readers_rows_and_folder_and_refuses_the_res
         trial = s.get(SweepTrial, (sweep_id, 0))
         assert (trial.run_id, trial.state, trial.value) == (None, "complete", 0.5)
     assert show_sweep(sweep_id)["best"]["run"] is None
+
+
+def test_a_run_a_saved_variant_names_as_a_member_is_kept(env: Backend) -> None:
+    from worker.runs import submit
+
+    member = submit("2", env.data, RunOptions(seed=7)).targets[2]
+    _finish([member])
+    made = _cli("ensemble", "create", "--name", "keeps-a-run", "--method", "mean", "--members", f"1,run:{member}")
+    assert made.exit_code == 0, made.stderr
+    refused = _cli("runs", "delete", str(member), "--yes")
+    assert refused.exit_code == 2 and f"error: run {member} is a member of variant 'keeps-a-run'" in refused.stderr
+    assert _cli("runs", "list", "--json", "--where", "dataset=tiny", "--where", "seed=7").stdout.count('"id"') == 1

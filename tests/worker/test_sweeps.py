@@ -214,7 +214,7 @@ def test_refused_submissions_fail_one_trial_per_call_and_three_in_a_row_stop_the
     from worker.store import prepare
     from worker.sweeps import SweepError, advance, create_sweep, resume_sweep, show_sweep, stop_sweep
 
-    sweep_id = create_sweep(_request(env, name="refused", n_trials=10))
+    sweep_id = create_sweep(_request(env, name="refused", n_trials=10, options=RunOptions(seed=901)))  # no reuse
     stop_sweep(sweep_id)
     with writing(prepare()) as s:
         sweep = s.get(Sweep, sweep_id)
@@ -228,3 +228,62 @@ def test_refused_submissions_fail_one_trial_per_call_and_three_in_a_row_stop_the
     info = show_sweep(sweep_id)
     assert info["status"] == "stopped" and [t["state"] for t in info["trials"]] == ["failed"] * 3
     assert info["trials"][2]["message"].startswith("submission refused: #1 chaining_video_relabel: batch size")
+
+
+def test_a_run_the_sweep_did_not_make_is_never_cancelled_by_it(env: Backend) -> None:
+    """Content-hash reuse: a trial whose values someone already submitted gets that run; stopping the sweep leaves it
+    running for its owner."""
+    from worker.runs import show, submit
+    from worker.sweeps import create_sweep, show_sweep, stop_sweep
+
+    theirs = {submit("1", env.data, RunOptions(seed=904, overrides={LR: lr})).targets[1] for lr in (0.01, 0.02)}
+    sweep_id = create_sweep(_request(env, name="reuser", space=SearchSpace.from_ranges([f"{LR}=[0.01,0.02]"]),
+                                     n_trials=2, parallel=2, options=RunOptions(seed=904)))
+    assert {t["run"] for t in show_sweep(sweep_id)["trials"]} <= theirs
+    assert stop_sweep(sweep_id) == []
+    assert {show(r)["status"] for r in theirs} == {"queued"}
+
+
+def test_a_submission_that_lands_after_a_stop_is_taken_back(env: Backend) -> None:
+    """A driver that was submitting a trial's run while the sweep was stopped: the trial stays stopped, and the run
+    its submission made is cancelled (not left training for a stopped sweep)."""
+    from worker import sweeps
+    from worker.runs import list_runs, show
+
+    sweep_id = sweeps.create_sweep(_request(env, name="late", n_trials=2, options=RunOptions(seed=902)))
+    sweeps.stop_sweep(sweep_id)
+    trial = show_sweep_trial(sweep_id, 0)
+    late = sweeps._with(RunOptions(seed=902), {LR: trial["params"][LR] * 1.5})  # values no run has yet: a new run
+    assert not sweeps._submit(sweeps.Settings.from_env(), sweep_id, "me:0", "late", 0, "1", str(env.data), late)
+    assert show_sweep_trial(sweep_id, 0)["state"] == "stopped"
+    newest = max(r["id"] for r in list_runs(limit=5))
+    assert show(newest)["status"] == "cancelled"
+
+
+def show_sweep_trial(sweep_id: int, number: int) -> dict:
+    from worker.sweeps import show_sweep
+
+    return show_sweep(sweep_id)["trials"][number]
+
+
+def test_a_trial_pruned_after_its_run_finished_training_is_kept_as_complete(env: Backend) -> None:
+    from db.engine import writing
+    from db.models import Run, SweepTrial
+    from db.queries import set_scores
+    from worker.runs import show
+    from worker.store import prepare
+    from worker.sweeps import advance, create_sweep, show_sweep
+
+    sweep_id = create_sweep(_request(env, name="late-prune", n_trials=1, options=RunOptions(seed=903)))
+    run_id = show_sweep_trial(sweep_id, 0)["run"]
+    with writing(prepare()) as s:  # judged on its last evaluation while it was predicting, then it succeeded
+        trial = s.get(SweepTrial, (sweep_id, 0))
+        trial.state, trial.step, trial.message = "pruned", 75, "pruned by sweep late-prune"
+        run = s.get(Run, run_id)
+        run.status, run.cancel_requested = "succeeded", True
+        set_scores(s, run_id, {"validate1": {"gap": 0.42}})
+    advance(sweep_id)
+    kept = show_sweep(sweep_id)
+    assert kept["trials"][0]["state"] == "complete" and kept["trials"][0]["value"] == 0.42
+    assert kept["trials"][0]["message"] == "pruned at step 75, after its run had trained: kept"
+    assert kept["status"] == "finished" and show(run_id)["status"] == "succeeded"

@@ -97,3 +97,22 @@ def test_export_names_what_is_wrong(env: Backend, tmp_path) -> None:
                         "no run to export")]:
         result = CliRunner().invoke(_app(), args)
         assert result.exit_code == 2 and f"error: {says}" in result.stderr, (args, result.stderr)
+
+
+def test_an_export_that_stopped_part_way_is_made_again(env: Backend, tmp_path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from worker.tracking import tracking_uri
+
+    run_id = _finished_run(env)
+    uri = tracking_uri(str(tmp_path / "mlflow"))
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("y8m")
+    client.create_run(experiment, tags={"y8m.run_id": str(run_id)})  # created, then the export died
+    (tmp_path / "tb" / f"run-{run_id}-chaining_video_relabel.partial").mkdir(parents=True)  # the same in TensorBoard
+    for target in (["--mlflow", str(tmp_path / "mlflow")], ["--tensorboard", str(tmp_path / "tb")]):
+        result = CliRunner().invoke(_app(), ["runs", "export", str(run_id), *target])
+        assert result.stdout.strip() == "exported 1 run(s), 0 already there", result.stderr
+    (run,) = client.search_runs([experiment])
+    assert run.data.tags["y8m.exported"] == "1" and run.data.metrics["final/validate2/gap"] == 0.45
+    assert [p.name for p in (tmp_path / "tb").iterdir()] == [f"run-{run_id}-chaining_video_relabel"]

@@ -13,8 +13,8 @@ Written as YAML (``SPACE.yaml``)::
 or on the command line, one ``--set-range key=low:high[:log]`` or ``--set-range key=[a,b,c]`` each.
 
 Optuna draws the values (``y8m_models.study``, from ``distributions``); a configuration with a value at each end of
-every range (and every choice) must be valid before a sweep starts (``worker.sweeps``), so a trial never fails on its
-configuration.
+every range (and every choice) must be valid before a sweep starts (``worker.sweeps``). That catches a value out of
+bounds, not two values valid alone and refused together (a trial then fails, saying why).
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ def upgrade() -> None:
     sa.Column('params', sa.JSON(), nullable=False),
     sa.Column('state', sa.String(length=10), nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=True),
+    sa.Column('created_run', sa.Boolean(), nullable=False),
     sa.Column('value', sa.Double(), nullable=True),
     sa.Column('step', sa.Integer(), nullable=True),
     sa.Column('message', sa.Text(), nullable=False),
