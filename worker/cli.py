@@ -689,7 +689,8 @@ def sweep(
         sweep_id = create_sweep(request)
     except SweepError as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"sweep {sweep_id}: {trials} trials of {config}, {parallel} at once", err=True)
+    typer.echo(f"sweep {sweep_id}: {trials} trials of {'#' + config if config.isdigit() else config}, {parallel} at "
+               "once", err=True)
     if detach:
         typer.echo(sweep_id)
         return
@@ -758,7 +759,7 @@ def sweeps_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
         return
     typer.echo(f"{'id':>4}  {'name':<32} {'status':<9} {'config':<10} {'trials':>9}  {'best':>7}")
     for r in rows:
-        done = sum(n for state, n in r["trials_by_state"].items() if state != "running")
+        done = r["done"]
         best = f"{r['best']['value']:.4f}" if r["best"] else ""
         count = f"{done}/{r['n_trials']}"
         typer.echo(f"{r['id']:>4}  {r['name'][:32]:<32} {r['status']:<9} {r['config'][:10]:<10} {count:>9}  {best:>7}")

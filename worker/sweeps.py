@@ -470,6 +470,7 @@ def summary(sweep: Sweep) -> dict[str, Any]:
     counts["running"] += sum(t.state == "asked" for t in sweep.trials)
     best = max((t for t in sweep.trials if t.state == "complete"), key=lambda t: t.value, default=None)
     return {"id": sweep.id, "name": sweep.name, "status": sweep.status, "config": sweep.config,
+            "done": sum(t.state in DONE_TRIALS for t in sweep.trials),  # of the budget (stopped ones are asked again)
             "number": sweep.number, "slug": sweep.slug, "dataset": sweep.dataset.name, "n_trials": sweep.n_trials,
             "parallel": sweep.parallel, "sampler": sweep.sampler, "pruner": sweep.pruner, "space": sweep.space,
             "options": sweep.options, "note": sweep.note, "created_at": sweep.created_at.isoformat(),

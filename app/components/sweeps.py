@@ -63,7 +63,7 @@ def sweep_rows(sweeps: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     budget, the best value and its trial."""
     rows = []
     for sw in sweeps:
-        done = sum(n for state, n in sw["trials_by_state"].items() if state != "running")
+        done = sw["done"]
         best = sw["best"]
         rows.append({"id": sw["id"], "name": sw["name"], "status": sw["status"], "configuration": config_text(sw),
                      "dataset": sw["dataset"], "trials": f"{done}/{sw['n_trials']}",

@@ -190,15 +190,16 @@ def _progress(info: dict[str, Any]) -> None:
     """The sweep's trials as they are now: progress, best trial, trials table, figures."""
     sid = info["id"]
     counts = info["trials_by_state"]
-    done = sum(n for state, n in counts.items() if state != "running")
+    done = info["done"]
     st.progress(min(1.0, done / info["n_trials"]), text=f"{done} of {info['n_trials']} trials done: "
                 + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
     best = draw.best_text(info)
     if best:
         st.markdown(best)
         run_id = info["best"]["run"]  # a page link opens it in this session (a markdown link: a new one)
-        st.page_link("views/runs.py", label=f"Open run {run_id}, the best trial's",
-                     query_params={"run": str(run_id)})
+        if run_id is not None:  # None: the run was deleted since
+            st.page_link("views/runs.py", label=f"Open run {run_id}, the best trial's",
+                         query_params={"run": str(run_id)})
     else:
         st.caption("No complete trial yet.")
     st.dataframe(draw.trial_rows(info), hide_index=True, key=f"sweeps_trials_{sid}",

@@ -371,7 +371,7 @@ def test_the_trial_rows_link_each_run_and_say_why_a_trial_was_pruned() -> None:
 def test_the_sweep_rows_count_the_trials_done_and_name_a_variant_by_its_base() -> None:
     sweep = {"id": 3, "name": "s", "status": "running", "config": "k16", "number": 25,
              "slug": "multi_attention_pooling_lstm", "dataset": "tiny", "n_trials": 10,
-             "trials_by_state": {"running": 2, "complete": 3, "pruned": 1, "failed": 0, "stopped": 0},
+             "trials_by_state": {"running": 2, "complete": 3, "pruned": 1, "failed": 0, "stopped": 1}, "done": 4,
              "best": {"trial": 2, "run": 9, "value": 0.5, "params": {}}}
     (row,) = draw.sweep_rows([sweep])
     assert row["trials"] == "4/10" and row["best validate1 GAP"] == 0.5 and row["best trial"] == 2
