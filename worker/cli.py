@@ -680,9 +680,12 @@ def sweep(
         raise fail("nothing to vary: give --space SPACE.yaml or --set-range key=low:high")
     try:
         searched = from_file.merged(ranges) if from_file and ranges else from_file or ranges
+    except SpaceError as exc:
+        raise fail(str(exc)) from None
+    try:
         pruning = Pruning(prune, prune_startup, prune_warmup, prune_min_steps)
-    except (SpaceError, ValueError) as exc:
-        raise fail(str(exc) if "pruner" not in str(exc) else f"--prune {prune}: {exc}") from None
+    except ValueError as exc:
+        raise fail(f"--prune {prune}: {exc}") from None
     request = SweepRequest(config=config, data=data, space=searched, options=options, n_trials=trials,
                            parallel=parallel, sampler=sampler, pruning=pruning, name=name, note=note)
     try:
@@ -724,7 +727,9 @@ def _follow(sweep_id: int, as_json: bool, interval: float = 2.0) -> None:
 
 
 def _trial_line(trial: dict) -> str:
-    values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial["params"].items())
+    from y8m_models.configs.space import values_text
+
+    values = values_text(trial["params"])
     value = "" if trial["value"] is None else f" validate1 GAP {trial['value']:.4f}"
     run = f" run {trial['run']}" if trial["run"] else ""
     progress = (f" step {trial['run_step']}/{trial['run_steps'] or '?'}"
@@ -744,8 +749,10 @@ def _print_sweep(info: dict, as_json: bool) -> None:
         typer.echo(f"  {key}: {param}")
     best = info["best"]
     if best:
+        from y8m_models.configs.space import values_text
+
         typer.echo(f"  best: trial {best['trial']}, run {best['run']}, validate1 GAP {best['value']:.4f}: "
-                   + ", ".join(f"{k}={v}" for k, v in best["params"].items()))
+                   + values_text(best["params"]))
 
 
 @sweeps_app.command("list")

@@ -40,7 +40,7 @@ from worker.variants import VariantError, get_variant, save_variant, user_name
 from y8m_models.configs import ConfigError, parse_configs, resolve
 from y8m_models.configs.registry import MISSING, get_path
 from y8m_models.configs.schema import Variant
-from y8m_models.configs.space import SearchSpace
+from y8m_models.configs.space import SearchSpace, values_text
 from y8m_models.options import RunOptions
 from y8m_models.study import SAMPLERS, Pruning, TrialRecord, build_study, next_values, should_prune
 
@@ -142,8 +142,8 @@ def create_sweep(request: SweepRequest, settings: Settings | None = None) -> int
     check_space(request.config, request.space, request.options, settings)
     base, fixed = _base(request.config, settings)
     config = resolve(base)
-    options = _with(request.options, {k: v for k, v in fixed.items() if k not in request.space.params})
-    options = options.model_copy(update={"overrides": {**options.overrides, **request.options.overrides}})
+    kept = {k: v for k, v in fixed.items() if k not in request.space.params}
+    options = request.options.model_copy(update={"overrides": {**kept, **request.options.overrides}})
     pinned = str(config.number or config.slug)
     try:
         dataset = register_dataset(request.data, settings=settings)
@@ -157,8 +157,8 @@ def create_sweep(request: SweepRequest, settings: Settings | None = None) -> int
         try:
             preview(pinned, dataset.name, _with(options, values), settings=settings)
         except SubmitError as exc:
-            raise SweepError(f"with {_text(values)}: {exc}") from None
-    note = request.note + (f"\nvariant {request.config}: {_text(fixed)}" if fixed else "")
+            raise SweepError(f"with {values_text(values)}: {exc}") from None
+    note = request.note + (f"\nvariant {request.config}: {values_text(fixed)}" if fixed else "")
     try:
         with writing(prepare(settings)) as s:
             if request.name and s.scalar(select(Sweep.id).where(Sweep.name == request.name)) is not None:
@@ -188,10 +188,6 @@ def _extreme(ends: list[Any], pick: Any) -> Any:
 
 def _with(options: RunOptions, values: dict[str, Any]) -> RunOptions:
     return options.model_copy(update={"overrides": {**options.overrides, **values}})
-
-
-def _text(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
 
 
 # ----------------------------------------------------------------------------------------------- advancing
@@ -396,7 +392,7 @@ def _submit(settings: Settings, sweep_id: int, me: str, name: str, number: int, 
                 log.warning("sweep %s stopped: %d submissions refused in a row (%s)", name, REFUSED_IN_A_ROW, message)
         elif current:
             trial.run_id, trial.state, trial.created_run = run_id, "running", created
-            add_event(s, run_id, "trial", f"trial {number} of sweep {name}: {_text(options.overrides)}")
+            add_event(s, run_id, "trial", f"trial {number} of sweep {name}: {values_text(options.overrides)}")
     if not current and created:
         with contextlib.suppress(SubmitError):  # it ended meanwhile
             cancel(run_id, settings)
@@ -450,18 +446,20 @@ def resume_sweep(sweep_id: int, n_trials: int | None = None, settings: Settings 
 
 # -------------------------------------------------------------------------------------------------- reading
 
-def _get(s: Any, sweep_id: int | str, lock: bool = False) -> Sweep:
-    query = select(Sweep).where(Sweep.id == sweep_id if isinstance(sweep_id, int) else Sweep.name == sweep_id)
+def _get(s: Any, ref: int | str, lock: bool = False) -> Sweep:
+    """A sweep by id, or by name (an id given as text is an id)."""
+    by_id = isinstance(ref, int) or str(ref).isdigit()
+    query = select(Sweep).where(Sweep.id == int(ref) if by_id else Sweep.name == str(ref))
     sweep = s.scalar(query.with_for_update() if lock else query)
     if sweep is None:
-        raise SweepError(f"no sweep {sweep_id}")
+        raise SweepError(f"no sweep {ref}")
     return sweep
 
 
 def sweep_id_of(ref: str | int, settings: Settings | None = None) -> int:
     """A sweep's id from its id or name."""
     with reading(prepare(settings)) as s:
-        return _get(s, int(ref) if str(ref).isdigit() else str(ref)).id
+        return _get(s, ref).id
 
 
 def summary(sweep: Sweep) -> dict[str, Any]:
@@ -488,7 +486,7 @@ def list_sweeps(settings: Settings | None = None) -> list[dict[str, Any]]:
 def show_sweep(ref: str | int, settings: Settings | None = None) -> dict[str, Any]:
     """A sweep with its trials: values, state, run (its status, step and scores), value, validate1 GAP by step."""
     with reading(prepare(settings)) as s:
-        sweep = _get(s, int(ref) if str(ref).isdigit() else str(ref))
+        sweep = _get(s, ref)
         records = {r.number: r for r in _records(s, sweep)}
         runs = {r.id: r for r in s.scalars(select(Run).where(Run.id.in_([t.run_id for t in sweep.trials])))}
         trials = []

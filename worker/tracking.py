@@ -106,14 +106,15 @@ def records(run_ids: Sequence[int], settings: Settings | None = None) -> list[Ru
 
 # ------------------------------------------------------------------------------------------------- MLflow
 
-def tracking_uri(target: str) -> str:
-    """``--mlflow``: a tracking URI as given (``sqlite:///...``, ``http://...``), or a folder, which gets a SQLite
-    store ``FOLDER/mlflow.db`` (MLflow's file store takes no new writes)."""
+def tracking_uri(target: str) -> tuple[str, str | None]:
+    """``--mlflow``: a tracking URI as given (``sqlite:///...``, ``http://...``; artifacts where its server keeps
+    them), or a folder, which gets a SQLite store ``FOLDER/mlflow.db`` (MLflow's file store takes no new writes) and
+    its artifacts beside it; returns (URI, artifact location or None)."""
     if "://" in target:
-        return target
+        return target, None
     folder = Path(target).expanduser().resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'mlflow.db'}"
+    return f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()
 
 
 def to_mlflow(runs: Sequence[RunRecord], target: str, experiment: str = "y8m",
@@ -125,11 +126,11 @@ def to_mlflow(runs: Sequence[RunRecord], target: str, experiment: str = "y8m",
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise ExportError("--mlflow needs MLflow's client: pip install mlflow-skinny") from None
-    uri = tracking_uri(target)
+    uri, artifacts = tracking_uri(target)
     client = MlflowClient(tracking_uri=uri)
     found = client.get_experiment_by_name(experiment)
-    experiment_id = found.experiment_id if found else client.create_experiment(
-        experiment, artifact_location=_artifacts_of(target))
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment,
+                                                                               artifact_location=artifacts)
     written = []
     for run in runs:
         there = client.search_runs([experiment_id], filter_string=f"tags.`y8m.run_id` = '{run.id}'")
@@ -156,13 +157,6 @@ def to_mlflow(runs: Sequence[RunRecord], target: str, experiment: str = "y8m",
         log(f"run {run.id}: MLflow run {mlflow_id} in experiment {experiment!r} ({uri})")
         written.append(run.id)
     return written
-
-
-def _artifacts_of(target: str) -> str | None:
-    """A folder target keeps its artifacts beside its database; a URI its server's default."""
-    if "://" in target:
-        return None
-    return (Path(target).expanduser().resolve() / "artifacts").as_uri()
 
 
 # -------------------------------------------------------------------------------------------- TensorBoard

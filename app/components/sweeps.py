@@ -18,6 +18,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from app.components.figures import NO_DATA
+from y8m_models.configs.space import values_text
 
 OBJECTIVE = "validate1 GAP"  # what a trial's value is (worker.sweeps.OBJECTIVE's GAP)
 
@@ -32,16 +33,6 @@ def _empty(title: str, x_title: str = "", y_title: str = "") -> go.Figure:
     fig = _figure(title, x_title, y_title)
     fig.add_annotation(text=NO_DATA, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 16})
     return fig
-
-
-def value_text(value: Any) -> str:
-    """A drawn value as the page writes it: floats to 4 significant digits, others as JSON."""
-    return f"{value:.4g}" if isinstance(value, float) else json.dumps(value)
-
-
-def params_text(params: Mapping[str, Any]) -> str:
-    """``model.training.learning_rate=0.0123, model.params.mixtures=4``."""
-    return ", ".join(f"{key}={value_text(value)}" for key, value in params.items())
 
 
 def last_gap(trial: Mapping[str, Any]) -> float | None:
@@ -95,7 +86,7 @@ def best_text(info: Mapping[str, Any]) -> str | None:
     if best is None:
         return None
     return (f"**Best: trial {best['trial']}**, [run {best['run']}](/runs?run={best['run']}), {OBJECTIVE} "
-            f"{best['value']:.4f}: {params_text(best['params'])}")
+            f"{best['value']:.4f}: {values_text(best['params'])}")
 
 
 # ------------------------------------------------------------------------------------------------ figures
@@ -112,7 +103,7 @@ def history(info: Mapping[str, Any]) -> go.Figure:
     if complete:
         fig.add_trace(go.Scatter(x=[t["number"] for t in complete], y=[t["value"] for t in complete],
                                  mode="markers", name="complete",
-                                 hovertext=[params_text(t["params"]) for t in complete]))
+                                 hovertext=[values_text(t["params"]) for t in complete]))
         best, running = [], -math.inf
         for t in complete:
             running = max(running, t["value"])
@@ -122,7 +113,7 @@ def history(info: Mapping[str, Any]) -> go.Figure:
     if pruned:
         fig.add_trace(go.Scatter(x=[t["number"] for t in pruned], y=[last_gap(t) for t in pruned], mode="markers",
                                  name="pruned (last GAP)", marker={"symbol": "x", "size": 9},
-                                 hovertext=[params_text(t["params"]) for t in pruned]))
+                                 hovertext=[values_text(t["params"]) for t in pruned]))
     fig.update_xaxes(dtick=1 if len(info["trials"]) <= 20 else None)
     return fig
 

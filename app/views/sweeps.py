@@ -17,7 +17,7 @@ from app.components import sweeps as draw
 from worker.runs import SubmitError, submit
 from worker.sweeps import SweepError, SweepRequest, create_sweep, resume_sweep, save_best, stop_sweep
 from y8m_models.configs.presets import PRESETS as MODEL_PRESETS
-from y8m_models.configs.space import SearchSpace, SpaceError
+from y8m_models.configs.space import SearchSpace, SpaceError, values_text
 from y8m_models.options import OptionsError, RunOptions
 from y8m_models.overrides import parse_overrides
 from y8m_models.study import PRUNERS, SAMPLERS, Pruning
@@ -182,7 +182,7 @@ def _about(info: dict[str, Any]) -> str:
     if options.eval_every:
         parts.append(f"validate1 every {options.eval_every} steps")
     if options.overrides:
-        parts.append("fixed " + draw.params_text(options.overrides))
+        parts.append("fixed " + values_text(options.overrides))
     return " · ".join(parts) + (f" — {info['note']}" if info["note"] else "")
 
 
@@ -296,7 +296,7 @@ def _save(info: dict[str, Any]) -> None:
         else:
             data.variants.clear()
             st.session_state[f"sweeps_saved_{sid}"] = variant.name
-            st.success(f"Saved {variant.label}: {draw.params_text(variant.overrides)}")
+            st.success(f"Saved {variant.label}: {values_text(variant.overrides)}")
     saved = st.session_state.get(f"sweeps_saved_{sid}")
     if saved:
         _launch(info, saved)

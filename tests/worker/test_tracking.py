@@ -105,7 +105,7 @@ def test_an_export_that_stopped_part_way_is_made_again(env: Backend, tmp_path) -
     from worker.tracking import tracking_uri
 
     run_id = _finished_run(env)
-    uri = tracking_uri(str(tmp_path / "mlflow"))
+    uri, _ = tracking_uri(str(tmp_path / "mlflow"))
     client = MlflowClient(tracking_uri=uri)
     experiment = client.create_experiment("y8m")
     client.create_run(experiment, tags={"y8m.run_id": str(run_id)})  # created, then the export died

@@ -168,6 +168,17 @@ class SearchSpace(BaseModel):
                 for key in self.params}
 
 
+def value_text(value: Any) -> str:
+    """A configuration value as sweeps write it: floats to 4 significant digits, others as JSON."""
+    return f"{value:.4g}" if isinstance(value, float) else json.dumps(value)
+
+
+def values_text(values: dict[str, Any]) -> str:
+    """``model.training.learning_rate=0.0123, model.params.mixtures=4``: a trial's values in one line (events, the
+    command line, the Sweeps page)."""
+    return ", ".join(f"{key}={value_text(value)}" for key, value in values.items())
+
+
 def _range(text: str, pair: str) -> Any:
     if text.startswith("["):
         try:
